@@ -1,0 +1,282 @@
+#!/usr/bin/env bash
+# The project's test command: the README's second set-up command and CI's entry point.
+#
+#   scripts/test.sh                         format check, clippy, compose check, all tests
+#   scripts/test.sh -- store_contract       the same, with a test-name filter for cargo test
+#   scripts/test.sh -- --test e2e -- --nocapture
+#                                           args up to a second `--` go to cargo test, the rest
+#                                           to the test harness
+#
+# Environment:
+#   LIVESALE_SKIP_LINT=1     skip fmt, clippy and the compose check (local use; CI never sets it)
+#   LIVESALE_TEST_THREADS=N  test harness threads (default 4)
+#
+# It installs missing prerequisites with apt when run as root, and otherwise prints the exact
+# command to run and fails. It starts a private, throw-away redis-server on a free port of
+# 127.0.0.1 for the tests and exports:
+#   LIVESALE_TEST_REDIS_URL     redis://127.0.0.1:PORT/
+#   LIVESALE_TEST_REDIS_PORT    PORT
+#   LIVESALE_TEST_REDIS_SERVER  path of redis-server (tests may start their own to test outages)
+# REDIS_URL is deliberately left alone: it would change the server's own default store.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+[[ -f Cargo.toml ]] || { echo "test.sh: no Cargo.toml in $(pwd)" >&2; exit 1; }
+
+# Prerequisites, one "check:package" pair a line. The check is a command name looked up on
+# PATH, or an absolute path that must exist (for libraries and plugins without a command).
+# Add a prerequisite by appending a line.
+PREREQS=(
+  "redis-server:redis-server"
+  "redis-cli:redis-tools"
+  "docker-compose:docker-compose"
+)
+
+log() { printf '%s\n' "$*" >&2; }
+die() { log "test.sh: error: $*"; exit 1; }
+
+step_no=0
+header() {
+  step_no=$((step_no + 1))
+  printf '\n==> [%d] %s\n' "$step_no" "$*"
+}
+
+# Runs one step, prints its duration, and stops the script when it fails.
+run_step() {
+  local title=$1
+  shift
+  header "$title"
+  local start=$SECONDS
+  if ! "$@"; then
+    log "==> FAILED: $title (after $((SECONDS - start)) s)"
+    exit 1
+  fi
+  printf '==> ok: %s (%d s)\n' "$title" "$((SECONDS - start))"
+}
+
+ensure_prereqs() {
+  local entry check pkg missing=()
+  for entry in "${PREREQS[@]}"; do
+    check=${entry%%:*}
+    pkg=${entry#*:}
+    if [[ $check == /* ]]; then
+      [[ -e $check ]] && continue
+    else
+      command -v "$check" >/dev/null 2>&1 && continue
+    fi
+    # One package can satisfy several checks: list it once.
+    [[ " ${missing[*]-} " == *" $pkg "* ]] || missing+=("$pkg")
+  done
+  ((${#missing[@]} == 0)) && return 0
+
+  if [[ $(id -u) -ne 0 ]]; then
+    log "test.sh: missing prerequisites: ${missing[*]}"
+    log "Install them with:"
+    log "  sudo apt-get update && sudo apt-get install -y ${missing[*]}"
+    exit 1
+  fi
+  command -v apt-get >/dev/null 2>&1 || die "missing ${missing[*]} and no apt-get to install them"
+  header "installing prerequisites: ${missing[*]}"
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+
+  for entry in "${PREREQS[@]}"; do
+    check=${entry%%:*}
+    if [[ $check == /* ]]; then
+      [[ -e $check ]] || die "$check still missing after installing ${entry#*:}"
+    else
+      command -v "$check" >/dev/null 2>&1 || die "$check still missing after installing ${entry#*:}"
+    fi
+  done
+}
+
+# rustfmt and clippy are rustup components that a minimal toolchain lacks.
+ensure_rust_components() {
+  local comps=()
+  cargo fmt --version >/dev/null 2>&1 || comps+=(rustfmt)
+  cargo clippy --version >/dev/null 2>&1 || comps+=(clippy)
+  ((${#comps[@]} == 0)) && return 0
+  command -v rustup >/dev/null 2>&1 \
+    || die "cargo lacks ${comps[*]} and there is no rustup to add them; install them with your toolchain"
+  header "adding rust components: ${comps[*]}"
+  rustup component add "${comps[@]}"
+}
+
+# ---- private redis --------------------------------------------------------------------------
+
+REDIS_PID=""
+REDIS_DIR=""
+REDIS_PORT=""
+WATCHDOG_PID=""
+
+stop_redis() {
+  if [[ -n $WATCHDOG_PID ]]; then
+    kill "$WATCHDOG_PID" 2>/dev/null || true
+    wait "$WATCHDOG_PID" 2>/dev/null || true
+    WATCHDOG_PID=""
+  fi
+  if [[ -n $REDIS_PID ]]; then
+    kill "$REDIS_PID" 2>/dev/null || true
+    # Give it a moment to exit cleanly, then insist.
+    for _ in $(seq 1 50); do
+      kill -0 "$REDIS_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -9 "$REDIS_PID" 2>/dev/null || true
+    wait "$REDIS_PID" 2>/dev/null || true
+    REDIS_PID=""
+  fi
+  if [[ -n $REDIS_DIR ]]; then
+    rm -rf "$REDIS_DIR"
+    REDIS_DIR=""
+  fi
+}
+
+on_exit() {
+  local rc=$?
+  stop_redis
+  exit "$rc"
+}
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+# The EXIT trap cannot run when this script is killed with SIGKILL (or when a signal arrives
+# while a foreground command runs and this script is then killed harder): a watchdog stops
+# redis-server as soon as this script is gone, so no test run leaves one behind.
+start_watchdog() {
+  local script_pid=$$ redis_pid=$REDIS_PID redis_dir=$REDIS_DIR
+  (
+    trap - EXIT INT TERM HUP
+    while kill -0 "$script_pid" 2>/dev/null; do sleep 1; done
+    kill "$redis_pid" 2>/dev/null || true
+    sleep 1
+    kill -9 "$redis_pid" 2>/dev/null || true
+    rm -rf "$redis_dir"
+  ) </dev/null >/dev/null 2>&1 &
+  WATCHDOG_PID=$!
+}
+
+# Starts redis-server on a random port of 127.0.0.1, retrying another port when the chosen one
+# is taken. Binding for real is the only race-free test that a port is free.
+start_redis() {
+  local redis_server attempt port info
+  redis_server=$(command -v redis-server)
+  REDIS_DIR=$(mktemp -d "${TMPDIR:-/tmp}/livesale-test-redis.XXXXXX")
+
+  for attempt in $(seq 1 20); do
+    port=$((20000 + RANDOM % 40000))
+    : >"$REDIS_DIR/redis.log"
+    "$redis_server" \
+      --port "$port" --bind 127.0.0.1 \
+      --save "" --appendonly no \
+      --daemonize no \
+      --dir "$REDIS_DIR" \
+      --logfile "$REDIS_DIR/redis.log" \
+      </dev/null >/dev/null 2>&1 &
+    REDIS_PID=$!
+
+    # Wait up to ~10 s for PONG.
+    for _ in $(seq 1 100); do
+      if ! kill -0 "$REDIS_PID" 2>/dev/null; then
+        break
+      fi
+      # PONG alone is not enough: another redis may own the port while ours fails to bind.
+      if [[ $(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null || true) == PONG ]]; then
+        info=$(redis-cli -h 127.0.0.1 -p "$port" info server 2>/dev/null | tr -d '\r' || true)
+        if [[ $'\n'$info$'\n' == *$'\n'"process_id:$REDIS_PID"$'\n'* ]]; then
+          REDIS_PORT=$port
+          start_watchdog
+          return 0
+        fi
+      fi
+      sleep 0.1
+    done
+
+    if kill -0 "$REDIS_PID" 2>/dev/null; then
+      log "test.sh: redis-server on port $port did not answer PING within 10 s; its log:"
+      tail -n 20 "$REDIS_DIR/redis.log" >&2 || true
+      exit 1
+    fi
+    wait "$REDIS_PID" 2>/dev/null || true
+    REDIS_PID=""
+    if grep -qi 'address already in use' "$REDIS_DIR/redis.log"; then
+      log "test.sh: port $port is taken (attempt $attempt), trying another"
+      continue
+    fi
+    log "test.sh: redis-server exited at start; its log:"
+    tail -n 20 "$REDIS_DIR/redis.log" >&2 || true
+    exit 1
+  done
+  die "found no free port for redis-server after 20 attempts"
+}
+
+# ---- arguments ------------------------------------------------------------------------------
+
+# Everything after the first `--` (or all args if there is none) goes to cargo test; after a
+# second `--`, to the test harness.
+args=("$@")
+if ((${#args[@]} > 0)) && [[ ${args[0]} == -- ]]; then
+  args=("${args[@]:1}")
+fi
+case "${args[0]-}" in
+  -h | --help)
+    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+    exit 0
+    ;;
+esac
+cargo_args=()
+harness_args=()
+seen_sep=0
+for a in "${args[@]+"${args[@]}"}"; do
+  if ((seen_sep == 0)) && [[ $a == -- ]]; then
+    seen_sep=1
+  elif ((seen_sep)); then
+    harness_args+=("$a")
+  else
+    cargo_args+=("$a")
+  fi
+done
+
+# --all-targets unless the caller chose targets.
+target_flags=(--all-targets)
+for a in "${cargo_args[@]+"${cargo_args[@]}"}"; do
+  case "$a" in
+    --lib | --bins | --bin | --bin=* | --tests | --test | --test=* | --examples | --example | \
+      --example=* | --benches | --bench | --bench=* | --doc | --all-targets)
+      target_flags=()
+      ;;
+  esac
+done
+
+threads=${LIVESALE_TEST_THREADS:-4}
+[[ $threads =~ ^[1-9][0-9]*$ ]] || die "LIVESALE_TEST_THREADS must be a positive integer, got '$threads'"
+
+# ---- run ------------------------------------------------------------------------------------
+
+command -v cargo >/dev/null 2>&1 || die "cargo not found on PATH; install the Rust toolchain (https://rustup.rs)"
+ensure_prereqs
+
+if [[ ${LIVESALE_SKIP_LINT:-0} == 1 ]]; then
+  log "test.sh: LIVESALE_SKIP_LINT=1: skipping cargo fmt, cargo clippy and the compose check"
+else
+  ensure_rust_components
+  run_step "cargo fmt --all -- --check" cargo fmt --all -- --check
+  run_step "cargo clippy --all-targets -- -D warnings" cargo clippy --all-targets -- -D warnings
+  run_step "docker-compose -f docker-compose.yml config -q" docker-compose -f docker-compose.yml config -q
+fi
+
+header "starting a private redis-server"
+start_redis
+export LIVESALE_TEST_REDIS_URL="redis://127.0.0.1:${REDIS_PORT}/"
+export LIVESALE_TEST_REDIS_PORT="$REDIS_PORT"
+LIVESALE_TEST_REDIS_SERVER=$(command -v redis-server)
+export LIVESALE_TEST_REDIS_SERVER
+echo "redis-server (pid $REDIS_PID) on port $REDIS_PORT: LIVESALE_TEST_REDIS_URL=$LIVESALE_TEST_REDIS_URL"
+
+test_cmd=(cargo test "${target_flags[@]+"${target_flags[@]}"}" "${cargo_args[@]+"${cargo_args[@]}"}"
+  -- "--test-threads=$threads" "${harness_args[@]+"${harness_args[@]}"}")
+run_step "${test_cmd[*]}" "${test_cmd[@]}"
+
+printf '\n==> all steps passed (%d s)\n' "$SECONDS"

@@ -1,0 +1,201 @@
+//! Wiring: from a [`Config`] to a running server.
+//!
+//! [`App::build`] connects the store, settles the signing secret, seeds the demo and builds
+//! the router; [`App::serve`] runs it on a bound listener until the shutdown future resolves,
+//! then tells long-lived connections to close and gives them a grace period. `main.rs` and the
+//! end-to-end tests both go through here (tests bind port 0).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::{TokenSigner, random_secret};
+use crate::config::Config;
+use crate::demo::{self, DemoOutcome};
+use crate::domain::{Principal, Timestamp};
+use crate::http::{self, AppState, Shared};
+use crate::store::{MemoryStore, RedisStore, SharedStore, StoreError};
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot use the store: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot serve: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Links to print for the demo show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Links {
+    /// Whether the demo was created by this start (else it existed before).
+    pub seeded_now: bool,
+    pub show_title: String,
+    pub studio: String,
+    pub viewer: String,
+    pub camera: String,
+    pub moderator: String,
+}
+
+pub struct App {
+    state: AppState,
+    links: Option<Links>,
+    admin_token_generated: bool,
+}
+
+impl App {
+    /// Connects everything; `bound` is the listener's actual address (for derived links).
+    pub async fn build(config: Config, bound: SocketAddr) -> Result<App, StartError> {
+        crate::metrics::install();
+        let store: SharedStore = match &config.redis_url {
+            Some(url) => {
+                let store =
+                    RedisStore::connect(url, &config.redis_prefix, config.redis_timeout()).await?;
+                tracing::info!(store = "redis", prefix = %config.redis_prefix, "state lives in Redis");
+                Arc::new(store)
+            }
+            None => {
+                tracing::warn!(
+                    store = "memory",
+                    "state lives in this process's memory and dies with it; set REDIS_URL to keep it"
+                );
+                Arc::new(MemoryStore::new())
+            }
+        };
+        metrics::gauge!("livesale_info", "store" => store.kind(), "version" => env!("CARGO_PKG_VERSION"))
+            .set(1.0);
+        let secret = match &config.secret {
+            Some(s) => s.clone(),
+            None => store.secret_or_init(&random_secret()).await?,
+        };
+        let (admin_token, admin_token_generated) = match &config.admin_token {
+            Some(t) => (t.clone(), false),
+            None => (random_secret(), true),
+        };
+        let public_url = config.public_base(bound);
+        let now = chrono::Utc::now();
+        let outcome = demo::ensure(store.as_ref(), !config.no_demo, now).await?;
+        let state = AppState::new(Shared {
+            config,
+            store,
+            signer: TokenSigner::new(&secret),
+            admin_token,
+            public_url,
+            shutdown: CancellationToken::new(),
+        });
+        let links = match outcome {
+            DemoOutcome::Seeded(r) => Some((true, r)),
+            DemoOutcome::Existing(r) => Some((false, r)),
+            DemoOutcome::None => None,
+        };
+        let links = match links {
+            Some((seeded_now, record)) => demo_links(&state, &record, seeded_now, now).await?,
+            None => None,
+        };
+        Ok(App {
+            state,
+            links,
+            admin_token_generated,
+        })
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The demo's links, when there is a demo.
+    pub fn links(&self) -> Option<&Links> {
+        self.links.as_ref()
+    }
+
+    /// The admin token, and whether it was generated because none was configured.
+    pub fn admin_token(&self) -> (&str, bool) {
+        (&self.state.admin_token, self.admin_token_generated)
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, tells open connections to
+    /// close, and waits up to the configured grace period for them.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        let token = self.state.shutdown.clone();
+        let grace = self.state.config.shutdown_grace();
+        let router = http::router(self.state.clone());
+        let signal_token = token.clone();
+        let server = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections; telling open ones to close");
+            signal_token.cancel();
+        });
+        tokio::select! {
+            result = server => result?,
+            _ = async { token.cancelled().await; tokio::time::sleep(grace).await } => {
+                tracing::warn!(?grace, "grace period over; dropping the connections still open");
+            }
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn demo_links(
+    state: &AppState,
+    record: &crate::store::DemoRecord,
+    seeded_now: bool,
+    now: Timestamp,
+) -> Result<Option<Links>, StoreError> {
+    let Some(show) = state.store.show(record.show_id).await? else {
+        return Ok(None);
+    };
+    let base = &state.public_url;
+    let ttl = state.config.creator_token_ttl_s;
+    let creator = state.signer.mint(
+        &Principal::Creator {
+            creator_id: record.creator_id,
+        },
+        now,
+        ttl,
+    );
+    let invite_ttl = state.config.invite_token_ttl_s;
+    let camera = Principal::Camera {
+        show_id: show.id,
+        invite_id: crate::domain::InviteId(Uuid::now_v7()),
+        label: Some("Phone camera".into()),
+    };
+    let moderator = Principal::Moderator {
+        show_id: show.id,
+        invite_id: crate::domain::InviteId(Uuid::now_v7()),
+        label: Some("Demo moderator".into()),
+    };
+    Ok(Some(Links {
+        seeded_now,
+        show_title: show.title.clone(),
+        studio: format!("{base}/studio/{}#token={creator}", show.id),
+        viewer: format!("{base}/s/{}", show.id),
+        camera: http::invite_url(base, &camera, &state.signer.mint(&camera, now, invite_ttl)),
+        moderator: http::invite_url(
+            base,
+            &moderator,
+            &state.signer.mint(&moderator, now, invite_ttl),
+        ),
+    }))
+}
+
+/// Builds and serves in one call (what tests that need no links use).
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    let app = App::build(config, listener.local_addr()?).await?;
+    app.serve(listener, shutdown).await
+}

@@ -1,0 +1,182 @@
+//! Signed, expiring tokens (HS256 JWTs) that carry a [`Principal`].
+//!
+//! Tokens are standard JWTs signed with HMAC-SHA256, so any JWT library can read them, but they
+//! are built here from `hmac` and `sha2` (the same two crates that sign webhooks) instead of a
+//! JWT crate that would pull RSA and elliptic-curve code we never use. Only `HS256` is
+//! accepted; the signature is checked in constant time before the claims are parsed.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::domain::{DomainError, Principal, Timestamp};
+
+type HmacSha256 = Hmac<Sha256>;
+
+const HEADER_JSON: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
+/// Refuse absurd tokens before doing any work on them.
+const MAX_TOKEN_LEN: usize = 4096;
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Claims {
+    iss: String,
+    iat: i64,
+    exp: i64,
+    #[serde(flatten)]
+    principal: Principal,
+}
+
+#[derive(serde::Deserialize)]
+struct Header {
+    alg: String,
+}
+
+/// Mints and verifies tokens with one secret key.
+#[derive(Clone)]
+pub struct TokenSigner {
+    key: Vec<u8>,
+}
+
+impl std::fmt::Debug for TokenSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenSigner(..)")
+    }
+}
+
+impl TokenSigner {
+    pub fn new(secret: &str) -> Self {
+        TokenSigner {
+            key: secret.as_bytes().to_vec(),
+        }
+    }
+
+    fn mac(&self) -> HmacSha256 {
+        HmacSha256::new_from_slice(&self.key).expect("HMAC accepts keys of any length")
+    }
+
+    /// A token for `principal`, valid from `now` for `ttl_s` seconds.
+    pub fn mint(&self, principal: &Principal, now: Timestamp, ttl_s: u64) -> String {
+        let claims = Claims {
+            iss: "livesale".into(),
+            iat: now.timestamp(),
+            exp: now.timestamp().saturating_add(ttl_s.min(i64::MAX as u64) as i64),
+            principal: principal.clone(),
+        };
+        let payload = serde_json::to_vec(&claims).expect("claims always serialise");
+        let signing_input = format!("{}.{}", B64.encode(HEADER_JSON), B64.encode(payload));
+        let mut mac = self.mac();
+        mac.update(signing_input.as_bytes());
+        let sig = mac.finalize().into_bytes();
+        format!("{signing_input}.{}", B64.encode(sig))
+    }
+
+    /// The principal a token proves, if it is well-formed, correctly signed and not expired.
+    pub fn verify(&self, token: &str, now: Timestamp) -> Result<Principal, DomainError> {
+        let invalid = || DomainError::unauthenticated("invalid_token", "the token is not valid");
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(invalid());
+        }
+        let mut parts = token.trim().split('.');
+        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(invalid());
+        };
+        let header: Header = B64
+            .decode(h)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(invalid)?;
+        if header.alg != "HS256" {
+            return Err(invalid());
+        }
+        let sig = B64.decode(s).map_err(|_| invalid())?;
+        let mut mac = self.mac();
+        mac.update(h.as_bytes());
+        mac.update(b".");
+        mac.update(p.as_bytes());
+        mac.verify_slice(&sig).map_err(|_| invalid())?;
+        let claims: Claims = B64
+            .decode(p)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(invalid)?;
+        if claims.exp <= now.timestamp() {
+            return Err(DomainError::unauthenticated(
+                "token_expired",
+                "the token has expired",
+            ));
+        }
+        Ok(claims.principal)
+    }
+}
+
+/// A fresh random secret (32 bytes, URL-safe base64).
+pub fn random_secret() -> String {
+    let bytes: [u8; 32] = rand::random();
+    B64.encode(bytes)
+}
+
+/// Compares two secrets without leaking where they differ.
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{CreatorId, ShowId, ViewerId};
+    use chrono::Duration;
+    use uuid::Uuid;
+
+    fn viewer() -> Principal {
+        Principal::Viewer {
+            show_id: ShowId(Uuid::from_u128(1)),
+            viewer_id: ViewerId(Uuid::from_u128(2)),
+            name: "Dana".into(),
+        }
+    }
+
+    #[test]
+    fn a_minted_token_verifies_until_it_expires() {
+        let signer = TokenSigner::new("k");
+        let now = chrono::Utc::now();
+        let token = signer.mint(&viewer(), now, 60);
+        assert_eq!(signer.verify(&token, now).unwrap(), viewer());
+        let later = now + Duration::seconds(61);
+        assert_eq!(signer.verify(&token, later).unwrap_err().code, "token_expired");
+    }
+
+    #[test]
+    fn forged_and_foreign_tokens_are_refused() {
+        let now = chrono::Utc::now();
+        let token = TokenSigner::new("k").mint(&viewer(), now, 60);
+        let other = TokenSigner::new("other");
+        assert_eq!(other.verify(&token, now).unwrap_err().code, "invalid_token");
+        // Swap the payload for a creator's: the signature no longer matches.
+        let creator = TokenSigner::new("x").mint(
+            &Principal::Creator { creator_id: CreatorId(Uuid::from_u128(5)) },
+            now,
+            60,
+        );
+        let mut parts: Vec<&str> = token.split('.').collect();
+        let forged_payload = creator.split('.').nth(1).unwrap();
+        parts[1] = forged_payload;
+        let forged = parts.join(".");
+        assert_eq!(TokenSigner::new("k").verify(&forged, now).unwrap_err().code, "invalid_token");
+        // alg=none is never accepted.
+        let none = format!("{}.{}.", B64.encode(r#"{"alg":"none"}"#), token.split('.').nth(1).unwrap());
+        assert!(TokenSigner::new("k").verify(&none, now).is_err());
+        for junk in ["", "a.b", "a.b.c.d", "....", &"x".repeat(10_000)] {
+            assert!(TokenSigner::new("k").verify(junk, now).is_err());
+        }
+    }
+
+    #[test]
+    fn secrets_compare_exactly() {
+        assert!(constant_time_eq("abc", "abc"));
+        assert!(!constant_time_eq("abc", "abd"));
+        assert!(!constant_time_eq("abc", "abcd"));
+    }
+}

@@ -1,0 +1,215 @@
+//! Who may do what. Every HTTP route and WebSocket command asks [`authorize`]; a UI hiding a
+//! button is never the check.
+
+use super::{CreatorId, DomainError, InviteId, Show, ShowId, ViewerId};
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Creator,
+    Moderator,
+    Camera,
+    Viewer,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Creator => "creator",
+            Role::Moderator => "moderator",
+            Role::Camera => "camera",
+            Role::Viewer => "viewer",
+        }
+    }
+}
+
+/// A verified caller: what a valid token proves.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "role", rename_all = "snake_case")]
+pub enum Principal {
+    /// A creator; scoped to the shows they own.
+    Creator { creator_id: CreatorId },
+    /// A moderator invited to one show.
+    Moderator {
+        show_id: ShowId,
+        invite_id: InviteId,
+        label: Option<String>,
+    },
+    /// A camera device invited to one show: it publishes video and nothing else.
+    Camera {
+        show_id: ShowId,
+        invite_id: InviteId,
+        label: Option<String>,
+    },
+    /// A guest viewer of one show.
+    Viewer {
+        show_id: ShowId,
+        viewer_id: ViewerId,
+        name: String,
+    },
+}
+
+impl Principal {
+    pub fn role(&self) -> Role {
+        match self {
+            Principal::Creator { .. } => Role::Creator,
+            Principal::Moderator { .. } => Role::Moderator,
+            Principal::Camera { .. } => Role::Camera,
+            Principal::Viewer { .. } => Role::Viewer,
+        }
+    }
+
+    /// The one show an invite or viewer token is for (`None` for creators).
+    pub fn show_id(&self) -> Option<ShowId> {
+        match self {
+            Principal::Creator { .. } => None,
+            Principal::Moderator { show_id, .. }
+            | Principal::Camera { show_id, .. }
+            | Principal::Viewer { show_id, .. } => Some(*show_id),
+        }
+    }
+
+    /// Whether this principal belongs to `show` at all (owner, or invited/joined for it).
+    pub fn is_scoped_to(&self, show: &Show) -> bool {
+        match self {
+            Principal::Creator { creator_id } => *creator_id == show.creator_id,
+            other => other.show_id() == Some(show.id),
+        }
+    }
+}
+
+/// Everything a caller can ask to do, at the granularity of roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Create shows and products, import the catalog (creator, no show involved).
+    ManageCatalog,
+    /// Start, end, edit the lineup, mint invites, read orders of a show (its owner).
+    ManageShow,
+    /// Pin and unpin products (owner, moderators).
+    Pin,
+    /// Moderate chat (owner, moderators).
+    Moderate,
+    /// Chat and react (owner, moderators, viewers).
+    Chat,
+    /// Use a cart and check out (viewers only: a buyer has a viewer identity).
+    Shop,
+    /// Publish a camera over WHIP (owner, cameras).
+    Publish,
+    /// Watch the program feed (owner, moderators, viewers).
+    Watch,
+    /// Watch a single camera, list cameras (owner, moderators).
+    Preview,
+    /// Choose what is on air (owner).
+    Direct,
+}
+
+impl Action {
+    /// The roles this action is open to.
+    pub fn roles(self) -> &'static [Role] {
+        use Role::*;
+        match self {
+            Action::ManageCatalog | Action::ManageShow | Action::Direct => &[Creator],
+            Action::Pin | Action::Moderate | Action::Preview => &[Creator, Moderator],
+            Action::Chat | Action::Watch => &[Creator, Moderator, Viewer],
+            Action::Shop => &[Viewer],
+            Action::Publish => &[Creator, Camera],
+        }
+    }
+}
+
+/// Checks that `who` may perform `action` on `show` (or outside any show when `None`).
+pub fn authorize(
+    who: Option<&Principal>,
+    action: Action,
+    show: Option<&Show>,
+) -> Result<(), DomainError> {
+    let who = who.ok_or_else(|| {
+        DomainError::unauthenticated("missing_token", "this needs a token (Authorization: Bearer)")
+    })?;
+    if !action.roles().contains(&who.role()) {
+        return Err(DomainError::forbidden(
+            "forbidden_role",
+            format!("a {} cannot do this", who.role().as_str()),
+        ));
+    }
+    if let Some(show) = show
+        && !who.is_scoped_to(show)
+    {
+        return Err(DomainError::forbidden(
+            "wrong_show",
+            "this token is for another show",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{NewShow, Timestamp};
+    use uuid::Uuid;
+
+    fn ids() -> (CreatorId, ShowId) {
+        (CreatorId(Uuid::from_u128(1)), ShowId(Uuid::from_u128(2)))
+    }
+
+    fn show() -> Show {
+        let (c, s) = ids();
+        let new = NewShow {
+            title: "t".into(),
+            ..Default::default()
+        };
+        Show::schedule(s, c, new, Timestamp::default()).unwrap()
+    }
+
+    #[test]
+    fn every_action_checks_role_and_scope() {
+        let s = show();
+        let (owner, show_id) = ids();
+        let other_show = ShowId(Uuid::from_u128(9));
+        let invite = InviteId(Uuid::from_u128(3));
+        let principals = [
+            Principal::Creator { creator_id: owner },
+            Principal::Moderator { show_id, invite_id: invite, label: None },
+            Principal::Camera { show_id, invite_id: invite, label: None },
+            Principal::Viewer { show_id, viewer_id: ViewerId(Uuid::from_u128(4)), name: "v".into() },
+        ];
+        let actions = [
+            Action::ManageShow, Action::Pin, Action::Moderate, Action::Chat, Action::Shop,
+            Action::Publish, Action::Watch, Action::Preview, Action::Direct,
+        ];
+        for action in actions {
+            assert_eq!(authorize(None, action, Some(&s)).unwrap_err().code, "missing_token");
+            for p in &principals {
+                let allowed = action.roles().contains(&p.role());
+                let got = authorize(Some(p), action, Some(&s));
+                assert_eq!(got.is_ok(), allowed, "{action:?} by {:?}", p.role());
+                if !allowed {
+                    assert_eq!(got.unwrap_err().code, "forbidden_role");
+                }
+            }
+        }
+        // Right role, wrong show.
+        let foreign_creator = Principal::Creator { creator_id: CreatorId(Uuid::from_u128(7)) };
+        assert_eq!(
+            authorize(Some(&foreign_creator), Action::ManageShow, Some(&s)).unwrap_err().code,
+            "wrong_show"
+        );
+        let foreign_viewer = Principal::Viewer {
+            show_id: other_show,
+            viewer_id: ViewerId(Uuid::from_u128(4)),
+            name: "v".into(),
+        };
+        assert_eq!(
+            authorize(Some(&foreign_viewer), Action::Shop, Some(&s)).unwrap_err().code,
+            "wrong_show"
+        );
+        // Cameras can never chat, moderate or buy.
+        let cam = &principals[2];
+        for action in [Action::Chat, Action::Moderate, Action::Shop, Action::Pin] {
+            assert!(authorize(Some(cam), action, Some(&s)).is_err());
+        }
+    }
+}

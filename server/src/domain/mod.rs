@@ -1,0 +1,56 @@
+//! Pure rules of the product, with no I/O: ids, money, the show lifecycle, the catalog,
+//! display names, and who may do what.
+//!
+//! Nothing here imports tokio, axum, redis or webrtc. Time, ids and randomness come in as
+//! arguments, so every rule is a plain unit test. Adapters (store, http, hub, media) call in
+//! and perform the effects.
+
+pub mod access;
+pub mod catalog;
+pub mod import;
+pub mod error;
+pub mod ids;
+pub mod money;
+pub mod names;
+pub mod show;
+
+pub use access::{Action, Principal, Role};
+pub use catalog::{NewProduct, Product};
+pub use error::DomainError;
+pub use ids::{CreatorId, InviteId, ProductId, ShowId, ViewerId};
+pub use money::{Currency, Money};
+pub use show::{NewShow, Show, ShowStatus};
+
+/// Current time as the domain sees it: UTC with millisecond precision.
+pub type Timestamp = chrono::DateTime<chrono::Utc>;
+
+/// A creator account: the owner of a catalog and of shows.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Creator {
+    pub id: CreatorId,
+    pub name: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+}
+
+impl Creator {
+    pub fn new(id: CreatorId, name: &str, now: Timestamp) -> Result<Self, DomainError> {
+        let name = names::display_name(name).map_err(|_| {
+            DomainError::invalid("invalid_name", "creator name must be 1-64 printable characters")
+        })?;
+        Ok(Creator {
+            id,
+            name,
+            created_at: now,
+        })
+    }
+}
+
+/// A guest viewer's identity within one show: the name others see in chat and purchases.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Viewer {
+    pub id: ViewerId,
+    pub show_id: ShowId,
+    pub display_name: String,
+    pub created_at: Timestamp,
+}

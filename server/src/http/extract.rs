@@ -1,0 +1,225 @@
+//! Extractors whose rejections are problem+json with stable codes: JSON bodies, path ids,
+//! query strings, raw bodies, and the caller's token.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::domain::access::{Action, authorize};
+use crate::domain::{CreatorId, Principal};
+
+/// A JSON body. Syntax errors are 400 `invalid_json`, type and shape errors 422
+/// `invalid_body` (or `unknown_field`), a wrong content type 415, an oversized body 413.
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(r: JsonRejection) -> ApiError {
+    match r {
+        JsonRejection::JsonSyntaxError(e) => {
+            ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {}", e.body_text()))
+        }
+        JsonRejection::JsonDataError(e) => {
+            let text = e.body_text();
+            let code = if text.contains("unknown field") {
+                "unknown_field"
+            } else {
+                "invalid_body"
+            };
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, text)
+        }
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as Content-Type: application/json",
+        ),
+        JsonRejection::BytesRejection(e) => bytes_rejection(e),
+        other => ApiError::bad_request("invalid_body", other.body_text()),
+    }
+}
+
+/// A raw body, with the body limit answered as 413 `payload_too_large`.
+pub struct ApiBytes(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for ApiBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state)
+            .await
+            .map(ApiBytes)
+            .map_err(bytes_rejection)
+    }
+}
+
+fn bytes_rejection(e: BytesRejection) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is larger than this route accepts",
+        )
+    } else {
+        ApiError::bad_request("invalid_body", e.body_text())
+    }
+}
+
+/// Path parameters. An id that does not parse names nothing: 404 `not_found`.
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(v)| ApiPath(v))
+            .map_err(|e: PathRejection| {
+                ApiError::not_found("not_found", format!("no such resource: {}", e.body_text()))
+            })
+    }
+}
+
+/// Query parameters; a bad one is 400 `invalid_query`.
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| ApiQuery(v))
+            .map_err(|e: QueryRejection| ApiError::bad_request("invalid_query", e.body_text()))
+    }
+}
+
+/// Who is calling, settled once per request by [`authenticate`]: nobody, the operator (admin
+/// token), or a verified principal.
+#[derive(Debug, Clone, Default)]
+pub enum Identity {
+    #[default]
+    Anonymous,
+    Admin,
+    Principal(Principal),
+}
+
+/// Middleware: reads `Authorization: Bearer <token>` or a `token` query parameter (browsers
+/// cannot set headers on WebSockets). A token that is present but bad, forged or expired is
+/// refused here with 401 on every route, public ones included; no token is `Anonymous`, and a
+/// route that needs one answers 401 `missing_token` through `authorize`.
+pub async fn authenticate(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let identity = match bearer_token(req.headers(), req.uri()) {
+        Err(e) => return e.into_response(),
+        Ok(None) => Identity::Anonymous,
+        Ok(Some(token)) if crate::auth::constant_time_eq(&token, &state.admin_token) => {
+            Identity::Admin
+        }
+        Ok(Some(token)) => match state.signer.verify(&token, state.now()) {
+            Ok(p) => Identity::Principal(p),
+            Err(e) => return ApiError::from(e).into_response(),
+        },
+    };
+    req.extensions_mut().insert(identity);
+    next.run(req).await
+}
+
+/// The caller's principal, if a valid token came with the request.
+pub struct Caller(pub Option<Principal>);
+
+impl Caller {
+    pub fn principal(&self) -> Option<&Principal> {
+        self.0.as_ref()
+    }
+
+    /// The calling creator, for actions on their own catalog (401/403 otherwise).
+    pub fn creator(&self) -> Result<CreatorId, ApiError> {
+        authorize(self.principal(), Action::ManageCatalog, None)?;
+        match self.0 {
+            Some(Principal::Creator { creator_id }) => Ok(creator_id),
+            _ => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden_role",
+                "only creators manage a catalog",
+            )),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(match parts.extensions.get::<Identity>() {
+            Some(Identity::Principal(p)) => Caller(Some(p.clone())),
+            _ => Caller(None),
+        })
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Identity {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts.extensions.get::<Identity>().cloned().unwrap_or_default())
+    }
+}
+
+fn bearer_token(
+    headers: &axum::http::HeaderMap,
+    uri: &axum::http::Uri,
+) -> Result<Option<String>, ApiError> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let bad = || {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "use Authorization: Bearer <token>",
+            )
+        };
+        let text = value.to_str().map_err(|_| bad())?;
+        let (scheme, token) = text.trim().split_once(' ').ok_or_else(bad)?;
+        if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+            return Err(bad());
+        }
+        return Ok(Some(token.trim().to_string()));
+    }
+    let query = uri.query().unwrap_or("");
+    Ok(query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == "token")
+        .map(|(_, v)| v.to_string())
+        .filter(|v| !v.is_empty()))
+}

@@ -1,0 +1,158 @@
+//! The HTTP boundary: one axum router made of per-module routers, the shared [`AppState`], and
+//! the middleware every request passes (tracing, metrics, body limit, panic guard).
+//!
+//! Handlers extract, ask `domain::access::authorize`, call the domain and the store, and map
+//! the result. Business rules live in `domain/`, never here. The OpenAPI document is generated
+//! from the handlers' annotations as the router is assembled, so it cannot drift from it.
+
+pub mod error;
+pub mod extract;
+mod identity;
+pub use identity::invite_url;
+mod ops;
+mod pages;
+mod products;
+mod shows;
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::services::ServeDir;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::auth::TokenSigner;
+use crate::config::Config;
+use crate::domain::{Show, ShowId, Timestamp};
+use crate::store::SharedStore;
+use error::{ApiError, ApiResult};
+
+/// Everything a handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
+    pub config: Config,
+    pub store: SharedStore,
+    pub signer: TokenSigner,
+    pub admin_token: String,
+    /// Base URL for generated links, without a trailing slash.
+    pub public_url: String,
+    /// Cancelled when the server starts shutting down; long-lived connections watch it.
+    pub shutdown: CancellationToken,
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        AppState(Arc::new(shared))
+    }
+
+    pub fn now(&self) -> Timestamp {
+        chrono::Utc::now()
+    }
+
+    /// The show, or 404 `show_not_found`.
+    pub async fn show(&self, id: ShowId) -> ApiResult<Show> {
+        self.store
+            .show(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("show_not_found", format!("no show {id}")))
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "livesale",
+        description = "Livestream shopping server: shows, catalog, live room, commerce and media. \
+                       Errors are application/problem+json with a stable `code`."
+    ),
+    modifiers(&BearerAuth),
+    components(schemas(error::Problem))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// The whole application router, and the OpenAPI document generated from it.
+pub fn router(state: AppState) -> Router {
+    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(identity::router())
+        .merge(shows::router())
+        .merge(products::router(&state.config))
+        .split_for_parts();
+    let openapi = Arc::new(openapi);
+
+    Router::new()
+        .merge(api)
+        .merge(ops::router(openapi))
+        .merge(pages::router())
+        .nest_service("/static", ServeDir::new(&state.config.web_dir))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), extract::authenticate))
+        .layer(middleware::from_fn(record_metrics))
+        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            axum::response::IntoResponse::into_response(ApiError::internal("a handler panicked"))
+        }))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("not_found", "there is nothing at this address")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this address does not accept that method",
+    )
+}
+
+/// Counts requests by route template and status, and times them.
+async fn record_metrics(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let method = req.method().as_str().to_string();
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    let labels = [("method", method), ("route", route), ("status", status)];
+    metrics::counter!("livesale_http_requests_total", &labels).increment(1);
+    metrics::histogram!("livesale_http_request_duration_seconds", &labels[..2])
+        .record(started.elapsed().as_secs_f64());
+    response
+}

@@ -1,0 +1,26 @@
+//! livesale: a livestream shopping server.
+//!
+//! A tour of the modules, from the inside out:
+//!
+//! - [`domain`]: the rules (shows, catalog, money, names, who may do what), pure and I/O-free.
+//! - [`auth`]: signed, expiring tokens that carry a [`domain::Principal`].
+//! - [`store`]: the `Store` seam, with an in-memory and a Redis implementation.
+//! - [`http`]: the axum router, JSON API, error mapping, pages and operations endpoints.
+//! - [`app`]: wiring: builds the shared state from a [`config::Config`], seeds the demo, and
+//!   serves a bound listener until a shutdown future resolves.
+//! - [`config`]: the only reader of flags and environment.
+//!
+//! `main.rs` is thin: it parses the config, sets up logging, binds, and calls [`app`].
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod http;
+pub mod metrics;
+pub mod store;
+
+pub use app::{App, Links};
+pub use config::Config;

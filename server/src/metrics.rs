@@ -1,0 +1,51 @@
+//! Prometheus metrics. One recorder per process (the `metrics` facade is global), installed on
+//! first use, so several servers in one test process share it. Modules record with the
+//! `metrics::counter!`/`gauge!`/`histogram!` macros; names all start with `livesale_`.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the recorder if no one has yet, and describes the metrics.
+pub fn install() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Suffix("_seconds".into()),
+                &[
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                ],
+            )
+            .expect("bucket list is not empty")
+            .build_recorder();
+        let handle = recorder.handle();
+        // Another recorder may already be installed (a test harness); ours still renders.
+        let _ = metrics::set_global_recorder(recorder);
+        describe();
+        handle
+    })
+}
+
+/// The current metrics in Prometheus text format.
+pub fn render() -> String {
+    install().render()
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "livesale_http_requests_total",
+        "HTTP requests by method, route template and status"
+    );
+    describe_histogram!(
+        "livesale_http_request_duration_seconds",
+        "HTTP request latency by method and route template"
+    );
+    describe_gauge!(
+        "livesale_ready",
+        "1 when the last readiness check found the store reachable, else 0"
+    );
+    describe_gauge!("livesale_info", "Build and store information (always 1)");
+}

@@ -1,0 +1,832 @@
+//! The production store: records in Redis, shared by every node, with the same observable
+//! behaviour as [`super::MemoryStore`] (the contract tests in tests/store_contract.rs prove it).
+//!
+//! Key layout, every key under `{prefix}:`. All keys that belong to one creator carry the hash
+//! tag `{c:<creator_id>}`: the creator record, the catalog (products, SKU index, stock) and
+//! every show with its per-show keys (lineup, viewers, and later carts, orders and the room
+//! log). Checkout will change a product's stock and a show's orders in one Lua script, Redis
+//! Cluster only runs a script whose keys share one slot, and products are shared by all of a
+//! creator's shows, so the creator, not the show, is the unit of co-location. Lookups by a bare
+//! id go through two global index hashes (`idx:show`, `idx:product`: id → creator id) whose
+//! entries never change, so they are cached in process; records are written before their
+//! index entry, so an index hit always points at a record. Stock lives in its own hash, apart
+//! from the product JSON, because commerce scripts change it without touching the record.
+//! Every atomic rule (SKU uniqueness, status compare-and-set, lineup de-duplication) is one
+//! Lua script over keys of one slot. No KEYS or SCAN in normal operation.
+//!
+//! Failure model: one multiplexed [`ConnectionManager`] with connection and response
+//! timeouts, a short bounded reconnect backoff, and an outer deadline on every store call, so a
+//! dead Redis turns into a prompt [`StoreError::Unavailable`] (milliseconds when connections are
+//! refused, at most the configured timeout when the host does not answer) and the manager
+//! reconnects by itself when Redis is back.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{ErrorKind, RedisError, Script};
+
+use super::{DemoRecord, Store, StoreError};
+use crate::domain::{
+    Creator, CreatorId, Product, ProductId, Show, ShowId, ShowStatus, Timestamp, Viewer, ViewerId,
+};
+
+/// Reconnect attempts per episode after the first one fails. Calls made during an episode wait
+/// for it, so it stays short (50 ms then 100 ms, each plus up to 100 % jitter): a refused
+/// connection fails a call in well under a second, and the next call starts another episode.
+const RECONNECT_RETRIES: usize = 2;
+const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(50);
+const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(200);
+
+/// Inserts a product unless its creator already uses the SKU.
+/// KEYS: skus, product, stock, catalog. ARGV: sku, product id, json, stock, created ms.
+const INSERT_PRODUCT: &str = r"
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('SET', KEYS[2], ARGV[3])
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[4])
+redis.call('ZADD', KEYS[4], ARGV[5], ARGV[2])
+return 1
+";
+
+/// Replaces a product (stock included) and moves its SKU index entry if the SKU changed.
+/// KEYS: product, stock, skus, catalog. ARGV: product id, json, stock, sku, created ms.
+/// Returns -1 when the stored record is not JSON.
+const UPDATE_PRODUCT: &str = r"
+local old = redis.call('GET', KEYS[1])
+if old then
+  local ok, rec = pcall(cjson.decode, old)
+  if not ok or type(rec) ~= 'table' or type(rec.sku) ~= 'string' then return -1 end
+  if rec.sku ~= ARGV[4] then
+    if redis.call('HGET', KEYS[3], rec.sku) == ARGV[1] then
+      redis.call('HDEL', KEYS[3], rec.sku)
+    end
+    redis.call('HSET', KEYS[3], ARGV[4], ARGV[1])
+  end
+end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+redis.call('ZADD', KEYS[4], ARGV[5], ARGV[1])
+return 1
+";
+
+/// Saves a show only if its stored status is still the expected one.
+/// KEYS: show. ARGV: expected status, json. Returns 1 saved, 0 refused, -1 stored record bad.
+const UPDATE_SHOW: &str = r"
+local cur = redis.call('GET', KEYS[1])
+if not cur then return 0 end
+local ok, rec = pcall(cjson.decode, cur)
+if not ok or type(rec) ~= 'table' then return -1 end
+if rec.status ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+";
+
+/// Appends a product to a lineup once; scores count up, so ZRANGE is insertion order.
+/// KEYS: lineup. ARGV: product id.
+const ADD_TO_LINEUP: &str = r"
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+local n = 1
+if last[2] then n = tonumber(last[2]) + 1 end
+redis.call('ZADD', KEYS[1], n, ARGV[1])
+return 1
+";
+
+/// Key names; the one place that knows the layout described in the module doc.
+struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    fn global(&self, name: &str) -> String {
+        format!("{}:{name}", self.prefix)
+    }
+
+    /// `{prefix}:{c:<creator>}`: the start of every key in one creator's slot.
+    fn tag(&self, creator: CreatorId) -> String {
+        format!("{}:{{c:{creator}}}", self.prefix)
+    }
+
+    fn creator(&self, c: CreatorId) -> String {
+        format!("{}:creator", self.tag(c))
+    }
+    fn product(&self, c: CreatorId, p: ProductId) -> String {
+        format!("{}:product:{p}", self.tag(c))
+    }
+    fn stock(&self, c: CreatorId) -> String {
+        format!("{}:stock", self.tag(c))
+    }
+    fn skus(&self, c: CreatorId) -> String {
+        format!("{}:skus", self.tag(c))
+    }
+    fn catalog(&self, c: CreatorId) -> String {
+        format!("{}:products", self.tag(c))
+    }
+    fn show(&self, c: CreatorId, s: ShowId) -> String {
+        format!("{}:show:{s}", self.tag(c))
+    }
+    fn lineup(&self, show: &Show) -> String {
+        format!("{}:lineup", self.show(show.creator_id, show.id))
+    }
+    fn viewers(&self, show: &Show) -> String {
+        format!("{}:viewers", self.show(show.creator_id, show.id))
+    }
+}
+
+/// Which creator owns a show or product; immutable, so cached forever once seen.
+#[derive(Default)]
+struct Owners {
+    shows: HashMap<ShowId, CreatorId>,
+    products: HashMap<ProductId, CreatorId>,
+}
+
+pub struct RedisStore {
+    conn: ConnectionManager,
+    keys: Keys,
+    timeout: Duration,
+    owners: Mutex<Owners>,
+    insert_product: Script,
+    update_product: Script,
+    update_show: Script,
+    add_to_lineup: Script,
+}
+
+impl RedisStore {
+    /// Connects to `url`, namespacing every key under `prefix`; each command fails as
+    /// `Unavailable` after `timeout`.
+    #[tracing::instrument(skip_all, fields(url = %redact(url), prefix = %prefix))]
+    pub async fn connect(url: &str, prefix: &str, timeout: Duration) -> Result<Self, StoreError> {
+        let shown = redact(url);
+        if prefix.is_empty() || prefix.contains(['{', '}']) {
+            // A brace in the prefix would become the Cluster hash tag of every key.
+            return Err(StoreError::Unavailable(format!(
+                "redis key prefix {prefix:?} must be non-empty and contain no braces"
+            )));
+        }
+        let client = redis::Client::open(url)
+            .map_err(|e| StoreError::Unavailable(format!("invalid redis URL {shown}: {e}")))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_min_delay(RECONNECT_MIN_DELAY)
+            .set_max_delay(RECONNECT_MAX_DELAY)
+            .set_number_of_retries(RECONNECT_RETRIES);
+        // The manager retries the first connection too; bound the whole attempt.
+        // Jitter can double each delay.
+        let budget = timeout * (RECONNECT_RETRIES as u32 + 1)
+            + RECONNECT_MAX_DELAY * 2 * RECONNECT_RETRIES as u32;
+        let conn =
+            match tokio::time::timeout(budget, ConnectionManager::new_with_config(client, config))
+                .await
+            {
+                Ok(Ok(conn)) => conn,
+                Ok(Err(e)) => {
+                    return Err(StoreError::Unavailable(format!(
+                        "cannot connect to redis at {shown}: {e}"
+                    )));
+                }
+                Err(_) => {
+                    return Err(StoreError::Unavailable(format!(
+                        "cannot connect to redis at {shown}: no answer within {} ms",
+                        budget.as_millis()
+                    )));
+                }
+            };
+        Ok(RedisStore {
+            conn,
+            keys: Keys {
+                prefix: prefix.to_string(),
+            },
+            timeout,
+            owners: Mutex::default(),
+            insert_product: Script::new(INSERT_PRODUCT),
+            update_product: Script::new(UPDATE_PRODUCT),
+            update_show: Script::new(UPDATE_SHOW),
+            add_to_lineup: Script::new(ADD_TO_LINEUP),
+        })
+    }
+
+    /// Runs one store call under the outer deadline; the manager's own timeouts come first in
+    /// practice, this catches a call that waits on a reconnect in progress.
+    async fn guard<T>(
+        &self,
+        op: &'static str,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(result) => {
+                if let Err(e) = &result {
+                    tracing::debug!(op, error = %e, "redis store call failed");
+                }
+                result
+            }
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "redis did not answer {op} within {} ms",
+                self.timeout.as_millis()
+            ))),
+        }
+    }
+
+    fn owners<R>(&self, f: impl FnOnce(&mut Owners) -> R) -> R {
+        // Only whole inserts happen under the lock, so a poisoned one is still consistent.
+        let mut guard = self.owners.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    }
+
+    async fn show_owner(&self, id: ShowId) -> Result<Option<CreatorId>, StoreError> {
+        if let Some(c) = self.owners(|o| o.shows.get(&id).copied()) {
+            return Ok(Some(c));
+        }
+        let raw: Option<String> = redis::cmd("HGET")
+            .arg(self.keys.global("idx:show"))
+            .arg(id.to_string())
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_error)?;
+        let Some(raw) = raw else { return Ok(None) };
+        let creator = parse_id::<CreatorId>(&raw, "show index")?;
+        self.owners(|o| o.shows.insert(id, creator));
+        Ok(Some(creator))
+    }
+
+    async fn product_owner(&self, id: ProductId) -> Result<Option<CreatorId>, StoreError> {
+        if let Some(c) = self.owners(|o| o.products.get(&id).copied()) {
+            return Ok(Some(c));
+        }
+        let raw: Option<String> = redis::cmd("HGET")
+            .arg(self.keys.global("idx:product"))
+            .arg(id.to_string())
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_error)?;
+        let Some(raw) = raw else { return Ok(None) };
+        let creator = parse_id::<CreatorId>(&raw, "product index")?;
+        self.owners(|o| o.products.insert(id, creator));
+        Ok(Some(creator))
+    }
+
+    /// Reads one product record and its stock, if the record exists.
+    async fn load_product(
+        &self,
+        creator: CreatorId,
+        id: ProductId,
+    ) -> Result<Option<Product>, StoreError> {
+        let (json, stock): (Option<String>, Option<String>) = redis::pipe()
+            .cmd("GET")
+            .arg(self.keys.product(creator, id))
+            .cmd("HGET")
+            .arg(self.keys.stock(creator))
+            .arg(id.to_string())
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_error)?;
+        match json {
+            Some(json) => decode_product(&json, stock.as_deref()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes the product's index entry unless this process already knows it.
+    async fn index_product(&self, product: &Product) -> Result<(), StoreError> {
+        if self.owners(|o| o.products.contains_key(&product.id)) {
+            return Ok(());
+        }
+        redis::cmd("HSET")
+            .arg(self.keys.global("idx:product"))
+            .arg(product.id.to_string())
+            .arg(product.creator_id.to_string())
+            .exec_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_error)?;
+        self.owners(|o| o.products.insert(product.id, product.creator_id));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.guard("PING", async {
+            let pong: String = redis::cmd("PING")
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_error)?;
+            if pong == "PONG" {
+                Ok(())
+            } else {
+                Err(StoreError::Unavailable(format!(
+                    "redis answered PING with {pong:?}"
+                )))
+            }
+        })
+        .await
+    }
+
+    async fn secret_or_init(&self, candidate: &str) -> Result<String, StoreError> {
+        self.guard("secret_or_init", async {
+            let key = self.keys.global("secret");
+            // SET NX then GET in one pipeline: whoever set it first, GET returns that value.
+            let (secret,): (Option<String>,) = redis::pipe()
+                .cmd("SET")
+                .arg(&key)
+                .arg(candidate)
+                .arg("NX")
+                .ignore()
+                .cmd("GET")
+                .arg(&key)
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_error)?;
+            secret.ok_or_else(|| StoreError::Corrupt("secret vanished after SET NX".into()))
+        })
+        .await
+    }
+
+    async fn has_data(&self) -> Result<bool, StoreError> {
+        self.guard("has_data", async {
+            let n: u64 = redis::cmd("SCARD")
+                .arg(self.keys.global("creators"))
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_error)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn demo(&self) -> Result<Option<DemoRecord>, StoreError> {
+        self.guard("demo", async {
+            let raw: Option<String> = redis::cmd("GET")
+                .arg(self.keys.global("demo"))
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_error)?;
+            raw.map(|r| decode(&r, "demo")).transpose()
+        })
+        .await
+    }
+
+    async fn set_demo(&self, demo: &DemoRecord) -> Result<(), StoreError> {
+        self.guard("set_demo", async {
+            redis::cmd("SET")
+                .arg(self.keys.global("demo"))
+                .arg(encode(demo)?)
+                .exec_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_error)
+        })
+        .await
+    }
+
+    async fn insert_creator(&self, creator: &Creator) -> Result<(), StoreError> {
+        self.guard("insert_creator", async {
+            redis::pipe()
+                .cmd("SET")
+                .arg(self.keys.creator(creator.id))
+                .arg(encode(creator)?)
+                .ignore()
+                .cmd("SADD")
+                .arg(self.keys.global("creators"))
+                .arg(creator.id.to_string())
+                .ignore()
+                .exec_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_error)
+        })
+        .await
+    }
+
+    async fn creator(&self, id: CreatorId) -> Result<Option<Creator>, StoreError> {
+        self.guard("creator", async {
+            let raw: Option<String> = redis::cmd("GET")
+                .arg(self.keys.creator(id))
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_error)?;
+            raw.map(|r| decode(&r, "creator")).transpose()
+        })
+        .await
+    }
+
+    async fn insert_show(&self, show: &Show) -> Result<(), StoreError> {
+        self.guard("insert_show", async {
+            // One pipeline runs in order: record, then index, then the listing.
+            redis::pipe()
+                .cmd("SET")
+                .arg(self.keys.show(show.creator_id, show.id))
+                .arg(encode(show)?)
+                .ignore()
+                .cmd("HSET")
+                .arg(self.keys.global("idx:show"))
+                .arg(show.id.to_string())
+                .arg(show.creator_id.to_string())
+                .ignore()
+                .cmd("ZADD")
+                .arg(self.keys.global("shows"))
+                .arg(score(show.scheduled_at))
+                .arg(show.id.to_string())
+                .ignore()
+                .exec_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_error)?;
+            self.owners(|o| o.shows.insert(show.id, show.creator_id));
+            Ok(())
+        })
+        .await
+    }
+
+    async fn show(&self, id: ShowId) -> Result<Option<Show>, StoreError> {
+        self.guard("show", async {
+            let Some(creator) = self.show_owner(id).await? else {
+                return Ok(None);
+            };
+            let raw: Option<String> = redis::cmd("GET")
+                .arg(self.keys.show(creator, id))
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_error)?;
+            raw.map(|r| decode(&r, "show")).transpose()
+        })
+        .await
+    }
+
+    async fn shows(&self) -> Result<Vec<Show>, StoreError> {
+        self.guard("shows", async {
+            let mut con = self.conn.clone();
+            let members: Vec<String> = redis::cmd("ZRANGE")
+                .arg(self.keys.global("shows"))
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut con)
+                .await
+                .map_err(redis_error)?;
+            let ids = members
+                .iter()
+                .map(|m| parse_id::<ShowId>(m, "show listing"))
+                .collect::<Result<Vec<_>, _>>()?;
+
+            // Owners this process has not seen yet come from the index in one HMGET.
+            let unknown: Vec<ShowId> = self.owners(|o| {
+                ids.iter()
+                    .filter(|id| !o.shows.contains_key(id))
+                    .copied()
+                    .collect()
+            });
+            if !unknown.is_empty() {
+                let mut cmd = redis::cmd("HMGET");
+                cmd.arg(self.keys.global("idx:show"));
+                for id in &unknown {
+                    cmd.arg(id.to_string());
+                }
+                let owners: Vec<Option<String>> =
+                    cmd.query_async(&mut con).await.map_err(redis_error)?;
+                let found = unknown
+                    .iter()
+                    .zip(owners)
+                    .filter_map(|(id, raw)| raw.map(|raw| (*id, raw)))
+                    .map(|(id, raw)| Ok((id, parse_id::<CreatorId>(&raw, "show index")?)))
+                    .collect::<Result<Vec<_>, StoreError>>()?;
+                self.owners(|o| o.shows.extend(found));
+            }
+            let located: Vec<(ShowId, CreatorId)> = self.owners(|o| {
+                ids.iter()
+                    .filter_map(|id| o.shows.get(id).map(|c| (*id, *c)))
+                    .collect()
+            });
+            if located.is_empty() {
+                return Ok(Vec::new());
+            }
+
+            let mut pipe = redis::pipe();
+            for (show, creator) in &located {
+                pipe.cmd("GET").arg(self.keys.show(*creator, *show));
+            }
+            let raws: Vec<Option<String>> =
+                pipe.query_async(&mut con).await.map_err(redis_error)?;
+            let mut shows = raws
+                .iter()
+                .flatten()
+                .map(|r| decode::<Show>(r, "show"))
+                .collect::<Result<Vec<_>, _>>()?;
+            // The score orders by millisecond; the records decide ties and finer precision.
+            shows.sort_by_key(|s| (s.scheduled_at, s.id));
+            Ok(shows)
+        })
+        .await
+    }
+
+    async fn update_show(&self, show: &Show, expected: ShowStatus) -> Result<bool, StoreError> {
+        self.guard("update_show", async {
+            let mut con = self.conn.clone();
+            let outcome: i64 = self
+                .update_show
+                .key(self.keys.show(show.creator_id, show.id))
+                .arg(expected.as_str())
+                .arg(encode(show)?)
+                .invoke_async(&mut con)
+                .await
+                .map_err(redis_error)?;
+            match outcome {
+                1 => {
+                    // The listing lives in another slot, so it follows the record outside
+                    // the script; shows() orders by the records, never by this score alone.
+                    redis::cmd("ZADD")
+                        .arg(self.keys.global("shows"))
+                        .arg(score(show.scheduled_at))
+                        .arg(show.id.to_string())
+                        .exec_async(&mut con)
+                        .await
+                        .map_err(redis_error)?;
+                    Ok(true)
+                }
+                0 => Ok(false),
+                _ => Err(StoreError::Corrupt(format!("show {} is not JSON", show.id))),
+            }
+        })
+        .await
+    }
+
+    async fn insert_product(&self, product: &Product) -> Result<bool, StoreError> {
+        self.guard("insert_product", async {
+            let c = product.creator_id;
+            let inserted: i64 = self
+                .insert_product
+                .key(self.keys.skus(c))
+                .key(self.keys.product(c, product.id))
+                .key(self.keys.stock(c))
+                .key(self.keys.catalog(c))
+                .arg(&product.sku)
+                .arg(product.id.to_string())
+                .arg(encode_product(product)?)
+                .arg(product.stock)
+                .arg(score(product.created_at))
+                .invoke_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_error)?;
+            if inserted == 0 {
+                return Ok(false);
+            }
+            self.index_product(product).await?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn update_product(&self, product: &Product) -> Result<(), StoreError> {
+        self.guard("update_product", async {
+            let c = product.creator_id;
+            let outcome: i64 = self
+                .update_product
+                .key(self.keys.product(c, product.id))
+                .key(self.keys.stock(c))
+                .key(self.keys.skus(c))
+                .key(self.keys.catalog(c))
+                .arg(product.id.to_string())
+                .arg(encode_product(product)?)
+                .arg(product.stock)
+                .arg(&product.sku)
+                .arg(score(product.created_at))
+                .invoke_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_error)?;
+            if outcome != 1 {
+                return Err(StoreError::Corrupt(format!(
+                    "product {} is not JSON",
+                    product.id
+                )));
+            }
+            self.index_product(product).await
+        })
+        .await
+    }
+
+    async fn product(&self, id: ProductId) -> Result<Option<Product>, StoreError> {
+        self.guard("product", async {
+            match self.product_owner(id).await? {
+                Some(creator) => self.load_product(creator, id).await,
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn product_by_sku(
+        &self,
+        creator: CreatorId,
+        sku: &str,
+    ) -> Result<Option<Product>, StoreError> {
+        self.guard("product_by_sku", async {
+            let raw: Option<String> = redis::cmd("HGET")
+                .arg(self.keys.skus(creator))
+                .arg(sku)
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_error)?;
+            match raw {
+                Some(raw) => {
+                    let id = parse_id::<ProductId>(&raw, "SKU index")?;
+                    self.load_product(creator, id).await
+                }
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn products(&self, creator: CreatorId) -> Result<Vec<Product>, StoreError> {
+        self.guard("products", async {
+            let mut con = self.conn.clone();
+            let members: Vec<String> = redis::cmd("ZRANGE")
+                .arg(self.keys.catalog(creator))
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut con)
+                .await
+                .map_err(redis_error)?;
+            if members.is_empty() {
+                return Ok(Vec::new());
+            }
+            let ids = members
+                .iter()
+                .map(|m| parse_id::<ProductId>(m, "catalog"))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut records = redis::cmd("MGET");
+            let mut stock = redis::cmd("HMGET");
+            stock.arg(self.keys.stock(creator));
+            for id in &ids {
+                records.arg(self.keys.product(creator, *id));
+                stock.arg(id.to_string());
+            }
+            let (raws, stocks): (Vec<Option<String>>, Vec<Option<String>>) = redis::pipe()
+                .add_command(records)
+                .add_command(stock)
+                .query_async(&mut con)
+                .await
+                .map_err(redis_error)?;
+            let mut list = raws
+                .iter()
+                .zip(&stocks)
+                .filter_map(|(raw, stock)| raw.as_ref().map(|r| (r, stock)))
+                .map(|(raw, stock)| decode_product(raw, stock.as_deref()))
+                .collect::<Result<Vec<_>, _>>()?;
+            list.sort_by_key(|p| (p.created_at, p.id));
+            Ok(list)
+        })
+        .await
+    }
+
+    async fn add_to_lineup(&self, show: &Show, product: ProductId) -> Result<(), StoreError> {
+        self.guard("add_to_lineup", async {
+            let _: i64 = self
+                .add_to_lineup
+                .key(self.keys.lineup(show))
+                .arg(product.to_string())
+                .invoke_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn lineup(&self, show: &Show) -> Result<Vec<ProductId>, StoreError> {
+        self.guard("lineup", async {
+            let members: Vec<String> = redis::cmd("ZRANGE")
+                .arg(self.keys.lineup(show))
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_error)?;
+            members
+                .iter()
+                .map(|m| parse_id::<ProductId>(m, "lineup"))
+                .collect()
+        })
+        .await
+    }
+
+    async fn insert_viewer(&self, show: &Show, viewer: &Viewer) -> Result<(), StoreError> {
+        self.guard("insert_viewer", async {
+            redis::cmd("HSET")
+                .arg(self.keys.viewers(show))
+                .arg(viewer.id.to_string())
+                .arg(encode(viewer)?)
+                .exec_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_error)
+        })
+        .await
+    }
+
+    async fn viewer(&self, show: &Show, id: ViewerId) -> Result<Option<Viewer>, StoreError> {
+        self.guard("viewer", async {
+            let raw: Option<String> = redis::cmd("HGET")
+                .arg(self.keys.viewers(show))
+                .arg(id.to_string())
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_error)?;
+            raw.map(|r| decode(&r, "viewer")).transpose()
+        })
+        .await
+    }
+}
+
+/// Connection trouble, timeouts and server refusals are `Unavailable` (retry later); a value
+/// of the wrong type is `Corrupt` (someone else wrote that key).
+fn redis_error(e: RedisError) -> StoreError {
+    let wrong_type =
+        matches!(e.kind(), ErrorKind::UnexpectedReturnType) || e.code() == Some("WRONGTYPE");
+    if wrong_type {
+        StoreError::Corrupt(format!("redis: {e}"))
+    } else {
+        StoreError::Unavailable(format!("redis: {e}"))
+    }
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("cannot encode: {e}")))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(raw: &str, what: &str) -> Result<T, StoreError> {
+    serde_json::from_str(raw).map_err(|e| StoreError::Corrupt(format!("stored {what}: {e}")))
+}
+
+fn parse_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, StoreError> {
+    raw.parse()
+        .map_err(|_| StoreError::Corrupt(format!("{what} holds {raw:?}, not an id")))
+}
+
+/// The product record without `stock`, which lives in the creator's stock hash.
+fn encode_product(product: &Product) -> Result<String, StoreError> {
+    let mut value = serde_json::to_value(product)
+        .map_err(|e| StoreError::Corrupt(format!("cannot encode: {e}")))?;
+    if let Some(fields) = value.as_object_mut() {
+        fields.remove("stock");
+    }
+    encode(&value)
+}
+
+fn decode_product(raw: &str, stock: Option<&str>) -> Result<Product, StoreError> {
+    let stock: i64 = stock
+        .ok_or_else(|| StoreError::Corrupt("product has no stock entry".into()))?
+        .parse()
+        .map_err(|_| StoreError::Corrupt("product stock is not an integer".into()))?;
+    let mut value: serde_json::Value = decode(raw, "product")?;
+    let fields = value
+        .as_object_mut()
+        .ok_or_else(|| StoreError::Corrupt("stored product is not an object".into()))?;
+    fields.insert("stock".into(), stock.into());
+    serde_json::from_value(value).map_err(|e| StoreError::Corrupt(format!("stored product: {e}")))
+}
+
+/// Sorted-set score of a timestamp: milliseconds since the epoch (exact in an f64).
+fn score(at: Timestamp) -> i64 {
+    at.timestamp_millis()
+}
+
+/// The URL without its password or query (which may carry credentials), for messages.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "<unparsable URL>".into();
+    };
+    let (rest, query) = match rest.split_once('?') {
+        Some((r, _)) => (r, "?…"),
+        None => (rest, ""),
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => format!("***@{host}"),
+        },
+        None => authority.to_string(),
+    };
+    format!("{scheme}://{authority}{path}{query}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn redact_hides_passwords() {
+        assert_eq!(redact("redis://127.0.0.1:6379/"), "redis://127.0.0.1:6379/");
+        assert_eq!(redact("redis://:hunter2@h:6379/0"), "redis://:***@h:6379/0");
+        assert_eq!(redact("rediss://u:p@h"), "rediss://u:***@h");
+        assert_eq!(redact("redis://secret@h/1"), "redis://***@h/1");
+        assert_eq!(
+            redact("redis+unix:///s.sock?pass=x"),
+            "redis+unix:///s.sock?…"
+        );
+        assert_eq!(redact("nonsense"), "<unparsable URL>");
+    }
+}

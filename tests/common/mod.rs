@@ -1,0 +1,5 @@
+//! Helpers shared by the end-to-end tests: a private Redis, and the real server on port 0.
+#![allow(dead_code)]
+
+pub mod redis;
+pub mod server;

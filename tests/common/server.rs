@@ -1,0 +1,340 @@
+//! The real server for tests: in-process on port 0 ([`TestServer`]) or as the real binary in
+//! its own process ([`ServerProcess`]) when a test needs to kill or restart it.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use livesale::config::Config;
+use livesale::domain::Principal;
+use livesale::{App, Links};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+pub const SECRET: &str = "test-secret-0123456789";
+pub const ADMIN: &str = "test-admin-token";
+
+/// Which store a test server uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Memory,
+    Redis,
+}
+
+/// A config for tests: known secret and admin token, no demo, and for Redis a unique key
+/// prefix on the private test Redis so tests never see each other's data.
+pub fn test_config(backend: Backend) -> Config {
+    let mut config = Config::defaults();
+    config.bind = "127.0.0.1:0".parse().expect("literal address");
+    config.secret = Some(SECRET.into());
+    config.admin_token = Some(ADMIN.into());
+    config.no_demo = true;
+    config.redis_url = match backend {
+        Backend::Memory => None,
+        Backend::Redis => Some(super::redis::redis_url()),
+    };
+    config.redis_prefix = super::redis::unique_prefix("srv");
+    config
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    pub links: Option<Links>,
+    pub config: Config,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> TestServer {
+        Self::start_with(test_config(backend)).await
+    }
+
+    pub async fn start_with(config: Config) -> TestServer {
+        let listener = tokio::net::TcpListener::bind(config.bind)
+            .await
+            .expect("bind a test port");
+        let addr = listener.local_addr().expect("local addr");
+        let app = App::build(config.clone(), addr)
+            .await
+            .expect("the test server builds");
+        let links = app.links().cloned();
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            app.serve(listener, async move {
+                let _ = rx.await;
+            })
+            .await
+            .expect("the test server serves");
+        });
+        TestServer {
+            base: format!("http://{addr}"),
+            addr,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .expect("http client"),
+            links,
+            config,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Stops the server and waits until it has stopped.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(15), task).await;
+        }
+    }
+
+    /// A token signed with the test secret (valid for `ttl_s`, or already expired if 0).
+    pub fn mint(&self, principal: &Principal, ttl_s: u64) -> String {
+        let signer = livesale::auth::TokenSigner::new(SECRET);
+        if ttl_s == 0 {
+            let past = chrono::Utc::now() - chrono::Duration::hours(2);
+            signer.mint(principal, past, 60)
+        } else {
+            signer.mint(principal, chrono::Utc::now(), ttl_s)
+        }
+    }
+
+    /// POSTs JSON with an optional bearer token; returns status and parsed body (Null if empty).
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+        let mut req = self.http.post(self.url(path)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        Self::finish(req.send().await.expect("request sent")).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut req = self.http.get(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        Self::finish(req.send().await.expect("request sent")).await
+    }
+
+    pub async fn finish(resp: reqwest::Response) -> (u16, Value) {
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.expect("body read");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        (status, body)
+    }
+
+    /// Creates a creator; returns (id, token).
+    pub async fn creator(&self, name: &str) -> (String, String) {
+        let (status, body) = self
+            .post("/api/creators", Some(ADMIN), json!({ "name": name }))
+            .await;
+        assert_eq!(status, 201, "create creator: {body}");
+        (s(&body["id"]), s(&body["token"]))
+    }
+
+    /// Schedules a show for the creator; returns its id.
+    pub async fn show(&self, creator_token: &str, title: &str) -> String {
+        let (status, body) = self
+            .post("/api/shows", Some(creator_token), json!({ "title": title }))
+            .await;
+        assert_eq!(status, 201, "create show: {body}");
+        s(&body["id"])
+    }
+
+    /// Creates a product in USD; returns its id.
+    pub async fn product(&self, creator_token: &str, sku: &str, cents: i64, stock: i64) -> String {
+        let body = json!({
+            "sku": sku, "title": format!("Product {sku}"),
+            "price": { "amount": cents, "currency": "USD" }, "stock": stock,
+        });
+        let (status, body) = self.post("/api/products", Some(creator_token), body).await;
+        assert_eq!(status, 201, "create product: {body}");
+        s(&body["id"])
+    }
+
+    /// Mints an invite through the API; returns the token.
+    pub async fn invite(&self, creator_token: &str, show: &str, role: &str) -> String {
+        let (status, body) = self
+            .post(
+                &format!("/api/shows/{show}/invites"),
+                Some(creator_token),
+                json!({ "role": role }),
+            )
+            .await;
+        assert_eq!(status, 201, "invite: {body}");
+        s(&body["token"])
+    }
+
+    /// Joins a show as a guest; returns (viewer_id, token).
+    pub async fn viewer(&self, show: &str, name: &str) -> (String, String) {
+        let (status, body) = self
+            .post(
+                &format!("/api/shows/{show}/viewers"),
+                None,
+                json!({ "display_name": name }),
+            )
+            .await;
+        assert_eq!(status, 201, "join: {body}");
+        (s(&body["viewer_id"]), s(&body["token"]))
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A JSON string field as an owned String (panics with the value if it is not a string).
+pub fn s(v: &Value) -> String {
+    v.as_str()
+        .unwrap_or_else(|| panic!("expected a string, got {v}"))
+        .to_string()
+}
+
+/// Asserts a problem+json answer with the given status and code.
+pub fn assert_problem(got: &(u16, Value), status: u16, code: &str) {
+    assert_eq!(
+        got.0, status,
+        "expected {status} {code}, got {} {}",
+        got.0, got.1
+    );
+    assert_eq!(got.1["code"], code, "expected code {code}, got {}", got.1);
+    assert_eq!(got.1["status"], status, "problem body status: {}", got.1);
+}
+
+/// The real `livesale` binary in its own process, for tests that kill, signal or restart it.
+pub struct ServerProcess {
+    pub child: Child,
+    pub base: String,
+    /// Everything the process printed on stdout up to the banner's end.
+    pub banner: String,
+    stderr_lines: mpsc::Receiver<String>,
+    /// Kept so the process's stdout pipe stays open after the banner.
+    _stdout_lines: mpsc::Receiver<String>,
+}
+
+impl ServerProcess {
+    /// Starts the binary with `args` (plus `--bind 127.0.0.1:0` unless given) and waits for
+    /// its banner to learn the address.
+    pub fn spawn(args: &[&str], envs: &[(&str, &str)]) -> ServerProcess {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_livesale"));
+        if !args.contains(&"--bind") {
+            cmd.args(["--bind", "127.0.0.1:0"]);
+        }
+        cmd.args(args)
+            .env_remove("REDIS_URL")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn the livesale binary");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (out_tx, out_rx) = mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if out_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (err_tx, err_rx) = mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = err_tx.send(line);
+            }
+        });
+        let mut banner = String::new();
+        let mut base = None;
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            match out_rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(line) => {
+                    if let Some(rest) = line.trim().strip_prefix("livesale is running at ") {
+                        base = Some(rest.trim().to_string());
+                    }
+                    banner.push_str(&line);
+                    banner.push('\n');
+                    if line.trim() == "Press Ctrl-C to stop." {
+                        break;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if let Ok(Some(status)) = child.try_wait() {
+                        let logs: Vec<String> = err_rx.try_iter().collect();
+                        panic!("livesale exited early ({status}):\n{}", logs.join("\n"));
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        let base = base.unwrap_or_else(|| {
+            let _ = child.kill();
+            let logs: Vec<String> = err_rx.try_iter().collect();
+            panic!("livesale printed no banner:\n{banner}\n{}", logs.join("\n"))
+        });
+        ServerProcess {
+            child,
+            base,
+            banner,
+            stderr_lines: err_rx,
+            _stdout_lines: out_rx,
+        }
+    }
+
+    /// Log lines printed so far (stderr carries tracing output).
+    pub fn logs(&self) -> Vec<String> {
+        self.stderr_lines.try_iter().collect()
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("livesale did not exit within 20 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Kills the process at once (a crash).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

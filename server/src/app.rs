@@ -17,7 +17,10 @@ use crate::config::Config;
 use crate::demo::{self, DemoOutcome};
 use crate::domain::{Principal, Timestamp};
 use crate::http::{self, AppState, Shared};
+use crate::commerce::payment::TestPayments;
+use crate::hub::{Bus, Hub, MemoryBus, RedisBus};
 use crate::store::{MemoryStore, RedisStore, SharedStore, StoreError};
+use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 #[derive(Debug, thiserror::Error)]
@@ -50,21 +53,28 @@ impl App {
     /// Connects everything; `bound` is the listener's actual address (for derived links).
     pub async fn build(config: Config, bound: SocketAddr) -> Result<App, StartError> {
         crate::metrics::install();
-        let store: SharedStore = match &config.redis_url {
+        let limits = config.room_limits();
+        let (store, bus): (SharedStore, Arc<dyn Bus>) = match &config.redis_url {
             Some(url) => {
-                let store =
-                    RedisStore::connect(url, &config.redis_prefix, config.redis_timeout()).await?;
+                let timeout = config.redis_timeout();
+                let store = RedisStore::connect(url, &config.redis_prefix, timeout).await?;
+                let bus = RedisBus::connect(url, &config.redis_prefix, timeout, limits).await?;
                 tracing::info!(store = "redis", prefix = %config.redis_prefix, "state lives in Redis");
-                Arc::new(store)
+                (Arc::new(store), Arc::new(bus))
             }
             None => {
                 tracing::warn!(
                     store = "memory",
                     "state lives in this process's memory and dies with it; set REDIS_URL to keep it"
                 );
-                Arc::new(MemoryStore::new())
+                (Arc::new(MemoryStore::new()), Arc::new(MemoryBus::new(limits)))
             }
         };
+        let node_id = config
+            .node_id
+            .clone()
+            .unwrap_or_else(|| format!("node-{}", &Uuid::new_v4().simple().to_string()[..8]));
+        let hub = Hub::new(bus, node_id, config.room_config());
         metrics::gauge!("livesale_info", "store" => store.kind(), "version" => env!("CARGO_PKG_VERSION"))
             .set(1.0);
         let secret = match &config.secret {
@@ -76,6 +86,7 @@ impl App {
             None => (random_secret(), true),
         };
         let public_url = config.public_base(bound);
+        let payments = config.payments;
         let now = chrono::Utc::now();
         let outcome = demo::ensure(store.as_ref(), !config.no_demo, now).await?;
         let state = AppState::new(Shared {
@@ -85,6 +96,9 @@ impl App {
             admin_token,
             public_url,
             shutdown: CancellationToken::new(),
+            hub,
+            connections: TaskTracker::new(),
+            payments: Arc::new(TestPayments { mode: payments }),
         });
         let links = match outcome {
             DemoOutcome::Seeded(r) => Some((true, r)),
@@ -125,7 +139,14 @@ impl App {
     ) -> Result<(), StartError> {
         let token = self.state.shutdown.clone();
         let grace = self.state.config.shutdown_grace();
+        crate::commerce::webhooks::start(&self.state.store, &self.state.config, &token);
         let router = http::router(self.state.clone());
+        crate::commerce::spawn_sweeper(
+            self.state.store.clone(),
+            self.state.hub.clone(),
+            std::time::Duration::from_secs(1),
+            token.clone(),
+        );
         let signal_token = token.clone();
         let server = axum::serve(
             listener,
@@ -136,8 +157,18 @@ impl App {
             tracing::info!("shutting down: no new connections; telling open ones to close");
             signal_token.cancel();
         });
+        let connections = self.state.connections.clone();
+        let hub = self.state.hub.clone();
+        let drained = async move {
+            result_of(server.await)?;
+            // HTTP is done; upgraded connections were told to close when the token fired.
+            connections.close();
+            connections.wait().await;
+            hub.close_all().await;
+            Ok::<(), StartError>(())
+        };
         tokio::select! {
-            result = server => result?,
+            result = drained => result?,
             _ = async { token.cancelled().await; tokio::time::sleep(grace).await } => {
                 tracing::warn!(?grace, "grace period over; dropping the connections still open");
             }
@@ -198,4 +229,8 @@ pub async fn run(
 ) -> Result<(), StartError> {
     let app = App::build(config, listener.local_addr()?).await?;
     app.serve(listener, shutdown).await
+}
+
+fn result_of(r: std::io::Result<()>) -> Result<(), StartError> {
+    r.map_err(StartError::Io)
 }

@@ -95,9 +95,97 @@ pub struct Config {
     #[arg(long, env = "LIVESALE_REDIS_TIMEOUT_MS", default_value_t = 2000)]
     pub redis_timeout_ms: u64,
 
+    /// Name of this node in a multi-node deployment (presence is summed per node). Random
+    /// when absent; give each node a stable one in production.
+    #[arg(long, env = "LIVESALE_NODE_ID")]
+    pub node_id: Option<String>,
+
+    /// Largest WebSocket frame a client may send, in bytes; bigger ones close the connection
+    /// with 1009.
+    #[arg(long, env = "LIVESALE_WS_MAX_FRAME", default_value_t = 4096)]
+    pub ws_max_frame_bytes: usize,
+
+    /// Frames a WebSocket client may fall behind before it is disconnected (close 4008) as a
+    /// slow consumer. It can resume with its last seq.
+    #[arg(long, env = "LIVESALE_WS_QUEUE", default_value_t = 512)]
+    pub ws_queue: usize,
+
+    /// Time a WebSocket write may take before the client counts as a slow consumer, in ms.
+    #[arg(long, env = "LIVESALE_WS_WRITE_TIMEOUT_MS", default_value_t = 5000)]
+    pub ws_write_timeout_ms: u64,
+
+    /// Interval of WebSocket pings, in seconds; a client that answers none of two is closed
+    /// (4010).
+    #[arg(long, env = "LIVESALE_WS_PING_INTERVAL", default_value_t = 20)]
+    pub ws_ping_interval_s: u64,
+
+    /// Longest chat message, in characters.
+    #[arg(long, env = "LIVESALE_CHAT_MAX_CHARS", default_value_t = 500)]
+    pub chat_max_chars: usize,
+
+    /// Chat messages one connection may send per `--chat-rate-period`.
+    #[arg(long, env = "LIVESALE_CHAT_RATE", default_value_t = 20)]
+    pub chat_rate: u32,
+
+    /// The period of `--chat-rate`, in seconds.
+    #[arg(long, env = "LIVESALE_CHAT_RATE_PERIOD", default_value_t = 30)]
+    pub chat_rate_period_s: u64,
+
+    /// Reactions one connection may send per second.
+    #[arg(long, env = "LIVESALE_REACTION_RATE", default_value_t = 20)]
+    pub reaction_rate: u32,
+
+    /// Reaction aggregation window, in ms: taps are broadcast as counts once per window.
+    #[arg(long, env = "LIVESALE_REACTION_WINDOW_MS", default_value_t = 250)]
+    pub reaction_window_ms: u64,
+
+    /// Broadcast frames kept per show for resume.
+    #[arg(long, env = "LIVESALE_RESUME_LOG_SIZE", default_value_t = 1000)]
+    pub resume_log_size: usize,
+
+    /// Age after which a frame is no longer replayed on resume (the client resyncs), in s.
+    #[arg(long, env = "LIVESALE_RESUME_LOG_AGE", default_value_t = 300)]
+    pub resume_log_age_s: u64,
+
+    /// Chat messages included in `welcome`.
+    #[arg(long, env = "LIVESALE_CHAT_HISTORY", default_value_t = 50)]
+    pub chat_history: usize,
+
+    /// How the built-in test payment provider answers: approve, decline, or hang (the
+    /// payment timeout then applies). Real providers plug in through `PaymentProvider`.
+    #[arg(long, env = "LIVESALE_PAYMENTS", value_enum, default_value_t = crate::commerce::payment::TestPaymentMode::Approve)]
+    pub payments: crate::commerce::payment::TestPaymentMode,
+
+    /// Longest wait for the payment provider, in ms; then the payment counts as failed and
+    /// the reserved stock goes back.
+    #[arg(long, env = "LIVESALE_PAYMENT_TIMEOUT_MS", default_value_t = 10_000)]
+    pub payment_timeout_ms: u64,
+
+    /// How long checkout holds stock for a payment, in seconds; a reservation older than this
+    /// is given back by the sweeper (e.g. after a crash mid-payment).
+    #[arg(long, env = "LIVESALE_RESERVATION_TTL", default_value_t = 120)]
+    pub reservation_ttl_s: u64,
+
     /// Time allowed for open connections to finish after a shutdown signal, in seconds.
     #[arg(long, env = "LIVESALE_SHUTDOWN_GRACE", default_value_t = 10)]
     pub shutdown_grace_s: u64,
+
+    /// How often the webhook worker looks for undelivered order events, in ms.
+    #[arg(long, env = "LIVESALE_WEBHOOK_POLL_MS", default_value_t = 1000)]
+    pub webhook_poll_ms: u64,
+
+    /// Delay before retrying a failed webhook delivery, in ms; it doubles with each further
+    /// failure of the same event (with jitter), up to `--webhook-backoff-max-ms`.
+    #[arg(long, env = "LIVESALE_WEBHOOK_BACKOFF_BASE_MS", default_value_t = 500)]
+    pub webhook_backoff_base_ms: u64,
+
+    /// Longest delay between two attempts to deliver one webhook event, in ms.
+    #[arg(long, env = "LIVESALE_WEBHOOK_BACKOFF_MAX_MS", default_value_t = 60_000)]
+    pub webhook_backoff_max_ms: u64,
+
+    /// Time one webhook request may take before it counts as failed, in ms.
+    #[arg(long, env = "LIVESALE_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
+    pub webhook_timeout_ms: u64,
 }
 
 fn default_web_dir() -> PathBuf {
@@ -133,6 +221,25 @@ impl Config {
 
     pub fn redis_timeout(&self) -> Duration {
         Duration::from_millis(self.redis_timeout_ms)
+    }
+
+    pub fn room_limits(&self) -> crate::hub::LogLimits {
+        crate::hub::LogLimits {
+            max_frames: self.resume_log_size.max(1),
+            max_age: Duration::from_secs(self.resume_log_age_s),
+            chat_history: self.chat_history,
+            presence_every: Duration::from_secs(1),
+            presence_stale: Duration::from_secs(5),
+        }
+    }
+
+    pub fn room_config(&self) -> crate::hub::RoomConfig {
+        crate::hub::RoomConfig {
+            queue: self.ws_queue.max(1),
+            reaction_window: Duration::from_millis(self.reaction_window_ms.max(10)),
+            presence_interval: Duration::from_secs(1),
+            linger: Duration::from_secs(10),
+        }
     }
 
     pub fn shutdown_grace(&self) -> Duration {

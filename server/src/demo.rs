@@ -66,16 +66,25 @@ pub async fn ensure(store: &dyn Store, seed: bool, now: Timestamp) -> Result<Dem
     if !seed || store.has_data().await? {
         return Ok(DemoOutcome::None);
     }
-    let record = seed_into(store, now).await?;
-    Ok(DemoOutcome::Seeded(record))
+    // Nodes that start together on one empty Redis race here; the claim lets one seed.
+    let ours = DemoRecord {
+        creator_id: CreatorId(Uuid::now_v7()),
+        show_id: ShowId(Uuid::now_v7()),
+    };
+    let winner = store.claim_demo(&ours).await?;
+    if winner != ours {
+        return Ok(DemoOutcome::Existing(winner));
+    }
+    seed_into(store, &ours, now).await?;
+    Ok(DemoOutcome::Seeded(ours))
 }
 
-async fn seed_into(store: &dyn Store, now: Timestamp) -> Result<DemoRecord, StoreError> {
+async fn seed_into(store: &dyn Store, record: &DemoRecord, now: Timestamp) -> Result<(), StoreError> {
     let invalid = |e: crate::domain::DomainError| StoreError::Corrupt(format!("demo data: {e}"));
-    let creator = Creator::new(CreatorId(Uuid::now_v7()), "Demo Creator", now).map_err(invalid)?;
+    let creator = Creator::new(record.creator_id, "Demo Creator", now).map_err(invalid)?;
     store.insert_creator(&creator).await?;
     let show = Show::schedule(
-        ShowId(Uuid::now_v7()),
+        record.show_id,
         creator.id,
         NewShow {
             title: "Cozy Home Friday Drop".into(),
@@ -102,10 +111,5 @@ async fn seed_into(store: &dyn Store, now: Timestamp) -> Result<DemoRecord, Stor
         store.insert_product(&product).await?;
         store.add_to_lineup(&show, product.id).await?;
     }
-    let record = DemoRecord {
-        creator_id: creator.id,
-        show_id: show.id,
-    };
-    store.set_demo(&record).await?;
-    Ok(record)
+    Ok(())
 }

@@ -15,10 +15,12 @@
 
 pub mod app;
 pub mod auth;
+pub mod commerce;
 pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod http;
+pub mod hub;
 pub mod metrics;
 pub mod store;
 

@@ -7,11 +7,13 @@
 
 pub mod access;
 pub mod catalog;
+pub mod commerce;
 pub mod import;
 pub mod error;
 pub mod ids;
 pub mod money;
 pub mod names;
+pub mod room;
 pub mod show;
 
 pub use access::{Action, Principal, Role};

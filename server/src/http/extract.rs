@@ -148,11 +148,28 @@ pub async fn authenticate(
         }
         Ok(Some(token)) => match state.signer.verify(&token, state.now()) {
             Ok(p) => Identity::Principal(p),
+            Err(e) if is_websocket_upgrade(&req) => {
+                req.extensions_mut().insert(TokenProblem(e));
+                Identity::Anonymous
+            }
             Err(e) => return ApiError::from(e).into_response(),
         },
     };
     req.extensions_mut().insert(identity);
     next.run(req).await
+}
+
+/// A token that was present but not valid, on a WebSocket upgrade: the WebSocket handler
+/// answers it with a close code after the handshake (browsers cannot read HTTP statuses of a
+/// failed handshake), instead of the 401 other routes give.
+#[derive(Debug, Clone)]
+pub struct TokenProblem(pub crate::domain::DomainError);
+
+fn is_websocket_upgrade(req: &Request) -> bool {
+    req.headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
 /// The caller's principal, if a valid token came with the request.
@@ -183,6 +200,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         Ok(match parts.extensions.get::<Identity>() {
             Some(Identity::Principal(p)) => Caller(Some(p.clone())),
+            // The admin token is valid but only creates creators: a wrong role, not a missing token.
+            Some(Identity::Admin) => {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "forbidden_role",
+                    "the admin token only creates creators",
+                ));
+            }
             _ => Caller(None),
         })
     }

@@ -5,6 +5,7 @@
 //! the result. Business rules live in `domain/`, never here. The OpenAPI document is generated
 //! from the handlers' annotations as the router is assembled, so it cannot drift from it.
 
+mod commerce;
 pub mod error;
 pub mod extract;
 mod identity;
@@ -13,6 +14,7 @@ mod ops;
 mod pages;
 mod products;
 mod shows;
+pub mod ws;
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -50,6 +52,12 @@ pub struct Shared {
     pub public_url: String,
     /// Cancelled when the server starts shutting down; long-lived connections watch it.
     pub shutdown: CancellationToken,
+    /// The live rooms of this node.
+    pub hub: Arc<crate::hub::Hub>,
+    /// Upgraded connections (WebSockets), so shutdown can wait for them to say goodbye.
+    pub connections: tokio_util::task::TaskTracker,
+    /// Takes checkout payments.
+    pub payments: Arc<dyn crate::commerce::payment::PaymentProvider>,
 }
 
 impl Deref for AppState {
@@ -107,6 +115,7 @@ pub fn router(state: AppState) -> Router {
         .merge(identity::router())
         .merge(shows::router())
         .merge(products::router(&state.config))
+        .merge(commerce::router())
         .split_for_parts();
     let openapi = Arc::new(openapi);
 
@@ -114,6 +123,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .merge(ops::router(openapi))
         .merge(pages::router())
+        .merge(ws::router())
         .nest_service("/static", ServeDir::new(&state.config.web_dir))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

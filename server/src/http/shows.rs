@@ -10,6 +10,7 @@ use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiJson, ApiPath, Caller};
 use crate::domain::access::{Action, authorize};
+use crate::domain::room::Broadcast;
 use crate::domain::{NewShow, Product, ProductId, Show, ShowId, Timestamp};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -120,6 +121,13 @@ async fn transition(
         rule(&mut show, state.now())?;
         if state.store.update_show(&show, before).await? {
             tracing::info!(show = %id, status = show.status.as_str(), "show status changed");
+            let event = Broadcast::ShowStatus {
+                status: show.status,
+            };
+            // The change is saved; a room that cannot be told now learns it from `welcome`.
+            if let Err(e) = state.hub.publish(&show, &event).await {
+                tracing::warn!(show = %id, error = %e, "show.status not broadcast");
+            }
             return Ok(show);
         }
     }

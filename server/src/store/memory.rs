@@ -1,15 +1,30 @@
 //! The embedded store: everything in one process's memory, behind one short-held lock.
 //! State dies with the process; the server warns about that at start.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{DemoRecord, Store, StoreError};
-use crate::domain::{
-    Creator, CreatorId, Product, ProductId, Show, ShowId, ShowStatus, Viewer, ViewerId,
+use super::commerce::{
+    CheckoutOutcome, CheckoutRequest, Completion, OutboxEvent, PinState, Webhook,
+    cart_fingerprint, event_body,
 };
+use super::{DemoRecord, Store, StoreError};
+use crate::domain::commerce::{
+    CartLine, CartLines, DealState, LineFacts, Order, OrderStatus, Pin, add_pin, plan_checkout,
+};
+use crate::domain::{
+    Creator, CreatorId, DomainError, Product, ProductId, Show, ShowId, ShowStatus, Timestamp,
+    Viewer, ViewerId,
+};
+
+/// What an idempotency key was first used for.
+struct KeyUse {
+    order: uuid::Uuid,
+    cart: String,
+    body: String,
+}
 
 #[derive(Default)]
 struct State {
@@ -21,6 +36,57 @@ struct State {
     skus: HashMap<(CreatorId, String), ProductId>,
     lineups: HashMap<ShowId, Vec<ProductId>>,
     viewers: HashMap<(ShowId, ViewerId), Viewer>,
+    pins: HashMap<ShowId, Vec<PinState>>,
+    deal_buyers: HashMap<(ShowId, ProductId), HashMap<ViewerId, i64>>,
+    carts: HashMap<(ShowId, ViewerId), CartLines>,
+    orders: HashMap<ShowId, Vec<Order>>,
+    keys: HashMap<(ShowId, ViewerId, String), KeyUse>,
+    reservation_shows: BTreeSet<ShowId>,
+    webhooks: HashMap<CreatorId, Webhook>,
+    outbox: HashMap<CreatorId, VecDeque<OutboxEvent>>,
+}
+
+impl State {
+    fn push_event(&mut self, creator: CreatorId, kind: &str, at: Timestamp, order: &Order) {
+        let id = uuid::Uuid::now_v7().to_string();
+        let body = event_body(&id, kind, at, order);
+        self.outbox.entry(creator).or_default().push_back(OutboxEvent {
+            id,
+            creator,
+            kind: kind.to_string(),
+            body,
+        });
+    }
+
+    /// Gives a pending order's stock, deal units and buyer counts back.
+    fn release(&mut self, show: ShowId, order: &Order) {
+        for line in &order.items {
+            if let Some(p) = self.products.get_mut(&line.product_id) {
+                p.stock += line.quantity;
+            }
+            if !line.deal {
+                continue;
+            }
+            // Only the deal the units came from gets them back; a deal pinned after the
+            // order was placed starts after it.
+            let same_deal = self.pins.get_mut(&show).and_then(|pins| {
+                pins.iter_mut().find(|p| {
+                    p.pin.product_id == line.product_id
+                        && p.pin.deal.as_ref().is_some_and(|d| d.starts_at <= order.created_at)
+                })
+            });
+            if let Some(pin) = same_deal {
+                pin.deal.remaining += line.quantity;
+                if let Some(n) = self
+                    .deal_buyers
+                    .get_mut(&(show, line.product_id))
+                    .and_then(|b| b.get_mut(&order.viewer_id))
+                {
+                    *n = (*n - line.quantity).max(0);
+                }
+            }
+        }
+    }
 }
 
 #[derive(Default)]
@@ -63,9 +129,8 @@ impl Store for MemoryStore {
         Ok(self.with(|s| s.demo.clone()))
     }
 
-    async fn set_demo(&self, demo: &DemoRecord) -> Result<(), StoreError> {
-        self.with(|s| s.demo = Some(demo.clone()));
-        Ok(())
+    async fn claim_demo(&self, demo: &DemoRecord) -> Result<DemoRecord, StoreError> {
+        Ok(self.with(|s| s.demo.get_or_insert_with(|| demo.clone()).clone()))
     }
 
     async fn insert_creator(&self, creator: &Creator) -> Result<(), StoreError> {
@@ -177,5 +242,342 @@ impl Store for MemoryStore {
 
     async fn viewer(&self, show: &Show, id: ViewerId) -> Result<Option<Viewer>, StoreError> {
         Ok(self.with(|s| s.viewers.get(&(show.id, id)).cloned()))
+    }
+
+    async fn pins(&self, show: &Show) -> Result<Vec<PinState>, StoreError> {
+        Ok(self.with(|s| s.pins.get(&show.id).cloned().unwrap_or_default()))
+    }
+
+    async fn pin(
+        &self,
+        show: &Show,
+        pin: &Pin,
+    ) -> Result<Result<Vec<PinState>, DomainError>, StoreError> {
+        Ok(self.with(|s| {
+            let current = s.pins.get(&show.id).cloned().unwrap_or_default();
+            let plain: Vec<Pin> = current.iter().map(|p| p.pin.clone()).collect();
+            let lineup = s.lineups.get(&show.id).cloned().unwrap_or_default();
+            let order = match add_pin(&plain, pin.clone(), &lineup) {
+                Ok(order) => order,
+                Err(e) => return Err(e),
+            };
+            let next: Vec<PinState> = order
+                .into_iter()
+                .map(|p| {
+                    if p.product_id == pin.product_id {
+                        let remaining = p.deal.as_ref().map(|d| d.quantity).unwrap_or(0);
+                        PinState { pin: p, deal: DealState { remaining } }
+                    } else {
+                        current
+                            .iter()
+                            .find(|c| c.pin.product_id == p.product_id)
+                            .cloned()
+                            .unwrap_or(PinState { pin: p, deal: DealState::default() })
+                    }
+                })
+                .collect();
+            if pin.deal.is_some() {
+                s.deal_buyers.remove(&(show.id, pin.product_id));
+            }
+            s.pins.insert(show.id, next.clone());
+            Ok(next)
+        }))
+    }
+
+    async fn unpin(
+        &self,
+        show: &Show,
+        product: ProductId,
+    ) -> Result<Option<Vec<PinState>>, StoreError> {
+        Ok(self.with(|s| {
+            let pins = s.pins.entry(show.id).or_default();
+            let before = pins.len();
+            pins.retain(|p| p.pin.product_id != product);
+            (pins.len() != before).then(|| pins.clone())
+        }))
+    }
+
+    async fn cart(&self, show: &Show, viewer: ViewerId) -> Result<CartLines, StoreError> {
+        Ok(self.with(|s| s.carts.get(&(show.id, viewer)).cloned().unwrap_or_default()))
+    }
+
+    async fn set_cart_line(
+        &self,
+        show: &Show,
+        viewer: ViewerId,
+        product: ProductId,
+        line: Option<CartLine>,
+    ) -> Result<(), StoreError> {
+        self.with(|s| {
+            let cart = s.carts.entry((show.id, viewer)).or_default();
+            match line {
+                Some(line) => {
+                    cart.insert(product, line);
+                }
+                None => {
+                    cart.remove(&product);
+                }
+            }
+        });
+        Ok(())
+    }
+
+    async fn deal_bought(
+        &self,
+        show: &Show,
+        product: ProductId,
+        viewer: ViewerId,
+    ) -> Result<i64, StoreError> {
+        Ok(self.with(|s| {
+            s.deal_buyers
+                .get(&(show.id, product))
+                .and_then(|b| b.get(&viewer))
+                .copied()
+                .unwrap_or(0)
+        }))
+    }
+
+    async fn checkout(
+        &self,
+        show: &Show,
+        req: &CheckoutRequest,
+    ) -> Result<CheckoutOutcome, StoreError> {
+        Ok(self.with(|s| {
+            let cart = s.carts.get(&(show.id, req.viewer)).cloned().unwrap_or_default();
+            let fingerprint = cart_fingerprint(&cart);
+            let key = (show.id, req.viewer, req.key.clone());
+            if let Some(used) = s.keys.get(&key) {
+                let same_cart = cart.is_empty() || used.cart == fingerprint;
+                if !same_cart || used.body != req.body_fingerprint {
+                    return CheckoutOutcome::KeyReused;
+                }
+                let order = s
+                    .orders
+                    .get(&show.id)
+                    .and_then(|o| o.iter().find(|o| o.id == used.order))
+                    .cloned();
+                return match order {
+                    Some(o) => CheckoutOutcome::Replayed(o),
+                    None => CheckoutOutcome::KeyReused,
+                };
+            }
+            let pins = s.pins.get(&show.id).cloned().unwrap_or_default();
+            let mut products = Vec::with_capacity(cart.len());
+            for product_id in cart.keys() {
+                match s.products.get(product_id) {
+                    Some(p) if p.creator_id == show.creator_id => products.push(p.clone()),
+                    _ => {
+                        return CheckoutOutcome::Refused(DomainError::not_found(
+                            "product_not_found",
+                            format!("product {product_id} is not sold in this show"),
+                        ));
+                    }
+                }
+            }
+            let facts: Vec<(CartLine, LineFacts<'_>)> = cart
+                .values()
+                .zip(&products)
+                .map(|(line, product)| {
+                    let pin = pins.iter().find(|p| p.pin.product_id == product.id);
+                    let bought = s
+                        .deal_buyers
+                        .get(&(show.id, product.id))
+                        .and_then(|b| b.get(&req.viewer))
+                        .copied()
+                        .unwrap_or(0);
+                    (
+                        *line,
+                        LineFacts {
+                            product,
+                            pin: pin.map(|p| &p.pin),
+                            deal: pin.map(|p| p.deal).unwrap_or_default(),
+                            bought_in_deal: bought,
+                        },
+                    )
+                })
+                .collect();
+            let (items, total) = match plan_checkout(&facts, req.now) {
+                Ok(plan) => plan,
+                Err(e) => return CheckoutOutcome::Refused(e),
+            };
+            for line in &items {
+                if let Some(p) = s.products.get_mut(&line.product_id) {
+                    p.stock -= line.quantity;
+                }
+                if line.deal {
+                    if let Some(pin) = s
+                        .pins
+                        .get_mut(&show.id)
+                        .and_then(|pins| pins.iter_mut().find(|p| p.pin.product_id == line.product_id))
+                    {
+                        pin.deal.remaining -= line.quantity;
+                    }
+                    *s.deal_buyers
+                        .entry((show.id, line.product_id))
+                        .or_default()
+                        .entry(req.viewer)
+                        .or_default() += line.quantity;
+                }
+            }
+            let order = Order {
+                id: req.order_id,
+                show_id: show.id,
+                viewer_id: req.viewer,
+                buyer_name: req.buyer_name.clone(),
+                status: OrderStatus::PendingPayment,
+                items,
+                total,
+                created_at: req.now,
+                reserved_until: req.now + req.reserve_for,
+                paid_at: None,
+                failure: None,
+            };
+            s.orders.entry(show.id).or_default().push(order.clone());
+            s.keys.insert(
+                key,
+                KeyUse { order: order.id, cart: fingerprint, body: req.body_fingerprint.clone() },
+            );
+            s.reservation_shows.insert(show.id);
+            s.carts.remove(&(show.id, req.viewer));
+            s.push_event(show.creator_id, "order.created", req.now, &order);
+            CheckoutOutcome::Created(order)
+        }))
+    }
+
+    async fn complete_order(
+        &self,
+        show: &Show,
+        order: uuid::Uuid,
+        outcome: &Completion,
+    ) -> Result<Option<Order>, StoreError> {
+        Ok(self.with(|s| {
+            let current = s.orders.get(&show.id)?.iter().find(|o| o.id == order)?.clone();
+            if current.status != OrderStatus::PendingPayment {
+                return Some(current);
+            }
+            let mut next = current.clone();
+            let (kind, at) = match outcome {
+                Completion::Paid { at } => {
+                    next.status = OrderStatus::Paid;
+                    next.paid_at = Some(*at);
+                    ("order.paid", *at)
+                }
+                Completion::Failed { reason } => {
+                    s.release(show.id, &current);
+                    next.status = OrderStatus::Failed;
+                    next.failure = Some(reason.clone());
+                    ("order.failed", chrono::Utc::now())
+                }
+            };
+            if let Some(o) = s.orders.get_mut(&show.id).and_then(|o| o.iter_mut().find(|o| o.id == order)) {
+                *o = next.clone();
+            }
+            s.push_event(show.creator_id, kind, at, &next);
+            Some(next)
+        }))
+    }
+
+    async fn expire_reservations(
+        &self,
+        show: &Show,
+        now: Timestamp,
+    ) -> Result<Vec<Order>, StoreError> {
+        Ok(self.with(|s| {
+            let due: Vec<Order> = s
+                .orders
+                .get(&show.id)
+                .map(|orders| {
+                    orders
+                        .iter()
+                        .filter(|o| o.status == OrderStatus::PendingPayment && o.reserved_until <= now)
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            let mut expired = Vec::with_capacity(due.len());
+            for order in due {
+                s.release(show.id, &order);
+                let mut next = order.clone();
+                next.status = OrderStatus::Expired;
+                next.failure = Some("the reservation expired before the payment finished".into());
+                if let Some(o) = s.orders.get_mut(&show.id).and_then(|o| o.iter_mut().find(|o| o.id == order.id)) {
+                    *o = next.clone();
+                }
+                s.push_event(show.creator_id, "order.expired", now, &next);
+                expired.push(next);
+            }
+            expired
+        }))
+    }
+
+    async fn shows_with_reservations(&self) -> Result<Vec<ShowId>, StoreError> {
+        Ok(self.with(|s| s.reservation_shows.iter().copied().collect()))
+    }
+
+    async fn orders(&self, show: &Show) -> Result<Vec<Order>, StoreError> {
+        Ok(self.with(|s| s.orders.get(&show.id).cloned().unwrap_or_default()))
+    }
+
+    async fn viewer_orders(
+        &self,
+        show: &Show,
+        viewer: ViewerId,
+    ) -> Result<Vec<Order>, StoreError> {
+        Ok(self.with(|s| {
+            s.orders
+                .get(&show.id)
+                .map(|o| o.iter().filter(|o| o.viewer_id == viewer).cloned().collect())
+                .unwrap_or_default()
+        }))
+    }
+
+    async fn order(&self, show: &Show, id: uuid::Uuid) -> Result<Option<Order>, StoreError> {
+        Ok(self.with(|s| s.orders.get(&show.id).and_then(|o| o.iter().find(|o| o.id == id)).cloned()))
+    }
+
+    async fn set_webhook(
+        &self,
+        creator: CreatorId,
+        hook: Option<&Webhook>,
+    ) -> Result<(), StoreError> {
+        self.with(|s| match hook {
+            Some(h) => {
+                s.webhooks.insert(creator, h.clone());
+            }
+            None => {
+                s.webhooks.remove(&creator);
+            }
+        });
+        Ok(())
+    }
+
+    async fn webhook(&self, creator: CreatorId) -> Result<Option<Webhook>, StoreError> {
+        Ok(self.with(|s| s.webhooks.get(&creator).cloned()))
+    }
+
+    async fn webhook_creators(&self) -> Result<Vec<CreatorId>, StoreError> {
+        Ok(self.with(|s| s.webhooks.keys().copied().collect()))
+    }
+
+    async fn outbox_pending(
+        &self,
+        creator: CreatorId,
+        max: usize,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        Ok(self.with(|s| {
+            s.outbox
+                .get(&creator)
+                .map(|q| q.iter().take(max).cloned().collect())
+                .unwrap_or_default()
+        }))
+    }
+
+    async fn outbox_ack(&self, creator: CreatorId, event_id: &str) -> Result<(), StoreError> {
+        self.with(|s| {
+            if let Some(q) = s.outbox.get_mut(&creator) {
+                q.retain(|e| e.id != event_id);
+            }
+        });
+        Ok(())
     }
 }

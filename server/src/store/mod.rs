@@ -6,17 +6,22 @@
 //! done under one lock in memory and in one command or Lua script in Redis. The contract tests
 //! in tests/store_contract.rs run unchanged against both implementations.
 
+pub mod commerce;
 mod memory;
 mod redis;
+mod redis_commerce;
 
 pub use self::memory::MemoryStore;
 pub use self::redis::RedisStore;
 
 use async_trait::async_trait;
 
+use crate::domain::commerce::{CartLine, CartLines, Order, Pin};
 use crate::domain::{
-    Creator, CreatorId, Product, ProductId, Show, ShowId, ShowStatus, Viewer, ViewerId,
+    Creator, CreatorId, DomainError, Product, ProductId, Show, ShowId, ShowStatus, Timestamp,
+    Viewer, ViewerId,
 };
+pub use commerce::{CheckoutOutcome, CheckoutRequest, Completion, OutboxEvent, PinState, Webhook};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -52,7 +57,9 @@ pub trait Store: Send + Sync + 'static {
     /// Whether any creator exists (an empty store gets the demo).
     async fn has_data(&self) -> Result<bool, StoreError>;
     async fn demo(&self) -> Result<Option<DemoRecord>, StoreError>;
-    async fn set_demo(&self, demo: &DemoRecord) -> Result<(), StoreError>;
+    /// Records `demo` as the demo unless one is recorded already; returns the record that is
+    /// in force (ours, or the one another node claimed first).
+    async fn claim_demo(&self, demo: &DemoRecord) -> Result<DemoRecord, StoreError>;
 
     async fn insert_creator(&self, creator: &Creator) -> Result<(), StoreError>;
     async fn creator(&self, id: CreatorId) -> Result<Option<Creator>, StoreError>;
@@ -85,4 +92,112 @@ pub trait Store: Send + Sync + 'static {
 
     async fn insert_viewer(&self, show: &Show, viewer: &Viewer) -> Result<(), StoreError>;
     async fn viewer(&self, show: &Show, id: ViewerId) -> Result<Option<Viewer>, StoreError>;
+
+    // ---- Commerce -----------------------------------------------------------------------
+
+    /// The show's pins in the order they were pinned, with their deals' live numbers.
+    async fn pins(&self, show: &Show) -> Result<Vec<PinState>, StoreError>;
+
+    /// Pins (or re-pins) `pin.product_id`, applying `domain::commerce::add_pin` against the
+    /// stored lineup and pins atomically. A pin with a deal starts that deal afresh: its
+    /// remaining quantity is the deal's quantity and no buyer has bought in it yet (units of an
+    /// earlier deal stay sold). Returns the new pins, or the rule's refusal.
+    async fn pin(
+        &self,
+        show: &Show,
+        pin: &Pin,
+    ) -> Result<Result<Vec<PinState>, DomainError>, StoreError>;
+
+    /// Unpins a product; `None` when it was not pinned.
+    async fn unpin(
+        &self,
+        show: &Show,
+        product: ProductId,
+    ) -> Result<Option<Vec<PinState>>, StoreError>;
+
+    /// The viewer's cart in the show (empty when none or expired).
+    async fn cart(&self, show: &Show, viewer: ViewerId) -> Result<CartLines, StoreError>;
+
+    /// Sets (`Some`) or removes (`None`) one cart line, and refreshes the cart's lifetime.
+    async fn set_cart_line(
+        &self,
+        show: &Show,
+        viewer: ViewerId,
+        product: ProductId,
+        line: Option<CartLine>,
+    ) -> Result<(), StoreError>;
+
+    /// Deal units of `product` that the viewer bought or holds reserved in the current deal.
+    async fn deal_bought(
+        &self,
+        show: &Show,
+        product: ProductId,
+        viewer: ViewerId,
+    ) -> Result<i64, StoreError>;
+
+    /// The checkout, as one atomic step: with a known idempotency key, the earlier order (same
+    /// cart — or the cart this checkout emptied — and same body) or `KeyReused`. Otherwise read
+    /// the cart and, for each line, the product's stock, its pin, the deal's remaining units
+    /// and the buyer's deal count; apply `domain::commerce::plan_checkout`; and on success
+    /// take the stock, deal units and buyer counts, store the order as pending payment with
+    /// its reservation deadline and the key, append an `order.created` outbox event, and empty
+    /// the cart. A refusal changes nothing.
+    async fn checkout(
+        &self,
+        show: &Show,
+        req: &CheckoutRequest,
+    ) -> Result<CheckoutOutcome, StoreError>;
+
+    /// Settles a pending order atomically: paid (appends `order.paid`), or failed (returns its
+    /// stock, deal units and buyer counts; appends `order.failed`). An order that is not
+    /// pending any more is returned as it is. `None` for an unknown order.
+    async fn complete_order(
+        &self,
+        show: &Show,
+        order: uuid::Uuid,
+        outcome: &Completion,
+    ) -> Result<Option<Order>, StoreError>;
+
+    /// Expires the show's pending orders whose reservation ended before `now`: returns their
+    /// stock like a failure, marks them expired, appends `order.expired`. Returns them.
+    async fn expire_reservations(
+        &self,
+        show: &Show,
+        now: Timestamp,
+    ) -> Result<Vec<Order>, StoreError>;
+
+    /// Shows that have had reservations (the sweeper visits these).
+    async fn shows_with_reservations(&self) -> Result<Vec<ShowId>, StoreError>;
+
+    /// The show's orders, oldest first.
+    async fn orders(&self, show: &Show) -> Result<Vec<Order>, StoreError>;
+
+    /// One viewer's orders in the show, oldest first.
+    async fn viewer_orders(&self, show: &Show, viewer: ViewerId)
+    -> Result<Vec<Order>, StoreError>;
+
+    async fn order(&self, show: &Show, id: uuid::Uuid) -> Result<Option<Order>, StoreError>;
+
+    /// Sets or removes a creator's webhook.
+    async fn set_webhook(
+        &self,
+        creator: CreatorId,
+        hook: Option<&Webhook>,
+    ) -> Result<(), StoreError>;
+
+    async fn webhook(&self, creator: CreatorId) -> Result<Option<Webhook>, StoreError>;
+
+    /// Creators with a webhook (the delivery worker visits these).
+    async fn webhook_creators(&self) -> Result<Vec<CreatorId>, StoreError>;
+
+    /// Up to `max` of the creator's undelivered events, oldest first. An event stays here until
+    /// acknowledged, across restarts (at-least-once delivery).
+    async fn outbox_pending(
+        &self,
+        creator: CreatorId,
+        max: usize,
+    ) -> Result<Vec<OutboxEvent>, StoreError>;
+
+    /// Marks an event delivered.
+    async fn outbox_ack(&self, creator: CreatorId, event_id: &str) -> Result<(), StoreError>;
 }

@@ -29,7 +29,11 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ErrorKind, RedisError, Script};
 
+use super::commerce::{CheckoutOutcome, CheckoutRequest, Completion, OutboxEvent, PinState, Webhook};
+use super::redis_commerce as commerce;
 use super::{DemoRecord, Store, StoreError};
+use crate::domain::commerce::{CartLine, CartLines, Order, Pin};
+use crate::domain::DomainError;
 use crate::domain::{
     Creator, CreatorId, Product, ProductId, Show, ShowId, ShowStatus, Timestamp, Viewer, ViewerId,
 };
@@ -95,28 +99,29 @@ redis.call('ZADD', KEYS[1], n, ARGV[1])
 return 1
 ";
 
-/// Key names; the one place that knows the layout described in the module doc.
-struct Keys {
+/// Key names; the one place that knows the layout described in the module doc (the commerce
+/// keys are built in redis_commerce.rs, from [`Keys::show`] and [`Keys::tag`]).
+pub(super) struct Keys {
     prefix: String,
 }
 
 impl Keys {
-    fn global(&self, name: &str) -> String {
+    pub(super) fn global(&self, name: &str) -> String {
         format!("{}:{name}", self.prefix)
     }
 
     /// `{prefix}:{c:<creator>}`: the start of every key in one creator's slot.
-    fn tag(&self, creator: CreatorId) -> String {
+    pub(super) fn tag(&self, creator: CreatorId) -> String {
         format!("{}:{{c:{creator}}}", self.prefix)
     }
 
     fn creator(&self, c: CreatorId) -> String {
         format!("{}:creator", self.tag(c))
     }
-    fn product(&self, c: CreatorId, p: ProductId) -> String {
+    pub(super) fn product(&self, c: CreatorId, p: ProductId) -> String {
         format!("{}:product:{p}", self.tag(c))
     }
-    fn stock(&self, c: CreatorId) -> String {
+    pub(super) fn stock(&self, c: CreatorId) -> String {
         format!("{}:stock", self.tag(c))
     }
     fn skus(&self, c: CreatorId) -> String {
@@ -125,10 +130,10 @@ impl Keys {
     fn catalog(&self, c: CreatorId) -> String {
         format!("{}:products", self.tag(c))
     }
-    fn show(&self, c: CreatorId, s: ShowId) -> String {
+    pub(super) fn show(&self, c: CreatorId, s: ShowId) -> String {
         format!("{}:show:{s}", self.tag(c))
     }
-    fn lineup(&self, show: &Show) -> String {
+    pub(super) fn lineup(&self, show: &Show) -> String {
         format!("{}:lineup", self.show(show.creator_id, show.id))
     }
     fn viewers(&self, show: &Show) -> String {
@@ -144,8 +149,8 @@ struct Owners {
 }
 
 pub struct RedisStore {
-    conn: ConnectionManager,
-    keys: Keys,
+    pub(super) conn: ConnectionManager,
+    pub(super) keys: Keys,
     timeout: Duration,
     owners: Mutex<Owners>,
     insert_product: Script,
@@ -211,7 +216,7 @@ impl RedisStore {
 
     /// Runs one store call under the outer deadline; the manager's own timeouts come first in
     /// practice, this catches a call that waits on a reconnect in progress.
-    async fn guard<T>(
+    pub(super) async fn guard<T>(
         &self,
         op: &'static str,
         call: impl Future<Output = Result<T, StoreError>>,
@@ -240,32 +245,34 @@ impl RedisStore {
         if let Some(c) = self.owners(|o| o.shows.get(&id).copied()) {
             return Ok(Some(c));
         }
-        let raw: Option<String> = redis::cmd("HGET")
-            .arg(self.keys.global("idx:show"))
-            .arg(id.to_string())
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(redis_error)?;
-        let Some(raw) = raw else { return Ok(None) };
-        let creator = parse_id::<CreatorId>(&raw, "show index")?;
-        self.owners(|o| o.shows.insert(id, creator));
-        Ok(Some(creator))
+        let owner = self.indexed_owner("idx:show", &id.to_string()).await?;
+        if let Some(c) = owner {
+            self.owners(|o| o.shows.insert(id, c));
+        }
+        Ok(owner)
     }
 
     async fn product_owner(&self, id: ProductId) -> Result<Option<CreatorId>, StoreError> {
         if let Some(c) = self.owners(|o| o.products.get(&id).copied()) {
             return Ok(Some(c));
         }
+        let owner = self.indexed_owner("idx:product", &id.to_string()).await?;
+        if let Some(c) = owner {
+            self.owners(|o| o.products.insert(id, c));
+        }
+        Ok(owner)
+    }
+
+    /// Looks an id up in one of the global index hashes.
+    async fn indexed_owner(&self, index: &str, id: &str) -> Result<Option<CreatorId>, StoreError> {
         let raw: Option<String> = redis::cmd("HGET")
-            .arg(self.keys.global("idx:product"))
-            .arg(id.to_string())
+            .arg(self.keys.global(index))
+            .arg(id)
             .query_async(&mut self.conn.clone())
             .await
             .map_err(redis_error)?;
-        let Some(raw) = raw else { return Ok(None) };
-        let creator = parse_id::<CreatorId>(&raw, "product index")?;
-        self.owners(|o| o.products.insert(id, creator));
-        Ok(Some(creator))
+        raw.map(|raw| parse_id::<CreatorId>(&raw, index))
+            .transpose()
     }
 
     /// Reads one product record and its stock, if the record exists.
@@ -373,14 +380,21 @@ impl Store for RedisStore {
         .await
     }
 
-    async fn set_demo(&self, demo: &DemoRecord) -> Result<(), StoreError> {
-        self.guard("set_demo", async {
-            redis::cmd("SET")
+    async fn claim_demo(&self, demo: &DemoRecord) -> Result<DemoRecord, StoreError> {
+        self.guard("claim_demo", async {
+            // SET NX GET (Redis 7): sets only if absent and returns the previous value.
+            let previous: Option<String> = redis::cmd("SET")
                 .arg(self.keys.global("demo"))
                 .arg(encode(demo)?)
-                .exec_async(&mut self.conn.clone())
+                .arg("NX")
+                .arg("GET")
+                .query_async(&mut self.conn.clone())
                 .await
-                .map_err(redis_error)
+                .map_err(redis_error)?;
+            match previous {
+                Some(raw) => decode(&raw, "demo"),
+                None => Ok(demo.clone()),
+            }
         })
         .await
     }
@@ -536,14 +550,17 @@ impl Store for RedisStore {
             match outcome {
                 1 => {
                     // The listing lives in another slot, so it follows the record outside
-                    // the script; shows() orders by the records, never by this score alone.
-                    redis::cmd("ZADD")
+                    // the script. The change is saved either way: a stale score only moves
+                    // a range query, and shows() orders by the records themselves.
+                    let rescored = redis::cmd("ZADD")
                         .arg(self.keys.global("shows"))
                         .arg(score(show.scheduled_at))
                         .arg(show.id.to_string())
                         .exec_async(&mut con)
-                        .await
-                        .map_err(redis_error)?;
+                        .await;
+                    if let Err(e) = rescored {
+                        tracing::warn!(show = %show.id, error = %e, "show listing not rescored");
+                    }
                     Ok(true)
                 }
                 0 => Ok(false),
@@ -738,11 +755,84 @@ impl Store for RedisStore {
         })
         .await
     }
+
+    // ---- Commerce: in redis_commerce.rs -------------------------------------------
+    async fn pins(&self, show: &Show) -> Result<Vec<PinState>, StoreError> {
+        commerce::pins(self, show).await
+    }
+
+    async fn pin(&self, show: &Show, pin: &Pin) -> Result<Result<Vec<PinState>, DomainError>, StoreError> {
+        commerce::pin(self, show, pin).await
+    }
+
+    async fn unpin(&self, show: &Show, product: ProductId) -> Result<Option<Vec<PinState>>, StoreError> {
+        commerce::unpin(self, show, product).await
+    }
+
+    async fn cart(&self, show: &Show, viewer: ViewerId) -> Result<CartLines, StoreError> {
+        commerce::cart(self, show, viewer).await
+    }
+
+    async fn set_cart_line(&self, show: &Show, viewer: ViewerId, product: ProductId, line: Option<CartLine>) -> Result<(), StoreError> {
+        commerce::set_cart_line(self, show, viewer, product, line).await
+    }
+
+    async fn deal_bought(&self, show: &Show, product: ProductId, viewer: ViewerId) -> Result<i64, StoreError> {
+        commerce::deal_bought(self, show, product, viewer).await
+    }
+
+    async fn checkout(&self, show: &Show, req: &CheckoutRequest) -> Result<CheckoutOutcome, StoreError> {
+        commerce::checkout(self, show, req).await
+    }
+
+    async fn complete_order(&self, show: &Show, order: uuid::Uuid, outcome: &Completion) -> Result<Option<Order>, StoreError> {
+        commerce::complete_order(self, show, order, outcome).await
+    }
+
+    async fn expire_reservations(&self, show: &Show, now: Timestamp) -> Result<Vec<Order>, StoreError> {
+        commerce::expire_reservations(self, show, now).await
+    }
+
+    async fn shows_with_reservations(&self) -> Result<Vec<ShowId>, StoreError> {
+        commerce::shows_with_reservations(self).await
+    }
+
+    async fn orders(&self, show: &Show) -> Result<Vec<Order>, StoreError> {
+        commerce::orders(self, show).await
+    }
+
+    async fn viewer_orders(&self, show: &Show, viewer: ViewerId) -> Result<Vec<Order>, StoreError> {
+        commerce::viewer_orders(self, show, viewer).await
+    }
+
+    async fn order(&self, show: &Show, id: uuid::Uuid) -> Result<Option<Order>, StoreError> {
+        commerce::order(self, show, id).await
+    }
+
+    async fn set_webhook(&self, creator: CreatorId, hook: Option<&Webhook>) -> Result<(), StoreError> {
+        commerce::set_webhook(self, creator, hook).await
+    }
+
+    async fn webhook(&self, creator: CreatorId) -> Result<Option<Webhook>, StoreError> {
+        commerce::webhook(self, creator).await
+    }
+
+    async fn webhook_creators(&self) -> Result<Vec<CreatorId>, StoreError> {
+        commerce::webhook_creators(self).await
+    }
+
+    async fn outbox_pending(&self, creator: CreatorId, max: usize) -> Result<Vec<OutboxEvent>, StoreError> {
+        commerce::outbox_pending(self, creator, max).await
+    }
+
+    async fn outbox_ack(&self, creator: CreatorId, event_id: &str) -> Result<(), StoreError> {
+        commerce::outbox_ack(self, creator, event_id).await
+    }
 }
 
 /// Connection trouble, timeouts and server refusals are `Unavailable` (retry later); a value
 /// of the wrong type is `Corrupt` (someone else wrote that key).
-fn redis_error(e: RedisError) -> StoreError {
+pub(super) fn redis_error(e: RedisError) -> StoreError {
     let wrong_type =
         matches!(e.kind(), ErrorKind::UnexpectedReturnType) || e.code() == Some("WRONGTYPE");
     if wrong_type {
@@ -752,15 +842,15 @@ fn redis_error(e: RedisError) -> StoreError {
     }
 }
 
-fn encode<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+pub(super) fn encode<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("cannot encode: {e}")))
 }
 
-fn decode<T: serde::de::DeserializeOwned>(raw: &str, what: &str) -> Result<T, StoreError> {
+pub(super) fn decode<T: serde::de::DeserializeOwned>(raw: &str, what: &str) -> Result<T, StoreError> {
     serde_json::from_str(raw).map_err(|e| StoreError::Corrupt(format!("stored {what}: {e}")))
 }
 
-fn parse_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, StoreError> {
+pub(super) fn parse_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, StoreError> {
     raw.parse()
         .map_err(|_| StoreError::Corrupt(format!("{what} holds {raw:?}, not an id")))
 }
@@ -789,7 +879,7 @@ fn decode_product(raw: &str, stock: Option<&str>) -> Result<Product, StoreError>
 }
 
 /// Sorted-set score of a timestamp: milliseconds since the epoch (exact in an f64).
-fn score(at: Timestamp) -> i64 {
+pub(super) fn score(at: Timestamp) -> i64 {
     at.timestamp_millis()
 }
 

@@ -1,0 +1,113 @@
+//! Commerce adapters: payments, the room events of purchases and pins, the reservation
+//! sweeper, deal-end announcements, and webhook delivery. The rules are in
+//! `domain::commerce`; every state change is one atomic `Store` call.
+
+pub mod payment;
+pub mod webhooks;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::commerce::{Order, PinView};
+use crate::domain::room::Broadcast;
+use crate::domain::{Show, Timestamp};
+use crate::hub::Hub;
+use crate::store::{SharedStore, Store, StoreError};
+
+/// The show's pins as the room sees them at `now`.
+pub async fn pin_views(
+    store: &dyn Store,
+    show: &Show,
+    now: Timestamp,
+) -> Result<Vec<PinView>, StoreError> {
+    let mut views = Vec::new();
+    for state in store.pins(show).await? {
+        if let Some(product) = store.product(state.pin.product_id).await? {
+            views.push(PinView::new(&product, &state.pin, state.deal, now));
+        }
+    }
+    Ok(views)
+}
+
+/// Broadcasts the show's pins as they are now. A failure is logged: the next change, or a
+/// viewer's `welcome`, carries the truth.
+pub async fn announce_pins(store: &dyn Store, hub: &Hub, show: &Show) {
+    let result = async {
+        let pins = pin_views(store, show, chrono::Utc::now()).await?;
+        hub.publish(show, &Broadcast::PinUpdated { pins }).await
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(show = %show.id, error = %e, "pin.updated not broadcast");
+    }
+}
+
+/// Tells the room about a paid order: one `purchase` per line, then the pins' new stock.
+pub async fn announce_purchase(store: &dyn Store, hub: &Hub, show: &Show, order: &Order) {
+    for line in &order.items {
+        let event = Broadcast::Purchase {
+            buyer: order.buyer_name.clone(),
+            product_id: line.product_id,
+            title: line.title.clone(),
+            quantity: line.quantity,
+        };
+        if let Err(e) = hub.publish(show, &event).await {
+            tracing::warn!(show = %show.id, error = %e, "purchase not broadcast");
+        }
+    }
+    announce_pins(store, hub, show).await;
+}
+
+/// Announces the pins again when a deal ends, so every countdown flips to the regular price
+/// at once. Harmless if the pin changed meanwhile (it announces the current state).
+pub fn announce_deal_end(store: SharedStore, hub: Arc<Hub>, show: Show, ends_at: Timestamp) {
+    let wait = (ends_at - chrono::Utc::now())
+        .to_std()
+        .unwrap_or(Duration::ZERO);
+    tokio::spawn(async move {
+        tokio::time::sleep(wait + Duration::from_millis(20)).await;
+        announce_pins(store.as_ref(), &hub, &show).await;
+    });
+}
+
+/// Gives back the stock of reservations whose payment never finished (a crash, a hung
+/// provider), every `every`, until shutdown.
+pub fn spawn_sweeper(
+    store: SharedStore,
+    hub: Arc<Hub>,
+    every: Duration,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            if let Err(e) = sweep(store.as_ref(), &hub).await {
+                tracing::warn!(error = %e, "reservation sweep failed");
+            }
+        }
+    })
+}
+
+async fn sweep(store: &dyn Store, hub: &Hub) -> Result<(), StoreError> {
+    let now = chrono::Utc::now();
+    for show_id in store.shows_with_reservations().await? {
+        let Some(show) = store.show(show_id).await? else {
+            continue;
+        };
+        let expired = store.expire_reservations(&show, now).await?;
+        if !expired.is_empty() {
+            metrics::counter!("livesale_checkouts_total", "outcome" => "expired")
+                .increment(expired.len() as u64);
+            tracing::info!(show = %show.id, orders = expired.len(), "reservations expired; stock returned");
+            announce_pins(store, hub, &show).await;
+        }
+    }
+    Ok(())
+}

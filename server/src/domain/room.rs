@@ -1,0 +1,305 @@
+//! The live room's rules and wire vocabulary: client and server messages (protocol v1), chat
+//! text validation, reaction kinds, and per-connection rate limits. Pure: the hub and the
+//! WebSocket adapter feed in time and perform the effects.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::{DomainError, Role, ShowId, Timestamp, ViewerId, names};
+
+/// Protocol versions this server speaks (`?v=` on the WebSocket URL).
+pub const PROTOCOL_VERSIONS: &[u32] = &[1];
+
+/// Reactions viewers can send; anything else is refused, so tallies stay small and bounded.
+pub const REACTION_KINDS: &[&str] = &["heart", "fire", "clap", "laugh", "wow", "cart"];
+
+/// Messages a client sends (text frames of JSON with a `type`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(tag = "type", deny_unknown_fields)]
+pub enum ClientMsg {
+    #[serde(rename = "chat.send")]
+    ChatSend { text: String },
+    #[serde(rename = "reaction.send")]
+    ReactionSend { kind: String },
+    #[serde(rename = "resume")]
+    Resume { last_seq: u64 },
+    #[serde(rename = "ping")]
+    Ping {},
+}
+
+impl ClientMsg {
+    /// Parses a frame; unknown types and malformed fields are a `DomainError` with code
+    /// `unknown_type` or `bad_message`, answered with an `error` frame.
+    pub fn parse(text: &str) -> Result<ClientMsg, DomainError> {
+        match serde_json::from_str::<ClientMsg>(text) {
+            Ok(m) => Ok(m),
+            Err(e) => {
+                let ty = serde_json::from_str::<serde_json::Value>(text)
+                    .ok()
+                    .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_string));
+                match ty {
+                    Some(t) if !KNOWN_TYPES.contains(&t.as_str()) => Err(DomainError::invalid(
+                        "unknown_type",
+                        format!("unknown message type '{t}'"),
+                    )),
+                    _ => Err(DomainError::invalid(
+                        "bad_message",
+                        format!("malformed message: {e}"),
+                    )),
+                }
+            }
+        }
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ClientMsg::ChatSend { .. } => "chat.send",
+            ClientMsg::ReactionSend { .. } => "reaction.send",
+            ClientMsg::Resume { .. } => "resume",
+            ClientMsg::Ping {} => "ping",
+        }
+    }
+}
+
+const KNOWN_TYPES: &[&str] = &["chat.send", "reaction.send", "resume", "ping"];
+
+/// Who wrote a chat message.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Author {
+    pub id: String,
+    pub name: String,
+}
+
+/// A published chat message, as broadcast and as kept in the recent-history snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ChatMessage {
+    pub id: String,
+    pub author: Author,
+    pub role: Role,
+    pub text: String,
+    pub at: Timestamp,
+    /// Set when the message is broadcast; the history keeps it too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+}
+
+/// Events that go through the show's sequencer: each gets the next `seq`, is kept in the
+/// resume log, and reaches every viewer on every node in the same order.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "type")]
+pub enum Broadcast {
+    #[serde(rename = "chat.message")]
+    Chat(ChatMessage),
+    #[serde(rename = "reactions")]
+    Reactions { counts: BTreeMap<String, u64> },
+    #[serde(rename = "presence")]
+    Presence { viewers: u64 },
+    #[serde(rename = "show.status")]
+    ShowStatus { status: super::ShowStatus },
+    #[serde(rename = "pin.updated")]
+    PinUpdated {
+        pins: Vec<super::commerce::PinView>,
+    },
+    #[serde(rename = "purchase")]
+    Purchase {
+        buyer: String,
+        product_id: super::ProductId,
+        title: String,
+        quantity: i64,
+    },
+}
+
+impl Broadcast {
+    /// The event's JSON without its closing brace, ready for `,"seq":N}` to be appended by
+    /// whoever assigns the sequence number (the memory bus, or a Lua script in Redis).
+    pub fn json_prefix(&self) -> String {
+        let mut json = serde_json::to_string(self).expect("broadcasts always serialise");
+        json.pop(); // the closing brace of the object
+        json.push_str(",\"seq\":");
+        json
+    }
+
+    /// Chat messages are kept in the recent-history snapshot sent in `welcome`.
+    pub fn chat(&self) -> Option<&ChatMessage> {
+        match self {
+            Broadcast::Chat(m) => Some(m),
+            _ => None,
+        }
+    }
+}
+
+/// Completes a frame: prefix from [`Broadcast::json_prefix`] plus the assigned seq.
+pub fn seal(prefix: &str, seq: u64) -> String {
+    format!("{prefix}{seq}}}")
+}
+
+/// Limits of chat text, configurable by the operator.
+#[derive(Debug, Clone, Copy)]
+pub struct ChatRules {
+    pub max_chars: usize,
+}
+
+impl ChatRules {
+    /// Trims and checks a chat message: not empty, at most `max_chars` characters, no control
+    /// or bidi-override characters (newlines included: chat is one line).
+    pub fn text(&self, raw: &str) -> Result<String, DomainError> {
+        names::short_text(raw, self.max_chars).map_err(|e| {
+            let code = match e {
+                names::ShortTextError::Empty => "empty_message",
+                names::ShortTextError::TooLong => "message_too_long",
+                names::ShortTextError::ForbiddenChar => "forbidden_characters",
+            };
+            DomainError::invalid(code, e.describe("chat text", self.max_chars))
+        })
+    }
+}
+
+/// Whether a reaction kind is one of [`REACTION_KINDS`].
+pub fn reaction_kind(kind: &str) -> Result<&'static str, DomainError> {
+    REACTION_KINDS
+        .iter()
+        .find(|k| **k == kind)
+        .copied()
+        .ok_or_else(|| {
+            DomainError::invalid(
+                "unknown_reaction",
+                format!("reactions are one of {}", REACTION_KINDS.join(", ")),
+            )
+        })
+}
+
+/// Who may send chat: everyone with an identity except cameras; anonymous watchers must join.
+pub fn may_chat(role: Option<Role>) -> Result<(), DomainError> {
+    match role {
+        None => Err(DomainError::unauthenticated(
+            "join_required",
+            "pick a display name to chat",
+        )),
+        Some(Role::Camera) => Err(DomainError::forbidden(
+            "forbidden_role",
+            "a camera cannot chat",
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+/// A token bucket: `capacity` actions, refilled evenly over `period`. Time comes in as an
+/// argument (milliseconds on any monotonic clock).
+#[derive(Debug, Clone)]
+pub struct RateLimit {
+    capacity: f64,
+    per_ms: f64,
+    tokens: f64,
+    last_ms: u64,
+}
+
+impl RateLimit {
+    pub fn new(capacity: u32, period: Duration, now_ms: u64) -> Self {
+        let capacity = f64::from(capacity.max(1));
+        RateLimit {
+            capacity,
+            per_ms: capacity / (period.as_millis().max(1) as f64),
+            tokens: capacity,
+            last_ms: now_ms,
+        }
+    }
+
+    /// Takes one token, or says how long until one is available.
+    pub fn take(&mut self, now_ms: u64) -> Result<(), Duration> {
+        let elapsed = now_ms.saturating_sub(self.last_ms) as f64;
+        self.last_ms = self.last_ms.max(now_ms);
+        self.tokens = (self.tokens + elapsed * self.per_ms).min(self.capacity);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            let wait_ms = ((1.0 - self.tokens) / self.per_ms).ceil() as u64;
+            Err(Duration::from_millis(wait_ms))
+        }
+    }
+}
+
+/// How the viewer on the other end is known in the room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub show_id: ShowId,
+    /// `None` for an anonymous watcher (no token).
+    pub role: Option<Role>,
+    pub id: Option<String>,
+    pub name: Option<String>,
+}
+
+impl Member {
+    pub fn viewer_id(&self) -> Option<ViewerId> {
+        self.id.as_deref().and_then(|s| s.parse().ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_messages_parse_and_unknowns_are_named() {
+        assert_eq!(
+            ClientMsg::parse(r#"{"type":"chat.send","text":"hi"}"#).unwrap(),
+            ClientMsg::ChatSend { text: "hi".into() }
+        );
+        assert_eq!(ClientMsg::parse(r#"{"type":"ping"}"#).unwrap(), ClientMsg::Ping {});
+        assert_eq!(
+            ClientMsg::parse(r#"{"type":"resume","last_seq":7}"#).unwrap(),
+            ClientMsg::Resume { last_seq: 7 }
+        );
+        assert_eq!(ClientMsg::parse(r#"{"type":"dance"}"#).unwrap_err().code, "unknown_type");
+        for bad in [
+            "not json",
+            "{}",
+            r#"{"type":"chat.send"}"#,
+            r#"{"type":"chat.send","text":5}"#,
+            r#"{"type":"chat.send","text":"x","extra":1}"#,
+            r#"{"type":"resume","last_seq":-1}"#,
+        ] {
+            assert_eq!(ClientMsg::parse(bad).unwrap_err().code, "bad_message", "{bad}");
+        }
+    }
+
+    #[test]
+    fn chat_text_is_trimmed_bounded_and_plain() {
+        let rules = ChatRules { max_chars: 10 };
+        assert_eq!(rules.text("  hi  ").unwrap(), "hi");
+        assert_eq!(rules.text("   ").unwrap_err().code, "empty_message");
+        assert_eq!(rules.text(&"x".repeat(11)).unwrap_err().code, "message_too_long");
+        assert_eq!(rules.text("a\u{202E}b").unwrap_err().code, "forbidden_characters");
+        assert_eq!(rules.text("a\nb").unwrap_err().code, "forbidden_characters");
+        // Markup is just text; escaping is the renderer's job.
+        assert_eq!(rules.text("<b>x</b>").unwrap(), "<b>x</b>");
+    }
+
+    #[test]
+    fn frames_get_their_seq_appended() {
+        let b = Broadcast::Presence { viewers: 3 };
+        let frame = seal(&b.json_prefix(), 42);
+        let v: serde_json::Value = serde_json::from_str(&frame).unwrap();
+        assert_eq!(v, serde_json::json!({"type":"presence","viewers":3,"seq":42}));
+    }
+
+    #[test]
+    fn rate_limit_refills_over_time() {
+        let mut rl = RateLimit::new(2, Duration::from_secs(10), 0);
+        assert!(rl.take(0).is_ok());
+        assert!(rl.take(0).is_ok());
+        let wait = rl.take(0).unwrap_err();
+        assert_eq!(wait, Duration::from_secs(5));
+        assert!(rl.take(4_999).is_err());
+        assert!(rl.take(5_000).is_ok());
+    }
+
+    #[test]
+    fn cameras_and_guests_cannot_chat() {
+        assert_eq!(may_chat(None).unwrap_err().code, "join_required");
+        assert_eq!(may_chat(Some(Role::Camera)).unwrap_err().code, "forbidden_role");
+        assert!(may_chat(Some(Role::Viewer)).is_ok());
+        assert!(reaction_kind("heart").is_ok());
+        assert_eq!(reaction_kind("<script>").unwrap_err().code, "unknown_reaction");
+    }
+}

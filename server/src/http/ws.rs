@@ -1,0 +1,615 @@
+//! The live room over WebSocket: `GET /api/shows/{id}/ws`.
+//!
+//! One task per connection reads the client, forwards the room's frames, pings, and closes
+//! with a documented code when something is wrong (docs/protocol.md). Broadcast frames are
+//! serialised once by the sequencer; here they are only copied to the socket, several per
+//! flush when they queue up. A connection that falls a whole room queue behind, or whose
+//! writes stall, is disconnected as a slow consumer so it never holds the room back.
+
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Router};
+use futures::stream::{SplitSink, SplitStream};
+use futures::{SinkExt, StreamExt};
+use tokio::sync::broadcast::error::RecvError;
+use uuid::Uuid;
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{Caller, TokenProblem};
+use crate::domain::room::{
+    Author, Broadcast, ChatMessage, ChatRules, ClientMsg, PROTOCOL_VERSIONS, RateLimit, may_chat,
+    reaction_kind,
+};
+use crate::domain::{DomainError, Principal, Role, Show, ShowId};
+use crate::hub::{Frame, Membership, Replay};
+
+/// Close codes (also documented in docs/protocol.md).
+pub mod close {
+    pub const GOING_AWAY: u16 = 1001;
+    pub const UNSUPPORTED_DATA: u16 = 1003;
+    pub const TOO_BIG: u16 = 1009;
+    pub const INTERNAL: u16 = 1011;
+    pub const UNAUTHORIZED: u16 = 4001;
+    pub const FORBIDDEN: u16 = 4003;
+    pub const NOT_FOUND: u16 = 4004;
+    pub const UNSUPPORTED_VERSION: u16 = 4006;
+    pub const SLOW_CONSUMER: u16 = 4008;
+    pub const IDLE: u16 = 4010;
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/shows/{id}/ws", get(upgrade))
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct WsParams {
+    /// Protocol version; 1 when absent.
+    v: Option<String>,
+    /// Resume from this seq instead of receiving a `welcome`.
+    last_seq: Option<u64>,
+}
+
+/// Why a connection ended, for logs and metrics.
+#[derive(Debug, Clone, Copy)]
+enum End {
+    ClientClosed,
+    SlowConsumer,
+    Idle,
+    Shutdown,
+    Binary,
+    TooBig,
+    Refused,
+    Error,
+}
+
+impl End {
+    fn label(self) -> &'static str {
+        match self {
+            End::ClientClosed => "client_closed",
+            End::SlowConsumer => "slow_consumer",
+            End::Idle => "idle",
+            End::Shutdown => "shutdown",
+            End::Binary => "binary_frame",
+            End::TooBig => "frame_too_big",
+            End::Refused => "refused",
+            End::Error => "error",
+        }
+    }
+}
+
+async fn upgrade(
+    State(state): State<AppState>,
+    caller: Caller,
+    token_problem: Option<Extension<TokenProblem>>,
+    Path(raw_id): Path<String>,
+    params: Result<Query<WsParams>, axum::extract::rejection::QueryRejection>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(_) => {
+            return ApiError::new(
+                StatusCode::UPGRADE_REQUIRED,
+                "upgrade_required",
+                "this address speaks WebSocket only",
+            )
+            .into_response();
+        }
+    };
+    let ws = ws.max_message_size(state.config.ws_max_frame_bytes).max_frame_size(state.config.ws_max_frame_bytes);
+    // Refusals after the upgrade: browsers cannot read an HTTP status from a failed handshake,
+    // but they do see a close code and reason.
+    let refusal = |code: u16, reason: String| {
+        ws_refuse(code, reason)
+    };
+    let params = match params {
+        Ok(Query(p)) => p,
+        Err(e) => return refusal(close::UNSUPPORTED_VERSION, format!("bad query: {}", e.body_text())).into_ws(ws),
+    };
+    let version = params.v.as_deref().unwrap_or("1");
+    if !version.parse::<u32>().is_ok_and(|v| PROTOCOL_VERSIONS.contains(&v)) {
+        return refusal(
+            close::UNSUPPORTED_VERSION,
+            format!("unsupported protocol version '{version}'; this server speaks v=1"),
+        )
+        .into_ws(ws);
+    }
+    if let Some(Extension(TokenProblem(e))) = token_problem {
+        return refusal(close::UNAUTHORIZED, format!("{}: {}", e.code, e.message)).into_ws(ws);
+    }
+    let Ok(show_id) = raw_id.parse::<ShowId>() else {
+        return refusal(close::NOT_FOUND, "show_not_found".into()).into_ws(ws);
+    };
+    let show = match state.store.show(show_id).await {
+        Ok(Some(show)) => show,
+        Ok(None) => return refusal(close::NOT_FOUND, "show_not_found".into()).into_ws(ws),
+        Err(e) => {
+            tracing::warn!(error = %e, "store unavailable for a WebSocket join");
+            return refusal(close::INTERNAL, "store_unavailable: try again shortly".into()).into_ws(ws);
+        }
+    };
+    if let Some(p) = caller.principal()
+        && !p.is_scoped_to(&show)
+    {
+        return refusal(close::FORBIDDEN, "wrong_show: this token is for another show".into()).into_ws(ws);
+    }
+    let who = match identify(&state, caller.0, &show).await {
+        Ok(who) => who,
+        Err(e) => return refusal(close::INTERNAL, e).into_ws(ws),
+    };
+    let tracker = state.connections.token();
+    ws.on_upgrade(move |socket| async move {
+        let _tracked = tracker;
+        run(state, show, who, params.last_seq, socket).await;
+    })
+}
+
+/// A refusal to deliver after the handshake.
+struct Refusal {
+    code: u16,
+    reason: String,
+}
+
+fn ws_refuse(code: u16, reason: String) -> Refusal {
+    Refusal { code, reason }
+}
+
+impl Refusal {
+    fn into_ws(self, ws: WebSocketUpgrade) -> Response {
+        metrics::counter!("livesale_ws_disconnects_total", "reason" => End::Refused.label()).increment(1);
+        ws.on_upgrade(move |mut socket| async move {
+            let frame = CloseFrame {
+                code: self.code,
+                reason: Utf8Bytes::from(truncate_reason(&self.reason)),
+            };
+            let _ = tokio::time::timeout(
+                Duration::from_secs(2),
+                socket.send(Message::Close(Some(frame))),
+            )
+            .await;
+        })
+    }
+}
+
+/// Close reasons are limited to 123 bytes by the protocol.
+fn truncate_reason(reason: &str) -> String {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    reason[..end].to_string()
+}
+
+/// The caller as the room sees them.
+#[derive(Debug, Clone)]
+struct Who {
+    principal: Option<Principal>,
+    /// `None` for an anonymous watcher.
+    role: Option<Role>,
+    id: Option<String>,
+    name: Option<String>,
+}
+
+async fn identify(state: &AppState, principal: Option<Principal>, show: &Show) -> Result<Who, String> {
+    let Some(p) = principal else {
+        return Ok(Who { principal: None, role: None, id: None, name: None });
+    };
+    let (id, name) = match &p {
+        Principal::Creator { creator_id } => {
+            let name = match state.store.creator(*creator_id).await {
+                Ok(Some(c)) => c.name,
+                Ok(None) => "Host".to_string(),
+                Err(e) => return Err(format!("store_unavailable: {e}")),
+            };
+            let _ = show;
+            (creator_id.to_string(), name)
+        }
+        Principal::Moderator { invite_id, label, .. } => {
+            (invite_id.to_string(), label.clone().unwrap_or_else(|| "Moderator".into()))
+        }
+        Principal::Camera { invite_id, label, .. } => {
+            (invite_id.to_string(), label.clone().unwrap_or_else(|| "Camera".into()))
+        }
+        Principal::Viewer { viewer_id, name, .. } => (viewer_id.to_string(), name.clone()),
+    };
+    Ok(Who { role: Some(p.role()), principal: Some(p), id: Some(id), name: Some(name) })
+}
+
+type Sink = SplitSink<WebSocket, Message>;
+
+struct Conn {
+    state: AppState,
+    show: Show,
+    who: Who,
+    membership: Membership,
+    sink: Sink,
+    /// Highest seq delivered on this connection.
+    cursor: u64,
+    /// The seq of the last `welcome` (what a `resume` must fill up to).
+    welcome_seq: u64,
+    chat_limit: RateLimit,
+    reaction_limit: RateLimit,
+    /// When the last "too many reactions" error was sent, so refusals are not a flood too.
+    reaction_refused_ms: u64,
+    write_timeout: Duration,
+    out: metrics::Counter,
+    fanout: metrics::Histogram,
+    batches: u64,
+    started: std::time::Instant,
+}
+
+fn mono_ms(started: std::time::Instant) -> u64 {
+    started.elapsed().as_millis() as u64
+}
+
+async fn run(state: AppState, show: Show, who: Who, last_seq: Option<u64>, socket: WebSocket) {
+    let (sink, stream) = socket.split();
+    let membership = match state.hub.join(&show).await {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(show = %show.id, error = %e, "cannot join the room");
+            let mut sink = sink;
+            let _ = close_with(&mut sink, close::INTERNAL, "store_unavailable: try again shortly").await;
+            return;
+        }
+    };
+    let config = &state.config;
+    let started = std::time::Instant::now();
+    let mut conn = Conn {
+        chat_limit: RateLimit::new(config.chat_rate, Duration::from_secs(config.chat_rate_period_s), 0),
+        reaction_limit: RateLimit::new(config.reaction_rate, Duration::from_secs(1), 0),
+        reaction_refused_ms: 0,
+        write_timeout: Duration::from_millis(config.ws_write_timeout_ms),
+        out: metrics::counter!("livesale_ws_messages_out_total"),
+        fanout: metrics::histogram!("livesale_ws_fanout_latency_seconds"),
+        batches: 0,
+        started,
+        cursor: 0,
+        welcome_seq: 0,
+        state: state.clone(),
+        show,
+        who,
+        membership,
+        sink,
+    };
+    let end = conn.serve(stream, last_seq).await;
+    metrics::counter!("livesale_ws_disconnects_total", "reason" => end.label()).increment(1);
+    tracing::debug!(show = %conn.show.id, reason = end.label(), "WebSocket closed");
+}
+
+async fn close_with(sink: &mut Sink, code: u16, reason: &str) -> Result<(), ()> {
+    let frame = CloseFrame { code, reason: Utf8Bytes::from(truncate_reason(reason)) };
+    match tokio::time::timeout(Duration::from_secs(2), sink.send(Message::Close(Some(frame)))).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
+}
+
+impl Conn {
+    async fn serve(&mut self, mut stream: SplitStream<WebSocket>, last_seq: Option<u64>) -> End {
+        // Subscribe before the snapshot, so nothing after it can be missed; frames up to the
+        // snapshot's seq are skipped by the cursor.
+        let mut rx = self.membership.room.subscribe();
+        let opened = match last_seq {
+            Some(last) => self.resume(last).await,
+            None => self.welcome(false).await,
+        };
+        if let Err(end) = opened {
+            return end;
+        }
+        let ping_every = Duration::from_secs(self.state.config.ws_ping_interval_s.max(1));
+        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+        let mut heard_since_ping = true;
+        let shutdown = self.state.shutdown.clone();
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => {
+                    let _ = close_with(&mut self.sink, close::GOING_AWAY, "server shutting down; reconnect with last_seq").await;
+                    return End::Shutdown;
+                }
+                incoming = stream.next() => {
+                    heard_since_ping = true;
+                    match incoming {
+                        Some(Ok(Message::Text(text))) => {
+                            if let Err(end) = self.on_text(&text).await {
+                                return end;
+                            }
+                        }
+                        Some(Ok(Message::Binary(_))) => {
+                            let _ = close_with(&mut self.sink, close::UNSUPPORTED_DATA, "binary frames are not part of the protocol; send JSON text").await;
+                            return End::Binary;
+                        }
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                        Some(Ok(Message::Close(_))) | None => return End::ClientClosed,
+                        Some(Err(e)) => {
+                            let too_big = matches!(
+                                e.into_inner().downcast_ref::<tungstenite_error::Error>(),
+                                Some(tungstenite_error::Error::Capacity(_))
+                            );
+                            if too_big {
+                                let limit = self.state.config.ws_max_frame_bytes;
+                                let _ = close_with(&mut self.sink, close::TOO_BIG, &format!("frames are limited to {limit} bytes")).await;
+                                return End::TooBig;
+                            }
+                            return End::Error;
+                        }
+                    }
+                }
+                frame = rx.recv() => {
+                    match frame {
+                        Ok(frame) => {
+                            if let Err(end) = self.forward(frame, &mut rx).await {
+                                return end;
+                            }
+                        }
+                        Err(RecvError::Lagged(n)) => {
+                            let _ = close_with(&mut self.sink, close::SLOW_CONSUMER, &format!("slow consumer: {n} frames behind; reconnect with last_seq={}", self.cursor)).await;
+                            return End::SlowConsumer;
+                        }
+                        Err(RecvError::Closed) => {
+                            let _ = close_with(&mut self.sink, close::GOING_AWAY, "room closed").await;
+                            return End::Shutdown;
+                        }
+                    }
+                }
+                _ = ping.tick() => {
+                    if !heard_since_ping {
+                        let _ = close_with(&mut self.sink, close::IDLE, "no answer to pings").await;
+                        return End::Idle;
+                    }
+                    heard_since_ping = false;
+                    if self.send_now(Message::Ping(Default::default())).await.is_err() {
+                        return End::SlowConsumer;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes `first` and whatever else is already queued, then flushes once.
+    async fn forward(
+        &mut self,
+        first: Frame,
+        rx: &mut tokio::sync::broadcast::Receiver<Frame>,
+    ) -> Result<(), End> {
+        let mut oldest_ms = None;
+        let mut n = 0u64;
+        let mut next = Some(first);
+        while let Some(frame) = next.take() {
+            if frame.seq > self.cursor {
+                self.cursor = frame.seq;
+                oldest_ms.get_or_insert(frame.published_ms);
+                n += 1;
+                self.feed(Message::Text(frame.text)).await?;
+            }
+            if n < 64 {
+                match rx.try_recv() {
+                    Ok(f) => next = Some(f),
+                    Err(tokio::sync::broadcast::error::TryRecvError::Lagged(lag)) => {
+                        let _ = close_with(&mut self.sink, close::SLOW_CONSUMER, &format!("slow consumer: {lag} frames behind; reconnect with last_seq={}", self.cursor)).await;
+                        return Err(End::SlowConsumer);
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        self.flush().await?;
+        self.out.increment(n);
+        self.batches += 1;
+        if let Some(ms) = oldest_ms
+            && self.batches % 16 == 1
+        {
+            let now = crate::hub::bus::now_ms();
+            self.fanout.record(now.saturating_sub(ms) as f64 / 1000.0);
+        }
+        Ok(())
+    }
+
+    async fn feed(&mut self, msg: Message) -> Result<(), End> {
+        match tokio::time::timeout(self.write_timeout, self.sink.feed(msg)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(End::Error),
+            Err(_) => Err(End::SlowConsumer),
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), End> {
+        match tokio::time::timeout(self.write_timeout, self.sink.flush()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(End::Error),
+            Err(_) => Err(End::SlowConsumer),
+        }
+    }
+
+    async fn send_now(&mut self, msg: Message) -> Result<(), End> {
+        self.feed(msg).await?;
+        self.flush().await
+    }
+
+    async fn send_json(&mut self, value: &serde_json::Value) -> Result<(), End> {
+        let text = serde_json::to_string(value).unwrap_or_else(|_| "{}".into());
+        self.send_now(Message::Text(Utf8Bytes::from(text))).await
+    }
+
+    async fn error(&mut self, e: &DomainError, extra: Option<(&str, serde_json::Value)>) -> Result<(), End> {
+        metrics::counter!("livesale_ws_dropped_total", "reason" => e.code).increment(1);
+        let mut v = serde_json::json!({ "type": "error", "code": e.code, "message": e.message });
+        if let Some((k, x)) = extra {
+            v[k] = x;
+        }
+        self.send_json(&v).await
+    }
+
+    /// Sends a fresh snapshot.
+    async fn welcome(&mut self, resync: bool) -> Result<(), End> {
+        let snapshot = match self.state.hub.bus.snapshot(&self.show).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(show = %self.show.id, error = %e, "no snapshot for welcome");
+                let _ = close_with(&mut self.sink, close::INTERNAL, "store_unavailable: try again shortly").await;
+                return Err(End::Error);
+            }
+        };
+        // The show may have changed since the connection was accepted (a status broadcast
+        // is in the log too, but the snapshot should be current on its own).
+        if let Ok(Some(show)) = self.state.store.show(self.show.id).await {
+            self.show = show;
+        }
+        let pins = crate::commerce::pin_views(self.state.store.as_ref(), &self.show, self.state.now())
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(show = %self.show.id, error = %e, "welcome without pins");
+                Vec::new()
+            });
+        let mut welcome = serde_json::json!({
+            "type": "welcome",
+            "protocol": 1,
+            "seq": snapshot.seq,
+            "show": {
+                "id": self.show.id,
+                "title": self.show.title,
+                "description": self.show.description,
+                "status": self.show.status,
+                "scheduled_at": self.show.scheduled_at,
+                "started_at": self.show.started_at,
+                "ended_at": self.show.ended_at,
+            },
+            "role": self.who.role.map(Role::as_str).unwrap_or("guest"),
+            "you": {
+                "id": self.who.id,
+                "viewer_id": match &self.who.principal {
+                    Some(Principal::Viewer { viewer_id, .. }) => Some(viewer_id.to_string()),
+                    _ => None,
+                },
+                "name": self.who.name,
+            },
+            "viewers": snapshot.viewers.max(self.membership.room.members()),
+            "pins": pins,
+            "chat": snapshot.chat,
+            "program": serde_json::Value::Null,
+        });
+        if resync {
+            welcome["resync"] = serde_json::Value::Bool(true);
+        }
+        self.cursor = self.cursor.max(snapshot.seq);
+        self.welcome_seq = snapshot.seq;
+        self.send_json(&welcome).await
+    }
+
+    /// Replays what the client missed after `last_seq`, or resyncs when that is gone.
+    async fn resume(&mut self, last_seq: u64) -> Result<(), End> {
+        match self.state.hub.bus.since(&self.show, last_seq).await {
+            Ok(Replay::Frames(frames)) => {
+                let (welcome_seq, cursor) = (self.welcome_seq, self.cursor);
+                let mut n = 0;
+                for f in frames {
+                    // Skip what this connection already delivered after its welcome.
+                    if f.seq <= last_seq || (f.seq > welcome_seq && f.seq <= cursor) {
+                        continue;
+                    }
+                    self.cursor = self.cursor.max(f.seq);
+                    n += 1;
+                    self.feed(Message::Text(f.text)).await?;
+                }
+                if self.welcome_seq == 0 {
+                    // Resumed at connect: this connection's view starts at last_seq.
+                    self.cursor = self.cursor.max(last_seq);
+                    self.welcome_seq = self.cursor;
+                }
+                self.out.increment(n);
+                self.flush().await
+            }
+            Ok(Replay::TooOld) => self.welcome(true).await,
+            Err(e) => {
+                tracing::warn!(show = %self.show.id, error = %e, "resume failed");
+                self.error(&DomainError::conflict("unavailable", "cannot resume right now; try again"), None).await
+            }
+        }
+    }
+
+    async fn on_text(&mut self, text: &str) -> Result<(), End> {
+        let msg = match ClientMsg::parse(text) {
+            Ok(m) => m,
+            Err(e) => return self.error(&e, None).await,
+        };
+        metrics::counter!("livesale_ws_messages_in_total", "type" => msg.type_name()).increment(1);
+        match msg {
+            ClientMsg::Ping {} => self.send_json(&serde_json::json!({ "type": "pong" })).await,
+            ClientMsg::Resume { last_seq } => self.resume(last_seq).await,
+            ClientMsg::ReactionSend { kind } => self.react(&kind).await,
+            ClientMsg::ChatSend { text } => self.chat(&text).await,
+        }
+    }
+
+    async fn react(&mut self, kind: &str) -> Result<(), End> {
+        if self.who.role == Some(Role::Camera) {
+            return self.error(&DomainError::forbidden("forbidden_role", "a camera cannot react"), None).await;
+        }
+        let kind = match reaction_kind(kind) {
+            Ok(k) => k,
+            Err(e) => return self.error(&e, None).await,
+        };
+        let now = mono_ms(self.started);
+        if let Err(wait) = self.reaction_limit.take(now) {
+            // Refuse loudly but not once per tap: one error per second at most.
+            if now.saturating_sub(self.reaction_refused_ms) >= 1000 || self.reaction_refused_ms == 0 {
+                self.reaction_refused_ms = now.max(1);
+                let e = DomainError::invalid("rate_limited", "too many reactions; slow down");
+                return self.error(&e, Some(("retry_after_ms", (wait.as_millis() as u64).into()))).await;
+            }
+            metrics::counter!("livesale_ws_dropped_total", "reason" => "rate_limited").increment(1);
+            return Ok(());
+        }
+        self.membership.room.react(kind);
+        Ok(())
+    }
+
+    async fn chat(&mut self, raw: &str) -> Result<(), End> {
+        if let Err(e) = may_chat(self.who.role) {
+            return self.error(&e, None).await;
+        }
+        let rules = ChatRules { max_chars: self.state.config.chat_max_chars };
+        let text = match rules.text(raw) {
+            Ok(t) => t,
+            Err(e) => return self.error(&e, None).await,
+        };
+        if let Err(wait) = self.chat_limit.take(mono_ms(self.started)) {
+            let e = DomainError::invalid("rate_limited", "you are sending messages too fast");
+            return self.error(&e, Some(("retry_after_ms", (wait.as_millis() as u64).into()))).await;
+        }
+        let message = ChatMessage {
+            id: Uuid::now_v7().to_string(),
+            author: Author {
+                id: self.who.id.clone().unwrap_or_default(),
+                name: self.who.name.clone().unwrap_or_default(),
+            },
+            role: self.who.role.unwrap_or(Role::Viewer),
+            text,
+            at: self.state.now(),
+            seq: None,
+        };
+        if let Err(e) = self.state.hub.publish(&self.show, &Broadcast::Chat(message)).await {
+            tracing::warn!(show = %self.show.id, error = %e, "chat not published");
+            let e = DomainError::conflict("unavailable", "your message could not be sent; try again");
+            return self.error(&e, None).await;
+        }
+        Ok(())
+    }
+}
+
+/// The WebSocket library's error type (the same crate axum uses), to tell a frame over the
+/// size limit from other read errors.
+mod tungstenite_error {
+    pub use tungstenite::Error;
+}

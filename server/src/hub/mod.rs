@@ -1,0 +1,189 @@
+//! The live rooms of this node: one [`Room`] per show that has local connections.
+//!
+//! A room owns the node-local fan-out (a `broadcast` ring that every connection of the show
+//! reads; a reader that falls a full ring behind is a slow consumer and is disconnected, so it
+//! never holds anyone else back), the reaction tally of the current window, and the local
+//! viewer count. Sequencing, the resume log and cross-node delivery belong to the [`Bus`]. A
+//! room's ticker flushes reactions every window, reports presence about once a second, and
+//! retires the room a while after its last connection left.
+
+pub mod bus;
+mod redis_bus;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+pub use bus::{Bus, Frame, LogLimits, MemoryBus, Replay, Snapshot};
+pub use redis_bus::RedisBus;
+
+use crate::domain::room::Broadcast;
+use crate::domain::{Show, ShowId};
+use crate::store::StoreError;
+
+/// Tuning of the rooms, from the config.
+#[derive(Debug, Clone, Copy)]
+pub struct RoomConfig {
+    /// Frames a connection may fall behind before it is disconnected as a slow consumer.
+    pub queue: usize,
+    /// Reaction aggregation window.
+    pub reaction_window: Duration,
+    /// How often the local viewer count is reported.
+    pub presence_interval: Duration,
+    /// How long an empty room lingers before it is retired.
+    pub linger: Duration,
+}
+
+pub struct Room {
+    pub show: Show,
+    tx: broadcast::Sender<Frame>,
+    members: AtomicU64,
+    reactions: Mutex<BTreeMap<String, u64>>,
+    stop: CancellationToken,
+}
+
+impl Room {
+    /// A receiver of the show's frames from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Frame> {
+        self.tx.subscribe()
+    }
+
+    /// Counts one reaction into the current window.
+    pub fn react(&self, kind: &str) {
+        let mut tally = self.reactions.lock().unwrap_or_else(|p| p.into_inner());
+        *tally.entry(kind.to_string()).or_default() += 1;
+    }
+
+    pub fn members(&self) -> u64 {
+        self.members.load(Ordering::Relaxed)
+    }
+
+    fn take_reactions(&self) -> BTreeMap<String, u64> {
+        std::mem::take(&mut *self.reactions.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// A connection's membership of a room; leaving is dropping it.
+pub struct Membership {
+    pub room: Arc<Room>,
+}
+
+impl Drop for Membership {
+    fn drop(&mut self) {
+        let left = self.room.members.fetch_sub(1, Ordering::Relaxed) - 1;
+        metrics::gauge!("livesale_ws_connections", "show" => self.room.show.id.to_string())
+            .set(left as f64);
+    }
+}
+
+pub struct Hub {
+    pub bus: Arc<dyn Bus>,
+    pub node_id: String,
+    config: RoomConfig,
+    /// An async lock: a room is published in the map only once its bus subscription is
+    /// live, so no joiner can take a snapshot before frames after it are delivered.
+    rooms: tokio::sync::Mutex<HashMap<ShowId, Arc<Room>>>,
+}
+
+impl Hub {
+    pub fn new(bus: Arc<dyn Bus>, node_id: String, config: RoomConfig) -> Arc<Hub> {
+        Arc::new(Hub {
+            bus,
+            node_id,
+            config,
+            rooms: tokio::sync::Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Joins the show's room on this node, opening it (and its bus subscription) if needed.
+    pub async fn join(self: &Arc<Self>, show: &Show) -> Result<Membership, StoreError> {
+        // Joining counts the member under the rooms lock, so `retire` (which checks the
+        // count under the same lock) never removes a room someone is entering.
+        let mut rooms = self.rooms.lock().await;
+        let room = match rooms.get(&show.id) {
+            Some(room) => room.clone(),
+            None => {
+                let (tx, _) = broadcast::channel(self.config.queue.max(1));
+                let room = Arc::new(Room {
+                    show: show.clone(),
+                    tx,
+                    members: AtomicU64::new(0),
+                    reactions: Mutex::new(BTreeMap::new()),
+                    stop: CancellationToken::new(),
+                });
+                self.bus.subscribe(show, room.tx.clone()).await?;
+                rooms.insert(show.id, room.clone());
+                tokio::spawn(self.clone().tick(room.clone()));
+                room
+            }
+        };
+        room.members.fetch_add(1, Ordering::Relaxed);
+        drop(rooms);
+        metrics::gauge!("livesale_ws_connections", "show" => show.id.to_string())
+            .set(room.members() as f64);
+        Ok(Membership { room })
+    }
+
+    /// Publishes an event to the show through the bus (whether or not this node has a room).
+    pub async fn publish(&self, show: &Show, event: &Broadcast) -> Result<Frame, StoreError> {
+        self.bus.publish(show, event).await
+    }
+
+    /// The room ticker: reaction windows, presence reports, and retirement when empty.
+    async fn tick(self: Arc<Self>, room: Arc<Room>) {
+        let mut reactions = tokio::time::interval(self.config.reaction_window);
+        reactions.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut presence = tokio::time::interval(self.config.presence_interval);
+        presence.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut empty_since: Option<tokio::time::Instant> = None;
+        loop {
+            tokio::select! {
+                _ = room.stop.cancelled() => break,
+                _ = reactions.tick() => {
+                    let counts = room.take_reactions();
+                    if !counts.is_empty()
+                        && let Err(e) = self.bus.publish(&room.show, &Broadcast::Reactions { counts }).await
+                    {
+                        tracing::warn!(show = %room.show.id, error = %e, "reactions not published");
+                    }
+                }
+                _ = presence.tick() => {
+                    let local = room.members();
+                    if let Err(e) = self.bus.report_presence(&room.show, &self.node_id, local).await {
+                        tracing::warn!(show = %room.show.id, error = %e, "presence not reported");
+                    }
+                    if local > 0 {
+                        empty_since = None;
+                    } else {
+                        let since = *empty_since.get_or_insert_with(tokio::time::Instant::now);
+                        if since.elapsed() >= self.config.linger && self.retire(&room).await {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Removes the room if it is still empty; a connection that joined meanwhile keeps it.
+    async fn retire(&self, room: &Arc<Room>) -> bool {
+        let mut rooms = self.rooms.lock().await;
+        if room.members() > 0 {
+            return false;
+        }
+        rooms.remove(&room.show.id);
+        self.bus.unsubscribe(&room.show).await;
+        true
+    }
+
+    /// Stops every room (server shutdown).
+    pub async fn close_all(&self) {
+        for room in self.rooms.lock().await.values() {
+            room.stop.cancel();
+        }
+    }
+}

@@ -38,7 +38,7 @@ pub struct Creator {
 impl Creator {
     pub fn new(id: CreatorId, name: &str, now: Timestamp) -> Result<Self, DomainError> {
         let name = names::display_name(name).map_err(|_| {
-            DomainError::invalid("invalid_name", "creator name must be 1-64 printable characters")
+            DomainError::invalid("invalid_name", "creator name must be 1-32 printable characters")
         })?;
         Ok(Creator {
             id,

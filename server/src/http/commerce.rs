@@ -78,10 +78,11 @@ async fn pin_product(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<ShowId>,
-    ApiJson(body): ApiJson<PinInput>,
+    body: ApiJson<PinInput>,
 ) -> ApiResult<Json<Pins>> {
     let show = state.show(id).await?;
     authorize(caller.principal(), Action::Pin, Some(&show))?;
+    let body = body.value()?;
     let product = match state.store.product(body.product_id).await? {
         Some(p) if p.creator_id == show.creator_id => p,
         _ => {
@@ -285,9 +286,10 @@ async fn set_cart_item(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath((id, product_id)): ApiPath<(ShowId, ProductId)>,
-    ApiJson(body): ApiJson<Quantity>,
+    body: ApiJson<Quantity>,
 ) -> ApiResult<Json<CartView>> {
     let (show, viewer, _) = shopper(&state, &caller, id).await?;
+    let body = body.value()?;
     if show.status == ShowStatus::Ended {
         return Err(ApiError::new(StatusCode::CONFLICT, "show_ended", "this show has ended"));
     }
@@ -578,9 +580,10 @@ pub struct WebhookView {
 async fn set_webhook(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(body): ApiJson<WebhookInput>,
+    body: ApiJson<WebhookInput>,
 ) -> ApiResult<Json<WebhookView>> {
     let creator = caller.creator()?;
+    let body = body.value()?;
     let url = body.url.trim();
     let parsed = reqwest::Url::parse(url).ok().filter(|u| {
         matches!(u.scheme(), "http" | "https") && u.host().is_some() && url.len() <= 2048

@@ -15,7 +15,17 @@ use crate::domain::{CreatorId, Principal};
 
 /// A JSON body. Syntax errors are 400 `invalid_json`, type and shape errors 422
 /// `invalid_body` (or `unknown_field`), a wrong content type 415, an oversized body 413.
-pub struct ApiJson<T>(pub T);
+///
+/// The rejection is held, not raised, so a handler checks who is calling first and only then
+/// takes the body with [`ApiJson::value`]: a caller without the right role learns 401/403,
+/// never how its body would have been judged.
+pub struct ApiJson<T>(Result<T, ApiError>);
+
+impl<T> ApiJson<T> {
+    pub fn value(self) -> Result<T, ApiError> {
+        self.0
+    }
+}
 
 impl<T, S> FromRequest<S> for ApiJson<T>
 where
@@ -25,10 +35,12 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(rejection) => Err(json_rejection(rejection)),
-        }
+        Ok(ApiJson(
+            axum::Json::<T>::from_request(req, state)
+                .await
+                .map(|axum::Json(v)| v)
+                .map_err(json_rejection),
+        ))
     }
 }
 
@@ -56,17 +68,25 @@ fn json_rejection(r: JsonRejection) -> ApiError {
     }
 }
 
-/// A raw body, with the body limit answered as 413 `payload_too_large`.
-pub struct ApiBytes(pub Bytes);
+/// A raw body, with the body limit answered as 413 `payload_too_large`; like [`ApiJson`],
+/// the rejection waits until the handler has checked the caller.
+pub struct ApiBytes(Result<Bytes, ApiError>);
+
+impl ApiBytes {
+    pub fn value(self) -> Result<Bytes, ApiError> {
+        self.0
+    }
+}
 
 impl<S: Send + Sync> FromRequest<S> for ApiBytes {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        Bytes::from_request(req, state)
-            .await
-            .map(ApiBytes)
-            .map_err(bytes_rejection)
+        Ok(ApiBytes(
+            Bytes::from_request(req, state)
+                .await
+                .map_err(bytes_rejection),
+        ))
     }
 }
 
@@ -140,7 +160,7 @@ pub async fn authenticate(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let identity = match bearer_token(req.headers(), req.uri()) {
+    let identity = match bearer_token(req.headers(), req.uri(), is_websocket_upgrade(&req)) {
         Err(e) => return e.into_response(),
         Ok(None) => Identity::Anonymous,
         Ok(Some(token)) if crate::auth::constant_time_eq(&token, &state.admin_token) => {
@@ -221,9 +241,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Identity {
     }
 }
 
+/// The token of a request: the `Authorization: Bearer` header, or, on WebSocket upgrades only
+/// (browsers cannot set headers there), a `token` query parameter. Elsewhere a token in the
+/// URL is ignored: URLs end up in logs and `Referer` headers.
 fn bearer_token(
     headers: &axum::http::HeaderMap,
     uri: &axum::http::Uri,
+    websocket: bool,
 ) -> Result<Option<String>, ApiError> {
     if let Some(value) = headers.get(header::AUTHORIZATION) {
         let bad = || {
@@ -239,6 +263,9 @@ fn bearer_token(
             return Err(bad());
         }
         return Ok(Some(token.trim().to_string()));
+    }
+    if !websocket {
+        return Ok(None);
     }
     let query = uri.query().unwrap_or("");
     Ok(query

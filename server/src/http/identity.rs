@@ -45,7 +45,7 @@ pub struct CreatedCreator {
 async fn create_creator(
     State(state): State<AppState>,
     identity: Identity,
-    ApiJson(body): ApiJson<NewCreator>,
+    body: ApiJson<NewCreator>,
 ) -> ApiResult<(StatusCode, Json<CreatedCreator>)> {
     match identity {
         Identity::Admin => {}
@@ -64,6 +64,7 @@ async fn create_creator(
             ));
         }
     }
+    let body = body.value()?;
     let now = state.now();
     let creator = Creator::new(CreatorId(Uuid::now_v7()), &body.name, now)?;
     state.store.insert_creator(&creator).await?;
@@ -111,10 +112,11 @@ async fn create_invite(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<ShowId>,
-    ApiJson(body): ApiJson<NewInvite>,
+    body: ApiJson<NewInvite>,
 ) -> ApiResult<(StatusCode, Json<CreatedInvite>)> {
     let show = state.show(id).await?;
     authorize(caller.principal(), Action::ManageShow, Some(&show))?;
+    let body = body.value()?;
     let label = body
         .label
         .as_deref()
@@ -179,9 +181,10 @@ pub struct CreatedViewer {
 async fn create_viewer(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<ShowId>,
-    ApiJson(body): ApiJson<NewViewer>,
+    body: ApiJson<NewViewer>,
 ) -> ApiResult<(StatusCode, Json<CreatedViewer>)> {
     let show = state.show(id).await?;
+    let body = body.value()?;
     let name = names::display_name(&body.display_name)?;
     let now = state.now();
     let viewer = Viewer {

@@ -53,9 +53,10 @@ pub struct CreateProduct {
 async fn create_product(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(body): ApiJson<CreateProduct>,
+    body: ApiJson<CreateProduct>,
 ) -> ApiResult<(StatusCode, Json<Product>)> {
     let creator = caller.creator()?;
+    let body = body.value()?;
     let fields = NewProduct {
         sku: body.sku,
         title: body.title,
@@ -153,9 +154,10 @@ async fn import_products(
     caller: Caller,
     ApiQuery(params): ApiQuery<ImportParams>,
     headers: HeaderMap,
-    ApiBytes(body): ApiBytes,
+    body: ApiBytes,
 ) -> ApiResult<Json<ImportReport>> {
     let creator = caller.creator()?;
+    let body = body.value()?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -40,9 +40,10 @@ pub struct CreateShow {
 async fn create_show(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(body): ApiJson<CreateShow>,
+    body: ApiJson<CreateShow>,
 ) -> ApiResult<(StatusCode, Json<Show>)> {
     let creator_id = caller.creator()?;
+    let body = body.value()?;
     let new = NewShow {
         title: body.title,
         description: body.description,
@@ -161,10 +162,11 @@ async fn add_to_lineup(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<ShowId>,
-    ApiJson(body): ApiJson<LineupAdd>,
+    body: ApiJson<LineupAdd>,
 ) -> ApiResult<Json<Lineup>> {
     let show = state.show(id).await?;
     authorize(caller.principal(), Action::ManageShow, Some(&show))?;
+    let body = body.value()?;
     // Another creator's product is reported as unknown: its existence is not ours to reveal.
     match state.store.product(body.product_id).await? {
         Some(p) if p.creator_id == show.creator_id => {}

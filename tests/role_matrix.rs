@@ -1,0 +1,597 @@
+//! The role matrix: every API route, tried by every kind of caller, answers exactly what the
+//! access policy says. Wrong role → 403 `forbidden_role`; right role for another show → 403
+//! `wrong_show`; no token on a protected route → 401 `missing_token`; a bad, non-Bearer,
+//! expired or foreign-signed token → 401 on every route, public ones included. Allowed callers
+//! get a 2xx. A coverage guard ties the table to the server's OpenAPI document, so a route
+//! added without a row fails here.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::server::{ADMIN, Backend, TestServer};
+use livesale::auth::TokenSigner;
+use livesale::domain::Principal;
+use serde_json::{Value, json};
+
+/// Who a route is open to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Allowed {
+    /// Public: no token needed (a bad token is still refused).
+    Anyone,
+    /// The operator's admin token.
+    Admin,
+    /// The creator who owns the show in the path.
+    CreatorOwner,
+    /// A moderator of the show in the path (of any show when the route names none).
+    Moderator,
+    /// A camera of the show in the path (of any show when the route names none).
+    Camera,
+    /// A viewer of the show in the path (of any show when the route names none).
+    Viewer,
+    /// Any creator, no show involved.
+    AnyCreator,
+}
+
+/// Who is calling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    NoToken,
+    Garbage,
+    NotBearer,
+    Expired,
+    ForeignSecret,
+    Admin,
+    Owner,
+    OtherCreator,
+    Moderator,
+    Camera,
+    Viewer,
+    ForeignModerator,
+    ForeignCamera,
+    ForeignViewer,
+}
+
+const CALLERS: [Caller; 14] = [
+    Caller::NoToken,
+    Caller::Garbage,
+    Caller::NotBearer,
+    Caller::Expired,
+    Caller::ForeignSecret,
+    Caller::Admin,
+    Caller::Owner,
+    Caller::OtherCreator,
+    Caller::Moderator,
+    Caller::Camera,
+    Caller::Viewer,
+    Caller::ForeignModerator,
+    Caller::ForeignCamera,
+    Caller::ForeignViewer,
+];
+
+/// Fresh state an allowed caller needs for a 2xx (a status change only works once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fresh {
+    No,
+    ScheduledShow,
+    LiveShow,
+    /// The product is pinned on the main show before the call.
+    Pinned,
+    /// The calling viewer has one unit in the cart before the call.
+    CartReady,
+    /// The calling creator has a webhook before the call.
+    Webhook,
+}
+
+enum Body {
+    Empty,
+    Json(Value),
+    Csv(String),
+    /// A checkout: an empty body with this `Idempotency-Key`.
+    Checkout(String),
+}
+
+struct Route {
+    method: &'static str,
+    /// The template exactly as in the OpenAPI document.
+    path: &'static str,
+    allowed: &'static [Allowed],
+    fresh: Fresh,
+    /// A valid request body; `n` is unique per call (for SKUs and names).
+    body: fn(&World, u32) -> Body,
+}
+
+fn empty(_: &World, _: u32) -> Body {
+    Body::Empty
+}
+
+use Allowed as A;
+
+/// Every API route. A new route needs a row here (the coverage guard insists).
+#[rustfmt::skip]
+const ROUTES: &[Route] = &[
+    r("POST", "/api/creators", &[A::Admin], Fresh::No, |_, n| Body::Json(json!({ "name": format!("Creator {n}") }))),
+    r("GET", "/api/me", &[A::AnyCreator, A::Moderator, A::Camera, A::Viewer], Fresh::No, empty),
+    r("POST", "/api/shows", &[A::AnyCreator], Fresh::No, |_, n| Body::Json(json!({ "title": format!("Matrix show {n}") }))),
+    r("GET", "/api/shows", &[A::Anyone], Fresh::No, empty),
+    r("GET", "/api/shows/{id}", &[A::Anyone], Fresh::No, empty),
+    r("POST", "/api/shows/{id}/start", &[A::CreatorOwner], Fresh::ScheduledShow, empty),
+    r("POST", "/api/shows/{id}/end", &[A::CreatorOwner], Fresh::LiveShow, empty),
+    r("POST", "/api/shows/{id}/lineup", &[A::CreatorOwner], Fresh::No, |w, _| Body::Json(json!({ "product_id": w.product }))),
+    r("GET", "/api/shows/{id}/lineup", &[A::Anyone], Fresh::No, empty),
+    r("POST", "/api/shows/{id}/invites", &[A::CreatorOwner], Fresh::No, |_, n| {
+        let role = if n % 2 == 0 { "moderator" } else { "camera" };
+        Body::Json(json!({ "role": role, "label": format!("Invitee {n}") }))
+    }),
+    r("POST", "/api/shows/{id}/viewers", &[A::Anyone], Fresh::No, |_, n| Body::Json(json!({ "display_name": format!("Guest {n}") }))),
+    r("POST", "/api/products", &[A::AnyCreator], Fresh::No, |_, n| Body::Json(json!({
+        "sku": format!("RM-{n}"), "title": format!("Matrix product {n}"),
+        "price": { "amount": 1500, "currency": "USD" }, "stock": 4,
+    }))),
+    r("GET", "/api/products", &[A::AnyCreator], Fresh::No, empty),
+    r("GET", "/api/products/{id}", &[A::Anyone], Fresh::No, empty),
+    r("POST", "/api/products/import", &[A::AnyCreator], Fresh::No, |_, n| Body::Csv(format!(
+        "Handle,Title,Variant SKU,Variant Price,Variant Inventory Qty\n\
+         rm-import-{n},Imported {n},IMP-{n},9.99,3\n"
+    ))),
+    r("POST", "/api/shows/{id}/pins", &[A::CreatorOwner, A::Moderator], Fresh::No, |w, _| Body::Json(json!({ "product_id": w.product }))),
+    r("GET", "/api/shows/{id}/pins", &[A::Anyone], Fresh::No, empty),
+    r("DELETE", "/api/shows/{id}/pins/{product_id}", &[A::CreatorOwner, A::Moderator], Fresh::Pinned, empty),
+    r("GET", "/api/shows/{id}/cart", &[A::Viewer], Fresh::No, empty),
+    r("PUT", "/api/shows/{id}/cart/items/{product_id}", &[A::Viewer], Fresh::No, |_, _| Body::Json(json!({ "quantity": 1 }))),
+    r("DELETE", "/api/shows/{id}/cart/items/{product_id}", &[A::Viewer], Fresh::No, empty),
+    r("POST", "/api/shows/{id}/checkout", &[A::Viewer], Fresh::CartReady, |_, n| Body::Checkout(format!("matrix-{n}"))),
+    r("GET", "/api/shows/{id}/orders", &[A::CreatorOwner], Fresh::No, empty),
+    r("GET", "/api/shows/{id}/orders/mine", &[A::Viewer], Fresh::No, empty),
+    r("PUT", "/api/webhook", &[A::AnyCreator], Fresh::No, |_, _| Body::Json(json!({ "url": "http://127.0.0.1:9/hook" }))),
+    r("GET", "/api/webhook", &[A::AnyCreator], Fresh::Webhook, empty),
+    r("DELETE", "/api/webhook", &[A::AnyCreator], Fresh::No, empty),
+];
+
+const fn r(
+    method: &'static str,
+    path: &'static str,
+    allowed: &'static [Allowed],
+    fresh: Fresh,
+    body: fn(&World, u32) -> Body,
+) -> Route {
+    Route {
+        method,
+        path,
+        allowed,
+        fresh,
+        body,
+    }
+}
+
+/// The cast: one creator owning two shows, another creator, and tokens of every kind.
+struct World {
+    server: TestServer,
+    owner: String,
+    other_creator: String,
+    /// The show routes are called on.
+    show: String,
+    /// A product of the owner.
+    product: String,
+    moderator: String,
+    camera: String,
+    viewer: String,
+    /// Tokens for another show of the same creator.
+    foreign_moderator: String,
+    foreign_camera: String,
+    foreign_viewer: String,
+    expired: String,
+    foreign_secret: String,
+}
+
+impl World {
+    async fn new(backend: Backend) -> World {
+        let server = TestServer::start(backend).await;
+        let (owner_id, owner) = server.creator("Owner").await;
+        let (_, other_creator) = server.creator("Other").await;
+        let show = server.show(&owner, "Matrix show").await;
+        let other_show = server.show(&owner, "Another show of the owner").await;
+        let product = server.product(&owner, "OWNER-1", 2500, 10).await;
+        let lineup = server
+            .post(&format!("/api/shows/{show}/lineup"), Some(&owner), json!({ "product_id": product }))
+            .await;
+        assert_eq!(lineup.0, 200, "lineup: {}", lineup.1);
+        let moderator = server.invite(&owner, &show, "moderator").await;
+        let camera = server.invite(&owner, &show, "camera").await;
+        let (_, viewer) = server.viewer(&show, "Vera").await;
+        let foreign_moderator = server.invite(&owner, &other_show, "moderator").await;
+        let foreign_camera = server.invite(&owner, &other_show, "camera").await;
+        let (_, foreign_viewer) = server.viewer(&other_show, "Fred").await;
+        let principal: Principal =
+            serde_json::from_value(json!({ "role": "creator", "creator_id": owner_id }))
+                .expect("a creator principal");
+        let expired = server.mint(&principal, 0);
+        let foreign_secret =
+            TokenSigner::new("other-secret").mint(&principal, chrono::Utc::now(), 3600);
+        World {
+            server,
+            owner,
+            other_creator,
+            show,
+            product,
+            moderator,
+            camera,
+            viewer,
+            foreign_moderator,
+            foreign_camera,
+            foreign_viewer,
+            expired,
+            foreign_secret,
+        }
+    }
+
+    /// The Authorization header value a caller sends, if any.
+    fn authorization(&self, caller: Caller) -> Option<String> {
+        let bearer = |t: &str| Some(format!("Bearer {t}"));
+        match caller {
+            Caller::NoToken => None,
+            Caller::Garbage => bearer("abc"),
+            Caller::NotBearer => Some("Basic xyz".into()),
+            Caller::Expired => bearer(&self.expired),
+            Caller::ForeignSecret => bearer(&self.foreign_secret),
+            Caller::Admin => bearer(ADMIN),
+            Caller::Owner => bearer(&self.owner),
+            Caller::OtherCreator => bearer(&self.other_creator),
+            Caller::Moderator => bearer(&self.moderator),
+            Caller::Camera => bearer(&self.camera),
+            Caller::Viewer => bearer(&self.viewer),
+            Caller::ForeignModerator => bearer(&self.foreign_moderator),
+            Caller::ForeignCamera => bearer(&self.foreign_camera),
+            Caller::ForeignViewer => bearer(&self.foreign_viewer),
+        }
+    }
+
+    /// A new show of the owner in the wanted state, and the caller's token for it (callers
+    /// scoped to one show get a token for the new show, minted through the API).
+    async fn fresh_show(&self, fresh: Fresh, caller: Caller) -> (String, Option<String>) {
+        let s = &self.server;
+        let show = s.show(&self.owner, "Fresh show").await;
+        if fresh == Fresh::LiveShow {
+            let got = s
+                .post(
+                    &format!("/api/shows/{show}/start"),
+                    Some(&self.owner),
+                    json!({}),
+                )
+                .await;
+            assert_eq!(got.0, 200, "starting a fresh show: {}", got.1);
+        }
+        let token = match caller {
+            Caller::Moderator => Some(s.invite(&self.owner, &show, "moderator").await),
+            Caller::Camera => Some(s.invite(&self.owner, &show, "camera").await),
+            Caller::Viewer => Some(s.viewer(&show, "Fresh viewer").await.1),
+            _ => None,
+        };
+        (show, token.map(|t| format!("Bearer {t}")))
+    }
+}
+
+impl World {
+    /// Sets up what an allowed caller needs for a 2xx on the main show.
+    async fn prepare(&self, fresh: Fresh, authorization: Option<&str>) {
+        let (method, path, body) = match fresh {
+            Fresh::Pinned => (
+                "POST",
+                format!("/api/shows/{}/pins", self.show),
+                json!({ "product_id": self.product }),
+            ),
+            Fresh::CartReady => (
+                "PUT",
+                format!("/api/shows/{}/cart/items/{}", self.show, self.product),
+                json!({ "quantity": 1 }),
+            ),
+            Fresh::Webhook => ("PUT", "/api/webhook".to_string(), json!({ "url": "http://127.0.0.1:9/hook" })),
+            _ => return,
+        };
+        let auth = match fresh {
+            Fresh::Pinned => Some(format!("Bearer {}", self.owner)),
+            _ => authorization.map(str::to_string),
+        };
+        let got = send(&self.server, method, &path, auth.as_deref(), Body::Json(body)).await;
+        assert!((200..300).contains(&got.0), "preparing {fresh:?}: {} {}", got.0, got.2);
+    }
+}
+
+/// What a call must answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    /// A 2xx.
+    Success,
+    /// This status and problem code.
+    Problem(u16, &'static str),
+}
+
+fn route_names_a_show(route: &Route) -> bool {
+    route.path.starts_with("/api/shows/{id}")
+}
+
+/// The policy, spelled out independently of the server's code.
+fn expected(route: &Route, caller: Caller) -> Expect {
+    let allows = |a: Allowed| route.allowed.contains(&a);
+    let forbidden = Expect::Problem(403, "forbidden_role");
+    // A show-scoped role: allowed for its own show, `wrong_show` for another show's route.
+    let scoped = |role: Allowed, foreign: bool| {
+        if !allows(role) {
+            forbidden
+        } else if foreign && route_names_a_show(route) {
+            Expect::Problem(403, "wrong_show")
+        } else {
+            Expect::Success
+        }
+    };
+    match caller {
+        Caller::Garbage | Caller::NotBearer | Caller::ForeignSecret => {
+            Expect::Problem(401, "invalid_token")
+        }
+        Caller::Expired => Expect::Problem(401, "token_expired"),
+        _ if allows(A::Anyone) => Expect::Success,
+        Caller::NoToken => Expect::Problem(401, "missing_token"),
+        Caller::Admin if allows(A::Admin) => Expect::Success,
+        Caller::Admin => forbidden,
+        Caller::Owner if allows(A::AnyCreator) || allows(A::CreatorOwner) => Expect::Success,
+        Caller::OtherCreator if allows(A::AnyCreator) => Expect::Success,
+        Caller::OtherCreator if allows(A::CreatorOwner) => Expect::Problem(403, "wrong_show"),
+        Caller::Owner | Caller::OtherCreator => forbidden,
+        Caller::Moderator => scoped(A::Moderator, false),
+        Caller::Camera => scoped(A::Camera, false),
+        Caller::Viewer => scoped(A::Viewer, false),
+        Caller::ForeignModerator => scoped(A::Moderator, true),
+        Caller::ForeignCamera => scoped(A::Camera, true),
+        Caller::ForeignViewer => scoped(A::Viewer, true),
+    }
+}
+
+fn concrete_path(template: &str, show: &str, product: &str) -> String {
+    let path = if template.starts_with("/api/products/") {
+        template.replace("{id}", product)
+    } else {
+        template.replace("{id}", show)
+    };
+    path.replace("{product_id}", product)
+}
+
+/// Checks one answer against the expectation; returns a description of any mismatch.
+fn check(expect: Expect, status: u16, content_type: &str, body: &Value) -> Option<String> {
+    match expect {
+        Expect::Success if (200..300).contains(&status) => None,
+        Expect::Success => Some(format!("expected a 2xx, got {status} {body}")),
+        Expect::Problem(want, code) => {
+            let problem_json = content_type.starts_with("application/problem+json");
+            let ok =
+                status == want && problem_json && body["code"] == code && body["status"] == want;
+            (!ok).then(|| {
+                format!(
+                    "expected {want} {code} problem+json, got {status} {} ({content_type:?}): {body}",
+                    body["code"]
+                )
+            })
+        }
+    }
+}
+
+async fn send(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    authorization: Option<&str>,
+    body: Body,
+) -> (u16, String, Value) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
+    let mut req = server.http.request(method, server.url(path));
+    if let Some(value) = authorization {
+        req = req.header("authorization", value);
+    }
+    req = match body {
+        Body::Empty => req,
+        Body::Json(v) => req.json(&v),
+        Body::Csv(text) => req.header("content-type", "text/csv").body(text),
+        Body::Checkout(key) => req.header("idempotency-key", key),
+    };
+    let resp = req.send().await.expect("request sent");
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let (status, body) = TestServer::finish(resp).await;
+    (status, content_type, body)
+}
+
+async fn run_matrix(backend: Backend) {
+    let world = World::new(backend).await;
+    let mut failures = Vec::new();
+    let mut n = 0u32;
+    let mut calls = 0usize;
+    for route in ROUTES {
+        for caller in CALLERS {
+            n += 1;
+            let expect = expected(route, caller);
+            let mut show = world.show.clone();
+            let mut authorization = world.authorization(caller);
+            if expect == Expect::Success {
+                match route.fresh {
+                    Fresh::No => {}
+                    Fresh::ScheduledShow | Fresh::LiveShow => {
+                        let (fresh, token) = world.fresh_show(route.fresh, caller).await;
+                        show = fresh;
+                        authorization = token.or(authorization);
+                    }
+                    Fresh::Pinned | Fresh::CartReady | Fresh::Webhook => {
+                        world.prepare(route.fresh, authorization.as_deref()).await;
+                    }
+                }
+            }
+            let path = concrete_path(route.path, &show, &world.product);
+            let body = (route.body)(&world, n);
+            let got = send(
+                &world.server,
+                route.method,
+                &path,
+                authorization.as_deref(),
+                body,
+            )
+            .await;
+            calls += 1;
+            if let Some(why) = check(expect, got.0, &got.1, &got.2) {
+                failures.push(format!(
+                    "{} {} as {caller:?}: {why}",
+                    route.method, route.path
+                ));
+            }
+        }
+    }
+    assert!(calls >= ROUTES.len() * CALLERS.len());
+
+    // The show the disallowed callers tried to start and end is untouched.
+    let (status, show) = world
+        .server
+        .get(&format!("/api/shows/{}", world.show), None)
+        .await;
+    if status != 200 || show["status"] != "scheduled" {
+        failures.push(format!("the matrix show changed state: {status} {show}"));
+    }
+
+    // Operational routes are public, yet a presented token is verified there too.
+    for path in ["/healthz", "/readyz", "/metrics", "/api/openapi.json"] {
+        for caller in [
+            Caller::NoToken,
+            Caller::Owner,
+            Caller::Viewer,
+            Caller::Admin,
+        ] {
+            let auth = world.authorization(caller);
+            let got = send(&world.server, "GET", path, auth.as_deref(), Body::Empty).await;
+            if got.0 != 200 {
+                failures.push(format!(
+                    "GET {path} as {caller:?}: expected 200, got {}",
+                    got.0
+                ));
+            }
+        }
+        for caller in [
+            Caller::Garbage,
+            Caller::NotBearer,
+            Caller::Expired,
+            Caller::ForeignSecret,
+        ] {
+            let expect = if caller == Caller::Expired {
+                Expect::Problem(401, "token_expired")
+            } else {
+                Expect::Problem(401, "invalid_token")
+            };
+            let auth = world.authorization(caller);
+            let got = send(&world.server, "GET", path, auth.as_deref(), Body::Empty).await;
+            if let Some(why) = check(expect, got.0, &got.1, &got.2) {
+                failures.push(format!("GET {path} as {caller:?}: {why}"));
+            }
+        }
+    }
+
+    assert!(
+        failures.is_empty(),
+        "{} of {calls} role-matrix calls on {backend:?} answered wrongly:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// Every (method, path) of the OpenAPI document has a matrix row, and every row is a route.
+async fn coverage_guard(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (status, doc) = server.get("/api/openapi.json", None).await;
+    assert_eq!(status, 200, "openapi.json: {doc}");
+    let paths = doc["paths"]
+        .as_object()
+        .expect("the OpenAPI document has paths");
+    let methods = [
+        "get", "put", "post", "delete", "patch", "head", "options", "trace",
+    ];
+    let documented: BTreeSet<(String, String)> = paths
+        .iter()
+        .flat_map(|(path, item)| {
+            let item = item.as_object().cloned().unwrap_or_default();
+            methods
+                .iter()
+                .filter(move |m| item.contains_key(**m))
+                .map(move |m| (m.to_uppercase(), path.clone()))
+        })
+        .collect();
+    let table: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|r| (r.method.to_string(), r.path.to_string()))
+        .collect();
+    assert_eq!(table.len(), ROUTES.len(), "the matrix lists a route twice");
+    assert!(
+        !documented.is_empty(),
+        "the OpenAPI document lists no operations"
+    );
+    let missing: Vec<_> = documented.difference(&table).collect();
+    let stale: Vec<_> = table.difference(&documented).collect();
+    assert!(
+        missing.is_empty() && stale.is_empty(),
+        "the role matrix and /api/openapi.json disagree.\n\
+         routes with no matrix row (add one to ROUTES): {missing:?}\n\
+         matrix rows the server does not document: {stale:?}"
+    );
+}
+
+#[test]
+fn the_expectations_follow_the_policy() {
+    // A few hand-checked cells, so a mistake in `expected` cannot hide a server bug.
+    let row = |p: &str, m: &str| {
+        ROUTES
+            .iter()
+            .find(|r| r.path == p && r.method == m)
+            .unwrap()
+    };
+    let start = row("/api/shows/{id}/start", "POST");
+    assert_eq!(
+        expected(start, Caller::OtherCreator),
+        Expect::Problem(403, "wrong_show")
+    );
+    assert_eq!(
+        expected(start, Caller::ForeignModerator),
+        Expect::Problem(403, "forbidden_role")
+    );
+    assert_eq!(
+        expected(start, Caller::NoToken),
+        Expect::Problem(401, "missing_token")
+    );
+    assert_eq!(expected(start, Caller::Owner), Expect::Success);
+    let creators = row("/api/creators", "POST");
+    assert_eq!(expected(creators, Caller::Admin), Expect::Success);
+    assert_eq!(
+        expected(creators, Caller::Owner),
+        Expect::Problem(403, "forbidden_role")
+    );
+    let shows = row("/api/shows", "GET");
+    assert_eq!(expected(shows, Caller::NoToken), Expect::Success);
+    assert_eq!(
+        expected(shows, Caller::Expired),
+        Expect::Problem(401, "token_expired")
+    );
+    let me = row("/api/me", "GET");
+    assert_eq!(expected(me, Caller::ForeignViewer), Expect::Success);
+    assert_eq!(
+        expected(me, Caller::Admin),
+        Expect::Problem(403, "forbidden_role")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn role_matrix_memory() {
+    coverage_guard(Backend::Memory).await;
+    run_matrix(Backend::Memory).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn role_matrix_redis() {
+    coverage_guard(Backend::Redis).await;
+    run_matrix(Backend::Redis).await;
+}

@@ -7,7 +7,7 @@ mod common;
 use std::fmt::Display;
 use std::time::Duration;
 
-use common::server::{ADMIN, Backend, TestServer, s, test_config};
+use common::server::{ADMIN, Backend, TestServer, assert_problem, s, test_config};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -628,4 +628,38 @@ async fn fuzzed_json_never_breaks_the_server(backend: Backend) {
     x.that("the lineup is unchanged", one, &body);
     x.catalog(&token, &[("FUZZ-1", 9)]).await;
     x.finish("fuzzed_json_never_breaks_the_server");
+}
+
+/// Webhook URLs that point into the server's own network are refused unless the operator
+/// allows them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_urls_into_private_networks_are_refused() {
+    let mut config = test_config(Backend::Memory);
+    config.webhook_allow_private = false;
+    let srv = TestServer::start_with(config).await;
+    let (_, creator) = srv.creator("Hooks").await;
+    for url in [
+        "http://127.0.0.1:8080/hook",
+        "http://localhost/hook",
+        "http://10.1.2.3/hook",
+        "http://192.168.0.10/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]/hook",
+        "http://[fd00::1]/hook",
+    ] {
+        let got = put_json(&srv, "/api/webhook", &creator, serde_json::json!({ "url": url })).await;
+        assert_problem(&got, 422, "private_address");
+    }
+    for url in ["ftp://shop.example/hook", "not a url", "https://"] {
+        let got = put_json(&srv, "/api/webhook", &creator, serde_json::json!({ "url": url })).await;
+        assert_problem(&got, 422, "invalid_url");
+    }
+    let ok = put_json(&srv, "/api/webhook", &creator, serde_json::json!({ "url": "https://shop.example/hook" })).await;
+    assert_eq!(ok.0, 200, "{}", ok.1);
+    assert!(ok.1["secret"].as_str().is_some_and(|s| s.len() >= 32));
+}
+
+async fn put_json(srv: &TestServer, path: &str, token: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let resp = srv.http.put(srv.url(path)).bearer_auth(token).json(&body).send().await.unwrap();
+    TestServer::finish(resp).await
 }

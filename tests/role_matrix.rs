@@ -146,6 +146,10 @@ const ROUTES: &[Route] = &[
     r("PUT", "/api/webhook", &[A::AnyCreator], Fresh::No, |_, _| Body::Json(json!({ "url": "http://127.0.0.1:9/hook" }))),
     r("GET", "/api/webhook", &[A::AnyCreator], Fresh::Webhook, empty),
     r("DELETE", "/api/webhook", &[A::AnyCreator], Fresh::No, empty),
+    r("POST", "/api/shows/{id}/moderation", &[A::CreatorOwner, A::Moderator], Fresh::No, |_, _| Body::Json(json!({ "type": "mod.slow", "seconds": 0 }))),
+    r("GET", "/api/shows/{id}/moderation", &[A::CreatorOwner, A::Moderator], Fresh::No, empty),
+    r("GET", "/api/shows/{id}/audit", &[A::CreatorOwner, A::Moderator], Fresh::No, empty),
+    r("DELETE", "/api/shows/{id}/invites/{invite_id}", &[A::CreatorOwner], Fresh::No, empty),
 ];
 
 const fn r(
@@ -297,6 +301,19 @@ impl World {
     }
 }
 
+/// The invite id inside an invitation token (a JWT: the claims are the middle part).
+fn invite_id_of(token: &str) -> String {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT has three parts");
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("base64url claims"),
+    )
+    .expect("JSON claims");
+    claims["invite_id"].as_str().expect("an invite id").to_string()
+}
+
 /// What a call must answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Expect {
@@ -427,7 +444,17 @@ async fn run_matrix(backend: Backend) {
                     }
                 }
             }
-            let path = concrete_path(route.path, &show, &world.product);
+            let mut path = concrete_path(route.path, &show, &world.product);
+            if path.contains("{invite_id}") {
+                // Revoking needs a throwaway invitation of the show (never one the matrix uses).
+                let invite = if expect == Expect::Success {
+                    let token = world.server.invite(&world.owner, &show, "camera").await;
+                    invite_id_of(&token)
+                } else {
+                    uuid::Uuid::now_v7().to_string()
+                };
+                path = path.replace("{invite_id}", &invite);
+            }
             let body = (route.body)(&world, n);
             let got = send(
                 &world.server,

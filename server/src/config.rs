@@ -180,12 +180,17 @@ pub struct Config {
     pub webhook_backoff_base_ms: u64,
 
     /// Longest delay between two attempts to deliver one webhook event, in ms.
-    #[arg(long, env = "LIVESALE_WEBHOOK_BACKOFF_MAX_MS", default_value_t = 60_000)]
+    #[arg(long, env = "LIVESALE_WEBHOOK_BACKOFF_MAX_MS", default_value_t = 60000)]
     pub webhook_backoff_max_ms: u64,
 
     /// Time one webhook request may take before it counts as failed, in ms.
     #[arg(long, env = "LIVESALE_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
     pub webhook_timeout_ms: u64,
+
+    /// Accept webhook URLs that point at loopback, private or link-local addresses (off by
+    /// default, so a merchant cannot make the server call into its own network).
+    #[arg(long, env = "LIVESALE_WEBHOOK_ALLOW_PRIVATE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub webhook_allow_private: bool,
 }
 
 fn default_web_dir() -> PathBuf {

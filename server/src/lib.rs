@@ -22,6 +22,7 @@ pub mod domain;
 pub mod http;
 pub mod hub;
 pub mod metrics;
+pub mod moderation;
 pub mod store;
 
 pub use app::{App, Links};

@@ -36,6 +36,8 @@ pub fn test_config(backend: Backend) -> Config {
         Backend::Redis => Some(super::redis::redis_url()),
     };
     config.redis_prefix = super::redis::unique_prefix("srv");
+    // Test receivers listen on loopback.
+    config.webhook_allow_private = true;
     config
 }
 

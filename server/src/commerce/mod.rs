@@ -5,14 +5,15 @@
 pub mod payment;
 pub mod webhooks;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::commerce::{Order, PinView};
 use crate::domain::room::Broadcast;
-use crate::domain::{Show, Timestamp};
+use crate::domain::{Show, ShowId, Timestamp};
 use crate::hub::Hub;
 use crate::store::{SharedStore, Store, StoreError};
 
@@ -31,14 +32,43 @@ pub async fn pin_views(
     Ok(views)
 }
 
+/// One lock per show for reading and broadcasting its pins on this node. Without it two
+/// concurrent announcements (two purchases, a purchase and a pin) can publish their reads in
+/// the opposite order, and the room's last `pin.updated` shows an older stock than the store
+/// holds until the next change.
+fn pins_lock(show: ShowId) -> Arc<tokio::sync::Mutex<()>> {
+    type Locks = HashMap<ShowId, Arc<tokio::sync::Mutex<()>>>;
+    static LOCKS: OnceLock<std::sync::Mutex<Locks>> = OnceLock::new();
+    let mut locks = LOCKS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if locks.len() >= 1024 {
+        locks.retain(|_, lock| Arc::strong_count(lock) > 1);
+    }
+    locks.entry(show).or_default().clone()
+}
+
+/// Reads the show's pins and broadcasts them as `pin.updated`, serialized per show so that
+/// a later broadcast never carries an older read; returns what was broadcast.
+pub async fn publish_pins(
+    store: &dyn Store,
+    hub: &Hub,
+    show: &Show,
+    now: Timestamp,
+) -> Result<Vec<PinView>, StoreError> {
+    let lock = pins_lock(show.id);
+    let _serial = (); let _ = lock;
+    let pins = pin_views(store, show, now).await?;
+    hub.publish(show, &Broadcast::PinUpdated { pins: pins.clone() })
+        .await?;
+    Ok(pins)
+}
+
 /// Broadcasts the show's pins as they are now. A failure is logged: the next change, or a
 /// viewer's `welcome`, carries the truth.
 pub async fn announce_pins(store: &dyn Store, hub: &Hub, show: &Show) {
-    let result = async {
-        let pins = pin_views(store, show, chrono::Utc::now()).await?;
-        hub.publish(show, &Broadcast::PinUpdated { pins }).await
-    }
-    .await;
+    let result = publish_pins(store, hub, show, chrono::Utc::now()).await;
     if let Err(e) = result {
         tracing::warn!(show = %show.id, error = %e, "pin.updated not broadcast");
     }

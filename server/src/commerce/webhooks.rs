@@ -112,6 +112,8 @@ pub async fn run(store: SharedStore, config: WebhookConfig, shutdown: Cancellati
     let client = match reqwest::Client::builder()
         .user_agent(concat!("livesale/", env!("CARGO_PKG_VERSION")))
         .redirect(reqwest::redirect::Policy::none())
+        // Only config.rs reads the environment: no HTTP(S)_PROXY surprises.
+        .no_proxy()
         .timeout(config.timeout)
         .build()
     {

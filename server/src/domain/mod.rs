@@ -11,6 +11,7 @@ pub mod commerce;
 pub mod import;
 pub mod error;
 pub mod ids;
+pub mod moderation;
 pub mod money;
 pub mod names;
 pub mod room;

@@ -25,12 +25,123 @@ pub enum ClientMsg {
     Resume { last_seq: u64 },
     #[serde(rename = "ping")]
     Ping {},
+    /// A moderation command (`mod.*`), also accepted over HTTP.
+    #[serde(skip)]
+    Mod(ModCommand),
 }
+
+/// Moderation commands, the same over the WebSocket (`{"type":"mod.ban",…}`) and HTTP
+/// (`POST /api/shows/{id}/moderation` with the same body). Creator and moderators only.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(tag = "type", deny_unknown_fields)]
+pub enum ModCommand {
+    #[serde(rename = "mod.delete")]
+    Delete { message_id: String },
+    #[serde(rename = "mod.timeout")]
+    Timeout {
+        viewer_id: String,
+        seconds: u64,
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    #[serde(rename = "mod.ban")]
+    Ban {
+        viewer_id: String,
+        #[serde(default)]
+        reason: Option<String>,
+        /// `show` (default) or `creator`: every show of this creator.
+        #[serde(default)]
+        scope: BanScope,
+    },
+    #[serde(rename = "mod.unban")]
+    Unban {
+        viewer_id: String,
+        #[serde(default)]
+        scope: BanScope,
+    },
+    #[serde(rename = "mod.slow")]
+    Slow { seconds: u64 },
+    #[serde(rename = "mod.terms")]
+    Terms {
+        #[serde(default)]
+        add: Vec<String>,
+        #[serde(default)]
+        remove: Vec<String>,
+    },
+    #[serde(rename = "mod.links")]
+    Links { policy: super::moderation::LinkPolicy },
+    #[serde(rename = "mod.approve")]
+    Approve { message_id: String },
+    #[serde(rename = "mod.reject")]
+    Reject {
+        message_id: String,
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    #[serde(rename = "mod.clear")]
+    Clear {},
+    #[serde(rename = "mod.pause")]
+    Pause { paused: bool },
+    /// Pin a chat message above the chat (e.g. shipping info).
+    #[serde(rename = "mod.pin")]
+    PinMessage { message_id: String },
+    #[serde(rename = "mod.unpin")]
+    UnpinMessage {},
+    /// A message in the moderators-only channel.
+    #[serde(rename = "mod.chat")]
+    Chat { text: String },
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum BanScope {
+    #[default]
+    Show,
+    Creator,
+}
+
+impl ModCommand {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ModCommand::Delete { .. } => "mod.delete",
+            ModCommand::Timeout { .. } => "mod.timeout",
+            ModCommand::Ban { .. } => "mod.ban",
+            ModCommand::Unban { .. } => "mod.unban",
+            ModCommand::Slow { .. } => "mod.slow",
+            ModCommand::Terms { .. } => "mod.terms",
+            ModCommand::Links { .. } => "mod.links",
+            ModCommand::Approve { .. } => "mod.approve",
+            ModCommand::Reject { .. } => "mod.reject",
+            ModCommand::Clear {} => "mod.clear",
+            ModCommand::Pause { .. } => "mod.pause",
+            ModCommand::PinMessage { .. } => "mod.pin",
+            ModCommand::UnpinMessage {} => "mod.unpin",
+            ModCommand::Chat { .. } => "mod.chat",
+        }
+    }
+}
+
+const MOD_TYPES: &[&str] = &[
+    "mod.delete", "mod.timeout", "mod.ban", "mod.unban", "mod.slow", "mod.terms", "mod.links",
+    "mod.approve", "mod.reject", "mod.clear", "mod.pause", "mod.pin", "mod.unpin", "mod.chat",
+];
 
 impl ClientMsg {
     /// Parses a frame; unknown types and malformed fields are a `DomainError` with code
     /// `unknown_type` or `bad_message`, answered with an `error` frame.
     pub fn parse(text: &str) -> Result<ClientMsg, DomainError> {
+        let is_mod = text.contains("\"mod.")
+            && serde_json::from_str::<serde_json::Value>(text)
+                .ok()
+                .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(|t| MOD_TYPES.contains(&t)))
+                .unwrap_or(false);
+        if is_mod {
+            return serde_json::from_str::<ModCommand>(text)
+                .map(ClientMsg::Mod)
+                .map_err(|e| DomainError::invalid("bad_message", format!("malformed message: {e}")));
+        }
         match serde_json::from_str::<ClientMsg>(text) {
             Ok(m) => Ok(m),
             Err(e) => {
@@ -57,6 +168,7 @@ impl ClientMsg {
             ClientMsg::ReactionSend { .. } => "reaction.send",
             ClientMsg::Resume { .. } => "resume",
             ClientMsg::Ping {} => "ping",
+            ClientMsg::Mod(m) => m.type_name(),
         }
     }
 }
@@ -107,6 +219,90 @@ pub enum Broadcast {
         title: String,
         quantity: i64,
     },
+    #[serde(rename = "chat.deleted")]
+    ChatDeleted { id: String },
+    #[serde(rename = "chat.cleared")]
+    ChatCleared {},
+    /// The chat's public settings (blocked terms are for moderators' eyes only).
+    #[serde(rename = "chat.mode")]
+    ChatMode {
+        slow_mode_s: u64,
+        paused: bool,
+        links: super::moderation::LinkPolicy,
+    },
+    /// The message pinned above the chat, or none.
+    #[serde(rename = "chat.pinned")]
+    ChatPinned { message: Option<ChatMessage> },
+    /// Moderators only: a message held for review.
+    #[serde(rename = "chat.held")]
+    ChatHeld {
+        message: ChatMessage,
+        reason: super::moderation::HoldReason,
+    },
+    /// Moderators only: a held message was approved or rejected.
+    #[serde(rename = "chat.resolved")]
+    ChatResolved { id: String, approved: bool, by: String },
+    /// Moderators only: the blocked terms changed.
+    #[serde(rename = "mod.terms")]
+    ModTerms { terms: Vec<String> },
+    /// Moderators only: a message of the moderators' channel.
+    #[serde(rename = "mod.message")]
+    ModMessage(ChatMessage),
+    /// Moderators only: an audit entry, as it is recorded.
+    #[serde(rename = "mod.audit")]
+    ModAudit { entry: super::moderation::AuditEntry },
+    /// One member only: a moderation action that concerns them (timeout, ban, revocation).
+    #[serde(rename = "mod.notice")]
+    ModNotice {
+        to: String,
+        action: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        until: Option<Timestamp>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+}
+
+/// Who a broadcast is for.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Audience {
+    #[default]
+    Everyone,
+    /// The creator and moderators.
+    Moderators,
+    /// One member (viewer id or invite id).
+    Member(String),
+}
+
+impl Audience {
+    /// Whether a connection with this role and member id receives it.
+    pub fn admits(&self, role: Option<Role>, member: Option<&str>) -> bool {
+        match self {
+            Audience::Everyone => true,
+            Audience::Moderators => super::moderation::is_moderator(role),
+            Audience::Member(id) => member == Some(id.as_str()),
+        }
+    }
+
+    /// A compact tag for transports: "" (everyone), "m" (moderators), "v:<id>" (a member).
+    pub fn tag(&self) -> String {
+        match self {
+            Audience::Everyone => String::new(),
+            Audience::Moderators => "m".into(),
+            Audience::Member(id) => format!("v:{id}"),
+        }
+    }
+
+    pub fn from_tag(tag: &str) -> Audience {
+        match tag {
+            "" => Audience::Everyone,
+            "m" => Audience::Moderators,
+            t => t
+                .strip_prefix("v:")
+                .map(|id| Audience::Member(id.to_string()))
+                .unwrap_or(Audience::Moderators),
+        }
+    }
 }
 
 impl Broadcast {
@@ -117,6 +313,19 @@ impl Broadcast {
         json.pop(); // the closing brace of the object
         json.push_str(",\"seq\":");
         json
+    }
+
+    /// Who receives it.
+    pub fn audience(&self) -> Audience {
+        match self {
+            Broadcast::ChatHeld { .. }
+            | Broadcast::ChatResolved { .. }
+            | Broadcast::ModTerms { .. }
+            | Broadcast::ModMessage(_)
+            | Broadcast::ModAudit { .. } => Audience::Moderators,
+            Broadcast::ModNotice { to, .. } => Audience::Member(to.clone()),
+            _ => Audience::Everyone,
+        }
     }
 
     /// Chat messages are kept in the recent-history snapshot sent in `welcome`.
@@ -251,6 +460,12 @@ mod tests {
             ClientMsg::Resume { last_seq: 7 }
         );
         assert_eq!(ClientMsg::parse(r#"{"type":"dance"}"#).unwrap_err().code, "unknown_type");
+        assert_eq!(
+            ClientMsg::parse(r#"{"type":"mod.ban","viewer_id":"v"}"#).unwrap(),
+            ClientMsg::Mod(ModCommand::Ban { viewer_id: "v".into(), reason: None, scope: BanScope::Show })
+        );
+        assert_eq!(ClientMsg::parse(r#"{"type":"mod.ban"}"#).unwrap_err().code, "bad_message");
+        assert_eq!(ClientMsg::parse(r#"{"type":"mod.nope"}"#).unwrap_err().code, "unknown_type");
         for bad in [
             "not json",
             "{}",
@@ -281,6 +496,19 @@ mod tests {
         let frame = seal(&b.json_prefix(), 42);
         let v: serde_json::Value = serde_json::from_str(&frame).unwrap();
         assert_eq!(v, serde_json::json!({"type":"presence","viewers":3,"seq":42}));
+    }
+
+    #[test]
+    fn audiences_round_trip_and_admit() {
+        for a in [Audience::Everyone, Audience::Moderators, Audience::Member("v1".into())] {
+            assert_eq!(Audience::from_tag(&a.tag()), a);
+        }
+        assert!(Audience::Moderators.admits(Some(Role::Creator), None));
+        assert!(!Audience::Moderators.admits(Some(Role::Viewer), Some("v1")));
+        assert!(Audience::Member("v1".into()).admits(Some(Role::Viewer), Some("v1")));
+        assert!(!Audience::Member("v1".into()).admits(Some(Role::Moderator), Some("m")));
+        let held = Broadcast::ModNotice { to: "v1".into(), action: "ban".into(), until: None, reason: None };
+        assert_eq!(held.audience(), Audience::Member("v1".into()));
     }
 
     #[test]

@@ -14,7 +14,9 @@ use uuid::Uuid;
 use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiJson, ApiPath, Caller};
-use crate::commerce::{announce_deal_end, announce_pins, announce_purchase, pin_views};
+use crate::commerce::{
+    announce_deal_end, announce_pins, announce_purchase, pin_views, publish_pins,
+};
 use crate::domain::access::{Action, authorize};
 use crate::domain::commerce::{
     CartLines, DealTerms, LineFacts, Order, OrderStatus, Pin, PinView, check_cart_line,
@@ -126,12 +128,7 @@ async fn pin_product(
         deal,
     };
     state.store.pin(&show, &pin).await??;
-    let pins = pin_views(state.store.as_ref(), &show, now).await?;
-    state
-        .hub
-        .publish(&show, &crate::domain::room::Broadcast::PinUpdated { pins: pins.clone() })
-        .await
-        .map_err(ApiError::from)?;
+    let pins = publish_pins(state.store.as_ref(), &state.hub, &show, now).await?;
     if let Some(ends_at) = ends_at {
         announce_deal_end(state.store.clone(), state.hub.clone(), show.clone(), ends_at);
     }
@@ -428,7 +425,12 @@ async fn checkout(
         CheckoutOutcome::Created(order) => order,
         CheckoutOutcome::Replayed(order) => {
             metrics::counter!("livesale_checkouts_total", "outcome" => "replayed").increment(1);
-            let mut response = placed_response(order)?;
+            // A retry answers as the first attempt did: a failed or expired order was not
+            // placed, so it must not come back as 201 Created.
+            let mut response = match unplaced(&order) {
+                Some(refusal) => refusal.into_response(),
+                None => placed_response(order)?,
+            };
             response
                 .headers_mut()
                 .insert("idempotent-replayed", HeaderValue::from_static("true"));
@@ -496,6 +498,31 @@ async fn checkout(
 
 fn placed_response(order: Order) -> ApiResult<Response> {
     Ok((StatusCode::CREATED, Json(Placed { order })).into_response())
+}
+
+/// The refusal a settled order that was not placed stands for (failed or expired), as the
+/// first attempt answered it; `None` for a paid or pending order.
+fn unplaced(order: &Order) -> Option<ApiError> {
+    match order.status {
+        OrderStatus::Failed => {
+            let why = order
+                .failure
+                .clone()
+                .unwrap_or_else(|| "the payment did not go through".into());
+            let code = if why.contains("declined") { "payment_declined" } else { "payment_failed" };
+            Some(ApiError::new(
+                StatusCode::PAYMENT_REQUIRED,
+                code,
+                format!("{why}; order {} was not placed and nothing was charged", order.id),
+            ))
+        }
+        OrderStatus::Expired => Some(ApiError::new(
+            StatusCode::CONFLICT,
+            "reservation_expired",
+            "the reservation expired before the payment finished; nothing was charged",
+        )),
+        OrderStatus::Paid | OrderStatus::PendingPayment => None,
+    }
 }
 
 // ---- Orders ----------------------------------------------------------------------------
@@ -588,11 +615,18 @@ async fn set_webhook(
     let parsed = reqwest::Url::parse(url).ok().filter(|u| {
         matches!(u.scheme(), "http" | "https") && u.host().is_some() && url.len() <= 2048
     });
-    if parsed.is_none() {
+    let Some(parsed) = parsed else {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_url",
             "the webhook URL must be an absolute http(s) URL",
+        ));
+    };
+    if !state.config.webhook_allow_private && is_internal(&parsed) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "private_address",
+            "the webhook URL points at a loopback, private or link-local address",
         ));
     }
     let hook = Webhook {
@@ -604,6 +638,34 @@ async fn set_webhook(
         url: hook.url,
         secret: hook.secret,
     }))
+}
+
+/// Whether a URL names this machine or a private network by a literal address or
+/// `localhost` (names that resolve there are the operator's firewall's job).
+fn is_internal(url: &reqwest::Url) -> bool {
+    use std::net::IpAddr;
+    let ip = match url.host() {
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
+        Some(url::Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            return d == "localhost" || d.ends_with(".localhost") || d.ends_with(".internal");
+        }
+        None => return true,
+    };
+    match ip {
+        IpAddr::V4(v4) => {
+            v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified()
+                || v4.is_broadcast() || v4.octets()[0] == 100 && (v4.octets()[1] & 0xC0) == 64
+        }
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback() || v4.is_private())
+        }
+    }
 }
 
 /// The caller's webhook (creators).

@@ -167,7 +167,22 @@ pub async fn authenticate(
             Identity::Admin
         }
         Ok(Some(token)) => match state.signer.verify(&token, state.now()) {
-            Ok(p) => Identity::Principal(p),
+            Ok(p) => match revoked(&state, &p).await {
+                Ok(false) => Identity::Principal(p),
+                Ok(true) => {
+                    let e = crate::domain::DomainError::unauthenticated(
+                        "token_revoked",
+                        "this invitation was revoked",
+                    );
+                    if is_websocket_upgrade(&req) {
+                        req.extensions_mut().insert(TokenProblem(e));
+                        Identity::Anonymous
+                    } else {
+                        return ApiError::from(e).into_response();
+                    }
+                }
+                Err(e) => return ApiError::from(e).into_response(),
+            },
             Err(e) if is_websocket_upgrade(&req) => {
                 req.extensions_mut().insert(TokenProblem(e));
                 Identity::Anonymous
@@ -190,6 +205,17 @@ fn is_websocket_upgrade(req: &Request) -> bool {
         .get(header::UPGRADE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+/// Whether an invitation token was revoked (creator and viewer tokens are never revoked;
+/// viewers are banned instead).
+async fn revoked(state: &AppState, p: &Principal) -> Result<bool, crate::store::StoreError> {
+    match p {
+        Principal::Moderator { invite_id, .. } | Principal::Camera { invite_id, .. } => {
+            state.store.is_revoked(*invite_id).await
+        }
+        _ => Ok(false),
+    }
 }
 
 /// The caller's principal, if a valid token came with the request.

@@ -180,15 +180,29 @@ pub struct CreatedViewer {
               (status = 422, body = Problem)))]
 async fn create_viewer(
     State(state): State<AppState>,
+    identity: Identity,
     ApiPath(id): ApiPath<ShowId>,
     body: ApiJson<NewViewer>,
 ) -> ApiResult<(StatusCode, Json<CreatedViewer>)> {
     let show = state.show(id).await?;
     let body = body.value()?;
     let name = names::display_name(&body.display_name)?;
+    // A guest who presents an earlier viewer token (of any show) keeps that identity, so a
+    // moderator's ban follows them; a banned identity gets no new token for the show.
+    let id = match identity {
+        Identity::Principal(Principal::Viewer { viewer_id, .. }) => viewer_id,
+        _ => ViewerId(Uuid::now_v7()),
+    };
+    if !crate::moderation::admitted(state.store.as_ref(), &show, &id.to_string()).await? {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "banned",
+            "you are banned from this show",
+        ));
+    }
     let now = state.now();
     let viewer = Viewer {
-        id: ViewerId(Uuid::now_v7()),
+        id,
         show_id: show.id,
         display_name: name.clone(),
         created_at: now,

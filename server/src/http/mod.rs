@@ -9,6 +9,7 @@ mod commerce;
 pub mod error;
 pub mod extract;
 mod identity;
+mod moderation;
 pub use identity::invite_url;
 mod ops;
 mod pages;
@@ -116,6 +117,7 @@ pub fn router(state: AppState) -> Router {
         .merge(shows::router())
         .merge(products::router(&state.config))
         .merge(commerce::router())
+        .merge(moderation::router())
         .split_for_parts();
     let openapi = Arc::new(openapi);
 

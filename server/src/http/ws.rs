@@ -24,9 +24,10 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{Caller, TokenProblem};
 use crate::domain::room::{
-    Author, Broadcast, ChatMessage, ChatRules, ClientMsg, PROTOCOL_VERSIONS, RateLimit, may_chat,
+    Audience, Author, ChatMessage, ChatRules, ClientMsg, PROTOCOL_VERSIONS, RateLimit, may_chat,
     reaction_kind,
 };
+use crate::moderation::{ModError, Screened};
 use crate::domain::{DomainError, Principal, Role, Show, ShowId};
 use crate::hub::{Frame, Membership, Replay};
 
@@ -144,6 +145,20 @@ async fn upgrade(
         Ok(who) => who,
         Err(e) => return refusal(close::INTERNAL, e).into_ws(ws),
     };
+    if let Some(member) = &who.id {
+        match crate::moderation::admitted(state.store.as_ref(), &show, member).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return refusal(close::FORBIDDEN, "banned: you are banned from this show".into())
+                    .into_ws(ws);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "store unavailable for a WebSocket join");
+                return refusal(close::INTERNAL, "store_unavailable: try again shortly".into())
+                    .into_ws(ws);
+            }
+        }
+    }
     let tracker = state.connections.token();
     ws.on_upgrade(move |socket| async move {
         let _tracked = tracker;
@@ -374,6 +389,26 @@ impl Conn {
         }
     }
 
+    /// Whether this connection receives a frame (moderator-only and personal frames are not
+    /// for everyone).
+    fn admits(&self, frame: &Frame) -> bool {
+        frame.audience.admits(self.who.role, self.who.id.as_deref())
+    }
+
+    /// A personal notice that ends this connection's membership (a ban, a revoked invite):
+    /// the close code and reason to send after it.
+    fn ends_membership(&self, frame: &Frame) -> Option<(u16, &'static str)> {
+        if !matches!(frame.audience, Audience::Member(_)) {
+            return None;
+        }
+        let notice: serde_json::Value = serde_json::from_str(frame.text.as_str()).ok()?;
+        match notice.get("action").and_then(|a| a.as_str()) {
+            Some("ban") => Some((close::FORBIDDEN, "banned: a moderator banned you from this show")),
+            Some("revoked") => Some((close::UNAUTHORIZED, "token_revoked: this invitation was revoked")),
+            _ => None,
+        }
+    }
+
     /// Writes `first` and whatever else is already queued, then flushes once.
     async fn forward(
         &mut self,
@@ -383,12 +418,16 @@ impl Conn {
         let mut oldest_ms = None;
         let mut n = 0u64;
         let mut next = Some(first);
+        let mut closing = None;
         while let Some(frame) = next.take() {
             if frame.seq > self.cursor {
                 self.cursor = frame.seq;
-                oldest_ms.get_or_insert(frame.published_ms);
-                n += 1;
-                self.feed(Message::Text(frame.text)).await?;
+                if self.admits(&frame) {
+                    oldest_ms.get_or_insert(frame.published_ms);
+                    n += 1;
+                    closing = closing.or_else(|| self.ends_membership(&frame));
+                    self.feed(Message::Text(frame.text)).await?;
+                }
             }
             if n < 64 {
                 match rx.try_recv() {
@@ -406,6 +445,10 @@ impl Conn {
         }
         self.flush().await?;
         self.out.increment(n);
+        if let Some((code, reason)) = closing {
+            let _ = close_with(&mut self.sink, code, reason).await;
+            return Err(End::Refused);
+        }
         self.batches += 1;
         if let Some(ms) = oldest_ms
             && self.batches % 16 == 1
@@ -499,6 +542,28 @@ impl Conn {
             "chat": snapshot.chat,
             "program": serde_json::Value::Null,
         });
+        let store = self.state.store.as_ref();
+        if let Ok(policy) = store.chat_policy(&self.show).await {
+            welcome["chat_mode"] = serde_json::to_value(crate::moderation::mode_of(&policy))
+                .unwrap_or_default();
+            if crate::domain::moderation::is_moderator(self.who.role) {
+                welcome["terms"] = serde_json::json!(policy.blocked_terms);
+                if let Ok(held) = store.held_messages(&self.show).await {
+                    welcome["held"] = serde_json::json!(held
+                        .iter()
+                        .map(|h| serde_json::json!({ "message": h.message, "reason": h.reason }))
+                        .collect::<Vec<_>>());
+                }
+            }
+        }
+        if let Ok(pinned) = store.pinned_message(&self.show).await {
+            welcome["pinned_message"] = serde_json::json!(pinned);
+        }
+        if let Some(member) = &self.who.id
+            && let Ok(standing) = store.standing(&self.show, member).await
+        {
+            welcome["standing"] = crate::moderation::standing_view(&standing, self.state.now());
+        }
         if resync {
             welcome["resync"] = serde_json::Value::Bool(true);
         }
@@ -515,7 +580,10 @@ impl Conn {
                 let mut n = 0;
                 for f in frames {
                     // Skip what this connection already delivered after its welcome.
-                    if f.seq <= last_seq || (f.seq > welcome_seq && f.seq <= cursor) {
+                    if f.seq <= last_seq
+                        || (f.seq > welcome_seq && f.seq <= cursor)
+                        || !self.admits(&f)
+                    {
                         continue;
                     }
                     self.cursor = self.cursor.max(f.seq);
@@ -549,6 +617,31 @@ impl Conn {
             ClientMsg::Resume { last_seq } => self.resume(last_seq).await,
             ClientMsg::ReactionSend { kind } => self.react(&kind).await,
             ClientMsg::ChatSend { text } => self.chat(&text).await,
+            ClientMsg::Mod(command) => self.moderate(command).await,
+        }
+    }
+
+    async fn moderate(&mut self, command: crate::domain::room::ModCommand) -> Result<(), End> {
+        if !crate::domain::moderation::is_moderator(self.who.role) {
+            let e = DomainError::forbidden("forbidden_role", "only the creator and moderators moderate");
+            return self.error(&e, None).await;
+        }
+        let actor = crate::domain::moderation::Actor {
+            id: self.who.id.clone().unwrap_or_default(),
+            name: self.who.name.clone().unwrap_or_default(),
+            role: self.who.role.unwrap_or(Role::Moderator),
+        };
+        let rules = ChatRules { max_chars: self.state.config.chat_max_chars };
+        let store = self.state.store.as_ref();
+        let now = self.state.now();
+        match crate::moderation::apply(store, &self.state.hub, &self.show, &actor, command, rules, now).await {
+            Ok(()) => Ok(()),
+            Err(ModError::Rule(e)) => self.error(&e, None).await,
+            Err(ModError::Store(e)) => {
+                tracing::warn!(show = %self.show.id, error = %e, "moderation action failed");
+                let e = DomainError::conflict("unavailable", "the action could not be applied; try again");
+                self.error(&e, None).await
+            }
         }
     }
 
@@ -599,12 +692,21 @@ impl Conn {
             at: self.state.now(),
             seq: None,
         };
-        if let Err(e) = self.state.hub.publish(&self.show, &Broadcast::Chat(message)).await {
-            tracing::warn!(show = %self.show.id, error = %e, "chat not published");
-            let e = DomainError::conflict("unavailable", "your message could not be sent; try again");
-            return self.error(&e, None).await;
+        let now = message.at;
+        let store = self.state.store.as_ref();
+        match crate::moderation::screen(store, &self.state.hub, &self.show, self.who.role, message, now).await {
+            Ok(Screened::Published) => Ok(()),
+            Ok(Screened::Held { id }) => {
+                // The sender learns it waits for a moderator, not which rule held it.
+                self.send_json(&serde_json::json!({ "type": "chat.pending", "id": id })).await
+            }
+            Err(ModError::Rule(e)) => self.error(&e, None).await,
+            Err(ModError::Store(e)) => {
+                tracing::warn!(show = %self.show.id, error = %e, "chat not published");
+                let e = DomainError::conflict("unavailable", "your message could not be sent; try again");
+                self.error(&e, None).await
+            }
         }
-        Ok(())
     }
 }
 

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::broadcast;
 
-use crate::domain::room::{Broadcast, ChatMessage, seal};
+use crate::domain::room::{Audience, Broadcast, ChatMessage, seal};
 use crate::domain::{Show, ShowId};
 use crate::store::StoreError;
 
@@ -26,6 +26,8 @@ pub struct Frame {
     pub text: Utf8Bytes,
     /// Wall-clock milliseconds when the sequencer assigned the seq (fan-out latency origin).
     pub published_ms: u64,
+    /// Who receives it (everyone, moderators, or one member); connections filter on it.
+    pub audience: Audience,
 }
 
 /// What a resuming client gets.
@@ -85,6 +87,16 @@ pub trait Bus: Send + Sync + 'static {
 
     async fn unsubscribe(&self, show: &Show);
 
+    /// A chat message of the recent history, by id.
+    async fn find_chat(&self, show: &Show, id: &str) -> Result<Option<ChatMessage>, StoreError>;
+
+    /// Removes a chat message from the recent history (a moderator deleted it), so later
+    /// `welcome`s do not show it; `false` if it was not there.
+    async fn delete_chat(&self, show: &Show, id: &str) -> Result<bool, StoreError>;
+
+    /// Empties the recent history (a moderator cleared the chat).
+    async fn clear_chat(&self, show: &Show) -> Result<(), StoreError>;
+
     /// `"memory"` or `"redis"`, for logs.
     fn kind(&self) -> &'static str;
 }
@@ -135,6 +147,7 @@ impl MemoryBus {
             seq,
             text: Utf8Bytes::from(seal(&event.json_prefix(), seq)),
             published_ms,
+            audience: event.audience(),
         };
         log.frames.push_back(frame.clone());
         while log.frames.len() > self.limits.max_frames {
@@ -148,8 +161,11 @@ impl MemoryBus {
                 log.chat.pop_front();
             }
         }
-        // A closed receiver set just means no local viewers right now.
-        log.subscribers.retain(|tx| tx.send(frame.clone()).is_ok() || tx.receiver_count() > 0);
+        // A send fails only when no connection is reading right now; the room stays
+        // subscribed for the next one.
+        for tx in &log.subscribers {
+            let _ = tx.send(frame.clone());
+        }
         frame
     }
 }
@@ -228,6 +244,23 @@ impl Bus for MemoryBus {
 
     async fn unsubscribe(&self, show: &Show) {
         self.with(show.id, |log| log.subscribers.clear());
+    }
+
+    async fn find_chat(&self, show: &Show, id: &str) -> Result<Option<ChatMessage>, StoreError> {
+        Ok(self.with(show.id, |log| log.chat.iter().find(|m| m.id == id).cloned()))
+    }
+
+    async fn delete_chat(&self, show: &Show, id: &str) -> Result<bool, StoreError> {
+        Ok(self.with(show.id, |log| {
+            let before = log.chat.len();
+            log.chat.retain(|m| m.id != id);
+            log.chat.len() != before
+        }))
+    }
+
+    async fn clear_chat(&self, show: &Show) -> Result<(), StoreError> {
+        self.with(show.id, |log| log.chat.clear());
+        Ok(())
     }
 
     fn kind(&self) -> &'static str {

@@ -75,7 +75,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::bus::{Bus, Frame, LogLimits, Replay, Snapshot};
 use crate::domain::Show;
-use crate::domain::room::{Broadcast, ChatMessage, seal};
+use crate::domain::room::{Audience, Broadcast, ChatMessage, seal};
 use crate::store::StoreError;
 
 /// The same bounded reconnect policy as the store's connection manager.
@@ -103,20 +103,20 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
-local function append(k_seq, k_log, prefix, max_frames, channel, ttl, now)
+local function append(k_seq, k_log, prefix, max_frames, channel, ttl, now, aud)
   local seq = redis.call('INCR', k_seq)
   local s = string.format('%d', seq)
   local frame = prefix .. s .. '}'
   local at = string.format('%d', now)
-  local r = redis.pcall('XADD', k_log, 'MAXLEN', '~', max_frames, s .. '-0', 'f', frame, 't', at)
+  local r = redis.pcall('XADD', k_log, 'MAXLEN', '~', max_frames, s .. '-0', 'f', frame, 't', at, 'a', aud)
   if type(r) == 'table' and r.err then
     -- The log outlived its counter (only a foreign writer or eviction can do that): restart it.
     redis.call('DEL', k_log)
-    redis.call('XADD', k_log, 'MAXLEN', '~', max_frames, s .. '-0', 'f', frame, 't', at)
+    redis.call('XADD', k_log, 'MAXLEN', '~', max_frames, s .. '-0', 'f', frame, 't', at, 'a', aud)
   end
   redis.call('EXPIRE', k_seq, ttl)
   redis.call('EXPIRE', k_log, ttl)
-  redis.call('PUBLISH', channel, s .. '|' .. at .. '|' .. frame)
+  redis.call('PUBLISH', channel, s .. '|' .. at .. '|' .. aud .. '|' .. frame)
   return seq, frame
 end
 "
@@ -124,22 +124,22 @@ end
 }
 
 /// KEYS: seq, log, chat. ARGV: frame prefix, chat ('1' or '0'), max_frames, chat_history,
-/// channel, ttl seconds. Returns {seq, ms}.
+/// channel, ttl seconds, audience tag. Returns {seq, ms}.
 const PUBLISH: &str = concat!(
     lua_append!(),
     r"
 local now = now_ms()
-local seq, frame = append(KEYS[1], KEYS[2], ARGV[1], ARGV[3], ARGV[5], ARGV[6], now)
+local seq, frame = append(KEYS[1], KEYS[2], ARGV[1], ARGV[3], ARGV[5], ARGV[6], now, ARGV[7])
 if ARGV[2] == '1' then
   local keep = tonumber(ARGV[4])
   if keep > 0 then
     redis.call('LPUSH', KEYS[3], frame)
     redis.call('LTRIM', KEYS[3], 0, keep - 1)
-    redis.call('EXPIRE', KEYS[3], ARGV[6])
   else
     redis.call('DEL', KEYS[3])
   end
 end
+redis.call('EXPIRE', KEYS[3], ARGV[6])
 return {seq, now}
 "
 );
@@ -173,7 +173,7 @@ end
 if due then
   redis.call('HSET', KEYS[3], 'sum', string.format('%d', sum), 'at', string.format('%d', now))
   local prefix = '{"type":"presence","viewers":' .. string.format('%d', sum) .. ',"seq":'
-  append(KEYS[4], KEYS[5], prefix, ARGV[5], ARGV[6], ARGV[7], now)
+  append(KEYS[4], KEYS[5], prefix, ARGV[5], ARGV[6], ARGV[7], now, '')
 end
 for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[7]) end
 return sum
@@ -182,7 +182,7 @@ return sum
 
 /// KEYS: seq, log. ARGV: after (exclusive), upto (inclusive; 0 = the current seq), count,
 /// strict ('1': return no frames when more than `count` are missing; '0': the newest `count`).
-/// Returns {current seq, now ms, {seq, ms, frame, seq, ms, frame, ...}}.
+/// Returns {current seq, now ms, {seq, ms, audience, frame, seq, ms, audience, frame, ...}}.
 const RANGE: &str = r"
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
 local t = redis.call('TIME')
@@ -200,15 +200,18 @@ if after < upto and count > 0 then
   local entries = redis.call('XRANGE', KEYS[2], '(' .. string.format('%d', after) .. '-0',
     string.format('%d', upto) .. '-0', 'COUNT', count)
   for _, e in ipairs(entries) do
-    local frame, at = nil, nil
+    local frame, at, aud = nil, nil, ''
     local fields = e[2]
     for i = 1, #fields, 2 do
-      if fields[i] == 'f' then frame = fields[i + 1] elseif fields[i] == 't' then at = fields[i + 1] end
+      if fields[i] == 'f' then frame = fields[i + 1]
+      elseif fields[i] == 't' then at = fields[i + 1]
+      elseif fields[i] == 'a' then aud = fields[i + 1] end
     end
     local seq = string.match(e[1], '^%d+')
     if frame and at and seq then
       out[#out + 1] = seq
       out[#out + 1] = at
+      out[#out + 1] = aud
       out[#out + 1] = frame
     end
   end
@@ -320,18 +323,21 @@ impl Inner {
                     .invoke_async(&mut self.conn.clone()),
             )
             .await?;
-        if flat.len() % 3 != 0 {
+        if flat.len() % 4 != 0 {
             return Err(StoreError::Corrupt(
-                "redis bus range is not seq/ms/frame triples".into(),
+                "redis bus range is not seq/ms/audience/frame quads".into(),
             ));
         }
-        let mut frames = Vec::with_capacity(flat.len() / 3);
+        let mut frames = Vec::with_capacity(flat.len() / 4);
         let mut items = flat.into_iter();
-        while let (Some(seq), Some(ms), Some(text)) = (items.next(), items.next(), items.next()) {
+        while let (Some(seq), Some(ms), Some(aud), Some(text)) =
+            (items.next(), items.next(), items.next(), items.next())
+        {
             frames.push(Frame {
                 seq: parse_number(&seq, "log entry id")?,
                 published_ms: parse_number(&ms, "log entry time")?,
                 text: Utf8Bytes::from(text),
+                audience: Audience::from_tag(&aud),
             });
         }
         Ok(Range {
@@ -366,6 +372,30 @@ pub struct RedisBus {
 }
 
 impl RedisBus {
+    /// The stored frame and message of a recent chat message, by id.
+    async fn chat_entry(
+        &self,
+        show: &Show,
+        id: &str,
+    ) -> Result<Option<(String, ChatMessage)>, StoreError> {
+        let inner = &self.inner;
+        let key = self.keys(show).key("chat");
+        let frames: Vec<String> = inner
+            .guard(
+                "chat_entry",
+                redis::cmd("LRANGE")
+                    .arg(key)
+                    .arg(0)
+                    .arg(-1)
+                    .query_async(&mut inner.conn.clone()),
+            )
+            .await?;
+        Ok(frames.into_iter().find_map(|raw| {
+            let message = serde_json::from_str::<ChatMessage>(&raw).ok()?;
+            (message.id == id).then_some((raw, message))
+        }))
+    }
+
     /// Connects to `url` (a command connection and the pub/sub connection), namespacing every
     /// key under `prefix`; each call fails as `Unavailable` after `timeout`.
     pub async fn connect(
@@ -452,6 +482,7 @@ impl Bus for RedisBus {
         let inner = &self.inner;
         let keys = self.keys(show);
         let prefix = event.json_prefix();
+        let audience = event.audience();
         let (seq, published_ms): (u64, u64) = inner
             .guard(
                 "publish",
@@ -466,6 +497,7 @@ impl Bus for RedisBus {
                     .arg(inner.limits.chat_history)
                     .arg(keys.key("room"))
                     .arg(SHOW_TTL_SECS)
+                    .arg(audience.tag())
                     .invoke_async(&mut inner.conn.clone()),
             )
             .await?;
@@ -473,6 +505,7 @@ impl Bus for RedisBus {
             seq,
             text: Utf8Bytes::from(seal(&prefix, seq)),
             published_ms,
+            audience,
         })
     }
 
@@ -607,6 +640,41 @@ impl Bus for RedisBus {
             // Answered as soon as the listener stops delivering, before Redis is told.
             let _ = tokio::time::timeout(self.inner.timeout, done).await;
         }
+    }
+
+    async fn find_chat(&self, show: &Show, id: &str) -> Result<Option<ChatMessage>, StoreError> {
+        Ok(self.chat_entry(show, id).await?.map(|(_, m)| m))
+    }
+
+    async fn delete_chat(&self, show: &Show, id: &str) -> Result<bool, StoreError> {
+        let Some((raw, _)) = self.chat_entry(show, id).await? else {
+            return Ok(false);
+        };
+        let inner = &self.inner;
+        let key = self.keys(show).key("chat");
+        let removed: u64 = inner
+            .guard(
+                "delete_chat",
+                redis::cmd("LREM")
+                    .arg(key)
+                    .arg(1)
+                    .arg(raw)
+                    .query_async(&mut inner.conn.clone()),
+            )
+            .await?;
+        Ok(removed > 0)
+    }
+
+    async fn clear_chat(&self, show: &Show) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        let key = self.keys(show).key("chat");
+        let _: u64 = inner
+            .guard(
+                "clear_chat",
+                redis::cmd("DEL").arg(key).query_async(&mut inner.conn.clone()),
+            )
+            .await?;
+        Ok(())
     }
 
     fn kind(&self) -> &'static str {
@@ -920,16 +988,19 @@ async fn fill(inner: &Inner, sub: &mut Subscription, upto: u64) {
     }
 }
 
-/// `seq|ms|frame`, split at the first two `|` (the frame may contain more).
+/// `seq|ms|audience|frame`, split at the first three `|` (the frame may contain more; an
+/// audience tag never does).
 fn parse_message(payload: &[u8]) -> Option<Frame> {
-    let mut parts = payload.splitn(3, |b| *b == b'|');
+    let mut parts = payload.splitn(4, |b| *b == b'|');
     let seq = std::str::from_utf8(parts.next()?).ok()?.parse().ok()?;
     let published_ms = std::str::from_utf8(parts.next()?).ok()?.parse().ok()?;
+    let audience = Audience::from_tag(std::str::from_utf8(parts.next()?).ok()?);
     let text = String::from_utf8(parts.next()?.to_vec()).ok()?;
     Some(Frame {
         seq,
         text: Utf8Bytes::from(text),
         published_ms,
+        audience,
     })
 }
 
@@ -983,12 +1054,17 @@ mod tests {
     use super::parse_message;
 
     #[test]
-    fn messages_split_at_the_first_two_bars() {
-        let frame = parse_message(br#"7|1700000000123|{"text":"a|b","seq":7}"#).unwrap();
+    fn messages_split_at_the_first_three_bars() {
+        let frame = parse_message(br#"7|1700000000123||{"text":"a|b","seq":7}"#).unwrap();
         assert_eq!(frame.seq, 7);
         assert_eq!(frame.published_ms, 1_700_000_000_123);
+        assert_eq!(frame.audience, Audience::Everyone);
         assert_eq!(frame.text.as_str(), r#"{"text":"a|b","seq":7}"#);
-        for bad in [&b""[..], b"7", b"7|8", b"x|8|{}", b"7|y|{}", b"7|8|\xff"] {
+        let mods = parse_message(br#"8|1|m|{"seq":8}"#).unwrap();
+        assert_eq!(mods.audience, Audience::Moderators);
+        let one = parse_message(br#"9|1|v:abc|{"seq":9}"#).unwrap();
+        assert_eq!(one.audience, Audience::Member("abc".into()));
+        for bad in [&b""[..], b"7", b"7|8", b"7|8|", b"x|8||{}", b"7|y||{}", b"7|8||\xff"] {
             assert!(parse_message(bad).is_none(), "{bad:?}");
         }
     }

@@ -1,7 +1,7 @@
 //! The embedded store: everything in one process's memory, behind one short-held lock.
 //! State dies with the process; the server warns about that at start.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -14,9 +14,11 @@ use super::{DemoRecord, Store, StoreError};
 use crate::domain::commerce::{
     CartLine, CartLines, DealState, LineFacts, Order, OrderStatus, Pin, add_pin, plan_checkout,
 };
+use crate::domain::moderation::{AuditEntry, ChatPolicy, HeldMessage, Standing};
+use crate::domain::room::{BanScope, ChatMessage};
 use crate::domain::{
-    Creator, CreatorId, DomainError, Product, ProductId, Show, ShowId, ShowStatus, Timestamp,
-    Viewer, ViewerId,
+    Creator, CreatorId, DomainError, InviteId, Product, ProductId, Show, ShowId, ShowStatus,
+    Timestamp, Viewer, ViewerId,
 };
 
 /// What an idempotency key was first used for.
@@ -44,6 +46,15 @@ struct State {
     reservation_shows: BTreeSet<ShowId>,
     webhooks: HashMap<CreatorId, Webhook>,
     outbox: HashMap<CreatorId, VecDeque<OutboxEvent>>,
+    policies: HashMap<ShowId, ChatPolicy>,
+    show_bans: HashSet<(ShowId, String)>,
+    creator_bans: HashSet<(CreatorId, String)>,
+    timeouts: HashMap<(ShowId, String), Timestamp>,
+    last_messages: HashMap<(ShowId, String), Timestamp>,
+    held: HashMap<ShowId, Vec<HeldMessage>>,
+    pinned_messages: HashMap<ShowId, ChatMessage>,
+    audit: HashMap<ShowId, Vec<AuditEntry>>,
+    revoked: HashSet<InviteId>,
 }
 
 impl State {
@@ -579,5 +590,131 @@ impl Store for MemoryStore {
             }
         });
         Ok(())
+    }
+
+    async fn chat_policy(&self, show: &Show) -> Result<ChatPolicy, StoreError> {
+        Ok(self.with(|s| s.policies.get(&show.id).cloned().unwrap_or_default()))
+    }
+
+    async fn set_chat_policy(&self, show: &Show, policy: &ChatPolicy) -> Result<(), StoreError> {
+        self.with(|s| s.policies.insert(show.id, policy.clone()));
+        Ok(())
+    }
+
+    async fn standing(&self, show: &Show, member: &str) -> Result<Standing, StoreError> {
+        Ok(self.with(|s| {
+            let key = (show.id, member.to_string());
+            Standing {
+                banned: s.show_bans.contains(&key)
+                    || s.creator_bans.contains(&(show.creator_id, member.to_string())),
+                timed_out_until: s.timeouts.get(&key).copied(),
+                last_message_at: s.last_messages.get(&key).copied(),
+            }
+        }))
+    }
+
+    async fn record_message(
+        &self,
+        show: &Show,
+        member: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.with(|s| s.last_messages.insert((show.id, member.to_string()), at));
+        Ok(())
+    }
+
+    async fn set_timeout(
+        &self,
+        show: &Show,
+        member: &str,
+        until: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        self.with(|s| {
+            let key = (show.id, member.to_string());
+            match until {
+                Some(t) => s.timeouts.insert(key, t),
+                None => s.timeouts.remove(&key),
+            }
+        });
+        Ok(())
+    }
+
+    async fn set_ban(
+        &self,
+        show: &Show,
+        member: &str,
+        scope: BanScope,
+        banned: bool,
+    ) -> Result<(), StoreError> {
+        self.with(|s| match (scope, banned) {
+            (BanScope::Show, true) => {
+                s.show_bans.insert((show.id, member.to_string()));
+            }
+            (BanScope::Show, false) => {
+                s.show_bans.remove(&(show.id, member.to_string()));
+            }
+            (BanScope::Creator, true) => {
+                s.creator_bans.insert((show.creator_id, member.to_string()));
+            }
+            (BanScope::Creator, false) => {
+                s.creator_bans.remove(&(show.creator_id, member.to_string()));
+                s.show_bans.remove(&(show.id, member.to_string()));
+            }
+        });
+        Ok(())
+    }
+
+    async fn hold_message(&self, show: &Show, held: &HeldMessage) -> Result<(), StoreError> {
+        self.with(|s| s.held.entry(show.id).or_default().push(held.clone()));
+        Ok(())
+    }
+
+    async fn take_held(&self, show: &Show, id: &str) -> Result<Option<HeldMessage>, StoreError> {
+        Ok(self.with(|s| {
+            let list = s.held.get_mut(&show.id)?;
+            let at = list.iter().position(|h| h.message.id == id)?;
+            Some(list.remove(at))
+        }))
+    }
+
+    async fn held_messages(&self, show: &Show) -> Result<Vec<HeldMessage>, StoreError> {
+        Ok(self.with(|s| s.held.get(&show.id).cloned().unwrap_or_default()))
+    }
+
+    async fn set_pinned_message(
+        &self,
+        show: &Show,
+        message: Option<&ChatMessage>,
+    ) -> Result<(), StoreError> {
+        self.with(|s| match message {
+            Some(m) => s.pinned_messages.insert(show.id, m.clone()),
+            None => s.pinned_messages.remove(&show.id),
+        });
+        Ok(())
+    }
+
+    async fn pinned_message(&self, show: &Show) -> Result<Option<ChatMessage>, StoreError> {
+        Ok(self.with(|s| s.pinned_messages.get(&show.id).cloned()))
+    }
+
+    async fn append_audit(&self, show: &Show, entry: &AuditEntry) -> Result<(), StoreError> {
+        self.with(|s| s.audit.entry(show.id).or_default().push(entry.clone()));
+        Ok(())
+    }
+
+    async fn audit_log(&self, show: &Show, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        Ok(self.with(|s| {
+            let all = s.audit.get(&show.id).map(Vec::as_slice).unwrap_or_default();
+            all[all.len().saturating_sub(limit)..].to_vec()
+        }))
+    }
+
+    async fn revoke_invite(&self, invite: InviteId) -> Result<(), StoreError> {
+        self.with(|s| s.revoked.insert(invite));
+        Ok(())
+    }
+
+    async fn is_revoked(&self, invite: InviteId) -> Result<bool, StoreError> {
+        Ok(self.with(|s| s.revoked.contains(&invite)))
     }
 }

@@ -10,6 +10,7 @@ pub mod commerce;
 mod memory;
 mod redis;
 mod redis_commerce;
+mod redis_moderation;
 
 pub use self::memory::MemoryStore;
 pub use self::redis::RedisStore;
@@ -17,6 +18,9 @@ pub use self::redis::RedisStore;
 use async_trait::async_trait;
 
 use crate::domain::commerce::{CartLine, CartLines, Order, Pin};
+use crate::domain::moderation::{AuditEntry, ChatPolicy, HeldMessage, Standing};
+use crate::domain::room::{BanScope, ChatMessage};
+use crate::domain::InviteId;
 use crate::domain::{
     Creator, CreatorId, DomainError, Product, ProductId, Show, ShowId, ShowStatus, Timestamp,
     Viewer, ViewerId,
@@ -200,4 +204,52 @@ pub trait Store: Send + Sync + 'static {
 
     /// Marks an event delivered.
     async fn outbox_ack(&self, creator: CreatorId, event_id: &str) -> Result<(), StoreError>;
+
+    // ---- Moderation -----------------------------------------------------------------------
+
+    async fn chat_policy(&self, show: &Show) -> Result<ChatPolicy, StoreError>;
+    async fn set_chat_policy(&self, show: &Show, policy: &ChatPolicy) -> Result<(), StoreError>;
+
+    /// A chat member's standing in the show: banned (in the show, or by the creator in all
+    /// their shows), timed out until, and when their last message was accepted. `member` is a
+    /// viewer id or an invite id.
+    async fn standing(&self, show: &Show, member: &str) -> Result<Standing, StoreError>;
+    async fn record_message(&self, show: &Show, member: &str, at: Timestamp)
+    -> Result<(), StoreError>;
+    /// Times a member out until `until`, or lifts the timeout (`None`).
+    async fn set_timeout(
+        &self,
+        show: &Show,
+        member: &str,
+        until: Option<Timestamp>,
+    ) -> Result<(), StoreError>;
+    /// Bans or unbans a member in the show, or (scope `Creator`) in every show of its creator.
+    async fn set_ban(
+        &self,
+        show: &Show,
+        member: &str,
+        scope: BanScope,
+        banned: bool,
+    ) -> Result<(), StoreError>;
+
+    async fn hold_message(&self, show: &Show, held: &HeldMessage) -> Result<(), StoreError>;
+    /// Removes and returns a held message (one moderator's decision wins).
+    async fn take_held(&self, show: &Show, id: &str) -> Result<Option<HeldMessage>, StoreError>;
+    /// Held messages, oldest first.
+    async fn held_messages(&self, show: &Show) -> Result<Vec<HeldMessage>, StoreError>;
+
+    async fn set_pinned_message(
+        &self,
+        show: &Show,
+        message: Option<&ChatMessage>,
+    ) -> Result<(), StoreError>;
+    async fn pinned_message(&self, show: &Show) -> Result<Option<ChatMessage>, StoreError>;
+
+    async fn append_audit(&self, show: &Show, entry: &AuditEntry) -> Result<(), StoreError>;
+    /// The newest `limit` audit entries, oldest first.
+    async fn audit_log(&self, show: &Show, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Revokes a moderator or camera invitation: its token stops working everywhere.
+    async fn revoke_invite(&self, invite: InviteId) -> Result<(), StoreError>;
+    async fn is_revoked(&self, invite: InviteId) -> Result<bool, StoreError>;
 }

@@ -31,6 +31,10 @@ use redis::{ErrorKind, RedisError, Script};
 
 use super::commerce::{CheckoutOutcome, CheckoutRequest, Completion, OutboxEvent, PinState, Webhook};
 use super::redis_commerce as commerce;
+use super::redis_moderation as moderation;
+use crate::domain::InviteId;
+use crate::domain::moderation::{AuditEntry, ChatPolicy, HeldMessage, Standing};
+use crate::domain::room::{BanScope, ChatMessage};
 use super::{DemoRecord, Store, StoreError};
 use crate::domain::commerce::{CartLine, CartLines, Order, Pin};
 use crate::domain::DomainError;
@@ -827,6 +831,67 @@ impl Store for RedisStore {
 
     async fn outbox_ack(&self, creator: CreatorId, event_id: &str) -> Result<(), StoreError> {
         commerce::outbox_ack(self, creator, event_id).await
+    }
+
+    // ---- Moderation: in redis_moderation.rs -----------------------------------------
+    async fn chat_policy(&self, show: &Show) -> Result<ChatPolicy, StoreError> {
+        moderation::chat_policy(self, show).await
+    }
+
+    async fn set_chat_policy(&self, show: &Show, policy: &ChatPolicy) -> Result<(), StoreError> {
+        moderation::set_chat_policy(self, show, policy).await
+    }
+
+    async fn standing(&self, show: &Show, member: &str) -> Result<Standing, StoreError> {
+        moderation::standing(self, show, member).await
+    }
+
+    async fn record_message(&self, show: &Show, member: &str, at: Timestamp) -> Result<(), StoreError> {
+        moderation::record_message(self, show, member, at).await
+    }
+
+    async fn set_timeout(&self, show: &Show, member: &str, until: Option<Timestamp>) -> Result<(), StoreError> {
+        moderation::set_timeout(self, show, member, until).await
+    }
+
+    async fn set_ban(&self, show: &Show, member: &str, scope: BanScope, banned: bool) -> Result<(), StoreError> {
+        moderation::set_ban(self, show, member, scope, banned).await
+    }
+
+    async fn hold_message(&self, show: &Show, held: &HeldMessage) -> Result<(), StoreError> {
+        moderation::hold_message(self, show, held).await
+    }
+
+    async fn take_held(&self, show: &Show, id: &str) -> Result<Option<HeldMessage>, StoreError> {
+        moderation::take_held(self, show, id).await
+    }
+
+    async fn held_messages(&self, show: &Show) -> Result<Vec<HeldMessage>, StoreError> {
+        moderation::held_messages(self, show).await
+    }
+
+    async fn set_pinned_message(&self, show: &Show, message: Option<&ChatMessage>) -> Result<(), StoreError> {
+        moderation::set_pinned_message(self, show, message).await
+    }
+
+    async fn pinned_message(&self, show: &Show) -> Result<Option<ChatMessage>, StoreError> {
+        moderation::pinned_message(self, show).await
+    }
+
+    async fn append_audit(&self, show: &Show, entry: &AuditEntry) -> Result<(), StoreError> {
+        moderation::append_audit(self, show, entry).await
+    }
+
+    async fn audit_log(&self, show: &Show, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        moderation::audit_log(self, show, limit).await
+    }
+
+    async fn revoke_invite(&self, invite: InviteId) -> Result<(), StoreError> {
+        moderation::revoke_invite(self, invite).await
+    }
+
+    async fn is_revoked(&self, invite: InviteId) -> Result<bool, StoreError> {
+        moderation::is_revoked(self, invite).await
     }
 }
 

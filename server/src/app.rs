@@ -13,11 +13,11 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{TokenSigner, random_secret};
+use crate::commerce::payment::TestPayments;
 use crate::config::Config;
 use crate::demo::{self, DemoOutcome};
 use crate::domain::{Principal, Timestamp};
 use crate::http::{self, AppState, Shared};
-use crate::commerce::payment::TestPayments;
 use crate::hub::{Bus, Hub, MemoryBus, RedisBus};
 use crate::store::{MemoryStore, RedisStore, SharedStore, StoreError};
 use tokio_util::task::TaskTracker;
@@ -67,7 +67,10 @@ impl App {
                     store = "memory",
                     "state lives in this process's memory and dies with it; set REDIS_URL to keep it"
                 );
-                (Arc::new(MemoryStore::new()), Arc::new(MemoryBus::new(limits)))
+                (
+                    Arc::new(MemoryStore::new()),
+                    Arc::new(MemoryBus::new(limits)),
+                )
             }
         };
         let node_id = config

@@ -60,7 +60,9 @@ impl TokenSigner {
         let claims = Claims {
             iss: "livesale".into(),
             iat: now.timestamp(),
-            exp: now.timestamp().saturating_add(ttl_s.min(i64::MAX as u64) as i64),
+            exp: now
+                .timestamp()
+                .saturating_add(ttl_s.min(i64::MAX as u64) as i64),
             principal: principal.clone(),
         };
         let payload = serde_json::to_vec(&claims).expect("claims always serialise");
@@ -78,7 +80,8 @@ impl TokenSigner {
             return Err(invalid());
         }
         let mut parts = token.trim().split('.');
-        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(h), Some(p), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(invalid());
         };
@@ -145,7 +148,10 @@ mod tests {
         let token = signer.mint(&viewer(), now, 60);
         assert_eq!(signer.verify(&token, now).unwrap(), viewer());
         let later = now + Duration::seconds(61);
-        assert_eq!(signer.verify(&token, later).unwrap_err().code, "token_expired");
+        assert_eq!(
+            signer.verify(&token, later).unwrap_err().code,
+            "token_expired"
+        );
     }
 
     #[test]
@@ -156,7 +162,9 @@ mod tests {
         assert_eq!(other.verify(&token, now).unwrap_err().code, "invalid_token");
         // Swap the payload for a creator's: the signature no longer matches.
         let creator = TokenSigner::new("x").mint(
-            &Principal::Creator { creator_id: CreatorId(Uuid::from_u128(5)) },
+            &Principal::Creator {
+                creator_id: CreatorId(Uuid::from_u128(5)),
+            },
             now,
             60,
         );
@@ -164,9 +172,16 @@ mod tests {
         let forged_payload = creator.split('.').nth(1).unwrap();
         parts[1] = forged_payload;
         let forged = parts.join(".");
-        assert_eq!(TokenSigner::new("k").verify(&forged, now).unwrap_err().code, "invalid_token");
+        assert_eq!(
+            TokenSigner::new("k").verify(&forged, now).unwrap_err().code,
+            "invalid_token"
+        );
         // alg=none is never accepted.
-        let none = format!("{}.{}.", B64.encode(r#"{"alg":"none"}"#), token.split('.').nth(1).unwrap());
+        let none = format!(
+            "{}.{}.",
+            B64.encode(r#"{"alg":"none"}"#),
+            token.split('.').nth(1).unwrap()
+        );
         assert!(TokenSigner::new("k").verify(&none, now).is_err());
         for junk in ["", "a.b", "a.b.c.d", "....", &"x".repeat(10_000)] {
             assert!(TokenSigner::new("k").verify(junk, now).is_err());

@@ -56,7 +56,11 @@ pub enum DemoOutcome {
 }
 
 /// Seeds the demo into an empty store, or finds the one a previous start seeded.
-pub async fn ensure(store: &dyn Store, seed: bool, now: Timestamp) -> Result<DemoOutcome, StoreError> {
+pub async fn ensure(
+    store: &dyn Store,
+    seed: bool,
+    now: Timestamp,
+) -> Result<DemoOutcome, StoreError> {
     if let Some(existing) = store.demo().await? {
         // A demo whose show was removed by hand is not worth printing links for.
         if store.show(existing.show_id).await?.is_some() {
@@ -79,7 +83,11 @@ pub async fn ensure(store: &dyn Store, seed: bool, now: Timestamp) -> Result<Dem
     Ok(DemoOutcome::Seeded(ours))
 }
 
-async fn seed_into(store: &dyn Store, record: &DemoRecord, now: Timestamp) -> Result<(), StoreError> {
+async fn seed_into(
+    store: &dyn Store,
+    record: &DemoRecord,
+    now: Timestamp,
+) -> Result<(), StoreError> {
     let invalid = |e: crate::domain::DomainError| StoreError::Corrupt(format!("demo data: {e}"));
     let creator = Creator::new(record.creator_id, "Demo Creator", now).map_err(invalid)?;
     store.insert_creator(&creator).await?;

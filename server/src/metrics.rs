@@ -48,11 +48,23 @@ fn describe() {
         "1 when the last readiness check found the store reachable, else 0"
     );
     describe_gauge!("livesale_info", "Build and store information (always 1)");
-    describe_gauge!("livesale_ws_connections", "Connected WebSocket clients per show on this node");
-    describe_counter!("livesale_ws_messages_in_total", "WebSocket messages received, by type");
+    describe_gauge!(
+        "livesale_ws_connections",
+        "Connected WebSocket clients per show on this node"
+    );
+    describe_counter!(
+        "livesale_ws_messages_in_total",
+        "WebSocket messages received, by type"
+    );
     describe_counter!("livesale_ws_messages_out_total", "WebSocket frames sent");
-    describe_counter!("livesale_ws_dropped_total", "Client messages refused, by reason code");
-    describe_counter!("livesale_ws_disconnects_total", "WebSocket disconnects, by reason");
+    describe_counter!(
+        "livesale_ws_dropped_total",
+        "Client messages refused, by reason code"
+    );
+    describe_counter!(
+        "livesale_ws_disconnects_total",
+        "WebSocket disconnects, by reason"
+    );
     describe_histogram!(
         "livesale_ws_fanout_latency_seconds",
         "Time from sequencing a broadcast to writing it to a client (sampled)"
@@ -64,12 +76,21 @@ fn describe() {
         "livesale_revenue_minor_units_total",
         "Paid revenue in minor units, by show and currency"
     );
-    describe_counter!("livesale_webhook_deliveries_total", "Webhook deliveries, by outcome");
-    describe_gauge!("livesale_webhook_pending_events", "Order events waiting for delivery");
+    describe_counter!(
+        "livesale_webhook_deliveries_total",
+        "Webhook deliveries, by outcome"
+    );
+    describe_gauge!(
+        "livesale_webhook_pending_events",
+        "Order events waiting for delivery"
+    );
     describe_counter!("livesale_chat_held_total", "Chat messages held for review");
     describe_counter!("livesale_chat_approved_total", "Held messages approved");
     describe_counter!("livesale_chat_rejected_total", "Held messages rejected");
-    describe_counter!("livesale_chat_deleted_total", "Chat messages deleted by moderators");
+    describe_counter!(
+        "livesale_chat_deleted_total",
+        "Chat messages deleted by moderators"
+    );
     describe_counter!("livesale_moderation_timeouts_total", "Viewers timed out");
     describe_counter!("livesale_moderation_bans_total", "Viewers banned");
 }

@@ -28,7 +28,9 @@ pub enum ModError {
 pub enum Screened {
     Published,
     /// Held for review; the sender learns it is pending, not why.
-    Held { id: String },
+    Held {
+        id: String,
+    },
 }
 
 /// Judges and then publishes, holds, or refuses a chat message.
@@ -48,9 +50,17 @@ pub async fn screen(
         Verdict::Hold(reason) => {
             let id = message.id.clone();
             store
-                .hold_message(show, &HeldMessage { message: message.clone(), reason, held_at: now })
+                .hold_message(
+                    show,
+                    &HeldMessage {
+                        message: message.clone(),
+                        reason,
+                        held_at: now,
+                    },
+                )
                 .await?;
-            hub.publish(show, &Broadcast::ChatHeld { message, reason }).await?;
+            hub.publish(show, &Broadcast::ChatHeld { message, reason })
+                .await?;
             metrics::counter!("livesale_chat_held_total").increment(1);
             Ok(Screened::Held { id })
         }
@@ -88,34 +98,52 @@ pub async fn apply(
     match command {
         ModCommand::Delete { message_id } => {
             let existed = hub.bus.delete_chat(show, &message_id).await?;
-            hub.publish(show, &Broadcast::ChatDeleted { id: message_id.clone() }).await?;
+            hub.publish(
+                show,
+                &Broadcast::ChatDeleted {
+                    id: message_id.clone(),
+                },
+            )
+            .await?;
             if let Some(pinned) = store.pinned_message(show).await?
                 && pinned.id == message_id
             {
                 store.set_pinned_message(show, None).await?;
-                hub.publish(show, &Broadcast::ChatPinned { message: None }).await?;
+                hub.publish(show, &Broadcast::ChatPinned { message: None })
+                    .await?;
             }
             metrics::counter!("livesale_chat_deleted_total").increment(1);
             details = serde_json::json!({ "in_history": existed });
             target = Some(message_id);
         }
-        ModCommand::Timeout { viewer_id, seconds, reason: why } => {
+        ModCommand::Timeout {
+            viewer_id,
+            seconds,
+            reason: why,
+        } => {
             let seconds = moderation::timeout_seconds(seconds)?;
             reason = moderation::reason(why.as_deref())?;
             let until = now + chrono::Duration::seconds(seconds as i64);
             store.set_timeout(show, &viewer_id, Some(until)).await?;
-            hub.publish(show, &Broadcast::ModNotice {
-                to: viewer_id.clone(),
-                action: "timeout".into(),
-                until: Some(until),
-                reason: reason.clone(),
-            })
+            hub.publish(
+                show,
+                &Broadcast::ModNotice {
+                    to: viewer_id.clone(),
+                    action: "timeout".into(),
+                    until: Some(until),
+                    reason: reason.clone(),
+                },
+            )
             .await?;
             metrics::counter!("livesale_moderation_timeouts_total").increment(1);
             details = serde_json::json!({ "seconds": seconds, "until": until });
             target = Some(viewer_id);
         }
-        ModCommand::Ban { viewer_id, reason: why, scope } => {
+        ModCommand::Ban {
+            viewer_id,
+            reason: why,
+            scope,
+        } => {
             if scope == BanScope::Creator && actor.role != Role::Creator {
                 return Err(DomainError::forbidden(
                     "forbidden_role",
@@ -126,12 +154,15 @@ pub async fn apply(
             reason = moderation::reason(why.as_deref())?;
             store.set_ban(show, &viewer_id, scope, true).await?;
             store.set_timeout(show, &viewer_id, None).await?;
-            hub.publish(show, &Broadcast::ModNotice {
-                to: viewer_id.clone(),
-                action: "ban".into(),
-                until: None,
-                reason: reason.clone(),
-            })
+            hub.publish(
+                show,
+                &Broadcast::ModNotice {
+                    to: viewer_id.clone(),
+                    action: "ban".into(),
+                    until: None,
+                    reason: reason.clone(),
+                },
+            )
             .await?;
             metrics::counter!("livesale_moderation_bans_total").increment(1);
             details = serde_json::json!({ "scope": scope });
@@ -169,30 +200,44 @@ pub async fn apply(
             let mut policy = store.chat_policy(show).await?;
             policy.blocked_terms = moderation::edit_terms(&policy.blocked_terms, &add, &remove)?;
             store.set_chat_policy(show, &policy).await?;
-            hub.publish(show, &Broadcast::ModTerms { terms: policy.blocked_terms.clone() })
-                .await?;
+            hub.publish(
+                show,
+                &Broadcast::ModTerms {
+                    terms: policy.blocked_terms.clone(),
+                },
+            )
+            .await?;
             details = serde_json::json!({ "add": add, "remove": remove });
         }
         ModCommand::Approve { message_id } => {
             let held = take_held(store, show, &message_id).await?;
             hub.publish(show, &Broadcast::Chat(held.message)).await?;
-            hub.publish(show, &Broadcast::ChatResolved {
-                id: message_id.clone(),
-                approved: true,
-                by: actor.name.clone(),
-            })
+            hub.publish(
+                show,
+                &Broadcast::ChatResolved {
+                    id: message_id.clone(),
+                    approved: true,
+                    by: actor.name.clone(),
+                },
+            )
             .await?;
             metrics::counter!("livesale_chat_approved_total").increment(1);
             target = Some(message_id);
         }
-        ModCommand::Reject { message_id, reason: why } => {
+        ModCommand::Reject {
+            message_id,
+            reason: why,
+        } => {
             reason = moderation::reason(why.as_deref())?;
             take_held(store, show, &message_id).await?;
-            hub.publish(show, &Broadcast::ChatResolved {
-                id: message_id.clone(),
-                approved: false,
-                by: actor.name.clone(),
-            })
+            hub.publish(
+                show,
+                &Broadcast::ChatResolved {
+                    id: message_id.clone(),
+                    approved: false,
+                    by: actor.name.clone(),
+                },
+            )
             .await?;
             metrics::counter!("livesale_chat_rejected_total").increment(1);
             target = Some(message_id);
@@ -210,12 +255,19 @@ pub async fn apply(
                 .into());
             };
             store.set_pinned_message(show, Some(&message)).await?;
-            hub.publish(show, &Broadcast::ChatPinned { message: Some(message) }).await?;
+            hub.publish(
+                show,
+                &Broadcast::ChatPinned {
+                    message: Some(message),
+                },
+            )
+            .await?;
             target = Some(message_id);
         }
         ModCommand::UnpinMessage {} => {
             store.set_pinned_message(show, None).await?;
-            hub.publish(show, &Broadcast::ChatPinned { message: None }).await?;
+            hub.publish(show, &Broadcast::ChatPinned { message: None })
+                .await?;
         }
         ModCommand::Chat { text } => {
             // The moderators' channel is conversation, not an action: no audit entry.
@@ -251,8 +303,11 @@ pub async fn apply(
 
 async fn take_held(store: &dyn Store, show: &Show, id: &str) -> Result<HeldMessage, ModError> {
     store.take_held(show, id).await?.ok_or_else(|| {
-        DomainError::not_found("not_held", "no held message with that id (already decided?)")
-            .into()
+        DomainError::not_found(
+            "not_held",
+            "no held message with that id (already decided?)",
+        )
+        .into()
     })
 }
 

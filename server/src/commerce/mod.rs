@@ -58,7 +58,7 @@ pub async fn publish_pins(
     now: Timestamp,
 ) -> Result<Vec<PinView>, StoreError> {
     let lock = pins_lock(show.id);
-    let _serial = (); let _ = lock;
+    let _serial = lock.lock().await;
     let pins = pin_views(store, show, now).await?;
     hub.publish(show, &Broadcast::PinUpdated { pins: pins.clone() })
         .await?;

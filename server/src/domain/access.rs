@@ -126,7 +126,10 @@ pub fn authorize(
     show: Option<&Show>,
 ) -> Result<(), DomainError> {
     let who = who.ok_or_else(|| {
-        DomainError::unauthenticated("missing_token", "this needs a token (Authorization: Bearer)")
+        DomainError::unauthenticated(
+            "missing_token",
+            "this needs a token (Authorization: Bearer)",
+        )
     })?;
     if !action.roles().contains(&who.role()) {
         return Err(DomainError::forbidden(
@@ -172,16 +175,38 @@ mod tests {
         let invite = InviteId(Uuid::from_u128(3));
         let principals = [
             Principal::Creator { creator_id: owner },
-            Principal::Moderator { show_id, invite_id: invite, label: None },
-            Principal::Camera { show_id, invite_id: invite, label: None },
-            Principal::Viewer { show_id, viewer_id: ViewerId(Uuid::from_u128(4)), name: "v".into() },
+            Principal::Moderator {
+                show_id,
+                invite_id: invite,
+                label: None,
+            },
+            Principal::Camera {
+                show_id,
+                invite_id: invite,
+                label: None,
+            },
+            Principal::Viewer {
+                show_id,
+                viewer_id: ViewerId(Uuid::from_u128(4)),
+                name: "v".into(),
+            },
         ];
         let actions = [
-            Action::ManageShow, Action::Pin, Action::Moderate, Action::Chat, Action::Shop,
-            Action::Publish, Action::Watch, Action::Preview, Action::Direct,
+            Action::ManageShow,
+            Action::Pin,
+            Action::Moderate,
+            Action::Chat,
+            Action::Shop,
+            Action::Publish,
+            Action::Watch,
+            Action::Preview,
+            Action::Direct,
         ];
         for action in actions {
-            assert_eq!(authorize(None, action, Some(&s)).unwrap_err().code, "missing_token");
+            assert_eq!(
+                authorize(None, action, Some(&s)).unwrap_err().code,
+                "missing_token"
+            );
             for p in &principals {
                 let allowed = action.roles().contains(&p.role());
                 let got = authorize(Some(p), action, Some(&s));
@@ -192,9 +217,13 @@ mod tests {
             }
         }
         // Right role, wrong show.
-        let foreign_creator = Principal::Creator { creator_id: CreatorId(Uuid::from_u128(7)) };
+        let foreign_creator = Principal::Creator {
+            creator_id: CreatorId(Uuid::from_u128(7)),
+        };
         assert_eq!(
-            authorize(Some(&foreign_creator), Action::ManageShow, Some(&s)).unwrap_err().code,
+            authorize(Some(&foreign_creator), Action::ManageShow, Some(&s))
+                .unwrap_err()
+                .code,
             "wrong_show"
         );
         let foreign_viewer = Principal::Viewer {
@@ -203,7 +232,9 @@ mod tests {
             name: "v".into(),
         };
         assert_eq!(
-            authorize(Some(&foreign_viewer), Action::Shop, Some(&s)).unwrap_err().code,
+            authorize(Some(&foreign_viewer), Action::Shop, Some(&s))
+                .unwrap_err()
+                .code,
             "wrong_show"
         );
         // Cameras can never chat, moderate or buy.

@@ -76,7 +76,9 @@ fn image_url(url: &str) -> Result<String, DomainError> {
         || (url.starts_with('/') && !url.starts_with("//"));
     if !ok_scheme
         || url.len() > MAX_IMAGE_URL
-        || url.chars().any(|c| c.is_whitespace() || names::is_forbidden_char(c))
+        || url
+            .chars()
+            .any(|c| c.is_whitespace() || names::is_forbidden_char(c))
         || url.contains(['"', '<', '>', '\'', '`'])
     {
         return Err(DomainError::invalid(
@@ -158,20 +160,47 @@ mod tests {
     #[test]
     fn bad_fields_have_their_own_codes() {
         let cases: Vec<(NewProduct, &str)> = vec![
-            (NewProduct { stock: -1, ..fields() }, "invalid_stock"),
-            (NewProduct { sku: " ".into(), ..fields() }, "invalid_sku"),
-            (NewProduct { title: "".into(), ..fields() }, "invalid_title"),
             (
-                NewProduct { image_url: Some("javascript:alert(1)".into()), ..fields() },
-                "invalid_image_url",
+                NewProduct {
+                    stock: -1,
+                    ..fields()
+                },
+                "invalid_stock",
             ),
             (
-                NewProduct { image_url: Some("//evil.example/x.png".into()), ..fields() },
+                NewProduct {
+                    sku: " ".into(),
+                    ..fields()
+                },
+                "invalid_sku",
+            ),
+            (
+                NewProduct {
+                    title: "".into(),
+                    ..fields()
+                },
+                "invalid_title",
+            ),
+            (
+                NewProduct {
+                    image_url: Some("javascript:alert(1)".into()),
+                    ..fields()
+                },
                 "invalid_image_url",
             ),
             (
                 NewProduct {
-                    price: Money { amount: -5, currency: fields().price.currency },
+                    image_url: Some("//evil.example/x.png".into()),
+                    ..fields()
+                },
+                "invalid_image_url",
+            ),
+            (
+                NewProduct {
+                    price: Money {
+                        amount: -5,
+                        currency: fields().price.currency,
+                    },
                     ..fields()
                 },
                 "invalid_price",

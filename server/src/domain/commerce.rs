@@ -44,6 +44,15 @@ impl DealTerms {
     /// Validates the terms against the product and turns them into a deal starting `now`.
     pub fn into_deal(self, product: &Product, now: Timestamp) -> Result<Deal, DomainError> {
         let price = Money::price(self.price, product.price.currency.as_str())?;
+        if price.amount >= product.price.amount {
+            return Err(DomainError::invalid(
+                "invalid_deal",
+                format!(
+                    "a deal price must be below the regular price ({} minor units)",
+                    product.price.amount
+                ),
+            ));
+        }
         if !(1..=MAX_DEAL_QUANTITY).contains(&self.quantity) {
             return Err(DomainError::invalid(
                 "invalid_deal",
@@ -233,7 +242,10 @@ pub fn check_cart_line(
         ));
     }
     let (_, deal_applies) = price_in_effect(facts.product, facts.pin, facts.deal, now);
-    let deal = facts.pin.and_then(|p| p.deal.as_ref()).filter(|_| deal_applies);
+    let deal = facts
+        .pin
+        .and_then(|p| p.deal.as_ref())
+        .filter(|_| deal_applies);
     if let Some(deal) = deal {
         if quantity > facts.deal.remaining {
             return Err(DomainError::conflict(
@@ -417,10 +429,19 @@ mod tests {
     }
 
     fn deal_pin(p: &Product) -> Pin {
-        let deal = DealTerms { price: 1500, quantity: 10, per_buyer_limit: 2, duration_s: 60 }
-            .into_deal(p, t(0))
-            .unwrap();
-        Pin { product_id: p.id, pinned_at: t(0), deal: Some(deal) }
+        let deal = DealTerms {
+            price: 1500,
+            quantity: 10,
+            per_buyer_limit: 2,
+            duration_s: 60,
+        }
+        .into_deal(p, t(0))
+        .unwrap();
+        Pin {
+            product_id: p.id,
+            pinned_at: t(0),
+            deal: Some(deal),
+        }
     }
 
     #[test]
@@ -428,23 +449,53 @@ mod tests {
         let p = product(50);
         let pin = deal_pin(&p);
         let open = DealState { remaining: 10 };
-        assert_eq!(price_in_effect(&p, Some(&pin), open, t(1)), (Money::price(1500, "USD").unwrap(), true));
-        assert_eq!(price_in_effect(&p, Some(&pin), open, t(60)).1, false, "ended");
-        assert_eq!(price_in_effect(&p, Some(&pin), DealState { remaining: 0 }, t(1)).1, false, "sold out");
-        assert_eq!(price_in_effect(&p, None, open, t(1)).1, false);
+        assert_eq!(
+            price_in_effect(&p, Some(&pin), open, t(1)),
+            (Money::price(1500, "USD").unwrap(), true)
+        );
+        assert!(!price_in_effect(&p, Some(&pin), open, t(60)).1, "ended");
+        assert!(
+            !price_in_effect(&p, Some(&pin), DealState { remaining: 0 }, t(1)).1,
+            "sold out"
+        );
+        assert!(!price_in_effect(&p, None, open, t(1)).1);
     }
 
     #[test]
     fn deal_terms_are_validated() {
         let p = product(5);
-        let ok = DealTerms { price: 100, quantity: 5, per_buyer_limit: 1, duration_s: 30 };
+        let ok = DealTerms {
+            price: 100,
+            quantity: 5,
+            per_buyer_limit: 1,
+            duration_s: 30,
+        };
         assert!(ok.clone().into_deal(&p, t(0)).is_ok());
         for bad in [
-            DealTerms { price: -1, ..ok.clone() },
-            DealTerms { quantity: 0, ..ok.clone() },
-            DealTerms { per_buyer_limit: 6, ..ok.clone() },
-            DealTerms { per_buyer_limit: 0, ..ok.clone() },
-            DealTerms { duration_s: 1, ..ok.clone() },
+            DealTerms {
+                price: -1,
+                ..ok.clone()
+            },
+            DealTerms {
+                quantity: 0,
+                ..ok.clone()
+            },
+            DealTerms {
+                per_buyer_limit: 6,
+                ..ok.clone()
+            },
+            DealTerms {
+                per_buyer_limit: 0,
+                ..ok.clone()
+            },
+            DealTerms {
+                duration_s: 1,
+                ..ok.clone()
+            },
+            DealTerms {
+                price: 2000,
+                ..ok.clone()
+            },
         ] {
             assert!(bad.into_deal(&p, t(0)).is_err());
         }
@@ -456,49 +507,119 @@ mod tests {
     #[test]
     fn pins_are_limited_and_from_the_lineup() {
         let lineup: Vec<ProductId> = (1..=4).map(|i| ProductId(Uuid::from_u128(i))).collect();
-        let pin = |i: usize| Pin { product_id: lineup[i], pinned_at: t(0), deal: None };
+        let pin = |i: usize| Pin {
+            product_id: lineup[i],
+            pinned_at: t(0),
+            deal: None,
+        };
         let mut pins = Vec::new();
         for i in 0..3 {
             pins = add_pin(&pins, pin(i), &lineup).unwrap();
         }
-        assert_eq!(add_pin(&pins, pin(3), &lineup).unwrap_err().code, "too_many_pins");
+        assert_eq!(
+            add_pin(&pins, pin(3), &lineup).unwrap_err().code,
+            "too_many_pins"
+        );
         // Re-pinning a pinned product replaces it.
         assert_eq!(add_pin(&pins, pin(1), &lineup).unwrap().len(), 3);
-        let stranger = Pin { product_id: ProductId(Uuid::from_u128(99)), pinned_at: t(0), deal: None };
-        assert_eq!(add_pin(&[], stranger, &lineup).unwrap_err().code, "not_in_lineup");
+        let stranger = Pin {
+            product_id: ProductId(Uuid::from_u128(99)),
+            pinned_at: t(0),
+            deal: None,
+        };
+        assert_eq!(
+            add_pin(&[], stranger, &lineup).unwrap_err().code,
+            "not_in_lineup"
+        );
     }
 
     #[test]
     fn cart_lines_respect_stock_and_the_per_buyer_limit() {
         let p = product(3);
         let pin = deal_pin(&p);
-        let facts = LineFacts { product: &p, pin: Some(&pin), deal: DealState { remaining: 10 }, bought_in_deal: 1 };
-        assert_eq!(check_cart_line(&facts, 1, t(1)).unwrap().deal_ends_at, Some(t(60)));
-        assert_eq!(check_cart_line(&facts, 2, t(1)).unwrap_err().code, "over_limit");
-        let no_deal = LineFacts { pin: None, ..facts.clone() };
-        assert_eq!(check_cart_line(&no_deal, 4, t(1)).unwrap_err().code, "insufficient_stock");
-        assert_eq!(check_cart_line(&no_deal, 0, t(1)).unwrap_err().code, "invalid_quantity");
-        assert_eq!(check_cart_line(&no_deal, -2, t(1)).unwrap_err().code, "invalid_quantity");
+        let facts = LineFacts {
+            product: &p,
+            pin: Some(&pin),
+            deal: DealState { remaining: 10 },
+            bought_in_deal: 1,
+        };
+        assert_eq!(
+            check_cart_line(&facts, 1, t(1)).unwrap().deal_ends_at,
+            Some(t(60))
+        );
+        assert_eq!(
+            check_cart_line(&facts, 2, t(1)).unwrap_err().code,
+            "over_limit"
+        );
+        let no_deal = LineFacts {
+            pin: None,
+            ..facts.clone()
+        };
+        assert_eq!(
+            check_cart_line(&no_deal, 4, t(1)).unwrap_err().code,
+            "insufficient_stock"
+        );
+        assert_eq!(
+            check_cart_line(&no_deal, 0, t(1)).unwrap_err().code,
+            "invalid_quantity"
+        );
+        assert_eq!(
+            check_cart_line(&no_deal, -2, t(1)).unwrap_err().code,
+            "invalid_quantity"
+        );
     }
 
     #[test]
     fn checkout_refuses_what_the_buyer_did_not_see() {
         let p = product(100);
         let pin = deal_pin(&p);
-        let facts = LineFacts { product: &p, pin: Some(&pin), deal: DealState { remaining: 10 }, bought_in_deal: 0 };
+        let facts = LineFacts {
+            product: &p,
+            pin: Some(&pin),
+            deal: DealState { remaining: 10 },
+            bought_in_deal: 0,
+        };
         let line = check_cart_line(&facts, 2, t(1)).unwrap();
         let (items, total) = plan_checkout(&[(line, facts.clone())], t(2)).unwrap();
         assert_eq!(total, Money::price(3000, "USD").unwrap());
         assert!(items[0].deal);
-        assert_eq!(plan_checkout(&[(line, facts.clone())], t(61)).unwrap_err().code, "deal_ended");
-        let gone = LineFacts { deal: DealState { remaining: 1 }, ..facts.clone() };
-        assert_eq!(plan_checkout(&[(line, gone)], t(2)).unwrap_err().code, "sold_out");
-        let sold = LineFacts { deal: DealState { remaining: 0 }, ..facts.clone() };
-        assert_eq!(plan_checkout(&[(line, sold)], t(2)).unwrap_err().code, "sold_out");
+        assert_eq!(
+            plan_checkout(&[(line, facts.clone())], t(61))
+                .unwrap_err()
+                .code,
+            "deal_ended"
+        );
+        let gone = LineFacts {
+            deal: DealState { remaining: 1 },
+            ..facts.clone()
+        };
+        assert_eq!(
+            plan_checkout(&[(line, gone)], t(2)).unwrap_err().code,
+            "sold_out"
+        );
+        let sold = LineFacts {
+            deal: DealState { remaining: 0 },
+            ..facts.clone()
+        };
+        assert_eq!(
+            plan_checkout(&[(line, sold)], t(2)).unwrap_err().code,
+            "sold_out"
+        );
         assert_eq!(plan_checkout(&[], t(2)).unwrap_err().code, "empty_cart");
-        let plain = CartLine { quantity: 1, deal_ends_at: None };
+        let plain = CartLine {
+            quantity: 1,
+            deal_ends_at: None,
+        };
         let p2 = product(0);
-        let out = LineFacts { product: &p2, pin: None, deal: DealState::default(), bought_in_deal: 0 };
-        assert_eq!(plan_checkout(&[(plain, out)], t(2)).unwrap_err().code, "sold_out");
+        let out = LineFacts {
+            product: &p2,
+            pin: None,
+            deal: DealState::default(),
+            bought_in_deal: 0,
+        };
+        assert_eq!(
+            plan_checkout(&[(plain, out)], t(2)).unwrap_err().code,
+            "sold_out"
+        );
     }
 }

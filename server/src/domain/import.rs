@@ -39,8 +39,8 @@ struct HandleInfo {
 /// Parses `bytes` as a Shopify export with prices in `currency`.
 pub fn parse_shopify_csv(bytes: &[u8], currency: Currency) -> Result<Vec<ImportRow>, DomainError> {
     let malformed = |why: String| DomainError::invalid("invalid_csv", why);
-    let text = std::str::from_utf8(bytes)
-        .map_err(|_| malformed("the file is not UTF-8 text".into()))?;
+    let text =
+        std::str::from_utf8(bytes).map_err(|_| malformed("the file is not UTF-8 text".into()))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
@@ -121,7 +121,9 @@ pub fn parse_shopify_csv(bytes: &[u8], currency: Currency) -> Result<Vec<ImportR
             continue;
         }
         if let Some(first) = seen_skus.get(sku) {
-            rows.push(reject(format!("SKU '{sku}' already appears on line {first}")));
+            rows.push(reject(format!(
+                "SKU '{sku}' already appears on line {first}"
+            )));
             continue;
         }
         let amount = match currency.parse_decimal(price) {
@@ -166,10 +168,7 @@ pub fn parse_shopify_csv(bytes: &[u8], currency: Currency) -> Result<Vec<ImportR
             title,
             description: info.body.clone(),
             image_url,
-            price: Money {
-                amount,
-                currency,
-            },
+            price: Money { amount, currency },
             stock,
         };
         match fields.validate() {
@@ -194,10 +193,17 @@ fn html_to_text(html: &str) -> String {
             rest = "";
             break;
         };
-        let tag = rest[start + 1..start + end].trim_start_matches('/').to_ascii_lowercase();
-        let name = tag.split(|c: char| !c.is_ascii_alphanumeric()).next().unwrap_or("");
-        if matches!(name, "br" | "p" | "div" | "li" | "ul" | "ol" | "h1" | "h2" | "h3" | "tr")
-            && !out.ends_with('\n')
+        let tag = rest[start + 1..start + end]
+            .trim_start_matches('/')
+            .to_ascii_lowercase();
+        let name = tag
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .next()
+            .unwrap_or("");
+        if matches!(
+            name,
+            "br" | "p" | "div" | "li" | "ul" | "ol" | "h1" | "h2" | "h3" | "tr"
+        ) && !out.ends_with('\n')
             && !out.is_empty()
         {
             out.push('\n');
@@ -218,7 +224,9 @@ fn html_to_text(html: &str) -> String {
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
         .join("\n");
-    text.chars().take(catalog::MAX_PRODUCT_DESCRIPTION).collect()
+    text.chars()
+        .take(catalog::MAX_PRODUCT_DESCRIPTION)
+        .collect()
 }
 
 #[cfg(test)]
@@ -264,18 +272,25 @@ mod tests {
         assert_eq!(products[0].1.description.as_deref(), Some("Big & bold"));
         assert_eq!(products[0].1.price.amount, 1800);
         assert_eq!(products[1].1.title, "Mug — Red");
-        assert_eq!(products[1].1.image_url.as_deref(), Some("https://x.test/m.png"));
+        assert_eq!(
+            products[1].1.image_url.as_deref(),
+            Some("https://x.test/m.png")
+        );
         assert_eq!(rejected, vec![5, 6, 7, 8]);
     }
 
     #[test]
     fn a_file_without_the_needed_columns_is_refused_whole() {
         assert_eq!(
-            parse_shopify_csv(b"name,price\nx,1\n", usd()).unwrap_err().code,
+            parse_shopify_csv(b"name,price\nx,1\n", usd())
+                .unwrap_err()
+                .code,
             "invalid_csv"
         );
         assert_eq!(
-            parse_shopify_csv(&[0xff, 0xfe, 0x00, 0x01], usd()).unwrap_err().code,
+            parse_shopify_csv(&[0xff, 0xfe, 0x00, 0x01], usd())
+                .unwrap_err()
+                .code,
             "invalid_csv"
         );
     }

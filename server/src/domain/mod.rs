@@ -8,9 +8,9 @@
 pub mod access;
 pub mod catalog;
 pub mod commerce;
-pub mod import;
 pub mod error;
 pub mod ids;
+pub mod import;
 pub mod moderation;
 pub mod money;
 pub mod names;
@@ -39,7 +39,10 @@ pub struct Creator {
 impl Creator {
     pub fn new(id: CreatorId, name: &str, now: Timestamp) -> Result<Self, DomainError> {
         let name = names::display_name(name).map_err(|_| {
-            DomainError::invalid("invalid_name", "creator name must be 1-32 printable characters")
+            DomainError::invalid(
+                "invalid_name",
+                "creator name must be 1-32 printable characters",
+            )
         })?;
         Ok(Creator {
             id,

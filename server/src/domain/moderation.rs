@@ -15,7 +15,15 @@ pub const MAX_REASON_CHARS: usize = 200;
 
 /// What happens to a viewer's message that contains a link.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum LinkPolicy {
@@ -27,7 +35,9 @@ pub enum LinkPolicy {
 }
 
 /// A show's chat settings.
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 pub struct ChatPolicy {
     /// Least seconds between two messages of one viewer; 0 is off.
     pub slow_mode_s: u64,
@@ -63,15 +73,47 @@ fn is_invisible(c: char) -> bool {
 fn fold_lookalike(c: char) -> char {
     match c {
         // Cyrillic
-        'а' => 'a', 'в' => 'b', 'е' | 'ё' => 'e', 'к' => 'k', 'м' => 'm', 'н' => 'h', 'о' => 'o',
-        'р' => 'p', 'с' => 'c', 'т' => 't', 'у' => 'y', 'х' => 'x', 'і' => 'i', 'ј' => 'j',
-        'ѕ' => 's', 'ԁ' => 'd', 'ɡ' => 'g', 'ո' => 'n', 'ս' => 'u',
+        'а' => 'a',
+        'в' => 'b',
+        'е' | 'ё' => 'e',
+        'к' => 'k',
+        'м' => 'm',
+        'н' => 'h',
+        'о' => 'o',
+        'р' => 'p',
+        'с' => 'c',
+        'т' => 't',
+        'у' => 'y',
+        'х' => 'x',
+        'і' => 'i',
+        'ј' => 'j',
+        'ѕ' => 's',
+        'ԁ' => 'd',
+        'ɡ' => 'g',
+        'ո' => 'n',
+        'ս' => 'u',
         // Greek
-        'α' => 'a', 'β' => 'b', 'ε' => 'e', 'η' => 'n', 'ι' => 'i', 'κ' => 'k', 'ν' => 'v',
-        'ο' => 'o', 'ρ' => 'p', 'τ' => 't', 'υ' => 'u', 'χ' => 'x', 'ω' => 'w',
+        'α' => 'a',
+        'β' => 'b',
+        'ε' => 'e',
+        'η' => 'n',
+        'ι' => 'i',
+        'κ' => 'k',
+        'ν' => 'v',
+        'ο' => 'o',
+        'ρ' => 'p',
+        'τ' => 't',
+        'υ' => 'u',
+        'χ' => 'x',
+        'ω' => 'w',
         // Digits and symbols used as letters
-        '0' => 'o', '1' => 'i', '3' => 'e', '4' | '@' => 'a', '5' | '$' => 's',
-        '7' => 't', '8' => 'b',
+        '0' => 'o',
+        '1' => 'i',
+        '3' => 'e',
+        '4' | '@' => 'a',
+        '5' | '$' => 's',
+        '7' => 't',
+        '8' => 'b',
         other => other,
     }
 }
@@ -125,16 +167,20 @@ impl Term {
             return false;
         }
         text_words.windows(n).any(|window| {
-            window.iter().zip(&self.core).enumerate().all(|(i, (word, term))| {
-                let first = i == 0;
-                let last = i == n - 1;
-                match (first && self.any_prefix, last && self.any_suffix) {
-                    (true, true) => word.contains(term.as_str()),
-                    (true, false) => word.ends_with(term.as_str()),
-                    (false, true) => word.starts_with(term.as_str()),
-                    (false, false) => word == term,
-                }
-            })
+            window
+                .iter()
+                .zip(&self.core)
+                .enumerate()
+                .all(|(i, (word, term))| {
+                    let first = i == 0;
+                    let last = i == n - 1;
+                    match (first && self.any_prefix, last && self.any_suffix) {
+                        (true, true) => word.contains(term.as_str()),
+                        (true, false) => word.ends_with(term.as_str()),
+                        (false, true) => word.starts_with(term.as_str()),
+                        (false, false) => word == term,
+                    }
+                })
         }) || self.joined_match(text_words)
     }
 
@@ -149,9 +195,17 @@ impl Term {
         }
         let singles: String = text_words
             .iter()
-            .map(|w| if w.chars().count() == 1 { w.as_str() } else { "\u{1}" })
+            .map(|w| {
+                if w.chars().count() == 1 {
+                    w.as_str()
+                } else {
+                    "\u{1}"
+                }
+            })
             .collect();
-        singles.split('\u{1}').any(|run| run.contains(term.as_str()))
+        singles
+            .split('\u{1}')
+            .any(|run| run.contains(term.as_str()))
     }
 }
 
@@ -164,8 +218,8 @@ pub fn blocked_term<'a>(terms: &'a [Term], text: &str) -> Option<&'a Term> {
 /// Whether `text` contains something a browser or a reader would follow as a link.
 pub fn contains_link(text: &str) -> bool {
     const TLDS: &[&str] = &[
-        "com", "net", "org", "io", "co", "shop", "store", "ly", "me", "app", "xyz", "info",
-        "biz", "link", "site", "online", "gg", "tv", "ru", "cn", "uk", "de", "us",
+        "com", "net", "org", "io", "co", "shop", "store", "ly", "me", "app", "xyz", "info", "biz",
+        "link", "site", "online", "gg", "tv", "ru", "cn", "uk", "de", "us",
     ];
     let lower = text.to_lowercase();
     if lower.contains("://") || lower.contains("www.") {
@@ -174,13 +228,16 @@ pub fn contains_link(text: &str) -> bool {
     lower
         .split(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | '<' | '>' | '"' | '\''))
         .any(|token| {
-            let token = token.trim_matches(|c: char| matches!(c, '.' | ',' | '!' | '?' | ';' | ':'));
+            let token =
+                token.trim_matches(|c: char| matches!(c, '.' | ',' | '!' | '?' | ';' | ':'));
             let mut parts = token.rsplitn(2, '.');
             match (parts.next(), parts.next()) {
                 (Some(tld), Some(host)) => {
                     let tld = tld.split('/').next().unwrap_or("");
                     !host.is_empty()
-                        && host.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '.'))
+                        && host
+                            .chars()
+                            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '.'))
                         && TLDS.contains(&tld)
                 }
                 _ => false,
@@ -189,7 +246,9 @@ pub fn contains_link(text: &str) -> bool {
 }
 
 /// Why a message is held for review instead of published.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum HoldReason {
     BlockedTerm,
@@ -225,7 +284,10 @@ pub fn judge(
     now: Timestamp,
 ) -> Verdict {
     if standing.banned {
-        return Verdict::Refuse(DomainError::forbidden("banned", "you are banned from this chat"));
+        return Verdict::Refuse(DomainError::forbidden(
+            "banned",
+            "you are banned from this chat",
+        ));
     }
     if let Some(until) = standing.timed_out_until
         && until > now
@@ -250,7 +312,10 @@ pub fn judge(
             let left = (next - now).num_milliseconds().max(1);
             return Verdict::Refuse(DomainError::conflict(
                 "slow_mode",
-                format!("slow mode: wait {} s between messages ({} ms left)", policy.slow_mode_s, left),
+                format!(
+                    "slow mode: wait {} s between messages ({} ms left)",
+                    policy.slow_mode_s, left
+                ),
             ));
         }
     }
@@ -326,7 +391,11 @@ pub fn reason(raw: Option<&str>) -> Result<Option<String>, DomainError> {
 
 /// Applies a terms edit: adds and removes (by skeleton, so "SPAM" removes "spam"), keeping the
 /// list bounded and free of duplicates.
-pub fn edit_terms(current: &[String], add: &[String], remove: &[String]) -> Result<Vec<String>, DomainError> {
+pub fn edit_terms(
+    current: &[String],
+    add: &[String],
+    remove: &[String],
+) -> Result<Vec<String>, DomainError> {
     let mut next: Vec<String> = current.to_vec();
     let key = |t: &str| skeleton(t.trim());
     let removing: Vec<String> = remove.iter().map(|t| key(t)).collect();
@@ -338,7 +407,10 @@ pub fn edit_terms(current: &[String], add: &[String], remove: &[String]) -> Resu
         }
     }
     if next.len() > MAX_TERMS {
-        return Err(DomainError::invalid("too_many_terms", format!("at most {MAX_TERMS} blocked terms")));
+        return Err(DomainError::invalid(
+            "too_many_terms",
+            format!("at most {MAX_TERMS} blocked terms"),
+        ));
     }
     Ok(next)
 }
@@ -366,19 +438,28 @@ mod tests {
         for text in [
             "this is a scam",
             "SCAM!!",
-            "ѕсаm",             // Cyrillic look-alikes
-            "ｓｃａｍ",          // fullwidth
-            "sc\u{200B}am",      // zero-width space
-            "5c4m",              // digits
-            "scám",              // accents
-            "s c a m alert",     // spaced out
+            "ѕсаm",          // Cyrillic look-alikes
+            "ｓｃａｍ",      // fullwidth
+            "sc\u{200B}am",  // zero-width space
+            "5c4m",          // digits
+            "scám",          // accents
+            "s c a m alert", // spaced out
             "get FREE   money now",
             "cryptocurrency giveaway",
             "buy bitcoin",
         ] {
-            assert!(blocked_term(&list, text).is_some(), "{text:?} should be caught");
+            assert!(
+                blocked_term(&list, text).is_some(),
+                "{text:?} should be caught"
+            );
         }
-        for text in ["scampi for dinner", "money is free", "coins", "a cryp tic note", "escape"] {
+        for text in [
+            "scampi for dinner",
+            "money is free",
+            "coins",
+            "a cryp tic note",
+            "escape",
+        ] {
             assert!(blocked_term(&list, text).is_none(), "{text:?} should pass");
         }
     }
@@ -397,7 +478,12 @@ mod tests {
 
     #[test]
     fn links_are_recognised() {
-        for text in ["see https://x.test/a", "www.example.org", "go to bit.ly/abc", "shop at evil.com!"] {
+        for text in [
+            "see https://x.test/a",
+            "www.example.org",
+            "go to bit.ly/abc",
+            "shop at evil.com!",
+        ] {
             assert!(contains_link(text), "{text}");
         }
         for text in ["hello there", "price is 12.50", "a.b", "version 1.2.3"] {
@@ -407,27 +493,56 @@ mod tests {
 
     #[test]
     fn verdicts_follow_the_policy_and_exempt_moderators() {
-        let policy = ChatPolicy { slow_mode_s: 10, paused: false, blocked_terms: vec![], links: LinkPolicy::Hold };
+        let policy = ChatPolicy {
+            slow_mode_s: 10,
+            paused: false,
+            blocked_terms: vec![],
+            links: LinkPolicy::Hold,
+        };
         let list = terms(&["scam"]);
         let v = Some(Role::Viewer);
         let fresh = Standing::default();
-        assert_eq!(judge(&policy, &list, v, fresh, "hi", t(0)), Verdict::Publish);
-        let recent = Standing { last_message_at: Some(t(0)), ..fresh };
+        assert_eq!(
+            judge(&policy, &list, v, fresh, "hi", t(0)),
+            Verdict::Publish
+        );
+        let recent = Standing {
+            last_message_at: Some(t(0)),
+            ..fresh
+        };
         match judge(&policy, &list, v, recent, "hi", t(5)) {
             Verdict::Refuse(e) => assert_eq!(e.code, "slow_mode"),
             other => panic!("{other:?}"),
         }
-        assert_eq!(judge(&policy, &list, v, recent, "hi", t(10)), Verdict::Publish);
-        assert_eq!(judge(&policy, &list, v, fresh, "a scam", t(0)), Verdict::Hold(HoldReason::BlockedTerm));
-        assert_eq!(judge(&policy, &list, v, fresh, "x.com", t(0)), Verdict::Hold(HoldReason::Link));
+        assert_eq!(
+            judge(&policy, &list, v, recent, "hi", t(10)),
+            Verdict::Publish
+        );
+        assert_eq!(
+            judge(&policy, &list, v, fresh, "a scam", t(0)),
+            Verdict::Hold(HoldReason::BlockedTerm)
+        );
+        assert_eq!(
+            judge(&policy, &list, v, fresh, "x.com", t(0)),
+            Verdict::Hold(HoldReason::Link)
+        );
         let m = Some(Role::Moderator);
-        assert_eq!(judge(&policy, &list, m, recent, "a scam at x.com", t(1)), Verdict::Publish);
-        let paused = ChatPolicy { paused: true, ..policy.clone() };
+        assert_eq!(
+            judge(&policy, &list, m, recent, "a scam at x.com", t(1)),
+            Verdict::Publish
+        );
+        let paused = ChatPolicy {
+            paused: true,
+            ..policy.clone()
+        };
         match judge(&paused, &list, v, fresh, "hi", t(0)) {
             Verdict::Refuse(e) => assert_eq!(e.code, "chat_paused"),
             other => panic!("{other:?}"),
         }
-        let timed = Standing { timed_out_until: Some(t(30)), ..fresh };
+        let timed = Standing {
+            timed_out_until: Some(t(30)),
+            ..fresh
+        };
         match judge(&policy, &list, v, timed, "hi", t(0)) {
             Verdict::Refuse(e) => {
                 assert_eq!(e.code, "timed_out");
@@ -435,9 +550,18 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(judge(&policy, &list, v, timed, "hi", t(30)), Verdict::Publish);
-        let banned = Standing { banned: true, ..fresh };
-        assert!(matches!(judge(&policy, &list, m, banned, "hi", t(0)), Verdict::Refuse(_)));
+        assert_eq!(
+            judge(&policy, &list, v, timed, "hi", t(30)),
+            Verdict::Publish
+        );
+        let banned = Standing {
+            banned: true,
+            ..fresh
+        };
+        assert!(matches!(
+            judge(&policy, &list, m, banned, "hi", t(0)),
+            Verdict::Refuse(_)
+        ));
     }
 
     #[test]

@@ -59,7 +59,12 @@ pub fn display_name(raw: &str) -> Result<String, DomainError> {
 }
 
 /// A required single-line field such as a title (`code` names the error, e.g. `invalid_title`).
-pub fn required(raw: &str, field: &str, max: usize, code: &'static str) -> Result<String, DomainError> {
+pub fn required(
+    raw: &str,
+    field: &str,
+    max: usize,
+    code: &'static str,
+) -> Result<String, DomainError> {
     short_text(raw, max).map_err(|e| DomainError::invalid(code, e.describe(field, max)))
 }
 
@@ -101,7 +106,10 @@ mod tests {
         assert_eq!(display_name("  Dana  ").unwrap(), "Dana");
         assert_eq!(display_name("دانا").unwrap(), "دانا");
         assert_eq!(display_name("").unwrap_err().code, "invalid_display_name");
-        assert_eq!(display_name("   ").unwrap_err().code, "invalid_display_name");
+        assert_eq!(
+            display_name("   ").unwrap_err().code,
+            "invalid_display_name"
+        );
         assert!(display_name(&"a".repeat(MAX_DISPLAY_NAME)).is_ok());
         assert!(display_name(&"a".repeat(MAX_DISPLAY_NAME + 1)).is_err());
         // Length counts characters, not bytes.
@@ -110,7 +118,13 @@ mod tests {
 
     #[test]
     fn control_and_bidi_characters_are_refused() {
-        for bad in ["Da\u{0}na", "Da\nna", "Dana\u{202E}evil", "x\u{2066}y", "\u{7f}"] {
+        for bad in [
+            "Da\u{0}na",
+            "Da\nna",
+            "Dana\u{202E}evil",
+            "x\u{2066}y",
+            "\u{7f}",
+        ] {
             assert!(display_name(bad).is_err(), "{bad:?} should be refused");
         }
     }
@@ -118,9 +132,14 @@ mod tests {
     #[test]
     fn long_text_allows_newlines_only() {
         assert_eq!(
-            optional_long(Some(" line 1\nline 2 "), "description", 100, "invalid_description")
-                .unwrap()
-                .as_deref(),
+            optional_long(
+                Some(" line 1\nline 2 "),
+                "description",
+                100,
+                "invalid_description"
+            )
+            .unwrap()
+            .as_deref(),
             Some("line 1\nline 2")
         );
         assert_eq!(optional_long(Some("  "), "d", 10, "c").unwrap(), None);

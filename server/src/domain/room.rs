@@ -69,7 +69,9 @@ pub enum ModCommand {
         remove: Vec<String>,
     },
     #[serde(rename = "mod.links")]
-    Links { policy: super::moderation::LinkPolicy },
+    Links {
+        policy: super::moderation::LinkPolicy,
+    },
     #[serde(rename = "mod.approve")]
     Approve { message_id: String },
     #[serde(rename = "mod.reject")]
@@ -93,7 +95,15 @@ pub enum ModCommand {
 }
 
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum BanScope {
@@ -124,8 +134,20 @@ impl ModCommand {
 }
 
 const MOD_TYPES: &[&str] = &[
-    "mod.delete", "mod.timeout", "mod.ban", "mod.unban", "mod.slow", "mod.terms", "mod.links",
-    "mod.approve", "mod.reject", "mod.clear", "mod.pause", "mod.pin", "mod.unpin", "mod.chat",
+    "mod.delete",
+    "mod.timeout",
+    "mod.ban",
+    "mod.unban",
+    "mod.slow",
+    "mod.terms",
+    "mod.links",
+    "mod.approve",
+    "mod.reject",
+    "mod.clear",
+    "mod.pause",
+    "mod.pin",
+    "mod.unpin",
+    "mod.chat",
 ];
 
 impl ClientMsg {
@@ -135,12 +157,18 @@ impl ClientMsg {
         let is_mod = text.contains("\"mod.")
             && serde_json::from_str::<serde_json::Value>(text)
                 .ok()
-                .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(|t| MOD_TYPES.contains(&t)))
+                .and_then(|v| {
+                    v.get("type")
+                        .and_then(|t| t.as_str())
+                        .map(|t| MOD_TYPES.contains(&t))
+                })
                 .unwrap_or(false);
         if is_mod {
             return serde_json::from_str::<ModCommand>(text)
                 .map(ClientMsg::Mod)
-                .map_err(|e| DomainError::invalid("bad_message", format!("malformed message: {e}")));
+                .map_err(|e| {
+                    DomainError::invalid("bad_message", format!("malformed message: {e}"))
+                });
         }
         match serde_json::from_str::<ClientMsg>(text) {
             Ok(m) => Ok(m),
@@ -209,9 +237,7 @@ pub enum Broadcast {
     #[serde(rename = "show.status")]
     ShowStatus { status: super::ShowStatus },
     #[serde(rename = "pin.updated")]
-    PinUpdated {
-        pins: Vec<super::commerce::PinView>,
-    },
+    PinUpdated { pins: Vec<super::commerce::PinView> },
     #[serde(rename = "purchase")]
     Purchase {
         buyer: String,
@@ -241,7 +267,11 @@ pub enum Broadcast {
     },
     /// Moderators only: a held message was approved or rejected.
     #[serde(rename = "chat.resolved")]
-    ChatResolved { id: String, approved: bool, by: String },
+    ChatResolved {
+        id: String,
+        approved: bool,
+        by: String,
+    },
     /// Moderators only: the blocked terms changed.
     #[serde(rename = "mod.terms")]
     ModTerms { terms: Vec<String> },
@@ -250,7 +280,9 @@ pub enum Broadcast {
     ModMessage(ChatMessage),
     /// Moderators only: an audit entry, as it is recorded.
     #[serde(rename = "mod.audit")]
-    ModAudit { entry: super::moderation::AuditEntry },
+    ModAudit {
+        entry: super::moderation::AuditEntry,
+    },
     /// One member only: a moderation action that concerns them (timeout, ban, revocation).
     #[serde(rename = "mod.notice")]
     ModNotice {
@@ -454,18 +486,34 @@ mod tests {
             ClientMsg::parse(r#"{"type":"chat.send","text":"hi"}"#).unwrap(),
             ClientMsg::ChatSend { text: "hi".into() }
         );
-        assert_eq!(ClientMsg::parse(r#"{"type":"ping"}"#).unwrap(), ClientMsg::Ping {});
+        assert_eq!(
+            ClientMsg::parse(r#"{"type":"ping"}"#).unwrap(),
+            ClientMsg::Ping {}
+        );
         assert_eq!(
             ClientMsg::parse(r#"{"type":"resume","last_seq":7}"#).unwrap(),
             ClientMsg::Resume { last_seq: 7 }
         );
-        assert_eq!(ClientMsg::parse(r#"{"type":"dance"}"#).unwrap_err().code, "unknown_type");
+        assert_eq!(
+            ClientMsg::parse(r#"{"type":"dance"}"#).unwrap_err().code,
+            "unknown_type"
+        );
         assert_eq!(
             ClientMsg::parse(r#"{"type":"mod.ban","viewer_id":"v"}"#).unwrap(),
-            ClientMsg::Mod(ModCommand::Ban { viewer_id: "v".into(), reason: None, scope: BanScope::Show })
+            ClientMsg::Mod(ModCommand::Ban {
+                viewer_id: "v".into(),
+                reason: None,
+                scope: BanScope::Show
+            })
         );
-        assert_eq!(ClientMsg::parse(r#"{"type":"mod.ban"}"#).unwrap_err().code, "bad_message");
-        assert_eq!(ClientMsg::parse(r#"{"type":"mod.nope"}"#).unwrap_err().code, "unknown_type");
+        assert_eq!(
+            ClientMsg::parse(r#"{"type":"mod.ban"}"#).unwrap_err().code,
+            "bad_message"
+        );
+        assert_eq!(
+            ClientMsg::parse(r#"{"type":"mod.nope"}"#).unwrap_err().code,
+            "unknown_type"
+        );
         for bad in [
             "not json",
             "{}",
@@ -474,7 +522,11 @@ mod tests {
             r#"{"type":"chat.send","text":"x","extra":1}"#,
             r#"{"type":"resume","last_seq":-1}"#,
         ] {
-            assert_eq!(ClientMsg::parse(bad).unwrap_err().code, "bad_message", "{bad}");
+            assert_eq!(
+                ClientMsg::parse(bad).unwrap_err().code,
+                "bad_message",
+                "{bad}"
+            );
         }
     }
 
@@ -483,8 +535,14 @@ mod tests {
         let rules = ChatRules { max_chars: 10 };
         assert_eq!(rules.text("  hi  ").unwrap(), "hi");
         assert_eq!(rules.text("   ").unwrap_err().code, "empty_message");
-        assert_eq!(rules.text(&"x".repeat(11)).unwrap_err().code, "message_too_long");
-        assert_eq!(rules.text("a\u{202E}b").unwrap_err().code, "forbidden_characters");
+        assert_eq!(
+            rules.text(&"x".repeat(11)).unwrap_err().code,
+            "message_too_long"
+        );
+        assert_eq!(
+            rules.text("a\u{202E}b").unwrap_err().code,
+            "forbidden_characters"
+        );
         assert_eq!(rules.text("a\nb").unwrap_err().code, "forbidden_characters");
         // Markup is just text; escaping is the renderer's job.
         assert_eq!(rules.text("<b>x</b>").unwrap(), "<b>x</b>");
@@ -495,19 +553,31 @@ mod tests {
         let b = Broadcast::Presence { viewers: 3 };
         let frame = seal(&b.json_prefix(), 42);
         let v: serde_json::Value = serde_json::from_str(&frame).unwrap();
-        assert_eq!(v, serde_json::json!({"type":"presence","viewers":3,"seq":42}));
+        assert_eq!(
+            v,
+            serde_json::json!({"type":"presence","viewers":3,"seq":42})
+        );
     }
 
     #[test]
     fn audiences_round_trip_and_admit() {
-        for a in [Audience::Everyone, Audience::Moderators, Audience::Member("v1".into())] {
+        for a in [
+            Audience::Everyone,
+            Audience::Moderators,
+            Audience::Member("v1".into()),
+        ] {
             assert_eq!(Audience::from_tag(&a.tag()), a);
         }
         assert!(Audience::Moderators.admits(Some(Role::Creator), None));
         assert!(!Audience::Moderators.admits(Some(Role::Viewer), Some("v1")));
         assert!(Audience::Member("v1".into()).admits(Some(Role::Viewer), Some("v1")));
         assert!(!Audience::Member("v1".into()).admits(Some(Role::Moderator), Some("m")));
-        let held = Broadcast::ModNotice { to: "v1".into(), action: "ban".into(), until: None, reason: None };
+        let held = Broadcast::ModNotice {
+            to: "v1".into(),
+            action: "ban".into(),
+            until: None,
+            reason: None,
+        };
         assert_eq!(held.audience(), Audience::Member("v1".into()));
     }
 
@@ -525,9 +595,15 @@ mod tests {
     #[test]
     fn cameras_and_guests_cannot_chat() {
         assert_eq!(may_chat(None).unwrap_err().code, "join_required");
-        assert_eq!(may_chat(Some(Role::Camera)).unwrap_err().code, "forbidden_role");
+        assert_eq!(
+            may_chat(Some(Role::Camera)).unwrap_err().code,
+            "forbidden_role"
+        );
         assert!(may_chat(Some(Role::Viewer)).is_ok());
         assert!(reaction_kind("heart").is_ok());
-        assert_eq!(reaction_kind("<script>").unwrap_err().code, "unknown_reaction");
+        assert_eq!(
+            reaction_kind("<script>").unwrap_err().code,
+            "unknown_reaction"
+        );
     }
 }

@@ -135,10 +135,16 @@ mod tests {
         let mut s = show();
         assert_eq!(s.title, "Friday drop");
         assert_eq!(s.status, ShowStatus::Scheduled);
-        assert_eq!(s.end(Timestamp::default()).unwrap_err().code, "illegal_transition");
+        assert_eq!(
+            s.end(Timestamp::default()).unwrap_err().code,
+            "illegal_transition"
+        );
         s.start(Timestamp::default()).unwrap();
         assert_eq!(s.status, ShowStatus::Live);
-        assert_eq!(s.start(Timestamp::default()).unwrap_err().code, "illegal_transition");
+        assert_eq!(
+            s.start(Timestamp::default()).unwrap_err().code,
+            "illegal_transition"
+        );
         s.end(Timestamp::default()).unwrap();
         assert_eq!(s.status, ShowStatus::Ended);
         assert!(s.start(Timestamp::default()).is_err());

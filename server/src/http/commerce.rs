@@ -19,8 +19,8 @@ use crate::commerce::{
 };
 use crate::domain::access::{Action, authorize};
 use crate::domain::commerce::{
-    CartLines, DealTerms, LineFacts, Order, OrderStatus, Pin, PinView, check_cart_line,
-    price_in_effect,
+    CartLines, DealTerms, LineFacts, MAX_CART_ITEMS, Order, OrderStatus, Pin, PinView,
+    check_cart_line, price_in_effect,
 };
 use crate::domain::{Money, Principal, ProductId, Show, ShowId, ShowStatus, ViewerId};
 use crate::store::{CheckoutOutcome, CheckoutRequest, Completion, Webhook};
@@ -130,7 +130,12 @@ async fn pin_product(
     state.store.pin(&show, &pin).await??;
     let pins = publish_pins(state.store.as_ref(), &state.hub, &show, now).await?;
     if let Some(ends_at) = ends_at {
-        announce_deal_end(state.store.clone(), state.hub.clone(), show.clone(), ends_at);
+        announce_deal_end(
+            state.store.clone(),
+            state.hub.clone(),
+            show.clone(),
+            ends_at,
+        );
     }
     Ok(Json(Pins { pins }))
 }
@@ -194,12 +199,22 @@ pub struct CartView {
 }
 
 /// The caller (a viewer of the show) and the show.
-async fn shopper(state: &AppState, caller: &Caller, id: ShowId) -> ApiResult<(Show, ViewerId, String)> {
+async fn shopper(
+    state: &AppState,
+    caller: &Caller,
+    id: ShowId,
+) -> ApiResult<(Show, ViewerId, String)> {
     let show = state.show(id).await?;
     authorize(caller.principal(), Action::Shop, Some(&show))?;
     match caller.principal() {
-        Some(Principal::Viewer { viewer_id, name, .. }) => Ok((show, *viewer_id, name.clone())),
-        _ => Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden_role", "only viewers shop")),
+        Some(Principal::Viewer {
+            viewer_id, name, ..
+        }) => Ok((show, *viewer_id, name.clone())),
+        _ => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden_role",
+            "only viewers shop",
+        )),
     }
 }
 
@@ -219,7 +234,10 @@ async fn cart_view(state: &AppState, show: &Show, lines: &CartLines) -> ApiResul
             pin.map(|p| p.deal).unwrap_or_default(),
             now,
         );
-        let line_total = Money { amount: unit.amount.saturating_mul(line.quantity), currency: unit.currency };
+        let line_total = Money {
+            amount: unit.amount.saturating_mul(line.quantity),
+            currency: unit.currency,
+        };
         let t = total.get_or_insert(Money::zero(unit.currency));
         t.amount = t.amount.saturating_add(line_total.amount);
         items.push(CartItem {
@@ -288,7 +306,11 @@ async fn set_cart_item(
     let (show, viewer, _) = shopper(&state, &caller, id).await?;
     let body = body.value()?;
     if show.status == ShowStatus::Ended {
-        return Err(ApiError::new(StatusCode::CONFLICT, "show_ended", "this show has ended"));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "show_ended",
+            "this show has ended",
+        ));
     }
     let product = match state.store.product(product_id).await? {
         Some(p) if p.creator_id == show.creator_id => p,
@@ -306,6 +328,13 @@ async fn set_cart_item(
         ));
     }
     let mut lines = state.store.cart(&show, viewer).await?;
+    if !lines.contains_key(&product.id) && lines.len() >= MAX_CART_ITEMS {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "cart_full",
+            format!("a cart holds at most {MAX_CART_ITEMS} different products"),
+        ));
+    }
     for other in lines.keys().filter(|p| **p != product.id) {
         if let Some(o) = state.store.product(*other).await?
             && o.price.currency != product.price.currency
@@ -313,7 +342,10 @@ async fn set_cart_item(
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "currency_mismatch",
-                format!("your cart is in {}; this product is in {}", o.price.currency, product.price.currency),
+                format!(
+                    "your cart is in {}; this product is in {}",
+                    o.price.currency, product.price.currency
+                ),
             ));
         }
     }
@@ -326,7 +358,10 @@ async fn set_cart_item(
         bought_in_deal: state.store.deal_bought(&show, product.id, viewer).await?,
     };
     let line = check_cart_line(&facts, body.quantity, state.now())?;
-    state.store.set_cart_line(&show, viewer, product.id, Some(line)).await?;
+    state
+        .store
+        .set_cart_line(&show, viewer, product.id, Some(line))
+        .await?;
     lines.insert(product.id, line);
     metrics::counter!("livesale_cart_updates_total").increment(1);
     Ok(Json(cart_view(&state, &show, &lines).await?))
@@ -344,7 +379,10 @@ async fn remove_cart_item(
     ApiPath((id, product_id)): ApiPath<(ShowId, ProductId)>,
 ) -> ApiResult<Json<CartView>> {
     let (show, viewer, _) = shopper(&state, &caller, id).await?;
-    state.store.set_cart_line(&show, viewer, product_id, None).await?;
+    state
+        .store
+        .set_cart_line(&show, viewer, product_id, None)
+        .await?;
     let lines = state.store.cart(&show, viewer).await?;
     Ok(Json(cart_view(&state, &show, &lines).await?))
 }
@@ -393,7 +431,9 @@ async fn checkout(
                 "checkout needs an Idempotency-Key header (a fresh random value per purchase)",
             ));
         }
-        Some(Ok(k)) if !k.trim().is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY => k.trim().to_string(),
+        Some(Ok(k)) if !k.trim().is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY => {
+            k.trim().to_string()
+        }
         Some(_) => {
             return Err(ApiError::bad_request(
                 "invalid_idempotency_key",
@@ -405,18 +445,35 @@ async fn checkout(
         CheckoutInput::default()
     } else {
         serde_json::from_slice(&body).map_err(|e| {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", e.to_string())
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                e.to_string(),
+            )
         })?
     };
     if show.status == ShowStatus::Ended {
-        return Err(ApiError::new(StatusCode::CONFLICT, "show_ended", "this show has ended"));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "show_ended",
+            "this show has ended",
+        ));
     }
     let now = state.now();
     let request = CheckoutRequest {
         viewer,
-        buyer_name: if input.anonymous { "Someone".into() } else { name },
+        buyer_name: if input.anonymous {
+            "Someone".into()
+        } else {
+            name
+        },
         key,
-        body_fingerprint: if input.anonymous { "anonymous" } else { "named" }.into(),
+        body_fingerprint: if input.anonymous {
+            "anonymous"
+        } else {
+            "named"
+        }
+        .into(),
         order_id: Uuid::now_v7(),
         now,
         reserve_for: chrono::Duration::seconds(state.config.reservation_ttl_s as i64),
@@ -452,8 +509,12 @@ async fn checkout(
     let timeout = Duration::from_millis(state.config.payment_timeout_ms);
     let completion = match tokio::time::timeout(timeout, state.payments.charge(&order)).await {
         Ok(Ok(_receipt)) => Completion::Paid { at: state.now() },
-        Ok(Err(e)) => Completion::Failed { reason: e.to_string() },
-        Err(_) => Completion::Failed { reason: "the payment provider did not answer in time".into() },
+        Ok(Err(e)) => Completion::Failed {
+            reason: e.to_string(),
+        },
+        Err(_) => Completion::Failed {
+            reason: "the payment provider did not answer in time".into(),
+        },
     };
     let settled = state
         .store
@@ -475,17 +536,25 @@ async fn checkout(
         }
         OrderStatus::PendingPayment => placed_response(settled),
         OrderStatus::Failed => {
-            metrics::counter!("livesale_checkouts_total", "outcome" => "payment_failed").increment(1);
+            metrics::counter!("livesale_checkouts_total", "outcome" => "payment_failed")
+                .increment(1);
             announce_pins(state.store.as_ref(), &state.hub, &show).await;
             let (code, why) = match &completion {
-                Completion::Failed { reason } if reason.contains("declined") => ("payment_declined", reason.clone()),
+                Completion::Failed { reason } if reason.contains("declined") => {
+                    ("payment_declined", reason.clone())
+                }
                 Completion::Failed { reason } => ("payment_failed", reason.clone()),
-                Completion::Paid { .. } => ("payment_failed", "the payment did not go through".into()),
+                Completion::Paid { .. } => {
+                    ("payment_failed", "the payment did not go through".into())
+                }
             };
             Err(ApiError::new(
                 StatusCode::PAYMENT_REQUIRED,
                 code,
-                format!("{why}; order {} was not placed and nothing was charged", settled.id),
+                format!(
+                    "{why}; order {} was not placed and nothing was charged",
+                    settled.id
+                ),
             ))
         }
         OrderStatus::Expired => Err(ApiError::new(
@@ -509,11 +578,18 @@ fn unplaced(order: &Order) -> Option<ApiError> {
                 .failure
                 .clone()
                 .unwrap_or_else(|| "the payment did not go through".into());
-            let code = if why.contains("declined") { "payment_declined" } else { "payment_failed" };
+            let code = if why.contains("declined") {
+                "payment_declined"
+            } else {
+                "payment_failed"
+            };
             Some(ApiError::new(
                 StatusCode::PAYMENT_REQUIRED,
                 code,
-                format!("{why}; order {} was not placed and nothing was charged", order.id),
+                format!(
+                    "{why}; order {} was not placed and nothing was charged",
+                    order.id
+                ),
             ))
         }
         OrderStatus::Expired => Some(ApiError::new(
@@ -557,7 +633,11 @@ async fn show_orders(
         total.currency = o.total.currency;
         total.amount = total.amount.saturating_add(o.total.amount);
     }
-    Ok(Json(ShowOrders { orders, total, paid }))
+    Ok(Json(ShowOrders {
+        orders,
+        total,
+        paid,
+    }))
 }
 
 #[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -655,15 +735,21 @@ fn is_internal(url: &reqwest::Url) -> bool {
     };
     match ip {
         IpAddr::V4(v4) => {
-            v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified()
-                || v4.is_broadcast() || v4.octets()[0] == 100 && (v4.octets()[1] & 0xC0) == 64
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xC0) == 64
         }
         IpAddr::V6(v6) => {
             v6.is_loopback()
                 || v6.is_unspecified()
                 || (v6.segments()[0] & 0xfe00) == 0xfc00
                 || (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback() || v4.is_private())
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| v4.is_loopback() || v4.is_private())
         }
     }
 }
@@ -673,10 +759,16 @@ fn is_internal(url: &reqwest::Url) -> bool {
     responses((status = 200, body = WebhookView), (status = 401, body = Problem),
               (status = 403, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
-async fn get_webhook(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<WebhookView>> {
+async fn get_webhook(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<WebhookView>> {
     let creator = caller.creator()?;
     match state.store.webhook(creator).await? {
-        Some(h) => Ok(Json(WebhookView { url: h.url, secret: h.secret })),
+        Some(h) => Ok(Json(WebhookView {
+            url: h.url,
+            secret: h.secret,
+        })),
         None => Err(ApiError::not_found("no_webhook", "no webhook is set")),
     }
 }

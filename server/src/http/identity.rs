@@ -138,7 +138,10 @@ async fn create_invite(
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_role",
-                format!("invites are for moderators and cameras, not {}", other.as_str()),
+                format!(
+                    "invites are for moderators and cameras, not {}",
+                    other.as_str()
+                ),
             ));
         }
     };

@@ -34,9 +34,15 @@ async fn moderator(state: &AppState, caller: &Caller, show: &Show) -> ApiResult<
                 .await?
                 .map(|c| c.name)
                 .unwrap_or_else(|| "Host".into());
-            Actor { id: creator_id.to_string(), name, role: crate::domain::Role::Creator }
+            Actor {
+                id: creator_id.to_string(),
+                name,
+                role: crate::domain::Role::Creator,
+            }
         }
-        Some(Principal::Moderator { invite_id, label, .. }) => Actor {
+        Some(Principal::Moderator {
+            invite_id, label, ..
+        }) => Actor {
             id: invite_id.to_string(),
             name: label.clone().unwrap_or_else(|| "Moderator".into()),
             role: crate::domain::Role::Moderator,
@@ -81,10 +87,20 @@ async fn moderate(
     let actor = moderator(&state, &caller, &show).await?;
     let command = body.value()?;
     let applied = command.type_name().to_string();
-    let rules = ChatRules { max_chars: state.config.chat_max_chars };
-    crate::moderation::apply(state.store.as_ref(), &state.hub, &show, &actor, command, rules, state.now())
-        .await
-        .map_err(mod_error)?;
+    let rules = ChatRules {
+        max_chars: state.config.chat_max_chars,
+    };
+    crate::moderation::apply(
+        state.store.as_ref(),
+        &state.hub,
+        &show,
+        &actor,
+        command,
+        rules,
+        state.now(),
+    )
+    .await
+    .map_err(mod_error)?;
     Ok(Json(Applied { applied }))
 }
 
@@ -123,7 +139,11 @@ async fn moderation_state(
         .held_messages(&show)
         .await?
         .into_iter()
-        .map(|h| HeldView { message: h.message, reason: h.reason, held_at: h.held_at })
+        .map(|h| HeldView {
+            message: h.message,
+            reason: h.reason,
+            held_at: h.held_at,
+        })
         .collect();
     Ok(Json(ModerationState {
         policy: state.store.chat_policy(&show).await?,
@@ -159,7 +179,9 @@ async fn audit_log(
     let show = state.show(id).await?;
     moderator(&state, &caller, &show).await?;
     let limit = params.limit.unwrap_or(200).clamp(1, 1000);
-    Ok(Json(Audit { entries: state.store.audit_log(&show, limit).await? }))
+    Ok(Json(Audit {
+        entries: state.store.audit_log(&show, limit).await?,
+    }))
 }
 
 /// Revoke a moderator or camera invitation (the show's creator): its token stops working on
@@ -180,12 +202,15 @@ async fn revoke_invite(
     state.store.revoke_invite(invite).await?;
     state
         .hub
-        .publish(&show, &Broadcast::ModNotice {
-            to: invite.to_string(),
-            action: "revoked".into(),
-            until: None,
-            reason: None,
-        })
+        .publish(
+            &show,
+            &Broadcast::ModNotice {
+                to: invite.to_string(),
+                action: "revoked".into(),
+                until: None,
+                reason: None,
+            },
+        )
         .await?;
     let entry = AuditEntry {
         id: uuid::Uuid::now_v7().to_string(),
@@ -197,6 +222,9 @@ async fn revoke_invite(
         details: serde_json::Value::Null,
     };
     state.store.append_audit(&show, &entry).await?;
-    state.hub.publish(&show, &Broadcast::ModAudit { entry }).await?;
+    state
+        .hub
+        .publish(&show, &Broadcast::ModAudit { entry })
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

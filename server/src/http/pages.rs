@@ -78,9 +78,20 @@ async fn index(State(state): State<AppState>) -> Response {
 }
 
 async fn load_show(state: &AppState, raw: &str) -> Result<(Show, Vec<Product>), Response> {
-    let not_found = || error_page(StatusCode::NOT_FOUND, "Show not found", "There is no show at this address.");
+    let not_found = || {
+        error_page(
+            StatusCode::NOT_FOUND,
+            "Show not found",
+            "There is no show at this address.",
+        )
+    };
     let id: ShowId = raw.parse().map_err(|_| not_found())?;
-    let show = state.store.show(id).await.map_err(unavailable)?.ok_or_else(not_found)?;
+    let show = state
+        .store
+        .show(id)
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(not_found)?;
     let mut lineup = Vec::new();
     for pid in state.store.lineup(&show).await.map_err(unavailable)? {
         if let Some(p) = state.store.product(pid).await.map_err(unavailable)? {
@@ -110,11 +121,17 @@ async fn moderate(State(state): State<AppState>, Path(show): Path<String>) -> Re
 }
 
 async fn camera(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    let invalid = |detail: &str| error_page(StatusCode::UNAUTHORIZED, "Camera link not valid", detail);
+    let invalid =
+        |detail: &str| error_page(StatusCode::UNAUTHORIZED, "Camera link not valid", detail);
     let (show_id, label) = match state.signer.verify(&token, state.now()) {
         Ok(Principal::Camera { show_id, label, .. }) => (show_id, label),
         Ok(_) => return invalid("This link is not a camera invitation."),
-        Err(e) => return invalid(&format!("{}. Ask the creator for a new camera link.", e.message)),
+        Err(e) => {
+            return invalid(&format!(
+                "{}. Ask the creator for a new camera link.",
+                e.message
+            ));
+        }
     };
     match load_show(&state, &show_id.to_string()).await {
         Ok((show, _)) => CameraPage { show, label }.into_response(),

@@ -70,7 +70,10 @@ async fn create_product(
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "duplicate_sku",
-            format!("your catalog already has a product with SKU '{}'", product.sku),
+            format!(
+                "your catalog already has a product with SKU '{}'",
+                product.sku
+            ),
         ));
     }
     Ok((StatusCode::CREATED, Json(product)))
@@ -174,8 +177,8 @@ async fn import_products(
         ));
     }
     let currency = Currency::parse(params.currency.as_deref().unwrap_or("USD"))?;
-    let rows = parse_shopify_csv(&body, currency)
-        .map_err(|e| ApiError::bad_request(e.code, e.message))?;
+    let rows =
+        parse_shopify_csv(&body, currency).map_err(|e| ApiError::bad_request(e.code, e.message))?;
     let mut report = ImportReport {
         created: Vec::new(),
         updated: Vec::new(),
@@ -193,22 +196,36 @@ async fn import_products(
         let sku = fields.sku.clone();
         if let Some(mut existing) = state.store.product_by_sku(creator, &sku).await? {
             if let Err(e) = existing.update(fields, now) {
-                report.rejected.push(RejectedRow { line, reason: e.message });
+                report.rejected.push(RejectedRow {
+                    line,
+                    reason: e.message,
+                });
                 continue;
             }
             state.store.update_product(&existing).await?;
-            report.updated.push(ImportedProduct { line, id: existing.id, sku });
+            report.updated.push(ImportedProduct {
+                line,
+                id: existing.id,
+                sku,
+            });
             continue;
         }
         let product = match Product::create(ProductId(Uuid::now_v7()), creator, fields, now) {
             Ok(p) => p,
             Err(e) => {
-                report.rejected.push(RejectedRow { line, reason: e.message });
+                report.rejected.push(RejectedRow {
+                    line,
+                    reason: e.message,
+                });
                 continue;
             }
         };
         if state.store.insert_product(&product).await? {
-            report.created.push(ImportedProduct { line, id: product.id, sku });
+            report.created.push(ImportedProduct {
+                line,
+                id: product.id,
+                sku,
+            });
         } else {
             report.rejected.push(RejectedRow {
                 line,

@@ -8,8 +8,8 @@
 
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -27,9 +27,9 @@ use crate::domain::room::{
     Audience, Author, ChatMessage, ChatRules, ClientMsg, PROTOCOL_VERSIONS, RateLimit, may_chat,
     reaction_kind,
 };
-use crate::moderation::{ModError, Screened};
 use crate::domain::{DomainError, Principal, Role, Show, ShowId};
 use crate::hub::{Frame, Membership, Replay};
+use crate::moderation::{ModError, Screened};
 
 /// Close codes (also documented in docs/protocol.md).
 pub mod close {
@@ -104,18 +104,27 @@ async fn upgrade(
             .into_response();
         }
     };
-    let ws = ws.max_message_size(state.config.ws_max_frame_bytes).max_frame_size(state.config.ws_max_frame_bytes);
+    let ws = ws
+        .max_message_size(state.config.ws_max_frame_bytes)
+        .max_frame_size(state.config.ws_max_frame_bytes);
     // Refusals after the upgrade: browsers cannot read an HTTP status from a failed handshake,
     // but they do see a close code and reason.
-    let refusal = |code: u16, reason: String| {
-        ws_refuse(code, reason)
-    };
+    let refusal = |code: u16, reason: String| ws_refuse(code, reason);
     let params = match params {
         Ok(Query(p)) => p,
-        Err(e) => return refusal(close::UNSUPPORTED_VERSION, format!("bad query: {}", e.body_text())).into_ws(ws),
+        Err(e) => {
+            return refusal(
+                close::UNSUPPORTED_VERSION,
+                format!("bad query: {}", e.body_text()),
+            )
+            .into_ws(ws);
+        }
     };
     let version = params.v.as_deref().unwrap_or("1");
-    if !version.parse::<u32>().is_ok_and(|v| PROTOCOL_VERSIONS.contains(&v)) {
+    if !version
+        .parse::<u32>()
+        .is_ok_and(|v| PROTOCOL_VERSIONS.contains(&v))
+    {
         return refusal(
             close::UNSUPPORTED_VERSION,
             format!("unsupported protocol version '{version}'; this server speaks v=1"),
@@ -133,13 +142,21 @@ async fn upgrade(
         Ok(None) => return refusal(close::NOT_FOUND, "show_not_found".into()).into_ws(ws),
         Err(e) => {
             tracing::warn!(error = %e, "store unavailable for a WebSocket join");
-            return refusal(close::INTERNAL, "store_unavailable: try again shortly".into()).into_ws(ws);
+            return refusal(
+                close::INTERNAL,
+                "store_unavailable: try again shortly".into(),
+            )
+            .into_ws(ws);
         }
     };
     if let Some(p) = caller.principal()
         && !p.is_scoped_to(&show)
     {
-        return refusal(close::FORBIDDEN, "wrong_show: this token is for another show".into()).into_ws(ws);
+        return refusal(
+            close::FORBIDDEN,
+            "wrong_show: this token is for another show".into(),
+        )
+        .into_ws(ws);
     }
     let who = match identify(&state, caller.0, &show).await {
         Ok(who) => who,
@@ -149,13 +166,19 @@ async fn upgrade(
         match crate::moderation::admitted(state.store.as_ref(), &show, member).await {
             Ok(true) => {}
             Ok(false) => {
-                return refusal(close::FORBIDDEN, "banned: you are banned from this show".into())
-                    .into_ws(ws);
+                return refusal(
+                    close::FORBIDDEN,
+                    "banned: you are banned from this show".into(),
+                )
+                .into_ws(ws);
             }
             Err(e) => {
                 tracing::warn!(error = %e, "store unavailable for a WebSocket join");
-                return refusal(close::INTERNAL, "store_unavailable: try again shortly".into())
-                    .into_ws(ws);
+                return refusal(
+                    close::INTERNAL,
+                    "store_unavailable: try again shortly".into(),
+                )
+                .into_ws(ws);
             }
         }
     }
@@ -178,7 +201,8 @@ fn ws_refuse(code: u16, reason: String) -> Refusal {
 
 impl Refusal {
     fn into_ws(self, ws: WebSocketUpgrade) -> Response {
-        metrics::counter!("livesale_ws_disconnects_total", "reason" => End::Refused.label()).increment(1);
+        metrics::counter!("livesale_ws_disconnects_total", "reason" => End::Refused.label())
+            .increment(1);
         ws.on_upgrade(move |mut socket| async move {
             let frame = CloseFrame {
                 code: self.code,
@@ -212,9 +236,18 @@ struct Who {
     name: Option<String>,
 }
 
-async fn identify(state: &AppState, principal: Option<Principal>, show: &Show) -> Result<Who, String> {
+async fn identify(
+    state: &AppState,
+    principal: Option<Principal>,
+    show: &Show,
+) -> Result<Who, String> {
     let Some(p) = principal else {
-        return Ok(Who { principal: None, role: None, id: None, name: None });
+        return Ok(Who {
+            principal: None,
+            role: None,
+            id: None,
+            name: None,
+        });
     };
     let (id, name) = match &p {
         Principal::Creator { creator_id } => {
@@ -226,15 +259,28 @@ async fn identify(state: &AppState, principal: Option<Principal>, show: &Show) -
             let _ = show;
             (creator_id.to_string(), name)
         }
-        Principal::Moderator { invite_id, label, .. } => {
-            (invite_id.to_string(), label.clone().unwrap_or_else(|| "Moderator".into()))
-        }
-        Principal::Camera { invite_id, label, .. } => {
-            (invite_id.to_string(), label.clone().unwrap_or_else(|| "Camera".into()))
-        }
-        Principal::Viewer { viewer_id, name, .. } => (viewer_id.to_string(), name.clone()),
+        Principal::Moderator {
+            invite_id, label, ..
+        } => (
+            invite_id.to_string(),
+            label.clone().unwrap_or_else(|| "Moderator".into()),
+        ),
+        Principal::Camera {
+            invite_id, label, ..
+        } => (
+            invite_id.to_string(),
+            label.clone().unwrap_or_else(|| "Camera".into()),
+        ),
+        Principal::Viewer {
+            viewer_id, name, ..
+        } => (viewer_id.to_string(), name.clone()),
     };
-    Ok(Who { role: Some(p.role()), principal: Some(p), id: Some(id), name: Some(name) })
+    Ok(Who {
+        role: Some(p.role()),
+        principal: Some(p),
+        id: Some(id),
+        name: Some(name),
+    })
 }
 
 type Sink = SplitSink<WebSocket, Message>;
@@ -271,14 +317,23 @@ async fn run(state: AppState, show: Show, who: Who, last_seq: Option<u64>, socke
         Err(e) => {
             tracing::warn!(show = %show.id, error = %e, "cannot join the room");
             let mut sink = sink;
-            let _ = close_with(&mut sink, close::INTERNAL, "store_unavailable: try again shortly").await;
+            let _ = close_with(
+                &mut sink,
+                close::INTERNAL,
+                "store_unavailable: try again shortly",
+            )
+            .await;
             return;
         }
     };
     let config = &state.config;
     let started = std::time::Instant::now();
     let mut conn = Conn {
-        chat_limit: RateLimit::new(config.chat_rate, Duration::from_secs(config.chat_rate_period_s), 0),
+        chat_limit: RateLimit::new(
+            config.chat_rate,
+            Duration::from_secs(config.chat_rate_period_s),
+            0,
+        ),
         reaction_limit: RateLimit::new(config.reaction_rate, Duration::from_secs(1), 0),
         reaction_refused_ms: 0,
         write_timeout: Duration::from_millis(config.ws_write_timeout_ms),
@@ -300,8 +355,16 @@ async fn run(state: AppState, show: Show, who: Who, last_seq: Option<u64>, socke
 }
 
 async fn close_with(sink: &mut Sink, code: u16, reason: &str) -> Result<(), ()> {
-    let frame = CloseFrame { code, reason: Utf8Bytes::from(truncate_reason(reason)) };
-    match tokio::time::timeout(Duration::from_secs(2), sink.send(Message::Close(Some(frame)))).await {
+    let frame = CloseFrame {
+        code,
+        reason: Utf8Bytes::from(truncate_reason(reason)),
+    };
+    match tokio::time::timeout(
+        Duration::from_secs(2),
+        sink.send(Message::Close(Some(frame))),
+    )
+    .await
+    {
         Ok(Ok(())) => Ok(()),
         _ => Err(()),
     }
@@ -320,7 +383,8 @@ impl Conn {
             return end;
         }
         let ping_every = Duration::from_secs(self.state.config.ws_ping_interval_s.max(1));
-        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+        let mut ping =
+            tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
         let mut heard_since_ping = true;
         let shutdown = self.state.shutdown.clone();
         loop {
@@ -343,7 +407,13 @@ impl Conn {
                             return End::Binary;
                         }
                         Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                        Some(Ok(Message::Close(_))) | None => return End::ClientClosed,
+                        Some(Ok(Message::Close(_))) => {
+                            // The library queued the close reply; send it, so the client's
+                            // close completes cleanly (browsers report 1006 otherwise).
+                            let _ = tokio::time::timeout(Duration::from_secs(2), self.sink.flush()).await;
+                            return End::ClientClosed;
+                        }
+                        None => return End::ClientClosed,
                         Some(Err(e)) => {
                             let too_big = matches!(
                                 e.into_inner().downcast_ref::<tungstenite_error::Error>(),
@@ -403,8 +473,14 @@ impl Conn {
         }
         let notice: serde_json::Value = serde_json::from_str(frame.text.as_str()).ok()?;
         match notice.get("action").and_then(|a| a.as_str()) {
-            Some("ban") => Some((close::FORBIDDEN, "banned: a moderator banned you from this show")),
-            Some("revoked") => Some((close::UNAUTHORIZED, "token_revoked: this invitation was revoked")),
+            Some("ban") => Some((
+                close::FORBIDDEN,
+                "banned: a moderator banned you from this show",
+            )),
+            Some("revoked") => Some((
+                close::UNAUTHORIZED,
+                "token_revoked: this invitation was revoked",
+            )),
             _ => None,
         }
     }
@@ -433,7 +509,15 @@ impl Conn {
                 match rx.try_recv() {
                     Ok(f) => next = Some(f),
                     Err(tokio::sync::broadcast::error::TryRecvError::Lagged(lag)) => {
-                        let _ = close_with(&mut self.sink, close::SLOW_CONSUMER, &format!("slow consumer: {lag} frames behind; reconnect with last_seq={}", self.cursor)).await;
+                        let _ = close_with(
+                            &mut self.sink,
+                            close::SLOW_CONSUMER,
+                            &format!(
+                                "slow consumer: {lag} frames behind; reconnect with last_seq={}",
+                                self.cursor
+                            ),
+                        )
+                        .await;
                         return Err(End::SlowConsumer);
                     }
                     Err(_) => {}
@@ -485,7 +569,11 @@ impl Conn {
         self.send_now(Message::Text(Utf8Bytes::from(text))).await
     }
 
-    async fn error(&mut self, e: &DomainError, extra: Option<(&str, serde_json::Value)>) -> Result<(), End> {
+    async fn error(
+        &mut self,
+        e: &DomainError,
+        extra: Option<(&str, serde_json::Value)>,
+    ) -> Result<(), End> {
         metrics::counter!("livesale_ws_dropped_total", "reason" => e.code).increment(1);
         let mut v = serde_json::json!({ "type": "error", "code": e.code, "message": e.message });
         if let Some((k, x)) = extra {
@@ -500,7 +588,12 @@ impl Conn {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(show = %self.show.id, error = %e, "no snapshot for welcome");
-                let _ = close_with(&mut self.sink, close::INTERNAL, "store_unavailable: try again shortly").await;
+                let _ = close_with(
+                    &mut self.sink,
+                    close::INTERNAL,
+                    "store_unavailable: try again shortly",
+                )
+                .await;
                 return Err(End::Error);
             }
         };
@@ -509,12 +602,13 @@ impl Conn {
         if let Ok(Some(show)) = self.state.store.show(self.show.id).await {
             self.show = show;
         }
-        let pins = crate::commerce::pin_views(self.state.store.as_ref(), &self.show, self.state.now())
-            .await
-            .unwrap_or_else(|e| {
-                tracing::warn!(show = %self.show.id, error = %e, "welcome without pins");
-                Vec::new()
-            });
+        let pins =
+            crate::commerce::pin_views(self.state.store.as_ref(), &self.show, self.state.now())
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(show = %self.show.id, error = %e, "welcome without pins");
+                    Vec::new()
+                });
         let mut welcome = serde_json::json!({
             "type": "welcome",
             "protocol": 1,
@@ -544,12 +638,13 @@ impl Conn {
         });
         let store = self.state.store.as_ref();
         if let Ok(policy) = store.chat_policy(&self.show).await {
-            welcome["chat_mode"] = serde_json::to_value(crate::moderation::mode_of(&policy))
-                .unwrap_or_default();
+            welcome["chat_mode"] =
+                serde_json::to_value(crate::moderation::mode_of(&policy)).unwrap_or_default();
             if crate::domain::moderation::is_moderator(self.who.role) {
                 welcome["terms"] = serde_json::json!(policy.blocked_terms);
                 if let Ok(held) = store.held_messages(&self.show).await {
-                    welcome["held"] = serde_json::json!(held
+                    welcome["held"] =
+                        serde_json::json!(held
                         .iter()
                         .map(|h| serde_json::json!({ "message": h.message, "reason": h.reason }))
                         .collect::<Vec<_>>());
@@ -601,7 +696,11 @@ impl Conn {
             Ok(Replay::TooOld) => self.welcome(true).await,
             Err(e) => {
                 tracing::warn!(show = %self.show.id, error = %e, "resume failed");
-                self.error(&DomainError::conflict("unavailable", "cannot resume right now; try again"), None).await
+                self.error(
+                    &DomainError::conflict("unavailable", "cannot resume right now; try again"),
+                    None,
+                )
+                .await
             }
         }
     }
@@ -623,7 +722,10 @@ impl Conn {
 
     async fn moderate(&mut self, command: crate::domain::room::ModCommand) -> Result<(), End> {
         if !crate::domain::moderation::is_moderator(self.who.role) {
-            let e = DomainError::forbidden("forbidden_role", "only the creator and moderators moderate");
+            let e = DomainError::forbidden(
+                "forbidden_role",
+                "only the creator and moderators moderate",
+            );
             return self.error(&e, None).await;
         }
         let actor = crate::domain::moderation::Actor {
@@ -631,15 +733,30 @@ impl Conn {
             name: self.who.name.clone().unwrap_or_default(),
             role: self.who.role.unwrap_or(Role::Moderator),
         };
-        let rules = ChatRules { max_chars: self.state.config.chat_max_chars };
+        let rules = ChatRules {
+            max_chars: self.state.config.chat_max_chars,
+        };
         let store = self.state.store.as_ref();
         let now = self.state.now();
-        match crate::moderation::apply(store, &self.state.hub, &self.show, &actor, command, rules, now).await {
+        match crate::moderation::apply(
+            store,
+            &self.state.hub,
+            &self.show,
+            &actor,
+            command,
+            rules,
+            now,
+        )
+        .await
+        {
             Ok(()) => Ok(()),
             Err(ModError::Rule(e)) => self.error(&e, None).await,
             Err(ModError::Store(e)) => {
                 tracing::warn!(show = %self.show.id, error = %e, "moderation action failed");
-                let e = DomainError::conflict("unavailable", "the action could not be applied; try again");
+                let e = DomainError::conflict(
+                    "unavailable",
+                    "the action could not be applied; try again",
+                );
                 self.error(&e, None).await
             }
         }
@@ -647,7 +764,12 @@ impl Conn {
 
     async fn react(&mut self, kind: &str) -> Result<(), End> {
         if self.who.role == Some(Role::Camera) {
-            return self.error(&DomainError::forbidden("forbidden_role", "a camera cannot react"), None).await;
+            return self
+                .error(
+                    &DomainError::forbidden("forbidden_role", "a camera cannot react"),
+                    None,
+                )
+                .await;
         }
         let kind = match reaction_kind(kind) {
             Ok(k) => k,
@@ -656,10 +778,16 @@ impl Conn {
         let now = mono_ms(self.started);
         if let Err(wait) = self.reaction_limit.take(now) {
             // Refuse loudly but not once per tap: one error per second at most.
-            if now.saturating_sub(self.reaction_refused_ms) >= 1000 || self.reaction_refused_ms == 0 {
+            if now.saturating_sub(self.reaction_refused_ms) >= 1000 || self.reaction_refused_ms == 0
+            {
                 self.reaction_refused_ms = now.max(1);
                 let e = DomainError::invalid("rate_limited", "too many reactions; slow down");
-                return self.error(&e, Some(("retry_after_ms", (wait.as_millis() as u64).into()))).await;
+                return self
+                    .error(
+                        &e,
+                        Some(("retry_after_ms", (wait.as_millis() as u64).into())),
+                    )
+                    .await;
             }
             metrics::counter!("livesale_ws_dropped_total", "reason" => "rate_limited").increment(1);
             return Ok(());
@@ -672,14 +800,21 @@ impl Conn {
         if let Err(e) = may_chat(self.who.role) {
             return self.error(&e, None).await;
         }
-        let rules = ChatRules { max_chars: self.state.config.chat_max_chars };
+        let rules = ChatRules {
+            max_chars: self.state.config.chat_max_chars,
+        };
         let text = match rules.text(raw) {
             Ok(t) => t,
             Err(e) => return self.error(&e, None).await,
         };
         if let Err(wait) = self.chat_limit.take(mono_ms(self.started)) {
             let e = DomainError::invalid("rate_limited", "you are sending messages too fast");
-            return self.error(&e, Some(("retry_after_ms", (wait.as_millis() as u64).into()))).await;
+            return self
+                .error(
+                    &e,
+                    Some(("retry_after_ms", (wait.as_millis() as u64).into())),
+                )
+                .await;
         }
         let message = ChatMessage {
             id: Uuid::now_v7().to_string(),
@@ -694,16 +829,29 @@ impl Conn {
         };
         let now = message.at;
         let store = self.state.store.as_ref();
-        match crate::moderation::screen(store, &self.state.hub, &self.show, self.who.role, message, now).await {
+        match crate::moderation::screen(
+            store,
+            &self.state.hub,
+            &self.show,
+            self.who.role,
+            message,
+            now,
+        )
+        .await
+        {
             Ok(Screened::Published) => Ok(()),
             Ok(Screened::Held { id }) => {
                 // The sender learns it waits for a moderator, not which rule held it.
-                self.send_json(&serde_json::json!({ "type": "chat.pending", "id": id })).await
+                self.send_json(&serde_json::json!({ "type": "chat.pending", "id": id }))
+                    .await
             }
             Err(ModError::Rule(e)) => self.error(&e, None).await,
             Err(ModError::Store(e)) => {
                 tracing::warn!(show = %self.show.id, error = %e, "chat not published");
-                let e = DomainError::conflict("unavailable", "your message could not be sent; try again");
+                let e = DomainError::conflict(
+                    "unavailable",
+                    "your message could not be sent; try again",
+                );
                 self.error(&e, None).await
             }
         }

@@ -195,7 +195,10 @@ impl Bus for MemoryBus {
                 .filter(|f| f.seq > last_seq)
                 .cloned()
                 .collect();
-            if missed.first().is_some_and(|f| f.published_ms < oldest_allowed) {
+            if missed
+                .first()
+                .is_some_and(|f| f.published_ms < oldest_allowed)
+            {
                 return Replay::TooOld;
             }
             Replay::Frames(missed)
@@ -206,9 +209,10 @@ impl Bus for MemoryBus {
         Ok(self.with(show.id, |log| Snapshot {
             seq: log.seq,
             chat: log.chat.iter().cloned().collect(),
-            viewers: log.presence_sent.map(|(sum, _)| sum).unwrap_or_else(|| {
-                log.presence.values().map(|(c, _)| c).sum()
-            }),
+            viewers: log
+                .presence_sent
+                .map(|(sum, _)| sum)
+                .unwrap_or_else(|| log.presence.values().map(|(c, _)| c).sum()),
         }))
     }
 
@@ -223,7 +227,8 @@ impl Bus for MemoryBus {
         let every = self.limits.presence_every.as_millis() as u64;
         Ok(self.with(show.id, |log| {
             log.presence.insert(node.to_string(), (local, now));
-            log.presence.retain(|_, (_, at)| now.saturating_sub(*at) <= stale);
+            log.presence
+                .retain(|_, (_, at)| now.saturating_sub(*at) <= stale);
             let sum: u64 = log.presence.values().map(|(c, _)| c).sum();
             let due = match log.presence_sent {
                 None => true,

@@ -671,7 +671,9 @@ impl Bus for RedisBus {
         let _: u64 = inner
             .guard(
                 "clear_chat",
-                redis::cmd("DEL").arg(key).query_async(&mut inner.conn.clone()),
+                redis::cmd("DEL")
+                    .arg(key)
+                    .query_async(&mut inner.conn.clone()),
             )
             .await?;
         Ok(())
@@ -1051,7 +1053,7 @@ fn parse_number(raw: &str, what: &str) -> Result<u64, StoreError> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_message;
+    use super::{Audience, parse_message};
 
     #[test]
     fn messages_split_at_the_first_three_bars() {
@@ -1064,7 +1066,15 @@ mod tests {
         assert_eq!(mods.audience, Audience::Moderators);
         let one = parse_message(br#"9|1|v:abc|{"seq":9}"#).unwrap();
         assert_eq!(one.audience, Audience::Member("abc".into()));
-        for bad in [&b""[..], b"7", b"7|8", b"7|8|", b"x|8||{}", b"7|y||{}", b"7|8||\xff"] {
+        for bad in [
+            &b""[..],
+            b"7",
+            b"7|8",
+            b"7|8|",
+            b"x|8||{}",
+            b"7|y||{}",
+            b"7|8||\xff",
+        ] {
             assert!(parse_message(bad).is_none(), "{bad:?}");
         }
     }

@@ -75,7 +75,11 @@ pub fn cart_fingerprint(lines: &crate::domain::commerce::CartLines) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     for (product, line) in lines {
-        h.update(format!("{product}:{}:{:?};", line.quantity, line.deal_ends_at.map(|t| t.timestamp_millis())));
+        h.update(format!(
+            "{product}:{}:{:?};",
+            line.quantity,
+            line.deal_ends_at.map(|t| t.timestamp_millis())
+        ));
     }
     format!("{:x}", h.finalize())
 }

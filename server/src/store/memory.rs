@@ -7,8 +7,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::commerce::{
-    CheckoutOutcome, CheckoutRequest, Completion, OutboxEvent, PinState, Webhook,
-    cart_fingerprint, event_body,
+    CheckoutOutcome, CheckoutRequest, Completion, OutboxEvent, PinState, Webhook, cart_fingerprint,
+    event_body,
 };
 use super::{DemoRecord, Store, StoreError};
 use crate::domain::commerce::{
@@ -61,12 +61,15 @@ impl State {
     fn push_event(&mut self, creator: CreatorId, kind: &str, at: Timestamp, order: &Order) {
         let id = uuid::Uuid::now_v7().to_string();
         let body = event_body(&id, kind, at, order);
-        self.outbox.entry(creator).or_default().push_back(OutboxEvent {
-            id,
-            creator,
-            kind: kind.to_string(),
-            body,
-        });
+        self.outbox
+            .entry(creator)
+            .or_default()
+            .push_back(OutboxEvent {
+                id,
+                creator,
+                kind: kind.to_string(),
+                body,
+            });
     }
 
     /// Gives a pending order's stock, deal units and buyer counts back.
@@ -83,7 +86,10 @@ impl State {
             let same_deal = self.pins.get_mut(&show).and_then(|pins| {
                 pins.iter_mut().find(|p| {
                     p.pin.product_id == line.product_id
-                        && p.pin.deal.as_ref().is_some_and(|d| d.starts_at <= order.created_at)
+                        && p.pin
+                            .deal
+                            .as_ref()
+                            .is_some_and(|d| d.starts_at <= order.created_at)
                 })
             });
             if let Some(pin) = same_deal {
@@ -129,7 +135,11 @@ impl Store for MemoryStore {
     }
 
     async fn secret_or_init(&self, candidate: &str) -> Result<String, StoreError> {
-        Ok(self.with(|s| s.secret.get_or_insert_with(|| candidate.to_string()).clone()))
+        Ok(self.with(|s| {
+            s.secret
+                .get_or_insert_with(|| candidate.to_string())
+                .clone()
+        }))
     }
 
     async fn has_data(&self) -> Result<bool, StoreError> {
@@ -277,13 +287,19 @@ impl Store for MemoryStore {
                 .map(|p| {
                     if p.product_id == pin.product_id {
                         let remaining = p.deal.as_ref().map(|d| d.quantity).unwrap_or(0);
-                        PinState { pin: p, deal: DealState { remaining } }
+                        PinState {
+                            pin: p,
+                            deal: DealState { remaining },
+                        }
                     } else {
                         current
                             .iter()
                             .find(|c| c.pin.product_id == p.product_id)
                             .cloned()
-                            .unwrap_or(PinState { pin: p, deal: DealState::default() })
+                            .unwrap_or(PinState {
+                                pin: p,
+                                deal: DealState::default(),
+                            })
                     }
                 })
                 .collect();
@@ -354,7 +370,11 @@ impl Store for MemoryStore {
         req: &CheckoutRequest,
     ) -> Result<CheckoutOutcome, StoreError> {
         Ok(self.with(|s| {
-            let cart = s.carts.get(&(show.id, req.viewer)).cloned().unwrap_or_default();
+            let cart = s
+                .carts
+                .get(&(show.id, req.viewer))
+                .cloned()
+                .unwrap_or_default();
             let fingerprint = cart_fingerprint(&cart);
             let key = (show.id, req.viewer, req.key.clone());
             if let Some(used) = s.keys.get(&key) {
@@ -416,11 +436,10 @@ impl Store for MemoryStore {
                     p.stock -= line.quantity;
                 }
                 if line.deal {
-                    if let Some(pin) = s
-                        .pins
-                        .get_mut(&show.id)
-                        .and_then(|pins| pins.iter_mut().find(|p| p.pin.product_id == line.product_id))
-                    {
+                    if let Some(pin) = s.pins.get_mut(&show.id).and_then(|pins| {
+                        pins.iter_mut()
+                            .find(|p| p.pin.product_id == line.product_id)
+                    }) {
                         pin.deal.remaining -= line.quantity;
                     }
                     *s.deal_buyers
@@ -446,7 +465,11 @@ impl Store for MemoryStore {
             s.orders.entry(show.id).or_default().push(order.clone());
             s.keys.insert(
                 key,
-                KeyUse { order: order.id, cart: fingerprint, body: req.body_fingerprint.clone() },
+                KeyUse {
+                    order: order.id,
+                    cart: fingerprint,
+                    body: req.body_fingerprint.clone(),
+                },
             );
             s.reservation_shows.insert(show.id);
             s.carts.remove(&(show.id, req.viewer));
@@ -462,7 +485,12 @@ impl Store for MemoryStore {
         outcome: &Completion,
     ) -> Result<Option<Order>, StoreError> {
         Ok(self.with(|s| {
-            let current = s.orders.get(&show.id)?.iter().find(|o| o.id == order)?.clone();
+            let current = s
+                .orders
+                .get(&show.id)?
+                .iter()
+                .find(|o| o.id == order)?
+                .clone();
             if current.status != OrderStatus::PendingPayment {
                 return Some(current);
             }
@@ -480,7 +508,11 @@ impl Store for MemoryStore {
                     ("order.failed", chrono::Utc::now())
                 }
             };
-            if let Some(o) = s.orders.get_mut(&show.id).and_then(|o| o.iter_mut().find(|o| o.id == order)) {
+            if let Some(o) = s
+                .orders
+                .get_mut(&show.id)
+                .and_then(|o| o.iter_mut().find(|o| o.id == order))
+            {
                 *o = next.clone();
             }
             s.push_event(show.creator_id, kind, at, &next);
@@ -500,7 +532,9 @@ impl Store for MemoryStore {
                 .map(|orders| {
                     orders
                         .iter()
-                        .filter(|o| o.status == OrderStatus::PendingPayment && o.reserved_until <= now)
+                        .filter(|o| {
+                            o.status == OrderStatus::PendingPayment && o.reserved_until <= now
+                        })
                         .cloned()
                         .collect()
                 })
@@ -511,7 +545,11 @@ impl Store for MemoryStore {
                 let mut next = order.clone();
                 next.status = OrderStatus::Expired;
                 next.failure = Some("the reservation expired before the payment finished".into());
-                if let Some(o) = s.orders.get_mut(&show.id).and_then(|o| o.iter_mut().find(|o| o.id == order.id)) {
+                if let Some(o) = s
+                    .orders
+                    .get_mut(&show.id)
+                    .and_then(|o| o.iter_mut().find(|o| o.id == order.id))
+                {
                     *o = next.clone();
                 }
                 s.push_event(show.creator_id, "order.expired", now, &next);
@@ -529,21 +567,27 @@ impl Store for MemoryStore {
         Ok(self.with(|s| s.orders.get(&show.id).cloned().unwrap_or_default()))
     }
 
-    async fn viewer_orders(
-        &self,
-        show: &Show,
-        viewer: ViewerId,
-    ) -> Result<Vec<Order>, StoreError> {
+    async fn viewer_orders(&self, show: &Show, viewer: ViewerId) -> Result<Vec<Order>, StoreError> {
         Ok(self.with(|s| {
             s.orders
                 .get(&show.id)
-                .map(|o| o.iter().filter(|o| o.viewer_id == viewer).cloned().collect())
+                .map(|o| {
+                    o.iter()
+                        .filter(|o| o.viewer_id == viewer)
+                        .cloned()
+                        .collect()
+                })
                 .unwrap_or_default()
         }))
     }
 
     async fn order(&self, show: &Show, id: uuid::Uuid) -> Result<Option<Order>, StoreError> {
-        Ok(self.with(|s| s.orders.get(&show.id).and_then(|o| o.iter().find(|o| o.id == id)).cloned()))
+        Ok(self.with(|s| {
+            s.orders
+                .get(&show.id)
+                .and_then(|o| o.iter().find(|o| o.id == id))
+                .cloned()
+        }))
     }
 
     async fn set_webhook(
@@ -606,7 +650,8 @@ impl Store for MemoryStore {
             let key = (show.id, member.to_string());
             Standing {
                 banned: s.show_bans.contains(&key)
-                    || s.creator_bans.contains(&(show.creator_id, member.to_string())),
+                    || s.creator_bans
+                        .contains(&(show.creator_id, member.to_string())),
                 timed_out_until: s.timeouts.get(&key).copied(),
                 last_message_at: s.last_messages.get(&key).copied(),
             }
@@ -657,7 +702,8 @@ impl Store for MemoryStore {
                 s.creator_bans.insert((show.creator_id, member.to_string()));
             }
             (BanScope::Creator, false) => {
-                s.creator_bans.remove(&(show.creator_id, member.to_string()));
+                s.creator_bans
+                    .remove(&(show.creator_id, member.to_string()));
                 s.show_bans.remove(&(show.id, member.to_string()));
             }
         });

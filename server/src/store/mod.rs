@@ -17,10 +17,10 @@ pub use self::redis::RedisStore;
 
 use async_trait::async_trait;
 
+use crate::domain::InviteId;
 use crate::domain::commerce::{CartLine, CartLines, Order, Pin};
 use crate::domain::moderation::{AuditEntry, ChatPolicy, HeldMessage, Standing};
 use crate::domain::room::{BanScope, ChatMessage};
-use crate::domain::InviteId;
 use crate::domain::{
     Creator, CreatorId, DomainError, Product, ProductId, Show, ShowId, ShowStatus, Timestamp,
     Viewer, ViewerId,
@@ -177,8 +177,7 @@ pub trait Store: Send + Sync + 'static {
     async fn orders(&self, show: &Show) -> Result<Vec<Order>, StoreError>;
 
     /// One viewer's orders in the show, oldest first.
-    async fn viewer_orders(&self, show: &Show, viewer: ViewerId)
-    -> Result<Vec<Order>, StoreError>;
+    async fn viewer_orders(&self, show: &Show, viewer: ViewerId) -> Result<Vec<Order>, StoreError>;
 
     async fn order(&self, show: &Show, id: uuid::Uuid) -> Result<Option<Order>, StoreError>;
 
@@ -214,8 +213,12 @@ pub trait Store: Send + Sync + 'static {
     /// their shows), timed out until, and when their last message was accepted. `member` is a
     /// viewer id or an invite id.
     async fn standing(&self, show: &Show, member: &str) -> Result<Standing, StoreError>;
-    async fn record_message(&self, show: &Show, member: &str, at: Timestamp)
-    -> Result<(), StoreError>;
+    async fn record_message(
+        &self,
+        show: &Show,
+        member: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
     /// Times a member out until `until`, or lifts the timeout (`None`).
     async fn set_timeout(
         &self,

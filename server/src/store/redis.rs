@@ -29,15 +29,17 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ErrorKind, RedisError, Script};
 
-use super::commerce::{CheckoutOutcome, CheckoutRequest, Completion, OutboxEvent, PinState, Webhook};
+use super::commerce::{
+    CheckoutOutcome, CheckoutRequest, Completion, OutboxEvent, PinState, Webhook,
+};
 use super::redis_commerce as commerce;
 use super::redis_moderation as moderation;
+use super::{DemoRecord, Store, StoreError};
+use crate::domain::DomainError;
 use crate::domain::InviteId;
+use crate::domain::commerce::{CartLine, CartLines, Order, Pin};
 use crate::domain::moderation::{AuditEntry, ChatPolicy, HeldMessage, Standing};
 use crate::domain::room::{BanScope, ChatMessage};
-use super::{DemoRecord, Store, StoreError};
-use crate::domain::commerce::{CartLine, CartLines, Order, Pin};
-use crate::domain::DomainError;
 use crate::domain::{
     Creator, CreatorId, Product, ProductId, Show, ShowId, ShowStatus, Timestamp, Viewer, ViewerId,
 };
@@ -765,11 +767,19 @@ impl Store for RedisStore {
         commerce::pins(self, show).await
     }
 
-    async fn pin(&self, show: &Show, pin: &Pin) -> Result<Result<Vec<PinState>, DomainError>, StoreError> {
+    async fn pin(
+        &self,
+        show: &Show,
+        pin: &Pin,
+    ) -> Result<Result<Vec<PinState>, DomainError>, StoreError> {
         commerce::pin(self, show, pin).await
     }
 
-    async fn unpin(&self, show: &Show, product: ProductId) -> Result<Option<Vec<PinState>>, StoreError> {
+    async fn unpin(
+        &self,
+        show: &Show,
+        product: ProductId,
+    ) -> Result<Option<Vec<PinState>>, StoreError> {
         commerce::unpin(self, show, product).await
     }
 
@@ -777,23 +787,47 @@ impl Store for RedisStore {
         commerce::cart(self, show, viewer).await
     }
 
-    async fn set_cart_line(&self, show: &Show, viewer: ViewerId, product: ProductId, line: Option<CartLine>) -> Result<(), StoreError> {
+    async fn set_cart_line(
+        &self,
+        show: &Show,
+        viewer: ViewerId,
+        product: ProductId,
+        line: Option<CartLine>,
+    ) -> Result<(), StoreError> {
         commerce::set_cart_line(self, show, viewer, product, line).await
     }
 
-    async fn deal_bought(&self, show: &Show, product: ProductId, viewer: ViewerId) -> Result<i64, StoreError> {
+    async fn deal_bought(
+        &self,
+        show: &Show,
+        product: ProductId,
+        viewer: ViewerId,
+    ) -> Result<i64, StoreError> {
         commerce::deal_bought(self, show, product, viewer).await
     }
 
-    async fn checkout(&self, show: &Show, req: &CheckoutRequest) -> Result<CheckoutOutcome, StoreError> {
+    async fn checkout(
+        &self,
+        show: &Show,
+        req: &CheckoutRequest,
+    ) -> Result<CheckoutOutcome, StoreError> {
         commerce::checkout(self, show, req).await
     }
 
-    async fn complete_order(&self, show: &Show, order: uuid::Uuid, outcome: &Completion) -> Result<Option<Order>, StoreError> {
+    async fn complete_order(
+        &self,
+        show: &Show,
+        order: uuid::Uuid,
+        outcome: &Completion,
+    ) -> Result<Option<Order>, StoreError> {
         commerce::complete_order(self, show, order, outcome).await
     }
 
-    async fn expire_reservations(&self, show: &Show, now: Timestamp) -> Result<Vec<Order>, StoreError> {
+    async fn expire_reservations(
+        &self,
+        show: &Show,
+        now: Timestamp,
+    ) -> Result<Vec<Order>, StoreError> {
         commerce::expire_reservations(self, show, now).await
     }
 
@@ -813,7 +847,11 @@ impl Store for RedisStore {
         commerce::order(self, show, id).await
     }
 
-    async fn set_webhook(&self, creator: CreatorId, hook: Option<&Webhook>) -> Result<(), StoreError> {
+    async fn set_webhook(
+        &self,
+        creator: CreatorId,
+        hook: Option<&Webhook>,
+    ) -> Result<(), StoreError> {
         commerce::set_webhook(self, creator, hook).await
     }
 
@@ -825,7 +863,11 @@ impl Store for RedisStore {
         commerce::webhook_creators(self).await
     }
 
-    async fn outbox_pending(&self, creator: CreatorId, max: usize) -> Result<Vec<OutboxEvent>, StoreError> {
+    async fn outbox_pending(
+        &self,
+        creator: CreatorId,
+        max: usize,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
         commerce::outbox_pending(self, creator, max).await
     }
 
@@ -846,15 +888,31 @@ impl Store for RedisStore {
         moderation::standing(self, show, member).await
     }
 
-    async fn record_message(&self, show: &Show, member: &str, at: Timestamp) -> Result<(), StoreError> {
+    async fn record_message(
+        &self,
+        show: &Show,
+        member: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
         moderation::record_message(self, show, member, at).await
     }
 
-    async fn set_timeout(&self, show: &Show, member: &str, until: Option<Timestamp>) -> Result<(), StoreError> {
+    async fn set_timeout(
+        &self,
+        show: &Show,
+        member: &str,
+        until: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
         moderation::set_timeout(self, show, member, until).await
     }
 
-    async fn set_ban(&self, show: &Show, member: &str, scope: BanScope, banned: bool) -> Result<(), StoreError> {
+    async fn set_ban(
+        &self,
+        show: &Show,
+        member: &str,
+        scope: BanScope,
+        banned: bool,
+    ) -> Result<(), StoreError> {
         moderation::set_ban(self, show, member, scope, banned).await
     }
 
@@ -870,7 +928,11 @@ impl Store for RedisStore {
         moderation::held_messages(self, show).await
     }
 
-    async fn set_pinned_message(&self, show: &Show, message: Option<&ChatMessage>) -> Result<(), StoreError> {
+    async fn set_pinned_message(
+        &self,
+        show: &Show,
+        message: Option<&ChatMessage>,
+    ) -> Result<(), StoreError> {
         moderation::set_pinned_message(self, show, message).await
     }
 
@@ -911,7 +973,10 @@ pub(super) fn encode<T: serde::Serialize>(value: &T) -> Result<String, StoreErro
     serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("cannot encode: {e}")))
 }
 
-pub(super) fn decode<T: serde::de::DeserializeOwned>(raw: &str, what: &str) -> Result<T, StoreError> {
+pub(super) fn decode<T: serde::de::DeserializeOwned>(
+    raw: &str,
+    what: &str,
+) -> Result<T, StoreError> {
     serde_json::from_str(raw).map_err(|e| StoreError::Corrupt(format!("stored {what}: {e}")))
 }
 

@@ -47,14 +47,24 @@ async fn show_lifecycle_and_lineup(backend: Backend) {
     let (status, got) = srv.get(&format!("/api/shows/{id}"), None).await;
     assert_eq!((status, &got), (200, &show));
     let (_, list) = srv.get("/api/shows", None).await;
-    assert!(list["shows"].as_array().unwrap().iter().any(|s| s["id"] == id.as_str()));
+    assert!(
+        list["shows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == id.as_str())
+    );
 
     // Products and the lineup, in order and without duplicates.
     let mug = srv.product(&token, "MUG", 1800, 5).await;
     let hat = srv.product(&token, "HAT", 2400, 3).await;
     for p in [&hat, &mug, &hat] {
         let (status, body) = srv
-            .post(&format!("/api/shows/{id}/lineup"), Some(&token), json!({ "product_id": p }))
+            .post(
+                &format!("/api/shows/{id}/lineup"),
+                Some(&token),
+                json!({ "product_id": p }),
+            )
             .await;
         assert_eq!(status, 200, "{body}");
     }
@@ -66,17 +76,26 @@ async fn show_lifecycle_and_lineup(backend: Backend) {
         .map(|p| p["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, vec![hat.as_str(), mug.as_str()]);
-    assert_eq!(lineup["products"][1]["price"], json!({ "amount": 1800, "currency": "USD" }));
+    assert_eq!(
+        lineup["products"][1]["price"],
+        json!({ "amount": 1800, "currency": "USD" })
+    );
     assert_eq!(lineup["products"][1]["stock"], 5);
 
     // Scheduled → Live → Ended, and nothing else.
-    let (status, live) = srv.post(&format!("/api/shows/{id}/start"), Some(&token), json!({})).await;
+    let (status, live) = srv
+        .post(&format!("/api/shows/{id}/start"), Some(&token), json!({}))
+        .await;
     assert_eq!(status, 200, "{live}");
     assert_eq!(live["status"], "live");
     assert!(live["started_at"].is_string());
-    let again = srv.post(&format!("/api/shows/{id}/start"), Some(&token), json!({})).await;
+    let again = srv
+        .post(&format!("/api/shows/{id}/start"), Some(&token), json!({}))
+        .await;
     assert_problem(&again, 409, "illegal_transition");
-    let (status, ended) = srv.post(&format!("/api/shows/{id}/end"), Some(&token), json!({})).await;
+    let (status, ended) = srv
+        .post(&format!("/api/shows/{id}/end"), Some(&token), json!({}))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(ended["status"], "ended");
     let (_, stored) = srv.get(&format!("/api/shows/{id}"), None).await;
@@ -90,7 +109,13 @@ async fn show_lifecycle_and_lineup(backend: Backend) {
         let url = srv.url(&format!("/api/shows/{fresh}/start"));
         let token = token.clone();
         tasks.push(tokio::spawn(async move {
-            http.post(url).bearer_auth(token).send().await.unwrap().status().as_u16()
+            http.post(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
         }));
     }
     let mut codes = Vec::new();
@@ -114,7 +139,10 @@ async fn invites_and_viewers(backend: Backend) {
         .await;
     assert_eq!(status, 201, "{invite}");
     let cam_token = s(&invite["token"]);
-    assert_eq!(s(&invite["url"]), format!("{}/camera/{cam_token}", srv.base));
+    assert_eq!(
+        s(&invite["url"]),
+        format!("{}/camera/{cam_token}", srv.base)
+    );
     let (_, me) = srv.get("/api/me", Some(&cam_token)).await;
     assert_eq!(me["role"], "camera");
     assert_eq!(me["show_id"], show.as_str());
@@ -123,16 +151,29 @@ async fn invites_and_viewers(backend: Backend) {
     let page = srv.http.get(s(&invite["url"])).send().await.unwrap();
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("Back camera"));
-    let bad = srv.http.get(srv.url("/camera/not-a-token")).send().await.unwrap();
+    let bad = srv
+        .http
+        .get(srv.url("/camera/not-a-token"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad.status(), 401);
 
     let (status, invite) = srv
-        .post(&format!("/api/shows/{show}/invites"), Some(&token), json!({ "role": "moderator" }))
+        .post(
+            &format!("/api/shows/{show}/invites"),
+            Some(&token),
+            json!({ "role": "moderator" }),
+        )
         .await;
     assert_eq!(status, 201);
     assert!(s(&invite["url"]).starts_with(&format!("{}/moderate/{show}#token=", srv.base)));
     let bad_role = srv
-        .post(&format!("/api/shows/{show}/invites"), Some(&token), json!({ "role": "viewer" }))
+        .post(
+            &format!("/api/shows/{show}/invites"),
+            Some(&token),
+            json!({ "role": "viewer" }),
+        )
         .await;
     assert_problem(&bad_role, 422, "invalid_role");
 
@@ -157,7 +198,10 @@ fn rejected_lines(report: &Value) -> Vec<u64> {
         .unwrap()
         .iter()
         .map(|r| {
-            assert!(!r["reason"].as_str().unwrap().is_empty(), "rejections say why: {r}");
+            assert!(
+                !r["reason"].as_str().unwrap().is_empty(),
+                "rejections say why: {r}"
+            );
             r["line"].as_u64().unwrap()
         })
         .collect()
@@ -204,7 +248,10 @@ async fn catalog_import_reports_each_row(backend: Backend) {
     assert_eq!(products.len(), 4);
     let napkins = products.iter().find(|p| p["sku"] == "FX-NAPKINS").unwrap();
     assert_eq!(napkins["title"], "Fixture Napkins, Set of 2");
-    assert_eq!(napkins["price"], json!({ "amount": 999, "currency": "USD" }));
+    assert_eq!(
+        napkins["price"],
+        json!({ "amount": 999, "currency": "USD" })
+    );
     assert_eq!(napkins["stock"], 0);
 
     // A second import updates the same SKUs and creates nothing.
@@ -230,10 +277,16 @@ async fn sample_catalog_imports_cleanly(backend: Backend) {
     let (status, report) = import(&srv, &token, csv).await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["rejected"], json!([]), "the sample is clean");
-    assert!(report["created"].as_array().unwrap().len() >= 10, "{report}");
+    assert!(
+        report["created"].as_array().unwrap().len() >= 10,
+        "{report}"
+    );
     let (_, catalog) = srv.get("/api/products", Some(&token)).await;
     for p in catalog["products"].as_array().unwrap() {
         assert!(p["price"]["amount"].as_i64().unwrap() > 0, "{p}");
-        assert!(!p["title"].as_str().unwrap().contains('<'), "HTML is stripped: {p}");
+        assert!(
+            !p["title"].as_str().unwrap().contains('<'),
+            "HTML is stripped: {p}"
+        );
     }
 }

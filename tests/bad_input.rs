@@ -647,19 +647,49 @@ async fn webhook_urls_into_private_networks_are_refused() {
         "http://[::1]/hook",
         "http://[fd00::1]/hook",
     ] {
-        let got = put_json(&srv, "/api/webhook", &creator, serde_json::json!({ "url": url })).await;
+        let got = put_json(
+            &srv,
+            "/api/webhook",
+            &creator,
+            serde_json::json!({ "url": url }),
+        )
+        .await;
         assert_problem(&got, 422, "private_address");
     }
     for url in ["ftp://shop.example/hook", "not a url", "https://"] {
-        let got = put_json(&srv, "/api/webhook", &creator, serde_json::json!({ "url": url })).await;
+        let got = put_json(
+            &srv,
+            "/api/webhook",
+            &creator,
+            serde_json::json!({ "url": url }),
+        )
+        .await;
         assert_problem(&got, 422, "invalid_url");
     }
-    let ok = put_json(&srv, "/api/webhook", &creator, serde_json::json!({ "url": "https://shop.example/hook" })).await;
+    let ok = put_json(
+        &srv,
+        "/api/webhook",
+        &creator,
+        serde_json::json!({ "url": "https://shop.example/hook" }),
+    )
+    .await;
     assert_eq!(ok.0, 200, "{}", ok.1);
     assert!(ok.1["secret"].as_str().is_some_and(|s| s.len() >= 32));
 }
 
-async fn put_json(srv: &TestServer, path: &str, token: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
-    let resp = srv.http.put(srv.url(path)).bearer_auth(token).json(&body).send().await.unwrap();
+async fn put_json(
+    srv: &TestServer,
+    path: &str,
+    token: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let resp = srv
+        .http
+        .put(srv.url(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     TestServer::finish(resp).await
 }

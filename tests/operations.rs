@@ -72,11 +72,17 @@ async fn demo_is_seeded_once_with_working_links() {
     assert_eq!(html.matches("class=\"product\"").count(), 4, "{html}");
     // The studio link carries a creator token that the API accepts.
     let (studio_page, token) = links.studio.split_once("#token=").unwrap();
-    assert_eq!(srv.http.get(studio_page).send().await.unwrap().status(), 200);
+    assert_eq!(
+        srv.http.get(studio_page).send().await.unwrap().status(),
+        200
+    );
     let (status, me) = srv.get("/api/me", Some(token)).await;
     assert_eq!((status, me["role"].as_str()), (200, Some("creator")));
     // The camera and moderator links open their pages.
-    assert_eq!(srv.http.get(&links.camera).send().await.unwrap().status(), 200);
+    assert_eq!(
+        srv.http.get(&links.camera).send().await.unwrap().status(),
+        200
+    );
     let (mod_page, _) = links.moderator.split_once("#token=").unwrap();
     assert_eq!(srv.http.get(mod_page).send().await.unwrap().status(), 200);
     // Products have stock and images served from web/.
@@ -86,7 +92,12 @@ async fn demo_is_seeded_once_with_working_links() {
     assert_eq!(products.len(), 4);
     for p in products {
         assert!(p["stock"].as_i64().unwrap() > 0);
-        let img = srv.http.get(srv.url(p["image_url"].as_str().unwrap())).send().await.unwrap();
+        let img = srv
+            .http
+            .get(srv.url(p["image_url"].as_str().unwrap()))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(img.status(), 200, "{p}");
         assert!(img.text().await.unwrap().contains("<svg"));
     }
@@ -112,7 +123,11 @@ fn redis_restart_loses_nothing_and_prints_the_existing_demo() {
         ("LIVESALE_ADMIN_TOKEN", "adm"),
     ];
     let mut first = ServerProcess::spawn(&[], &envs);
-    assert!(first.banner.contains("Demo show (seeded)"), "{}", first.banner);
+    assert!(
+        first.banner.contains("Demo show (seeded)"),
+        "{}",
+        first.banner
+    );
     let studio = first
         .banner
         .lines()
@@ -141,8 +156,16 @@ fn redis_restart_loses_nothing_and_prints_the_existing_demo() {
     assert!(first.terminate().success());
 
     let second = ServerProcess::spawn(&[], &envs);
-    assert!(second.banner.contains("Demo show (existing)"), "{}", second.banner);
-    assert!(second.banner.contains(&show_id), "same show: {}", second.banner);
+    assert!(
+        second.banner.contains("Demo show (existing)"),
+        "{}",
+        second.banner
+    );
+    assert!(
+        second.banner.contains(&show_id),
+        "same show: {}",
+        second.banner
+    );
     let base = second.base.clone();
     rt.block_on(async {
         // The first run's token still works: the secret was kept in Redis.
@@ -154,10 +177,26 @@ fn redis_restart_loses_nothing_and_prints_the_existing_demo() {
         assert_eq!(resp.status(), 200);
         let got: Value = resp.json().await.unwrap();
         assert_eq!(got, created);
-        let me = http.get(format!("{base}/api/me")).bearer_auth(token).send().await.unwrap();
+        let me = http
+            .get(format!("{base}/api/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(me.status(), 200);
-        let shows: Value = http.get(format!("{base}/api/shows")).send().await.unwrap().json().await.unwrap();
-        assert_eq!(shows["shows"].as_array().unwrap().len(), 1, "nothing seeded twice");
+        let shows: Value = http
+            .get(format!("{base}/api/shows"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            shows["shows"].as_array().unwrap().len(),
+            1,
+            "nothing seeded twice"
+        );
     });
 }
 
@@ -165,13 +204,20 @@ fn redis_restart_loses_nothing_and_prints_the_existing_demo() {
 fn memory_store_warns_and_sigterm_stops_gracefully() {
     let mut srv = ServerProcess::spawn(&["--no-demo"], &[]);
     assert!(srv.banner.contains("No demo show"), "{}", srv.banner);
-    assert!(srv.banner.contains("Admin token (generated"), "{}", srv.banner);
+    assert!(
+        srv.banner.contains("Admin token (generated"),
+        "{}",
+        srv.banner
+    );
     let started = Instant::now();
     let status = srv.terminate();
     assert!(status.success(), "exit status {status}");
     assert!(started.elapsed() < Duration::from_secs(10));
     let logs = srv.logs().join("\n");
-    assert!(logs.contains("dies with it"), "memory warning missing:\n{logs}");
+    assert!(
+        logs.contains("dies with it"),
+        "memory warning missing:\n{logs}"
+    );
     assert!(logs.contains("SIGTERM received"), "{logs}");
     assert!(logs.contains("shutting down"), "{logs}");
     // No new connections after the exit.
@@ -218,11 +264,16 @@ async fn readiness_follows_redis_without_a_restart() {
     // API calls that need the store fail clearly, not with a 500.
     let (_, token) = (
         (),
-        srv.mint(&livesale::domain::Principal::Creator {
-            creator_id: livesale::domain::CreatorId(uuid::Uuid::nil()),
-        }, 60),
+        srv.mint(
+            &livesale::domain::Principal::Creator {
+                creator_id: livesale::domain::CreatorId(uuid::Uuid::nil()),
+            },
+            60,
+        ),
     );
-    let failed = srv.post("/api/shows", Some(&token), json!({"title": "x"})).await;
+    let failed = srv
+        .post("/api/shows", Some(&token), json!({"title": "x"}))
+        .await;
     assert_problem(&failed, 503, "store_unavailable");
 
     redis.restart();
@@ -235,7 +286,9 @@ async fn readiness_follows_redis_without_a_restart() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(up.0, 200, "ready again after Redis returned: {}", up.1);
-    let ok = srv.post("/api/shows", Some(&token), json!({"title": "x"})).await;
+    let ok = srv
+        .post("/api/shows", Some(&token), json!({"title": "x"}))
+        .await;
     assert_eq!(ok.0, 201, "{}", ok.1);
 }
 
@@ -244,11 +297,20 @@ async fn metrics_and_openapi_are_served() {
     let srv = TestServer::start(Backend::Memory).await;
     let missing = format!("/api/shows/{}", uuid::Uuid::now_v7());
     assert_eq!(srv.get(&missing, None).await.0, 404);
-    let text = srv.http.get(srv.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let text = srv
+        .http
+        .get(srv.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
-        text.lines().any(|l| l.starts_with("livesale_http_requests_total")
-            && l.contains("route=\"/api/shows/{id}\"")
-            && l.contains("status=\"404\"")),
+        text.lines()
+            .any(|l| l.starts_with("livesale_http_requests_total")
+                && l.contains("route=\"/api/shows/{id}\"")
+                && l.contains("status=\"404\"")),
         "{text}"
     );
     assert!(text.contains("livesale_http_request_duration_seconds_bucket"));
@@ -268,7 +330,10 @@ async fn metrics_and_openapi_are_served() {
         ("/api/products", "post"),
         ("/api/products/import", "post"),
     ] {
-        assert!(doc["paths"][path][method].is_object(), "{method} {path} missing from OpenAPI");
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} missing from OpenAPI"
+        );
     }
     assert!(doc["components"]["schemas"]["Problem"].is_object());
 }

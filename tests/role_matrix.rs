@@ -197,7 +197,11 @@ impl World {
         let other_show = server.show(&owner, "Another show of the owner").await;
         let product = server.product(&owner, "OWNER-1", 2500, 10).await;
         let lineup = server
-            .post(&format!("/api/shows/{show}/lineup"), Some(&owner), json!({ "product_id": product }))
+            .post(
+                &format!("/api/shows/{show}/lineup"),
+                Some(&owner),
+                json!({ "product_id": product }),
+            )
             .await;
         assert_eq!(lineup.0, 200, "lineup: {}", lineup.1);
         let moderator = server.invite(&owner, &show, "moderator").await;
@@ -289,15 +293,31 @@ impl World {
                 format!("/api/shows/{}/cart/items/{}", self.show, self.product),
                 json!({ "quantity": 1 }),
             ),
-            Fresh::Webhook => ("PUT", "/api/webhook".to_string(), json!({ "url": "http://127.0.0.1:9/hook" })),
+            Fresh::Webhook => (
+                "PUT",
+                "/api/webhook".to_string(),
+                json!({ "url": "http://127.0.0.1:9/hook" }),
+            ),
             _ => return,
         };
         let auth = match fresh {
             Fresh::Pinned => Some(format!("Bearer {}", self.owner)),
             _ => authorization.map(str::to_string),
         };
-        let got = send(&self.server, method, &path, auth.as_deref(), Body::Json(body)).await;
-        assert!((200..300).contains(&got.0), "preparing {fresh:?}: {} {}", got.0, got.2);
+        let got = send(
+            &self.server,
+            method,
+            &path,
+            auth.as_deref(),
+            Body::Json(body),
+        )
+        .await;
+        assert!(
+            (200..300).contains(&got.0),
+            "preparing {fresh:?}: {} {}",
+            got.0,
+            got.2
+        );
     }
 }
 
@@ -311,7 +331,10 @@ fn invite_id_of(token: &str) -> String {
             .expect("base64url claims"),
     )
     .expect("JSON claims");
-    claims["invite_id"].as_str().expect("an invite id").to_string()
+    claims["invite_id"]
+        .as_str()
+        .expect("an invite id")
+        .to_string()
 }
 
 /// What a call must answer.

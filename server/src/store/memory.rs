@@ -652,7 +652,8 @@ impl Store for MemoryStore {
                 banned: s.show_bans.contains(&key)
                     || s.creator_bans
                         .contains(&(show.creator_id, member.to_string())),
-                timed_out_until: s.timeouts.get(&key).copied(),
+                // A timeout that has run out is no timeout (as in Redis).
+                timed_out_until: s.timeouts.get(&key).copied().filter(|t| *t > chrono::Utc::now()),
                 last_message_at: s.last_messages.get(&key).copied(),
             }
         }))

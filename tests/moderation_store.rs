@@ -612,11 +612,15 @@ async fn audit_log_newest_n_oldest_first(store: SharedStore) {
 
 async fn revoked_invites(store: SharedStore) {
     let (a, b) = (InviteId(Uuid::new_v4()), InviteId(Uuid::new_v4()));
-    assert!(!store.is_revoked(a).await.unwrap());
-    store.revoke_invite(a).await.unwrap();
-    store.revoke_invite(a).await.unwrap();
-    assert!(store.is_revoked(a).await.unwrap());
-    assert!(!store.is_revoked(b).await.unwrap());
+    let (show, other_show) = (ShowId(Uuid::new_v4()), ShowId(Uuid::new_v4()));
+    assert!(!store.is_revoked(show, a).await.unwrap());
+    store.revoke_invite(show, a).await.unwrap();
+    store.revoke_invite(show, a).await.unwrap();
+    assert!(store.is_revoked(show, a).await.unwrap());
+    assert!(!store.is_revoked(show, b).await.unwrap());
+    // A revocation recorded under another show never reaches this show's tokens.
+    store.revoke_invite(other_show, b).await.unwrap();
+    assert!(!store.is_revoked(show, b).await.unwrap());
 }
 
 // ---- Redis only -----------------------------------------------------------------------------
@@ -743,7 +747,10 @@ mod redis_only {
             store.insert_creator(&ada).await.unwrap();
             store.insert_show(&show).await.unwrap();
             fill(&store, &show, &member()).await;
-            store.revoke_invite(InviteId(Uuid::new_v4())).await.unwrap();
+            store
+                .revoke_invite(show.id, InviteId(Uuid::new_v4()))
+                .await
+                .unwrap();
 
             let keys = keys_under(&prefix).await;
             let tag = format!("{{c:{}}}", ada.id);
@@ -845,7 +852,7 @@ mod redis_only {
             for e in &entries {
                 first.append_audit(&show, e).await.unwrap();
             }
-            first.revoke_invite(invite).await.unwrap();
+            first.revoke_invite(show.id, invite).await.unwrap();
             let policy = first.chat_policy(&show).await.unwrap();
             let standing = first.standing(&show, &kim).await.unwrap();
             let held = first.held_messages(&show).await.unwrap();
@@ -863,7 +870,7 @@ mod redis_only {
             assert_eq!(second.pinned_message(&show).await.unwrap(), pinned);
             assert_eq!(second.audit_log(&show, 100).await.unwrap(), audit);
             assert_eq!(second.audit_log(&show, 2).await.unwrap(), entries[3..]);
-            assert!(second.is_revoked(invite).await.unwrap());
+            assert!(second.is_revoked(show.id, invite).await.unwrap());
         })
         .await;
     }

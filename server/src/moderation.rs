@@ -123,6 +123,7 @@ pub async fn apply(
         } => {
             let seconds = moderation::timeout_seconds(seconds)?;
             reason = moderation::reason(why.as_deref())?;
+            ensure_viewer(store, show, &viewer_id).await?;
             let until = now + chrono::Duration::seconds(seconds as i64);
             store.set_timeout(show, &viewer_id, Some(until)).await?;
             hub.publish(
@@ -152,18 +153,27 @@ pub async fn apply(
                 .into());
             }
             reason = moderation::reason(why.as_deref())?;
+            ensure_viewer(store, show, &viewer_id).await?;
             store.set_ban(show, &viewer_id, scope, true).await?;
             store.set_timeout(show, &viewer_id, None).await?;
-            hub.publish(
-                show,
-                &Broadcast::ModNotice {
-                    to: viewer_id.clone(),
-                    action: "ban".into(),
-                    until: None,
-                    reason: reason.clone(),
-                },
-            )
-            .await?;
+            let notice = Broadcast::ModNotice {
+                to: viewer_id.clone(),
+                action: "ban".into(),
+                until: None,
+                reason: reason.clone(),
+            };
+            hub.publish(show, &notice).await?;
+            if scope == BanScope::Creator {
+                // The ban reaches them in the creator's other running shows too.
+                for other in store.shows().await? {
+                    if other.creator_id == show.creator_id
+                        && other.id != show.id
+                        && other.status != crate::domain::ShowStatus::Ended
+                    {
+                        hub.publish(&other, &notice).await?;
+                    }
+                }
+            }
             metrics::counter!("livesale_moderation_bans_total").increment(1);
             details = serde_json::json!({ "scope": scope });
             target = Some(viewer_id);
@@ -298,6 +308,25 @@ pub async fn apply(
     };
     store.append_audit(show, &entry).await?;
     hub.publish(show, &Broadcast::ModAudit { entry }).await?;
+    Ok(())
+}
+
+/// Timeouts and bans are for the show's viewers only. The creator's id is public (in the show)
+/// and a moderator's is their invite id (the author id of their chat messages); without this,
+/// a moderator could time out or ban the creator or a fellow moderator, shutting them out of
+/// the room.
+async fn ensure_viewer(store: &dyn Store, show: &Show, target: &str) -> Result<(), ModError> {
+    let viewer = match target.parse::<crate::domain::ViewerId>() {
+        Ok(id) => store.viewer(show, id).await?,
+        Err(_) => None,
+    };
+    if viewer.is_none() {
+        return Err(DomainError::not_found(
+            "viewer_not_found",
+            "no viewer with that id joined this show (only viewers are timed out or banned)",
+        )
+        .into());
+    }
     Ok(())
 }
 

@@ -212,9 +212,12 @@ fn is_websocket_upgrade(req: &Request) -> bool {
 /// viewers are banned instead).
 async fn revoked(state: &AppState, p: &Principal) -> Result<bool, crate::store::StoreError> {
     match p {
-        Principal::Moderator { invite_id, .. } | Principal::Camera { invite_id, .. } => {
-            state.store.is_revoked(*invite_id).await
+        Principal::Moderator {
+            show_id, invite_id, ..
         }
+        | Principal::Camera {
+            show_id, invite_id, ..
+        } => state.store.is_revoked(*show_id, *invite_id).await,
         _ => Ok(false),
     }
 }

@@ -199,7 +199,7 @@ async fn revoke_invite(
     let show = state.show(id).await?;
     authorize(caller.principal(), Action::ManageShow, Some(&show))?;
     let actor = moderator(&state, &caller, &show).await?;
-    state.store.revoke_invite(invite).await?;
+    state.store.revoke_invite(show.id, invite).await?;
     state
         .hub
         .publish(

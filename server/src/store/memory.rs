@@ -54,7 +54,7 @@ struct State {
     held: HashMap<ShowId, Vec<HeldMessage>>,
     pinned_messages: HashMap<ShowId, ChatMessage>,
     audit: HashMap<ShowId, Vec<AuditEntry>>,
-    revoked: HashSet<InviteId>,
+    revoked: HashSet<(ShowId, InviteId)>,
 }
 
 impl State {
@@ -653,7 +653,11 @@ impl Store for MemoryStore {
                     || s.creator_bans
                         .contains(&(show.creator_id, member.to_string())),
                 // A timeout that has run out is no timeout (as in Redis).
-                timed_out_until: s.timeouts.get(&key).copied().filter(|t| *t > chrono::Utc::now()),
+                timed_out_until: s
+                    .timeouts
+                    .get(&key)
+                    .copied()
+                    .filter(|t| *t > chrono::Utc::now()),
                 last_message_at: s.last_messages.get(&key).copied(),
             }
         }))
@@ -756,12 +760,12 @@ impl Store for MemoryStore {
         }))
     }
 
-    async fn revoke_invite(&self, invite: InviteId) -> Result<(), StoreError> {
-        self.with(|s| s.revoked.insert(invite));
+    async fn revoke_invite(&self, show: ShowId, invite: InviteId) -> Result<(), StoreError> {
+        self.with(|s| s.revoked.insert((show, invite)));
         Ok(())
     }
 
-    async fn is_revoked(&self, invite: InviteId) -> Result<bool, StoreError> {
-        Ok(self.with(|s| s.revoked.contains(&invite)))
+    async fn is_revoked(&self, show: ShowId, invite: InviteId) -> Result<bool, StoreError> {
+        Ok(self.with(|s| s.revoked.contains(&(show, invite))))
     }
 }

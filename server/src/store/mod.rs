@@ -252,7 +252,9 @@ pub trait Store: Send + Sync + 'static {
     /// The newest `limit` audit entries, oldest first.
     async fn audit_log(&self, show: &Show, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
 
-    /// Revokes a moderator or camera invitation: its token stops working everywhere.
-    async fn revoke_invite(&self, invite: InviteId) -> Result<(), StoreError>;
-    async fn is_revoked(&self, invite: InviteId) -> Result<bool, StoreError>;
+    /// Revokes a moderator or camera invitation of `show`: a token for that show with that
+    /// invite id stops working everywhere. Keyed by show, so a creator can only ever revoke
+    /// invitations to their own shows (the token carries its show).
+    async fn revoke_invite(&self, show: ShowId, invite: InviteId) -> Result<(), StoreError>;
+    async fn is_revoked(&self, show: ShowId, invite: InviteId) -> Result<bool, StoreError>;
 }

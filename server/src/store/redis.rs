@@ -948,12 +948,12 @@ impl Store for RedisStore {
         moderation::audit_log(self, show, limit).await
     }
 
-    async fn revoke_invite(&self, invite: InviteId) -> Result<(), StoreError> {
-        moderation::revoke_invite(self, invite).await
+    async fn revoke_invite(&self, show: ShowId, invite: InviteId) -> Result<(), StoreError> {
+        moderation::revoke_invite(self, show, invite).await
     }
 
-    async fn is_revoked(&self, invite: InviteId) -> Result<bool, StoreError> {
-        moderation::is_revoked(self, invite).await
+    async fn is_revoked(&self, show: ShowId, invite: InviteId) -> Result<bool, StoreError> {
+        moderation::is_revoked(self, show, invite).await
     }
 }
 

@@ -41,7 +41,7 @@ use super::StoreError;
 use super::redis::{Keys, RedisStore, decode, encode, redis_error};
 use crate::domain::moderation::{AuditEntry, ChatPolicy, HeldMessage, Standing};
 use crate::domain::room::{BanScope, ChatMessage};
-use crate::domain::{CreatorId, InviteId, Show, Timestamp};
+use crate::domain::{CreatorId, InviteId, Show, ShowId, Timestamp};
 
 /// Audit entries kept per show; older ones are dropped as new ones arrive.
 pub const AUDIT_KEEP: usize = 10_000;
@@ -466,12 +466,17 @@ pub(super) async fn audit_log(
         .await
 }
 
-pub(super) async fn revoke_invite(store: &RedisStore, invite: InviteId) -> Result<(), StoreError> {
+/// Members of the revoked set are `<show>:<invite>`.
+pub(super) async fn revoke_invite(
+    store: &RedisStore,
+    show: ShowId,
+    invite: InviteId,
+) -> Result<(), StoreError> {
     store
         .guard("revoke_invite", async {
             redis::cmd("SADD")
                 .arg(store.keys.revoked())
-                .arg(invite.to_string())
+                .arg(format!("{show}:{invite}"))
                 .exec_async(&mut store.conn.clone())
                 .await
                 .map_err(store_error)
@@ -479,12 +484,16 @@ pub(super) async fn revoke_invite(store: &RedisStore, invite: InviteId) -> Resul
         .await
 }
 
-pub(super) async fn is_revoked(store: &RedisStore, invite: InviteId) -> Result<bool, StoreError> {
+pub(super) async fn is_revoked(
+    store: &RedisStore,
+    show: ShowId,
+    invite: InviteId,
+) -> Result<bool, StoreError> {
     store
         .guard("is_revoked", async {
             redis::cmd("SISMEMBER")
                 .arg(store.keys.revoked())
-                .arg(invite.to_string())
+                .arg(format!("{show}:{invite}"))
                 .query_async(&mut store.conn.clone())
                 .await
                 .map_err(store_error)

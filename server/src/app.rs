@@ -151,6 +151,12 @@ impl App {
             token.clone(),
         );
         let signal_token = token.clone();
+        // Room frames are small and latency-bound: no Nagle delays on accepted sockets.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
         let server = axum::serve(
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),

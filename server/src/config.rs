@@ -114,8 +114,8 @@ pub struct Config {
     #[arg(long, env = "LIVESALE_WS_WRITE_TIMEOUT_MS", default_value_t = 5000)]
     pub ws_write_timeout_ms: u64,
 
-    /// Interval of WebSocket pings, in seconds; a client that answers none of two is closed
-    /// (4010).
+    /// Interval of WebSocket pings, in seconds; a client that sends nothing (not even a pong)
+    /// for a whole interval after a ping is closed (4010).
     #[arg(long, env = "LIVESALE_WS_PING_INTERVAL", default_value_t = 20)]
     pub ws_ping_interval_s: u64,
 

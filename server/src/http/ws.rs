@@ -107,86 +107,81 @@ async fn upgrade(
     let ws = ws
         .max_message_size(state.config.ws_max_frame_bytes)
         .max_frame_size(state.config.ws_max_frame_bytes);
-    // Refusals after the upgrade: browsers cannot read an HTTP status from a failed handshake,
-    // but they do see a close code and reason.
-    let refusal = |code: u16, reason: String| ws_refuse(code, reason);
-    let params = match params {
-        Ok(Query(p)) => p,
-        Err(e) => {
-            return refusal(
-                close::UNSUPPORTED_VERSION,
-                format!("bad query: {}", e.body_text()),
-            )
-            .into_ws(ws);
+    // Refusals come after the upgrade: browsers cannot read an HTTP status from a failed
+    // handshake, but they do see a close code and reason.
+    match admit(&state, caller, token_problem, &raw_id, params).await {
+        Ok((show, who, last_seq)) => {
+            let tracker = state.connections.token();
+            ws.on_upgrade(move |socket| async move {
+                let _tracked = tracker;
+                run(state, show, who, last_seq, socket).await;
+            })
         }
-    };
+        Err(refusal) => refusal.into_ws(ws),
+    }
+}
+
+/// Decides whether the caller may join the show's room: protocol version, token, show,
+/// scope, and bans, in that order (docs/protocol.md).
+async fn admit(
+    state: &AppState,
+    caller: Caller,
+    token_problem: Option<Extension<TokenProblem>>,
+    raw_id: &str,
+    params: Result<Query<WsParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<(Show, Who, Option<u64>), Refusal> {
+    let Query(params) = params.map_err(|e| {
+        Refusal::new(
+            close::UNSUPPORTED_VERSION,
+            format!("bad query: {}", e.body_text()),
+        )
+    })?;
     let version = params.v.as_deref().unwrap_or("1");
     if !version
         .parse::<u32>()
         .is_ok_and(|v| PROTOCOL_VERSIONS.contains(&v))
     {
-        return refusal(
+        return Err(Refusal::new(
             close::UNSUPPORTED_VERSION,
             format!("unsupported protocol version '{version}'; this server speaks v=1"),
-        )
-        .into_ws(ws);
+        ));
     }
     if let Some(Extension(TokenProblem(e))) = token_problem {
-        return refusal(close::UNAUTHORIZED, format!("{}: {}", e.code, e.message)).into_ws(ws);
+        return Err(Refusal::new(
+            close::UNAUTHORIZED,
+            format!("{}: {}", e.code, e.message),
+        ));
     }
-    let Ok(show_id) = raw_id.parse::<ShowId>() else {
-        return refusal(close::NOT_FOUND, "show_not_found".into()).into_ws(ws);
-    };
-    let show = match state.store.show(show_id).await {
-        Ok(Some(show)) => show,
-        Ok(None) => return refusal(close::NOT_FOUND, "show_not_found".into()).into_ws(ws),
-        Err(e) => {
-            tracing::warn!(error = %e, "store unavailable for a WebSocket join");
-            return refusal(
-                close::INTERNAL,
-                "store_unavailable: try again shortly".into(),
-            )
-            .into_ws(ws);
-        }
-    };
+    let not_found = || Refusal::new(close::NOT_FOUND, "show_not_found");
+    let show_id = raw_id.parse::<ShowId>().map_err(|_| not_found())?;
+    let show = state
+        .store
+        .show(show_id)
+        .await
+        .map_err(Refusal::unavailable)?
+        .ok_or_else(not_found)?;
     if let Some(p) = caller.principal()
         && !p.is_scoped_to(&show)
     {
-        return refusal(
+        return Err(Refusal::new(
             close::FORBIDDEN,
-            "wrong_show: this token is for another show".into(),
-        )
-        .into_ws(ws);
+            "wrong_show: this token is for another show",
+        ));
     }
-    let who = match identify(&state, caller.0, &show).await {
-        Ok(who) => who,
-        Err(e) => return refusal(close::INTERNAL, e).into_ws(ws),
-    };
-    if let Some(member) = &who.id {
-        match crate::moderation::admitted(state.store.as_ref(), &show, member).await {
-            Ok(true) => {}
-            Ok(false) => {
-                return refusal(
-                    close::FORBIDDEN,
-                    "banned: you are banned from this show".into(),
-                )
-                .into_ws(ws);
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "store unavailable for a WebSocket join");
-                return refusal(
-                    close::INTERNAL,
-                    "store_unavailable: try again shortly".into(),
-                )
-                .into_ws(ws);
-            }
-        }
+    let who = identify(state, caller.0)
+        .await
+        .map_err(Refusal::unavailable)?;
+    if let Some(member) = &who.id
+        && !crate::moderation::admitted(state.store.as_ref(), &show, member)
+            .await
+            .map_err(Refusal::unavailable)?
+    {
+        return Err(Refusal::new(
+            close::FORBIDDEN,
+            "banned: you are banned from this show",
+        ));
     }
-    let tracker = state.connections.token();
-    ws.on_upgrade(move |socket| async move {
-        let _tracked = tracker;
-        run(state, show, who, params.last_seq, socket).await;
-    })
+    Ok((show, who, params.last_seq))
 }
 
 /// A refusal to deliver after the handshake.
@@ -195,24 +190,24 @@ struct Refusal {
     reason: String,
 }
 
-fn ws_refuse(code: u16, reason: String) -> Refusal {
-    Refusal { code, reason }
-}
-
 impl Refusal {
+    fn new(code: u16, reason: impl Into<String>) -> Self {
+        Refusal {
+            code,
+            reason: reason.into(),
+        }
+    }
+
+    fn unavailable(e: crate::store::StoreError) -> Self {
+        tracing::warn!(error = %e, "store unavailable for a WebSocket join");
+        Refusal::new(close::INTERNAL, "store_unavailable: try again shortly")
+    }
+
     fn into_ws(self, ws: WebSocketUpgrade) -> Response {
         metrics::counter!("livesale_ws_disconnects_total", "reason" => End::Refused.label())
             .increment(1);
         ws.on_upgrade(move |mut socket| async move {
-            let frame = CloseFrame {
-                code: self.code,
-                reason: Utf8Bytes::from(truncate_reason(&self.reason)),
-            };
-            let _ = tokio::time::timeout(
-                Duration::from_secs(2),
-                socket.send(Message::Close(Some(frame))),
-            )
-            .await;
+            let _ = close_with(&mut socket, self.code, &self.reason).await;
         })
     }
 }
@@ -239,8 +234,7 @@ struct Who {
 async fn identify(
     state: &AppState,
     principal: Option<Principal>,
-    show: &Show,
-) -> Result<Who, String> {
+) -> Result<Who, crate::store::StoreError> {
     let Some(p) = principal else {
         return Ok(Who {
             principal: None,
@@ -251,12 +245,12 @@ async fn identify(
     };
     let (id, name) = match &p {
         Principal::Creator { creator_id } => {
-            let name = match state.store.creator(*creator_id).await {
-                Ok(Some(c)) => c.name,
-                Ok(None) => "Host".to_string(),
-                Err(e) => return Err(format!("store_unavailable: {e}")),
-            };
-            let _ = show;
+            let name = state
+                .store
+                .creator(*creator_id)
+                .await?
+                .map(|c| c.name)
+                .unwrap_or_else(|| "Host".to_string());
             (creator_id.to_string(), name)
         }
         Principal::Moderator {
@@ -354,7 +348,11 @@ async fn run(state: AppState, show: Show, who: Who, last_seq: Option<u64>, socke
     tracing::debug!(show = %conn.show.id, reason = end.label(), "WebSocket closed");
 }
 
-async fn close_with(sink: &mut Sink, code: u16, reason: &str) -> Result<(), ()> {
+/// Sends a close frame (bounded in time: a stalled peer must not hold the task).
+async fn close_with<S>(sink: &mut S, code: u16, reason: &str) -> Result<(), ()>
+where
+    S: futures::Sink<Message> + Unpin,
+{
     let frame = CloseFrame {
         code,
         reason: Utf8Bytes::from(truncate_reason(reason)),

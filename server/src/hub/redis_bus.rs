@@ -409,7 +409,7 @@ impl RedisBus {
                 "redis key prefix {prefix:?} must be non-empty and contain no braces"
             )));
         }
-        let client = redis::Client::open(url)
+        let client = crate::store::open_client(url)
             .map_err(|e| StoreError::Unavailable(format!("invalid redis URL for the bus: {e}")))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))

@@ -80,7 +80,8 @@ pub struct Percentiles {
 
 /// Adds `more` into `into` (both sparse, any order).
 pub fn merge(into: &mut Vec<[u64; 2]>, more: &[[u64; 2]]) {
-    let mut map: std::collections::BTreeMap<u64, u64> = into.iter().map(|[i, c]| (*i, *c)).collect();
+    let mut map: std::collections::BTreeMap<u64, u64> =
+        into.iter().map(|[i, c]| (*i, *c)).collect();
     for [i, c] in more {
         *map.entry(*i).or_default() += c;
     }
@@ -133,10 +134,25 @@ mod tests {
 
     #[test]
     fn buckets_cover_values_within_one_percent() {
-        for v in [0u64, 1, 127, 128, 129, 255, 256, 1000, 12_345, 1_000_000, 987_654_321] {
+        for v in [
+            0u64,
+            1,
+            127,
+            128,
+            129,
+            255,
+            256,
+            1000,
+            12_345,
+            1_000_000,
+            987_654_321,
+        ] {
             let (lo, hi) = bounds(index(v));
             assert!(lo <= v && v <= hi, "{v} not in [{lo}, {hi}]");
-            assert!((hi - lo) as f64 <= v as f64 / 100.0 + 1.0, "{v}: [{lo}, {hi}]");
+            assert!(
+                (hi - lo) as f64 <= v as f64 / 100.0 + 1.0,
+                "{v}: [{lo}, {hi}]"
+            );
         }
     }
 

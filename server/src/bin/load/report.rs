@@ -217,29 +217,110 @@ impl Fanout {
         let d = &self.derived;
         let l = &d.latency;
         let mut rows: Vec<(String, String)> = vec![
-            ("run".into(), format!("{} ({}), {} process(es)", self.label, self.protocol, self.processes)),
-            ("viewers connected".into(), format!("{} of {} ({} failed, {} lost during the run), connect phase {:.1} s", self.connected, self.viewers, self.failed, self.lost, self.connect_s)),
-            ("window".into(), format!("{:.1} s after {:.0} s warm-up", self.window_s, self.warmup_s)),
-            ("offered".into(), format!("{:.1} chat msg/s (asked {:.1}) from {} chatters, {:.0} taps/s (asked {:.0})", d.offered_chat_per_s, self.chat_rate, self.chatters, d.offered_taps_per_s, self.reaction_rate)),
-            ("chat delivered".into(), format!("{} of {} expected ({:.4}%)", self.chat_delivered, d.chat_expected, d.delivery_ratio * 100.0)),
-            ("messages delivered/s".into(), format!("{:.0} (chat {:.0}/s; {} reaction, {} presence, {} other frames), {:.1} Mbit/s", d.msgs_delivered_per_s, d.chat_delivered_per_s, self.reaction_frames_window, self.presence_frames_window, self.other_frames_window, d.mbit_in_per_s)),
-            ("chat latency".into(), format!("p50 {} · p90 {} · p99 {} · p99.9 {} · max {} (n={})", ms(l.p50_us), ms(l.p90_us), ms(l.p99_us), ms(l.p999_us), ms(l.max_us), l.count)),
-            ("reaction taps counted".into(), format!("{} of {} sent in the window ({:.1}%)", self.taps_counted, self.reactions_sent, d.taps_counted_ratio * 100.0)),
+            (
+                "run".into(),
+                format!(
+                    "{} ({}), {} process(es)",
+                    self.label, self.protocol, self.processes
+                ),
+            ),
+            (
+                "viewers connected".into(),
+                format!(
+                    "{} of {} ({} failed, {} lost during the run), connect phase {:.1} s",
+                    self.connected, self.viewers, self.failed, self.lost, self.connect_s
+                ),
+            ),
+            (
+                "window".into(),
+                format!(
+                    "{:.1} s after {:.0} s warm-up",
+                    self.window_s, self.warmup_s
+                ),
+            ),
+            (
+                "offered".into(),
+                format!(
+                    "{:.1} chat msg/s (asked {:.1}) from {} chatters, {:.0} taps/s (asked {:.0})",
+                    d.offered_chat_per_s,
+                    self.chat_rate,
+                    self.chatters,
+                    d.offered_taps_per_s,
+                    self.reaction_rate
+                ),
+            ),
+            (
+                "chat delivered".into(),
+                format!(
+                    "{} of {} expected ({:.4}%)",
+                    self.chat_delivered,
+                    d.chat_expected,
+                    d.delivery_ratio * 100.0
+                ),
+            ),
+            (
+                "messages delivered/s".into(),
+                format!(
+                    "{:.0} (chat {:.0}/s; {} reaction, {} presence, {} other frames), {:.1} Mbit/s",
+                    d.msgs_delivered_per_s,
+                    d.chat_delivered_per_s,
+                    self.reaction_frames_window,
+                    self.presence_frames_window,
+                    self.other_frames_window,
+                    d.mbit_in_per_s
+                ),
+            ),
+            (
+                "chat latency".into(),
+                format!(
+                    "p50 {} · p90 {} · p99 {} · p99.9 {} · max {} (n={})",
+                    ms(l.p50_us),
+                    ms(l.p90_us),
+                    ms(l.p99_us),
+                    ms(l.p999_us),
+                    ms(l.max_us),
+                    l.count
+                ),
+            ),
+            (
+                "reaction taps counted".into(),
+                format!(
+                    "{} of {} sent in the window ({:.1}%)",
+                    self.taps_counted,
+                    self.reactions_sent,
+                    d.taps_counted_ratio * 100.0
+                ),
+            ),
         ];
         if let Some(s) = &self.server {
             rows.push(("server memory".into(), format!(
                 "RSS {} → {} idle → {} end MiB; {:.1} KiB/connection idle, {:.1} KiB at the end",
                 s.rss_kib_before / 1024, s.rss_kib_idle / 1024, s.rss_kib_end / 1024,
                 d.server_kib_per_conn_idle.unwrap_or(0.0), d.server_kib_per_conn_end.unwrap_or(0.0))));
-            rows.push(("server CPU".into(), format!("{:.2} cores during the window{}", d.server_cores_window.unwrap_or(0.0),
-                match d.other_cores_window { Some(c) => format!(" (+ {c:.2} cores of pid {})", s.other_pid.unwrap_or(0)), None => String::new() })));
+            rows.push((
+                "server CPU".into(),
+                format!(
+                    "{:.2} cores during the window{}",
+                    d.server_cores_window.unwrap_or(0.0),
+                    match d.other_cores_window {
+                        Some(c) => format!(" (+ {c:.2} cores of pid {})", s.other_pid.unwrap_or(0)),
+                        None => String::new(),
+                    }
+                ),
+            ));
         }
         rows.push(("load tool CPU".into(), format!(
             "{:.2} cores in the window, {:.2} overall ({} threads, {} cores allowed), {} late sends (max {} ms)",
             d.tool_cores_window, d.tool_cores_total, self.tool.threads, self.tool.cores, self.late_sends, self.max_send_lateness_ms)));
         rows.push(("errors".into(), errors_line(&self.errors)));
         if self.listen_overflows > 0 {
-            rows.push(("listen overflows".into(), format!("{} (kernel accept queue full during the run)", self.listen_overflows)));
+            rows.push((
+                "listen overflows".into(),
+                format!(
+                    "{} (kernel accept queue full during the run)",
+                    self.listen_overflows
+                ),
+            ));
         }
         render(&rows)
     }
@@ -310,24 +391,93 @@ impl Checkout {
         let o = &self.latency_orders;
         let mut rows: Vec<(String, String)> = vec![
             ("run".into(), self.label.clone()),
-            ("buyers".into(), format!("{} with a prepared cart of {} (prepared in {:.1} s)", self.prepared, self.buyers, self.prepare_s)),
-            ("fired".into(), format!("{} checkouts spread over {} ms", self.fired, self.fire_window_ms)),
-            ("outcome".into(), format!("{} orders (201), {} sold_out (409), other: {}", self.orders, self.sold_out, errors_line(&self.other))),
-            ("throughput".into(), format!("{:.0} checkouts/s (all {} answered in {:.3} s)", self.throughput_per_s, self.fired, self.burst_s)),
-            ("latency, all".into(), format!("p50 {} · p90 {} · p99 {} · p99.9 {} · max {}", ms(a.p50_us), ms(a.p90_us), ms(a.p99_us), ms(a.p999_us), ms(a.max_us))),
-            ("latency, orders".into(), format!("p50 {} · p99 {} · max {} (n={})", ms(o.p50_us), ms(o.p99_us), ms(o.max_us), o.count)),
+            (
+                "buyers".into(),
+                format!(
+                    "{} with a prepared cart of {} (prepared in {:.1} s)",
+                    self.prepared, self.buyers, self.prepare_s
+                ),
+            ),
+            (
+                "fired".into(),
+                format!(
+                    "{} checkouts spread over {} ms",
+                    self.fired, self.fire_window_ms
+                ),
+            ),
+            (
+                "outcome".into(),
+                format!(
+                    "{} orders (201), {} sold_out (409), other: {}",
+                    self.orders,
+                    self.sold_out,
+                    errors_line(&self.other)
+                ),
+            ),
+            (
+                "throughput".into(),
+                format!(
+                    "{:.0} checkouts/s (all {} answered in {:.3} s)",
+                    self.throughput_per_s, self.fired, self.burst_s
+                ),
+            ),
+            (
+                "latency, all".into(),
+                format!(
+                    "p50 {} · p90 {} · p99 {} · p99.9 {} · max {}",
+                    ms(a.p50_us),
+                    ms(a.p90_us),
+                    ms(a.p99_us),
+                    ms(a.p999_us),
+                    ms(a.max_us)
+                ),
+            ),
+            (
+                "latency, orders".into(),
+                format!(
+                    "p50 {} · p99 {} · max {} (n={})",
+                    ms(o.p50_us),
+                    ms(o.p99_us),
+                    ms(o.max_us),
+                    o.count
+                ),
+            ),
         ];
         if let (Some(n), Some(p)) = (self.orders_listed, self.paid_listed) {
-            rows.push(("orders listed".into(), format!("{n} orders, {p} paid; stock left {}", self.stock_left.map(|s| s.to_string()).unwrap_or("?".into()))));
+            rows.push((
+                "orders listed".into(),
+                format!(
+                    "{n} orders, {p} paid; stock left {}",
+                    self.stock_left.map(|s| s.to_string()).unwrap_or("?".into())
+                ),
+            ));
         }
         if let Some(c) = self.server_cores_burst {
-            rows.push(("server CPU".into(), format!("{c:.2} cores during the burst{}",
-                match self.other_cores_burst { Some(r) => format!(", Redis {r:.2} cores"), None => String::new() })));
+            rows.push((
+                "server CPU".into(),
+                format!(
+                    "{c:.2} cores during the burst{}",
+                    match self.other_cores_burst {
+                        Some(r) => format!(", Redis {r:.2} cores"),
+                        None => String::new(),
+                    }
+                ),
+            ));
         }
-        rows.push(("load tool CPU".into(), format!("{:.2} cores during the burst, {:.2} overall", self.tool_cores_burst, self.tool.cpu_s_total / self.tool.wall_s_total.max(1e-9))));
+        rows.push((
+            "load tool CPU".into(),
+            format!(
+                "{:.2} cores during the burst, {:.2} overall",
+                self.tool_cores_burst,
+                self.tool.cpu_s_total / self.tool.wall_s_total.max(1e-9)
+            ),
+        ));
         rows.push(("errors".into(), errors_line(&self.errors)));
         if self.listen_overflows > 0 {
-            rows.push(("listen overflows".into(), format!("{}", self.listen_overflows)));
+            rows.push((
+                "listen overflows".into(),
+                format!("{}", self.listen_overflows),
+            ));
         }
         render(&rows)
     }

@@ -83,7 +83,10 @@ pub async fn setup(
     )
     .await?;
     let creator = expect(&r, 201, "create creator")?;
-    let token = creator["token"].as_str().ok_or("no creator token")?.to_string();
+    let token = creator["token"]
+        .as_str()
+        .ok_or("no creator token")?
+        .to_string();
     let r = post(
         &mut http,
         "/api/shows",
@@ -148,7 +151,10 @@ pub async fn viewer_tokens(
     n: usize,
     concurrency: usize,
     tag: &str,
-) -> (Vec<Option<(String, String)>>, std::collections::BTreeMap<String, u64>) {
+) -> (
+    Vec<Option<(String, String)>>,
+    std::collections::BTreeMap<String, u64>,
+) {
     let next = Arc::new(AtomicUsize::new(0));
     let path = Arc::new(format!("/api/shows/{show}/viewers"));
     let tag = Arc::new(tag.to_string());

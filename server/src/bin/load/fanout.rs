@@ -1,0 +1,783 @@
+//! The live-room load: N viewers join one show over WebSocket, some of them chat, all of them
+//! react, for a bounded time; every `chat.message` is timed against the wall-clock send time
+//! its sender wrote into the text.
+//!
+//! Timeline (wall clock, shared by every load process on the machine):
+//! tokens → `connect_at` (server RSS baseline) → connects → `start_at` (RSS with idle
+//! connections; traffic starts) → warm-up → measured window → drain → close.
+//!
+//! Two protocols: livesale's (docs/protocol.md) and Socket.IO's (Engine.IO v4 over a
+//! WebSocket: `0` open, `40` connect, `2`/`3` ping/pong, `42[event, data]` events).
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use tokio::sync::{Semaphore, watch};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+use super::hist::Hist;
+use super::report::{Fanout, ServerStats, ToolStats};
+use super::sys;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Protocol {
+    /// livesale's WebSocket protocol (`/api/shows/{id}/ws`).
+    Livesale,
+    /// Socket.IO 4 (Engine.IO v4, WebSocket transport) against scripts/bench/socketio.
+    Socketio,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct FanoutArgs {
+    /// Server base URL (loopback unless --allow-remote).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    #[arg(long, value_enum, default_value_t = Protocol::Livesale)]
+    pub protocol: Protocol,
+    /// The show to join (livesale); see the `setup` command.
+    #[arg(long)]
+    pub show: Option<String>,
+    /// Viewers this process opens.
+    #[arg(long, default_value_t = 2000)]
+    pub viewers: usize,
+    /// How many of this process's viewers chat (the first ones).
+    #[arg(long, default_value_t = 100)]
+    pub chatters: usize,
+    /// Chat messages per second this process sends, spread evenly over its chatters.
+    #[arg(long, default_value_t = 20.0)]
+    pub chat_rate: f64,
+    /// Reaction taps per second this process sends, spread evenly over all its viewers.
+    #[arg(long, default_value_t = 2000.0)]
+    pub reaction_rate: f64,
+    /// Length of the measured window.
+    #[arg(long, default_value_t = 30.0)]
+    pub duration_s: f64,
+    /// Traffic before the measured window (not counted).
+    #[arg(long, default_value_t = 5.0)]
+    pub warmup_s: f64,
+    /// Time to keep reading after the last send, so messages in flight arrive.
+    #[arg(long, default_value_t = 3.0)]
+    pub drain_s: f64,
+    /// Source addresses for the client sockets, comma-separated (e.g. 127.0.0.2,127.0.0.3),
+    /// used in turn; each address pair has its own ephemeral ports.
+    #[arg(long, value_delimiter = ',')]
+    pub source_ips: Vec<IpAddr>,
+    /// New connections per second.
+    #[arg(long, default_value_t = 2000.0)]
+    pub connect_rate: f64,
+    /// Handshakes in flight at once.
+    #[arg(long, default_value_t = 256)]
+    pub connect_concurrency: usize,
+    /// HTTP requests in flight while creating viewer tokens.
+    #[arg(long, default_value_t = 32)]
+    pub http_concurrency: usize,
+    /// The server's pid, to read its memory and CPU time from /proc.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Wall-clock time (Unix ms) to start connecting; several processes share it.
+    #[arg(long)]
+    pub connect_at: Option<u64>,
+    /// Wall-clock time (Unix ms) at which traffic starts; default: 1 s after this process's
+    /// viewers are connected.
+    #[arg(long)]
+    pub start_at: Option<u64>,
+    /// Longest the connect phase may take before traffic starts anyway.
+    #[arg(long, default_value_t = 120.0)]
+    pub connect_budget_s: f64,
+    /// A name for this run in the report.
+    #[arg(long, default_value = "fanout")]
+    pub label: String,
+    /// This process's number among several (names and chat tags).
+    #[arg(long, default_value_t = 0)]
+    pub process: usize,
+    /// Also write the JSON summary to this file.
+    #[arg(long)]
+    pub json_out: Option<std::path::PathBuf>,
+    /// Allow a server that is not on a loopback address.
+    #[arg(long)]
+    pub allow_remote: bool,
+}
+
+/// Counters shared by every viewer task of the process.
+#[derive(Default)]
+struct Shared {
+    connected: AtomicU64,
+    failed: AtomicU64,
+    attempts_done: AtomicU64,
+    lost: AtomicU64,
+    chat_sent: AtomicU64,
+    chat_sent_total: AtomicU64,
+    reactions_sent: AtomicU64,
+    reactions_sent_total: AtomicU64,
+    chat_delivered: AtomicU64,
+    frames_total: AtomicU64,
+    frames_window: AtomicU64,
+    chat_frames_window: AtomicU64,
+    reaction_frames_window: AtomicU64,
+    presence_frames_window: AtomicU64,
+    other_frames_window: AtomicU64,
+    bytes_window: AtomicU64,
+    taps_counted: AtomicU64,
+    late_sends: AtomicU64,
+    max_lateness_ms: AtomicU64,
+    hist: Hist,
+    errors: Mutex<BTreeMap<String, u64>>,
+}
+
+impl Shared {
+    fn error(&self, kind: impl Into<String>) {
+        let mut e = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+        *e.entry(kind.into()).or_default() += 1;
+    }
+}
+
+/// The run's timeline once the connect phase is over.
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    start: Instant,
+    /// The measured window, in wall-clock µs.
+    window_start_us: u64,
+    window_end_us: u64,
+    /// When sending stops (the end of the window).
+    send_end: Instant,
+    close_at: Instant,
+}
+
+struct Ctx {
+    server: SocketAddr,
+    protocol: Protocol,
+    path: String,
+    srcs: Vec<IpAddr>,
+    viewers: usize,
+    chatters: usize,
+    chat_rate: f64,
+    reaction_rate: f64,
+    process: usize,
+    connect_start: Instant,
+    connect_rate: f64,
+    sem: Semaphore,
+    config: WebSocketConfig,
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+const KINDS: [&str; 6] = ["heart", "fire", "clap", "laugh", "wow", "cart"];
+
+pub async fn run(args: FanoutArgs) -> Result<Fanout, String> {
+    let wall_start = std::time::Instant::now();
+    let cpu_start = sys::self_cpu_s();
+    let server = super::setup::server_addr(&args.url, args.allow_remote).await?;
+    if args.protocol == Protocol::Livesale && args.show.is_none() {
+        return Err(
+            "--show is required with --protocol livesale (see `livesale-load setup`)".into(),
+        );
+    }
+    let n = args.viewers;
+    let shared = Arc::new(Shared::default());
+
+    // Tokens (livesale only: the Socket.IO peer has no identities).
+    let tokens_started = std::time::Instant::now();
+    let tokens: Vec<Option<String>> = match args.protocol {
+        Protocol::Livesale => {
+            let show = args.show.as_deref().unwrap_or_default();
+            let (tokens, errors) = super::setup::viewer_tokens(
+                server,
+                &args.source_ips,
+                show,
+                n,
+                args.http_concurrency,
+                &format!("p{}", args.process),
+            )
+            .await;
+            for (k, v) in errors {
+                *shared
+                    .errors
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .entry(k)
+                    .or_default() += v;
+            }
+            tokens.into_iter().map(|t| t.map(|(t, _)| t)).collect()
+        }
+        Protocol::Socketio => vec![None; n],
+    };
+    let tokens_s = tokens_started.elapsed().as_secs_f64();
+    eprintln!(
+        "[p{}] {} tokens in {:.1} s",
+        args.process,
+        tokens.iter().filter(|t| t.is_some()).count(),
+        tokens_s
+    );
+
+    if let Some(at) = args.connect_at {
+        if sys::now_ms() > at + 1000 {
+            shared.error("late_connect_phase");
+        }
+        tokio::time::sleep_until(sys::instant_at_ms(at)).await;
+    }
+    let rss_before = args.server_pid.and_then(sys::rss_kib);
+    let (overflows_before, _) = sys::listen_drops();
+
+    let path = match args.protocol {
+        Protocol::Livesale => format!("/api/shows/{}/ws", args.show.as_deref().unwrap_or("")),
+        Protocol::Socketio => "/socket.io/?EIO=4&transport=websocket".to_string(),
+    };
+    let ctx = Arc::new(Ctx {
+        server,
+        protocol: args.protocol,
+        path,
+        srcs: args.source_ips.clone(),
+        viewers: n,
+        chatters: args.chatters.min(n),
+        chat_rate: args.chat_rate,
+        reaction_rate: args.reaction_rate,
+        process: args.process,
+        connect_start: Instant::now(),
+        connect_rate: args.connect_rate.max(1.0),
+        sem: Semaphore::new(args.connect_concurrency.max(1)),
+        config: WebSocketConfig::default()
+            .read_buffer_size(4096)
+            .write_buffer_size(0),
+    });
+    let (plan_tx, plan_rx) = watch::channel(None::<Plan>);
+    let mut tasks = Vec::with_capacity(n);
+    for (i, token) in tokens.into_iter().enumerate() {
+        let (ctx, shared, plan_rx) = (ctx.clone(), shared.clone(), plan_rx.clone());
+        tasks.push(tokio::spawn(viewer(i, ctx, shared, token, plan_rx)));
+    }
+    drop(plan_rx);
+
+    // The connect phase ends when every viewer connected or failed, or at the budget.
+    let budget_end = match args.start_at {
+        Some(at) => sys::instant_at_ms(at),
+        None => Instant::now() + Duration::from_secs_f64(args.connect_budget_s),
+    };
+    let mut last_report = Instant::now();
+    while (shared.attempts_done.load(Ordering::Relaxed) as usize) < n && Instant::now() < budget_end
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if last_report.elapsed() >= Duration::from_secs(5) {
+            last_report = Instant::now();
+            eprintln!(
+                "[p{}] connecting: {} connected, {} failed of {n}",
+                args.process,
+                shared.connected.load(Ordering::Relaxed),
+                shared.failed.load(Ordering::Relaxed)
+            );
+        }
+    }
+    let connect_s = ctx.connect_start.elapsed().as_secs_f64();
+    let connected_now = shared.connected.load(Ordering::Relaxed);
+    eprintln!(
+        "[p{}] {connected_now} of {n} connected in {connect_s:.1} s",
+        args.process
+    );
+    if (shared.attempts_done.load(Ordering::Relaxed) as usize) < n {
+        shared.error("connect_phase_over_budget");
+    }
+
+    let start = match args.start_at {
+        Some(at) => {
+            if sys::now_ms() > at + 200 {
+                shared.error("late_start");
+            }
+            sys::instant_at_ms(at)
+        }
+        None => Instant::now() + Duration::from_secs(1),
+    };
+    // Idle memory with every connection open, just before traffic.
+    tokio::time::sleep_until(start - Duration::from_millis(150).min(start - Instant::now())).await;
+    let rss_idle = args.server_pid.and_then(sys::rss_kib);
+    let start_us =
+        sys::now_us() + start.saturating_duration_since(Instant::now()).as_micros() as u64;
+    let warmup = Duration::from_secs_f64(args.warmup_s.max(0.0));
+    let window = Duration::from_secs_f64(args.duration_s.max(0.1));
+    let drain = Duration::from_secs_f64(args.drain_s.max(0.0));
+    let plan = Plan {
+        start,
+        window_start_us: start_us + warmup.as_micros() as u64,
+        window_end_us: start_us + (warmup + window).as_micros() as u64,
+        send_end: start + warmup + window,
+        close_at: start + warmup + window + drain,
+    };
+    let _ = plan_tx.send(Some(plan));
+
+    tokio::time::sleep_until(start + warmup).await;
+    let server_cpu0 = args.server_pid.and_then(sys::cpu_s);
+    let tool_cpu0 = sys::self_cpu_s();
+    let window_started = Instant::now();
+    let progress = {
+        let shared = shared.clone();
+        let process = args.process;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            tick.tick().await;
+            let mut last = shared.frames_window.load(Ordering::Relaxed);
+            loop {
+                tick.tick().await;
+                let now = shared.frames_window.load(Ordering::Relaxed);
+                eprintln!(
+                    "[p{process}] {} frames/s, {} connected, {} lost, chat sent {}",
+                    (now - last) / 5,
+                    shared.connected.load(Ordering::Relaxed),
+                    shared.lost.load(Ordering::Relaxed),
+                    shared.chat_sent.load(Ordering::Relaxed),
+                );
+                last = now;
+            }
+        })
+    };
+    tokio::time::sleep_until(plan.send_end).await;
+    let server_cpu1 = args.server_pid.and_then(sys::cpu_s);
+    let tool_cpu1 = sys::self_cpu_s();
+    let window_s = window_started.elapsed().as_secs_f64();
+    progress.abort();
+    let rss_end = args.server_pid.and_then(sys::rss_kib);
+
+    // Viewers close by themselves at close_at; give them a little more, then stop waiting.
+    let deadline = plan.close_at + Duration::from_secs(5);
+    for t in tasks {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if tokio::time::timeout(left, t).await.is_err() {
+            shared.error("close_timeout");
+        }
+    }
+    let (overflows_after, _) = sys::listen_drops();
+
+    let errors = shared
+        .errors
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let server_stats = args.server_pid.map(|pid| ServerStats {
+        pid,
+        rss_kib_before: rss_before.unwrap_or(0),
+        rss_kib_idle: rss_idle.unwrap_or(0),
+        rss_kib_end: rss_end.unwrap_or(0),
+        cpu_s_window: match (server_cpu0, server_cpu1) {
+            (Some(a), Some(b)) => b - a,
+            _ => 0.0,
+        },
+        other_pid: None,
+        other_cpu_s_window: None,
+    });
+    let mut summary = Fanout {
+        kind: "fanout".into(),
+        protocol: match args.protocol {
+            Protocol::Livesale => "livesale".into(),
+            Protocol::Socketio => "socketio".into(),
+        },
+        label: args.label.clone(),
+        processes: 1,
+        viewers: n as u64,
+        chatters: ctx.chatters as u64,
+        chat_rate: args.chat_rate,
+        reaction_rate: args.reaction_rate,
+        warmup_s: args.warmup_s,
+        duration_s: args.duration_s,
+        window_s,
+        tokens_s,
+        connect_s,
+        connected: load(&shared.connected),
+        failed: load(&shared.failed),
+        lost: load(&shared.lost),
+        chat_sent: load(&shared.chat_sent),
+        chat_sent_total: load(&shared.chat_sent_total),
+        reactions_sent: load(&shared.reactions_sent),
+        reactions_sent_total: load(&shared.reactions_sent_total),
+        chat_delivered: load(&shared.chat_delivered),
+        frames_window: load(&shared.frames_window),
+        chat_frames_window: load(&shared.chat_frames_window),
+        reaction_frames_window: load(&shared.reaction_frames_window),
+        presence_frames_window: load(&shared.presence_frames_window),
+        other_frames_window: load(&shared.other_frames_window),
+        bytes_window: load(&shared.bytes_window),
+        taps_counted: load(&shared.taps_counted),
+        late_sends: load(&shared.late_sends),
+        max_send_lateness_ms: load(&shared.max_lateness_ms),
+        hist: shared.hist.sparse(),
+        errors,
+        server: server_stats,
+        tool: ToolStats {
+            cpu_s_total: sys::self_cpu_s() - cpu_start,
+            wall_s_total: wall_start.elapsed().as_secs_f64(),
+            cpu_s_window: tool_cpu1 - tool_cpu0,
+            threads: sys::self_threads(),
+            cores: std::thread::available_parallelism()
+                .map(|n| n.get() as u64)
+                .unwrap_or(1),
+        },
+        listen_overflows: overflows_after.saturating_sub(overflows_before),
+        derived: Default::default(),
+    };
+    summary.derive();
+    Ok(summary)
+}
+
+/// Why a connection could not be opened, as an error kind.
+fn handshake_error(e: &tokio_tungstenite::tungstenite::Error) -> String {
+    use tokio_tungstenite::tungstenite::Error;
+    match e {
+        Error::Http(resp) => format!("handshake:http_{}", resp.status().as_u16()),
+        Error::Io(io) => format!("handshake:io_{:?}", io.kind()),
+        Error::ConnectionClosed | Error::AlreadyClosed => "handshake:closed".into(),
+        other => format!("handshake:{}", first_word(&other.to_string())),
+    }
+}
+
+fn first_word(s: &str) -> String {
+    s.split(|c: char| !c.is_alphanumeric())
+        .find(|w| !w.is_empty())
+        .unwrap_or("error")
+        .to_lowercase()
+}
+
+async fn open(ctx: &Ctx, i: usize, token: Option<&str>) -> Result<Ws, String> {
+    let src = (!ctx.srcs.is_empty()).then(|| ctx.srcs[i % ctx.srcs.len()]);
+    let stream = tokio::time::timeout(Duration::from_secs(10), sys::connect_from(src, ctx.server))
+        .await
+        .map_err(|_| "connect:timeout".to_string())?
+        .map_err(|e| format!("connect:{:?}", e.kind()))?;
+    let url = match (ctx.protocol, token) {
+        (Protocol::Livesale, Some(t)) => format!("ws://{}{}?token={t}", ctx.server, ctx.path),
+        _ => format!("ws://{}{}", ctx.server, ctx.path),
+    };
+    let (ws, _) = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio_tungstenite::client_async_with_config(url, stream, Some(ctx.config)),
+    )
+    .await
+    .map_err(|_| "handshake:timeout".to_string())?
+    .map_err(|e| handshake_error(&e))?;
+    Ok(ws)
+}
+
+/// The message type of a livesale frame (`"type":"…"`), or of a Socket.IO event.
+fn frame_type(protocol: Protocol, s: &str) -> &str {
+    match protocol {
+        Protocol::Livesale => {
+            let Some(at) = s.find("\"type\":\"") else {
+                return "";
+            };
+            let rest = &s[at + 8..];
+            &rest[..rest.find('"').unwrap_or(0)]
+        }
+        Protocol::Socketio => {
+            if let Some(rest) = s.strip_prefix("42[\"") {
+                &rest[..rest.find('"').unwrap_or(0)]
+            } else {
+                ""
+            }
+        }
+    }
+}
+
+/// The send time a load-tool chat text carries (`lt <µs> …`).
+fn sent_us(s: &str) -> Option<u64> {
+    let at = s.find("\"text\":\"lt ")?;
+    let digits = &s[at + 11..];
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    digits[..end].parse().ok()
+}
+
+/// The sum of a `reactions` frame's counts.
+fn taps(s: &str) -> u64 {
+    let Some(at) = s.find("\"counts\":{") else {
+        return 0;
+    };
+    let rest = &s[at + 10..];
+    let body = &rest[..rest.find('}').unwrap_or(0)];
+    body.split(',')
+        .filter_map(|kv| kv.rsplit(':').next()?.trim().parse::<u64>().ok())
+        .sum()
+}
+
+fn error_code(s: &str) -> &str {
+    let Some(at) = s.find("\"code\":\"") else {
+        return "unknown";
+    };
+    let rest = &s[at + 8..];
+    &rest[..rest.find('"').unwrap_or(0)]
+}
+
+fn at(start: Instant, secs: f64) -> Instant {
+    start + Duration::from_secs_f64(secs.max(0.0))
+}
+
+async fn viewer(
+    i: usize,
+    ctx: Arc<Ctx>,
+    sh: Arc<Shared>,
+    token: Option<String>,
+    mut plan_rx: watch::Receiver<Option<Plan>>,
+) {
+    let p = ctx.protocol;
+    if p == Protocol::Livesale && token.is_none() {
+        sh.failed.fetch_add(1, Ordering::Relaxed);
+        sh.attempts_done.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    tokio::time::sleep_until(at(ctx.connect_start, i as f64 / ctx.connect_rate)).await;
+    let permit = ctx.sem.acquire().await;
+    let opened = open(&ctx, i, token.as_deref()).await;
+    drop(permit);
+    let mut ws = match opened {
+        Ok(ws) => ws,
+        Err(kind) => {
+            sh.error(kind);
+            sh.failed.fetch_add(1, Ordering::Relaxed);
+            sh.attempts_done.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+    };
+    sh.connected.fetch_add(1, Ordering::Relaxed);
+    sh.attempts_done.fetch_add(1, Ordering::Relaxed);
+
+    let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+    let is_chatter = i < ctx.chatters && ctx.chat_rate > 0.0;
+    let reacts = ctx.reaction_rate > 0.0;
+    let chat_period = ctx.chatters as f64 / ctx.chat_rate.max(1e-9);
+    let react_period = ctx.viewers as f64 / ctx.reaction_rate.max(1e-9);
+    let tally = i == 0;
+    let kind = KINDS[i % KINDS.len()];
+    let mut plan: Option<Plan> = *plan_rx.borrow();
+    let mut chat_next: Option<Instant> = None;
+    let mut react_next: Option<Instant> = None;
+    let mut sent = 0u64;
+    let chat_sleep = tokio::time::sleep_until(far);
+    let react_sleep = tokio::time::sleep_until(far);
+    let close_sleep = tokio::time::sleep_until(far);
+    tokio::pin!(chat_sleep, react_sleep, close_sleep);
+    let arm = |plan: &Plan, chat_next: &mut Option<Instant>, react_next: &mut Option<Instant>| {
+        if is_chatter {
+            *chat_next = Some(at(plan.start, i as f64 / ctx.chat_rate));
+        }
+        if reacts {
+            *react_next = Some(at(plan.start, i as f64 / ctx.reaction_rate));
+        }
+    };
+    if let Some(pl) = &plan {
+        arm(pl, &mut chat_next, &mut react_next);
+    }
+    if let Some(t) = chat_next {
+        chat_sleep.as_mut().reset(t);
+    }
+    if let Some(t) = react_next {
+        react_sleep.as_mut().reset(t);
+    }
+    if let Some(pl) = &plan {
+        close_sleep.as_mut().reset(pl.close_at);
+    }
+    let mut ended_by_us = false;
+    loop {
+        tokio::select! {
+            biased;
+            _ = &mut close_sleep => {
+                ended_by_us = true;
+                break;
+            }
+            msg = ws.next() => {
+                let text = match msg {
+                    Some(Ok(Message::Text(t))) => t,
+                    Some(Ok(Message::Close(frame))) => {
+                        let code = frame.map(|f| u16::from(f.code)).unwrap_or(1005);
+                        sh.error(format!("closed_by_server:{code}"));
+                        break;
+                    }
+                    Some(Ok(_)) => continue,
+                    Some(Err(e)) => {
+                        sh.error(format!("read:{}", first_word(&e.to_string())));
+                        break;
+                    }
+                    None => {
+                        sh.error("read:eof");
+                        break;
+                    }
+                };
+                let s = text.as_str();
+                sh.frames_total.fetch_add(1, Ordering::Relaxed);
+                let now = sys::now_us();
+                let in_window = plan.is_some_and(|pl| now >= pl.window_start_us && now < pl.window_end_us);
+                match frame_type(p, s) {
+                    "chat.message" => {
+                        if let (Some(pl), Some(sent_at)) = (plan, sent_us(s))
+                            && sent_at >= pl.window_start_us && sent_at < pl.window_end_us
+                        {
+                            sh.chat_delivered.fetch_add(1, Ordering::Relaxed);
+                            sh.hist.record(now.saturating_sub(sent_at));
+                        }
+                        if in_window {
+                            sh.chat_frames_window.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    "reactions" => {
+                        if in_window {
+                            sh.reaction_frames_window.fetch_add(1, Ordering::Relaxed);
+                            if tally {
+                                sh.taps_counted.fetch_add(taps(s), Ordering::Relaxed);
+                            }
+                        }
+                    }
+                    "presence" => {
+                        if in_window {
+                            sh.presence_frames_window.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    "error" => {
+                        sh.error(format!("server_error:{}", error_code(s)));
+                        continue;
+                    }
+                    "welcome" | "pong" => continue,
+                    "" if p == Protocol::Socketio => {
+                        // Engine.IO control packets.
+                        if s == "2" {
+                            if ws.send(Message::text("3")).await.is_err() {
+                                sh.error("send:pong");
+                                break;
+                            }
+                        } else if s.starts_with('0') {
+                            let hello = format!("40{{\"name\":\"Viewer p{}-{i}\"}}", ctx.process);
+                            if ws.send(Message::text(hello)).await.is_err() {
+                                sh.error("send:connect");
+                                break;
+                            }
+                        } else if s.starts_with("44") {
+                            sh.error("socketio:connect_error");
+                        } else if s.starts_with("41") {
+                            sh.error("socketio:disconnected");
+                            break;
+                        }
+                        continue;
+                    }
+                    _ => {
+                        if in_window {
+                            sh.other_frames_window.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+                if in_window {
+                    sh.frames_window.fetch_add(1, Ordering::Relaxed);
+                    sh.bytes_window.fetch_add(s.len() as u64, Ordering::Relaxed);
+                }
+            }
+            changed = plan_rx.changed(), if plan.is_none() => {
+                if changed.is_err() {
+                    continue;
+                }
+                plan = *plan_rx.borrow();
+                if let Some(pl) = &plan {
+                    arm(pl, &mut chat_next, &mut react_next);
+                    if let Some(t) = chat_next {
+                        chat_sleep.as_mut().reset(t);
+                    }
+                    if let Some(t) = react_next {
+                        react_sleep.as_mut().reset(t);
+                    }
+                    close_sleep.as_mut().reset(pl.close_at);
+                }
+            }
+            _ = &mut chat_sleep, if chat_next.is_some() => {
+                let (Some(pl), Some(due)) = (plan, chat_next) else { continue };
+                if due >= pl.send_end {
+                    chat_next = None;
+                    continue;
+                }
+                late(&sh, due);
+                let now = sys::now_us();
+                sent += 1;
+                let text = format!("lt {now} p{}v{i}n{sent} love this! how much is shipping?", ctx.process);
+                let frame = match p {
+                    Protocol::Livesale => format!("{{\"type\":\"chat.send\",\"text\":\"{text}\"}}"),
+                    Protocol::Socketio => format!("42[\"chat\",{{\"text\":\"{text}\"}}]"),
+                };
+                if ws.send(Message::text(frame)).await.is_err() {
+                    sh.error("send:chat");
+                    break;
+                }
+                sh.chat_sent_total.fetch_add(1, Ordering::Relaxed);
+                if now >= pl.window_start_us && now < pl.window_end_us {
+                    sh.chat_sent.fetch_add(1, Ordering::Relaxed);
+                }
+                let next = due + Duration::from_secs_f64(chat_period);
+                chat_next = Some(next);
+                chat_sleep.as_mut().reset(next);
+            }
+            _ = &mut react_sleep, if react_next.is_some() => {
+                let (Some(pl), Some(due)) = (plan, react_next) else { continue };
+                if due >= pl.send_end {
+                    react_next = None;
+                    continue;
+                }
+                late(&sh, due);
+                let frame = match p {
+                    Protocol::Livesale => format!("{{\"type\":\"reaction.send\",\"kind\":\"{kind}\"}}"),
+                    Protocol::Socketio => format!("42[\"reaction\",{{\"kind\":\"{kind}\"}}]"),
+                };
+                if ws.send(Message::text(frame)).await.is_err() {
+                    sh.error("send:reaction");
+                    break;
+                }
+                sh.reactions_sent_total.fetch_add(1, Ordering::Relaxed);
+                let now = sys::now_us();
+                if now >= pl.window_start_us && now < pl.window_end_us {
+                    sh.reactions_sent.fetch_add(1, Ordering::Relaxed);
+                }
+                let next = due + Duration::from_secs_f64(react_period);
+                react_next = Some(next);
+                react_sleep.as_mut().reset(next);
+            }
+        }
+    }
+    if ended_by_us {
+        if p == Protocol::Socketio {
+            let _ =
+                tokio::time::timeout(Duration::from_secs(1), ws.send(Message::text("41"))).await;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
+    } else {
+        sh.lost.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Notes a send that left late (the tool could not keep its schedule).
+fn late(sh: &Shared, due: Instant) {
+    let late = Instant::now().saturating_duration_since(due);
+    if late > Duration::from_millis(50) {
+        sh.late_sends.fetch_add(1, Ordering::Relaxed);
+        sh.max_lateness_ms
+            .fetch_max(late.as_millis() as u64, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_frames_without_parsing_json() {
+        let chat = r#"{"type":"chat.message","id":"x","author":{"id":"a","name":"n"},"role":"viewer","text":"lt 1712345678901234 p0v1n1 hi","at":"t","seq":5}"#;
+        assert_eq!(frame_type(Protocol::Livesale, chat), "chat.message");
+        assert_eq!(sent_us(chat), Some(1712345678901234));
+        let sio = r#"42["chat.message",{"id":"x","text":"lt 99 p0v1n1 hi","seq":1}]"#;
+        assert_eq!(frame_type(Protocol::Socketio, sio), "chat.message");
+        assert_eq!(sent_us(sio), Some(99));
+        assert_eq!(
+            taps(r#"{"type":"reactions","counts":{"fire":3,"heart":12},"seq":9}"#),
+            15
+        );
+        assert_eq!(
+            error_code(r#"{"code":"rate_limited","message":"m","type":"error"}"#),
+            "rate_limited"
+        );
+        assert_eq!(frame_type(Protocol::Socketio, "2"), "");
+    }
+}

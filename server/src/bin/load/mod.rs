@@ -1,0 +1,9 @@
+//! The pieces of `livesale-load` (see server/src/bin/livesale-load.rs).
+
+pub mod checkout;
+pub mod fanout;
+pub mod hist;
+pub mod http1;
+pub mod report;
+pub mod setup;
+pub mod sys;

@@ -79,6 +79,7 @@ contract_tests!(
     lineup_race_keeps_one_entry,
     viewers_round_trip,
     unknown_ids_are_none,
+    leases_have_one_holder,
 );
 
 // ---- fixtures -------------------------------------------------------------------------------
@@ -892,4 +893,44 @@ mod redis_only {
         assert!(store.insert_product(&mug).await.unwrap());
         assert_eq!(store.product(mug.id).await.unwrap(), Some(mug));
     }
+}
+
+async fn leases_have_one_holder(store: SharedStore) {
+    use std::time::Duration;
+    let name = format!("job-{}", Uuid::new_v4());
+    let ttl = Duration::from_millis(300);
+    assert!(store.lease(&name, "a", ttl).await.unwrap());
+    assert!(
+        !store.lease(&name, "b", ttl).await.unwrap(),
+        "b waits while a holds it"
+    );
+    assert!(store.lease(&name, "a", ttl).await.unwrap(), "a renews");
+    assert!(
+        store.lease("another-job", "b", ttl).await.unwrap(),
+        "names are separate"
+    );
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert!(
+        store.lease(&name, "b", ttl).await.unwrap(),
+        "a lapsed lease goes to b"
+    );
+    assert!(!store.lease(&name, "a", ttl).await.unwrap());
+    // Many contenders at once: exactly one wins.
+    let race = format!("race-{}", Uuid::new_v4());
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let store = store.clone();
+        let race = race.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .lease(&race, &format!("node-{i}"), Duration::from_secs(5))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut winners = 0;
+    for t in tasks {
+        winners += usize::from(t.await.unwrap());
+    }
+    assert_eq!(winners, 1);
 }

@@ -75,6 +75,7 @@ fn fast() -> WebhookConfig {
         backoff_base: Duration::from_millis(200),
         backoff_max: Duration::from_secs(2),
         timeout: Duration::from_secs(2),
+        node: "test-node".into(),
     }
 }
 
@@ -477,6 +478,42 @@ async fn events_arrive_in_order_per_creator(backend: Backend) {
     );
 }
 
+/// Two nodes run the worker on one Redis: each event reaches the merchant once, in order (one
+/// node at a time holds the merchant's delivery lease).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_two_nodes_deliver_each_event_once_in_order() {
+    let store: SharedStore = Arc::new(redis_store(&unique_prefix("wh-nodes")).await);
+    let receiver = Receiver::start(0).await;
+    let shop = Shop::open(&store, "Two nodes", &receiver.url()).await;
+    for _ in 0..3 {
+        let order = shop.order().await;
+        shop.pay(&order).await;
+    }
+    let expected: Vec<String> = shop.pending().await.into_iter().map(|e| e.id).collect();
+    assert_eq!(expected.len(), 6);
+    let a = Worker::start(
+        &store,
+        WebhookConfig {
+            node: "node-a".into(),
+            ..fast()
+        },
+    );
+    let b = Worker::start(
+        &store,
+        WebhookConfig {
+            node: "node-b".into(),
+            ..fast()
+        },
+    );
+    shop.wait_drained().await;
+    // Give a second node every chance to send a duplicate before counting.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    a.stop().await;
+    b.stop().await;
+    let delivered: Vec<String> = receiver.requests().iter().map(Recorded::delivery).collect();
+    assert_eq!(delivered, expected, "each event once, in outbox order");
+}
+
 /// Killing livesale between the order and its delivery still delivers after restart: the
 /// event is created while the merchant is down, the first worker fails to deliver it and is
 /// stopped, and a fresh store connection and worker (as after a restart) on the same Redis
@@ -719,6 +756,8 @@ async fn redis_binary_killed_before_delivery_delivers_after_restart() {
         ("LIVESALE_WEBHOOK_BACKOFF_BASE_MS", "100"),
         ("LIVESALE_WEBHOOK_BACKOFF_MAX_MS", "1000"),
         ("LIVESALE_WEBHOOK_ALLOW_PRIVATE", "true"),
+        // The same node restarting (its port is random here, so name it as operators do).
+        ("LIVESALE_NODE_ID", "shop-node-1"),
     ];
     let addr = free_addr();
     let url = format!("http://{addr}/hooks");

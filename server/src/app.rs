@@ -73,10 +73,12 @@ impl App {
                 )
             }
         };
+        // Stable across restarts of the same node (same host, same port), so a restarted node
+        // takes its own leases back at once.
         let node_id = config
             .node_id
             .clone()
-            .unwrap_or_else(|| format!("node-{}", &Uuid::new_v4().simple().to_string()[..8]));
+            .unwrap_or_else(|| format!("{}:{}", hostname(), bound.port()));
         let hub = Hub::new(bus, node_id, config.room_config());
         metrics::gauge!("livesale_info", "store" => store.kind(), "version" => env!("CARGO_PKG_VERSION"))
             .set(1.0);
@@ -142,7 +144,12 @@ impl App {
     ) -> Result<(), StartError> {
         let token = self.state.shutdown.clone();
         let grace = self.state.config.shutdown_grace();
-        crate::commerce::webhooks::start(&self.state.store, &self.state.config, &token);
+        crate::commerce::webhooks::start(
+            &self.state.store,
+            &self.state.config,
+            &self.state.hub.node_id,
+            &token,
+        );
         let router = http::router(self.state.clone());
         crate::commerce::spawn_sweeper(
             self.state.store.clone(),
@@ -242,4 +249,14 @@ pub async fn run(
 
 fn result_of(r: std::io::Result<()>) -> Result<(), StartError> {
     r.map_err(StartError::Io)
+}
+
+/// This machine's name, for default node ids.
+fn hostname() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "node".to_string())
 }

@@ -95,8 +95,9 @@ pub struct Config {
     #[arg(long, env = "LIVESALE_REDIS_TIMEOUT_MS", default_value_t = 2000)]
     pub redis_timeout_ms: u64,
 
-    /// Name of this node in a multi-node deployment (presence is summed per node). Random
-    /// when absent; give each node a stable one in production.
+    /// Name of this node in a multi-node deployment (presence is summed per node, and leases
+    /// such as a merchant's webhook delivery are held per node). Defaults to
+    /// `<hostname>:<port>`, which stays the same across restarts.
     #[arg(long, env = "LIVESALE_NODE_ID")]
     pub node_id: Option<String>,
 

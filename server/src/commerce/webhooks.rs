@@ -47,6 +47,17 @@ pub struct WebhookConfig {
     pub backoff_max: Duration,
     /// Longest one delivery request may take (connect, send and answer headers).
     pub timeout: Duration,
+    /// This node's name: one node at a time holds a merchant's delivery lease, so the
+    /// merchant receives its events in order even with several nodes.
+    pub node: String,
+}
+
+impl WebhookConfig {
+    /// How long a delivery lease lasts without renewal: longer than the longest pause between
+    /// two rounds, so a live holder never loses it; a dead holder's lapses after this.
+    fn lease_ttl(&self) -> Duration {
+        self.backoff_max + self.timeout + self.poll * 2 + Duration::from_secs(5)
+    }
 }
 
 impl From<&Config> for WebhookConfig {
@@ -56,6 +67,7 @@ impl From<&Config> for WebhookConfig {
             backoff_base: Duration::from_millis(config.webhook_backoff_base_ms.max(1)),
             backoff_max: Duration::from_millis(config.webhook_backoff_max_ms.max(1)),
             timeout: Duration::from_millis(config.webhook_timeout_ms.max(1)),
+            node: String::new(),
         }
     }
 }
@@ -101,9 +113,14 @@ pub fn spawn(
 pub fn start(
     store: &SharedStore,
     config: &Config,
+    node: &str,
     shutdown: &CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
-    spawn(store.clone(), config.into(), shutdown.clone())
+    let config = WebhookConfig {
+        node: node.to_string(),
+        ..config.into()
+    };
+    spawn(store.clone(), config, shutdown.clone())
 }
 
 /// The worker: every poll, one task per creator with a webhook that has none running yet.
@@ -253,6 +270,15 @@ impl Deliverer {
             pending.set(0);
             return Ok(Round::NoWebhook);
         };
+        let lease = format!("webhook:{}", self.creator);
+        if !self
+            .store
+            .lease(&lease, &self.config.node, self.config.lease_ttl())
+            .await?
+        {
+            // Another node delivers this merchant's events right now.
+            return Ok(Round::Drained);
+        }
         let events = self.store.outbox_pending(self.creator, BATCH).await?;
         pending.set(events.len());
         if events.is_empty() {

@@ -55,6 +55,7 @@ struct State {
     pinned_messages: HashMap<ShowId, ChatMessage>,
     audit: HashMap<ShowId, Vec<AuditEntry>>,
     revoked: HashSet<(ShowId, InviteId)>,
+    leases: HashMap<String, (String, std::time::Instant)>,
 }
 
 impl State {
@@ -767,5 +768,22 @@ impl Store for MemoryStore {
 
     async fn is_revoked(&self, show: ShowId, invite: InviteId) -> Result<bool, StoreError> {
         Ok(self.with(|s| s.revoked.contains(&(show, invite))))
+    }
+
+    async fn lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        let now = std::time::Instant::now();
+        Ok(self.with(|s| match s.leases.get(name) {
+            Some((owner, until)) if owner != holder && *until > now => false,
+            _ => {
+                s.leases
+                    .insert(name.to_string(), (holder.to_string(), now + ttl));
+                true
+            }
+        }))
     }
 }

@@ -258,4 +258,16 @@ pub trait Store: Send + Sync + 'static {
     /// invitations to their own shows (the token carries its show).
     async fn revoke_invite(&self, show: ShowId, invite: InviteId) -> Result<(), StoreError>;
     async fn is_revoked(&self, show: ShowId, invite: InviteId) -> Result<bool, StoreError>;
+
+    // ---- Coordination ---------------------------------------------------------------------
+
+    /// Takes or renews the named lease for `holder` for `ttl`; `false` while another holder
+    /// has it. Nodes use it so that one of them at a time does a job (e.g. delivering one
+    /// merchant's webhooks, in order).
+    async fn lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool, StoreError>;
 }

@@ -966,6 +966,37 @@ impl Store for RedisStore {
     async fn is_revoked(&self, show: ShowId, invite: InviteId) -> Result<bool, StoreError> {
         moderation::is_revoked(self, show, invite).await
     }
+
+    async fn lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        static LEASE: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
+            Script::new(
+                r"
+local v = redis.call('GET', KEYS[1])
+if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
+return 0
+",
+            )
+        });
+        let key = self.keys.global(&format!("lease:{name}"));
+        let ms = ttl.as_millis().max(1) as u64;
+        self.guard("lease", async {
+            let won: i64 = LEASE
+                .key(key)
+                .arg(holder)
+                .arg(ms)
+                .invoke_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_error)?;
+            Ok(won == 1)
+        })
+        .await
+    }
 }
 
 /// Connection trouble, timeouts and server refusals are `Unavailable` (retry later); a value

@@ -24,66 +24,19 @@ use livesale::domain::{
 };
 use livesale::store::commerce::event_body;
 use livesale::store::{
-    CheckoutOutcome, CheckoutRequest, Completion, MemoryStore, OutboxEvent, PinState, RedisStore,
-    SharedStore, Webhook,
+    CheckoutOutcome, CheckoutRequest, Completion, OutboxEvent, PinState, SharedStore, Webhook,
 };
 use uuid::Uuid;
 
-use common::redis::{redis_url, unique_prefix};
+use common::redis::{keys_under, raw_connection, unique_prefix};
+use common::stores::{bounded, connect};
 
 /// Deadline of one store call (generous: 2,000 checkouts share one connection in the race).
-const CALL_TIMEOUT: Duration = Duration::from_secs(20);
 /// Deadline of one whole test.
-const TEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// A time in 2027; tests count seconds from it.
 const T0_MS: i64 = 1_800_000_000_000;
 
-fn memory() -> SharedStore {
-    Arc::new(MemoryStore::new())
-}
-
-async fn connect(prefix: &str) -> RedisStore {
-    let url = redis_url();
-    RedisStore::connect(&url, prefix, CALL_TIMEOUT)
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to the test Redis at {url}: {e}"))
-}
-
-async fn redis_store(test: &str) -> SharedStore {
-    Arc::new(connect(&unique_prefix(test)).await)
-}
-
-async fn bounded(test: impl std::future::Future<Output = ()>) {
-    tokio::time::timeout(TEST_TIMEOUT, test)
-        .await
-        .expect("the test did not finish in time");
-}
-
-macro_rules! commerce_tests {
-    ($($name:ident),+ $(,)?) => {
-        mod memory_store {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::bounded(super::$name(super::memory())).await;
-                }
-            )+
-        }
-        mod redis_store {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::bounded(async {
-                        super::$name(super::redis_store(stringify!($name)).await).await
-                    })
-                    .await;
-                }
-            )+
-        }
-    };
-}
-
-commerce_tests!(
+store_contracts!(
     pins_follow_the_lineup_and_the_limit,
     a_deal_pin_starts_afresh,
     cart_lines_set_and_remove,
@@ -1459,36 +1412,6 @@ async fn webhooks_round_trip(store: SharedStore) {
 
 mod redis_only {
     use super::*;
-
-    async fn raw_connection() -> redis::aio::MultiplexedConnection {
-        redis::Client::open(redis_url())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap()
-    }
-
-    async fn keys_under(prefix: &str) -> Vec<String> {
-        let mut con = raw_connection().await;
-        let mut cursor: u64 = 0;
-        let mut keys = Vec::new();
-        loop {
-            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(format!("{prefix}:*"))
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut con)
-                .await
-                .unwrap();
-            keys.extend(batch);
-            if next == 0 {
-                return keys;
-            }
-            cursor = next;
-        }
-    }
 
     async fn world(prefix: &str) -> World {
         World::new(Arc::new(connect(prefix).await)).await

@@ -9,7 +9,6 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::DateTime;
 use livesale::domain::moderation::{
@@ -17,64 +16,18 @@ use livesale::domain::moderation::{
 };
 use livesale::domain::room::{Author, BanScope, ChatMessage};
 use livesale::domain::{Creator, CreatorId, InviteId, NewShow, Role, Show, ShowId, Timestamp};
-use livesale::store::{MemoryStore, RedisStore, SharedStore};
+use livesale::store::{RedisStore, SharedStore};
 use tokio::sync::Barrier;
 use uuid::Uuid;
 
-use common::redis::{redis_url, unique_prefix};
+use common::redis::{crc16, keys_under, raw_connection, slot, unique_prefix};
+use common::stores::{bounded, connect};
 
-const CALL_TIMEOUT: Duration = Duration::from_secs(10);
-const TEST_TIMEOUT: Duration = Duration::from_secs(120);
 const RACERS: usize = 20;
 /// What `RedisStore` keeps of a show's audit log.
 const AUDIT_KEEP: usize = 10_000;
 
-fn memory() -> SharedStore {
-    Arc::new(MemoryStore::new())
-}
-
-async fn connect(prefix: &str) -> RedisStore {
-    let url = redis_url();
-    RedisStore::connect(&url, prefix, CALL_TIMEOUT)
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to the test Redis at {url}: {e}"))
-}
-
-async fn redis_store(test: &str) -> SharedStore {
-    Arc::new(connect(&unique_prefix(test)).await)
-}
-
-async fn bounded(test: impl std::future::Future<Output = ()>) {
-    tokio::time::timeout(TEST_TIMEOUT, test)
-        .await
-        .expect("the test did not finish in time");
-}
-
-macro_rules! moderation_tests {
-    ($($name:ident),+ $(,)?) => {
-        mod memory_store {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::bounded(super::$name(super::memory())).await;
-                }
-            )+
-        }
-        mod redis_store {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::bounded(async {
-                        super::$name(super::redis_store(stringify!($name)).await).await
-                    })
-                    .await;
-                }
-            )+
-        }
-    };
-}
-
-moderation_tests!(
+store_contracts!(
     chat_policy_defaults_and_round_trips,
     unknown_member_has_a_clean_standing,
     show_ban_stays_in_its_show,
@@ -628,74 +581,6 @@ async fn revoked_invites(store: SharedStore) {
 mod redis_only {
     use super::*;
     use livesale::store::{Store, StoreError};
-
-    /// CRC16/XMODEM, the checksum Redis Cluster uses for key slots.
-    fn crc16(data: &[u8]) -> u16 {
-        let mut crc: u16 = 0;
-        for &byte in data {
-            crc ^= u16::from(byte) << 8;
-            for _ in 0..8 {
-                crc = if crc & 0x8000 != 0 {
-                    (crc << 1) ^ 0x1021
-                } else {
-                    crc << 1
-                };
-            }
-        }
-        crc
-    }
-
-    /// The Cluster slot of a key: the CRC of its first non-empty `{...}` tag, else of it all.
-    fn slot(key: &str) -> u16 {
-        let hashed = key
-            .find('{')
-            .and_then(|open| {
-                let rest = &key[open + 1..];
-                rest.find('}')
-                    .filter(|&close| close > 0)
-                    .map(|close| &rest[..close])
-            })
-            .unwrap_or(key);
-        crc16(hashed.as_bytes()) % 16384
-    }
-
-    async fn raw_connection() -> redis::aio::MultiplexedConnection {
-        redis::Client::open(redis_url())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap()
-    }
-
-    async fn keys_under(prefix: &str) -> Vec<String> {
-        let mut con = raw_connection().await;
-        let mut cursor: u64 = 0;
-        let mut keys = Vec::new();
-        loop {
-            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(format!("{prefix}:*"))
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut con)
-                .await
-                .unwrap();
-            keys.extend(batch);
-            if next == 0 {
-                return keys;
-            }
-            cursor = next;
-        }
-    }
-
-    #[test]
-    fn slot_matches_redis_cluster() {
-        assert_eq!(crc16(b"123456789"), 0x31C3);
-        assert_eq!(slot("foo"), 12182);
-        assert_eq!(slot("{user1000}.following"), slot("{user1000}.followers"));
-        assert_eq!(slot("foo{}{bar}"), crc16(b"foo{}{bar}") % 16384);
-    }
 
     /// Writes every kind of moderation state of `show`.
     async fn fill(store: &RedisStore, show: &Show, kim: &str) {

@@ -8,7 +8,6 @@
 mod common;
 
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::DateTime;
@@ -17,51 +16,20 @@ use livesale::domain::{
     Creator, CreatorId, Money, NewProduct, NewShow, Product, ProductId, Show, ShowId, ShowStatus,
     Timestamp, Viewer, ViewerId,
 };
-use livesale::store::{DemoRecord, MemoryStore, RedisStore, SharedStore, Store, StoreError};
+use livesale::store::{DemoRecord, RedisStore, SharedStore, Store, StoreError};
 use uuid::Uuid;
 
-use common::redis::{PrivateRedis, redis_url, unique_prefix};
+use common::redis::{PrivateRedis, crc16, keys_under, raw_connection, slot, unique_prefix};
 
 const TIMEOUT: Duration = Duration::from_secs(2);
 const RACERS: usize = 20;
 
-fn memory() -> SharedStore {
-    Arc::new(MemoryStore::new())
-}
-
-async fn redis_store(test: &str) -> SharedStore {
-    Arc::new(connect(&unique_prefix(test)).await)
-}
-
+/// A RedisStore whose calls fail fast (the outage tests rely on it).
 async fn connect(prefix: &str) -> RedisStore {
-    let url = redis_url();
-    RedisStore::connect(&url, prefix, TIMEOUT)
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to the test Redis at {url}: {e}"))
+    common::stores::connect_with(prefix, TIMEOUT).await
 }
 
-macro_rules! contract_tests {
-    ($($name:ident),+ $(,)?) => {
-        mod memory_store {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(super::memory()).await;
-                }
-            )+
-        }
-        mod redis_store {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(super::redis_store(stringify!($name)).await).await;
-                }
-            )+
-        }
-    };
-}
-
-contract_tests!(
+store_contracts!(
     secret_first_writer_wins,
     secret_race_agrees,
     has_data_and_demo,
@@ -591,66 +559,6 @@ async fn unknown_ids_are_none(store: SharedStore) {
 
 mod redis_only {
     use super::*;
-
-    /// CRC16/XMODEM, the checksum Redis Cluster uses for key slots.
-    fn crc16(data: &[u8]) -> u16 {
-        let mut crc: u16 = 0;
-        for &byte in data {
-            crc ^= u16::from(byte) << 8;
-            for _ in 0..8 {
-                crc = if crc & 0x8000 != 0 {
-                    (crc << 1) ^ 0x1021
-                } else {
-                    crc << 1
-                };
-            }
-        }
-        crc
-    }
-
-    /// The Cluster slot of a key: the CRC of its first non-empty `{...}` tag, else of it all.
-    fn slot(key: &str) -> u16 {
-        let hashed = key
-            .find('{')
-            .and_then(|open| {
-                let rest = &key[open + 1..];
-                rest.find('}')
-                    .filter(|&close| close > 0)
-                    .map(|close| &rest[..close])
-            })
-            .unwrap_or(key);
-        crc16(hashed.as_bytes()) % 16384
-    }
-
-    async fn raw_connection() -> redis::aio::MultiplexedConnection {
-        redis::Client::open(redis_url())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap()
-    }
-
-    async fn keys_under(prefix: &str) -> Vec<String> {
-        let mut con = raw_connection().await;
-        let mut cursor: u64 = 0;
-        let mut keys = Vec::new();
-        loop {
-            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(format!("{prefix}:*"))
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut con)
-                .await
-                .unwrap();
-            keys.extend(batch);
-            if next == 0 {
-                return keys;
-            }
-            cursor = next;
-        }
-    }
 
     #[test]
     fn slot_matches_redis_cluster() {

@@ -4,4 +4,5 @@
 pub mod receiver;
 pub mod redis;
 pub mod server;
+pub mod stores;
 pub mod ws;

@@ -196,3 +196,65 @@ fn pong(addr: SocketAddr) -> bool {
     let mut buf = [0u8; 7];
     stream.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
 }
+
+/// CRC16/XMODEM, the checksum Redis Cluster uses for key slots.
+pub fn crc16(data: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for &byte in data {
+        crc ^= u16::from(byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc
+}
+
+/// The Cluster slot of a key: the CRC of its first non-empty `{...}` tag, else of it all.
+pub fn slot(key: &str) -> u16 {
+    let hashed = key
+        .find('{')
+        .and_then(|open| {
+            let rest = &key[open + 1..];
+            rest.find('}')
+                .filter(|&close| close > 0)
+                .map(|close| &rest[..close])
+        })
+        .unwrap_or(key);
+    crc16(hashed.as_bytes()) % 16384
+}
+
+/// A plain connection to the test Redis, for looking at keys directly.
+pub async fn raw_connection() -> ::redis::aio::MultiplexedConnection {
+    ::redis::Client::open(redis_url())
+        .expect("a valid test Redis URL")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("a connection to the test Redis")
+}
+
+/// Every key under `prefix` (SCAN; tests only).
+pub async fn keys_under(prefix: &str) -> Vec<String> {
+    let mut con = raw_connection().await;
+    let mut cursor: u64 = 0;
+    let mut keys = Vec::new();
+    loop {
+        let (next, batch): (u64, Vec<String>) = ::redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}:*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut con)
+            .await
+            .expect("SCAN on the test Redis");
+        keys.extend(batch);
+        if next == 0 {
+            return keys;
+        }
+        cursor = next;
+    }
+}

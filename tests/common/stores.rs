@@ -1,0 +1,70 @@
+//! Running one contract on every `Store`: [`store_contracts!`](crate::store_contracts) turns
+//! each `async fn name(store: SharedStore)` of a test file into `memory_store::name` and
+//! `redis_store::name` tests, so a failure names both the contract and the store. Redis runs
+//! use the test Redis under a unique key prefix per test; every run is bounded in time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use livesale::store::{MemoryStore, RedisStore, SharedStore};
+
+/// Time one Redis call may take in contract runs (generous: the machine is shared).
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(20);
+/// Time one contract may take.
+pub const TEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+pub fn memory() -> SharedStore {
+    Arc::new(MemoryStore::new())
+}
+
+/// A RedisStore on the test Redis under `prefix`.
+pub async fn connect(prefix: &str) -> RedisStore {
+    connect_with(prefix, CALL_TIMEOUT).await
+}
+
+pub async fn connect_with(prefix: &str, timeout: Duration) -> RedisStore {
+    let url = super::redis::redis_url();
+    RedisStore::connect(&url, prefix, timeout)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to the test Redis at {url}: {e}"))
+}
+
+/// A RedisStore under a fresh prefix named after the test.
+pub async fn redis_store(test: &str) -> SharedStore {
+    Arc::new(connect(&super::redis::unique_prefix(test)).await)
+}
+
+/// Runs a test, failing it if it takes longer than [`TEST_TIMEOUT`].
+pub async fn bounded(test: impl std::future::Future<Output = ()>) {
+    tokio::time::timeout(TEST_TIMEOUT, test)
+        .await
+        .expect("the test did not finish in time");
+}
+
+/// `store_contracts!(a, b, …)`: one test per contract and store.
+#[macro_export]
+macro_rules! store_contracts {
+    ($($name:ident),+ $(,)?) => {
+        mod memory_store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    $crate::common::stores::bounded(super::$name($crate::common::stores::memory()))
+                        .await;
+                }
+            )+
+        }
+        mod redis_store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    $crate::common::stores::bounded(async {
+                        let store = $crate::common::stores::redis_store(stringify!($name)).await;
+                        super::$name(store).await
+                    })
+                    .await;
+                }
+            )+
+        }
+    };
+}

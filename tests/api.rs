@@ -6,19 +6,6 @@ mod common;
 use common::server::{Backend, TestServer, assert_problem, s};
 use serde_json::{Value, json};
 
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Memory).await })*
-        }
-        mod redis {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Redis).await })*
-        }
-    };
-}
-
 on_both_stores!(
     show_lifecycle_and_lineup,
     invites_and_viewers,

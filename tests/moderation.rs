@@ -15,19 +15,6 @@ use livesale::config::Config;
 use livesale::domain::Principal;
 use serde_json::{Value, json};
 
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Memory).await })*
-        }
-        mod redis {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Redis).await })*
-        }
-    };
-}
-
 on_both_stores!(
     ws_role_matrix,
     http_moderation_role_matrix,

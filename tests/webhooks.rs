@@ -30,19 +30,6 @@ use serde_json::{Value, json};
 /// Every wait for a delivery is bounded by this.
 const WAIT: Duration = Duration::from_secs(10);
 
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Memory).await })*
-        }
-        mod redis {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Redis).await })*
-        }
-    };
-}
-
 on_both_stores!(
     each_event_is_signed_and_delivered,
     failing_receiver_gets_it_after_retries,

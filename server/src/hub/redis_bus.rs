@@ -69,7 +69,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use axum::extract::ws::Utf8Bytes;
 use futures::StreamExt;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSub, PubSubSink, PubSubStream};
+use redis::aio::{ConnectionManager, PubSub, PubSubSink, PubSubStream};
 use redis::{ErrorKind, Msg, RedisError, RedisResult, Script};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -77,11 +77,6 @@ use super::bus::{Bus, Frame, LogLimits, Replay, Snapshot};
 use crate::domain::Show;
 use crate::domain::room::{Audience, Broadcast, ChatMessage, seal};
 use crate::store::StoreError;
-
-/// The same bounded reconnect policy as the store's connection manager.
-const RECONNECT_RETRIES: usize = 2;
-const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(50);
-const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(200);
 
 /// Idle shows' keys expire after this; every publish refreshes it.
 const SHOW_TTL_SECS: u64 = 24 * 3600;
@@ -404,40 +399,7 @@ impl RedisBus {
         timeout: Duration,
         limits: LogLimits,
     ) -> Result<RedisBus, StoreError> {
-        if prefix.is_empty() || prefix.contains(['{', '}']) {
-            return Err(StoreError::Unavailable(format!(
-                "redis key prefix {prefix:?} must be non-empty and contain no braces"
-            )));
-        }
-        let client = crate::store::open_client(url)
-            .map_err(|e| StoreError::Unavailable(format!("invalid redis URL for the bus: {e}")))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_min_delay(RECONNECT_MIN_DELAY)
-            .set_max_delay(RECONNECT_MAX_DELAY)
-            .set_number_of_retries(RECONNECT_RETRIES);
-        let budget = timeout * (RECONNECT_RETRIES as u32 + 1)
-            + RECONNECT_MAX_DELAY * 2 * RECONNECT_RETRIES as u32;
-        let conn = match tokio::time::timeout(
-            budget,
-            ConnectionManager::new_with_config(client.clone(), config),
-        )
-        .await
-        {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => {
-                return Err(StoreError::Unavailable(format!(
-                    "the bus cannot connect to redis: {e}"
-                )));
-            }
-            Err(_) => {
-                return Err(StoreError::Unavailable(format!(
-                    "the bus cannot connect to redis: no answer within {} ms",
-                    budget.as_millis()
-                )));
-            }
-        };
+        let (client, conn) = crate::store::connect_manager(url, prefix, timeout, "the bus").await?;
         let pubsub = open_pubsub(&client, timeout).await?;
         let inner = Arc::new(Inner {
             conn,

@@ -14,7 +14,7 @@ mod redis_moderation;
 
 pub use self::memory::MemoryStore;
 pub use self::redis::RedisStore;
-pub(crate) use self::redis::open_client;
+pub(crate) use self::redis::connect_manager;
 
 use async_trait::async_trait;
 

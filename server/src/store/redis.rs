@@ -165,6 +165,51 @@ pub(crate) fn open_client(url: &str) -> redis::RedisResult<redis::Client> {
     redis::Client::open(info)
 }
 
+/// Checks the key prefix and opens a [`ConnectionManager`] to `url` whose calls fail after
+/// `timeout` and which reconnects by itself with a short backoff; the first connection attempt
+/// is bounded too. Shared by the store and the bus (`who` names the caller in errors).
+pub(crate) async fn connect_manager(
+    url: &str,
+    prefix: &str,
+    timeout: Duration,
+    who: &str,
+) -> Result<(redis::Client, ConnectionManager), StoreError> {
+    let shown = redact(url);
+    if prefix.is_empty() || prefix.contains(['{', '}']) {
+        // A brace in the prefix would become the Cluster hash tag of every key.
+        return Err(StoreError::Unavailable(format!(
+            "redis key prefix {prefix:?} must be non-empty and contain no braces"
+        )));
+    }
+    let client = open_client(url)
+        .map_err(|e| StoreError::Unavailable(format!("invalid redis URL {shown}: {e}")))?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout))
+        .set_min_delay(RECONNECT_MIN_DELAY)
+        .set_max_delay(RECONNECT_MAX_DELAY)
+        .set_number_of_retries(RECONNECT_RETRIES);
+    // The manager retries the first connection too; bound the whole attempt (jitter can
+    // double each delay).
+    let budget = timeout * (RECONNECT_RETRIES as u32 + 1)
+        + RECONNECT_MAX_DELAY * 2 * RECONNECT_RETRIES as u32;
+    match tokio::time::timeout(
+        budget,
+        ConnectionManager::new_with_config(client.clone(), config),
+    )
+    .await
+    {
+        Ok(Ok(conn)) => Ok((client, conn)),
+        Ok(Err(e)) => Err(StoreError::Unavailable(format!(
+            "{who} cannot connect to redis at {shown}: {e}"
+        ))),
+        Err(_) => Err(StoreError::Unavailable(format!(
+            "{who} cannot connect to redis at {shown}: no answer within {} ms",
+            budget.as_millis()
+        ))),
+    }
+}
+
 pub struct RedisStore {
     pub(super) conn: ConnectionManager,
     pub(super) keys: Keys,
@@ -181,42 +226,7 @@ impl RedisStore {
     /// `Unavailable` after `timeout`.
     #[tracing::instrument(skip_all, fields(url = %redact(url), prefix = %prefix))]
     pub async fn connect(url: &str, prefix: &str, timeout: Duration) -> Result<Self, StoreError> {
-        let shown = redact(url);
-        if prefix.is_empty() || prefix.contains(['{', '}']) {
-            // A brace in the prefix would become the Cluster hash tag of every key.
-            return Err(StoreError::Unavailable(format!(
-                "redis key prefix {prefix:?} must be non-empty and contain no braces"
-            )));
-        }
-        let client = open_client(url)
-            .map_err(|e| StoreError::Unavailable(format!("invalid redis URL {shown}: {e}")))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_min_delay(RECONNECT_MIN_DELAY)
-            .set_max_delay(RECONNECT_MAX_DELAY)
-            .set_number_of_retries(RECONNECT_RETRIES);
-        // The manager retries the first connection too; bound the whole attempt.
-        // Jitter can double each delay.
-        let budget = timeout * (RECONNECT_RETRIES as u32 + 1)
-            + RECONNECT_MAX_DELAY * 2 * RECONNECT_RETRIES as u32;
-        let conn =
-            match tokio::time::timeout(budget, ConnectionManager::new_with_config(client, config))
-                .await
-            {
-                Ok(Ok(conn)) => conn,
-                Ok(Err(e)) => {
-                    return Err(StoreError::Unavailable(format!(
-                        "cannot connect to redis at {shown}: {e}"
-                    )));
-                }
-                Err(_) => {
-                    return Err(StoreError::Unavailable(format!(
-                        "cannot connect to redis at {shown}: no answer within {} ms",
-                        budget.as_millis()
-                    )));
-                }
-            };
+        let (_, conn) = connect_manager(url, prefix, timeout, "the store").await?;
         Ok(RedisStore {
             conn,
             keys: Keys {

@@ -6,6 +6,9 @@
 #   scripts/test.sh -- --test e2e -- --nocapture
 #                                           args up to a second `--` go to cargo test, the rest
 #                                           to the test harness
+#   scripts/test.sh --setup                 prerequisites and the media test clients only (no
+#                                           lint, no tests): then `cargo test --test media_browser`
+#                                           or `--test media_gstreamer` runs alone
 #
 # Environment:
 #   LIVESALE_SKIP_LINT=1     skip fmt, clippy and the compose check (local use; CI never sets it)
@@ -18,6 +21,13 @@
 #   LIVESALE_TEST_REDIS_PORT    PORT
 #   LIVESALE_TEST_REDIS_SERVER  path of redis-server (tests may start their own to test outages)
 # REDIS_URL is deliberately left alone: it would change the server's own default store.
+#
+# The media tests' clients that nobody here wrote (docs/operations.md, "Testing media with real
+# clients"): Debian's Chromium driven by playwright-core from npm (tests/browser, `npm ci`, no
+# browser download), and GStreamer with the whipsink/whepsrc plugin of the crate
+# gst-plugin-webrtchttp (0.10 line, the one that builds against Debian 12's GStreamer 1.22),
+# built once with cargo into target/gst-plugins (its own target dir, target/gst-build, so it
+# never waits on the project's build lock) and exported as GST_PLUGIN_PATH.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -26,10 +36,34 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # Prerequisites, one "check:package" pair a line. The check is a command name looked up on
 # PATH, or an absolute path that must exist (for libraries and plugins without a command).
 # Add a prerequisite by appending a line.
+GST_LIBDIR=/usr/lib/$(uname -m)-linux-gnu
 PREREQS=(
   "redis-server:redis-server"
   "redis-cli:redis-tools"
   "docker-compose:docker-compose"
+  # Media tests: Chromium publishes and plays over WHIP/WHEP (tests/media_browser.rs) ...
+  "chromium:chromium"
+  "node:nodejs"
+  "npm:npm"
+  # ... and GStreamer does (tests/media_gstreamer.rs): tools, videotestsrc, vp8enc and RTP,
+  # webrtcbin, ICE, and the -dev packages the whipsink/whepsrc plugin builds against.
+  "gst-launch-1.0:gstreamer1.0-tools"
+  "gst-inspect-1.0:gstreamer1.0-tools"
+  "$GST_LIBDIR/gstreamer-1.0/libgstvideotestsrc.so:gstreamer1.0-plugins-base"
+  "$GST_LIBDIR/gstreamer-1.0/libgstvideoconvertscale.so:gstreamer1.0-plugins-base"
+  "$GST_LIBDIR/gstreamer-1.0/libgstvpx.so:gstreamer1.0-plugins-good"
+  "$GST_LIBDIR/gstreamer-1.0/libgstrtp.so:gstreamer1.0-plugins-good"
+  "$GST_LIBDIR/gstreamer-1.0/libgstwebrtc.so:gstreamer1.0-plugins-bad"
+  "$GST_LIBDIR/gstreamer-1.0/libgstnice.so:gstreamer1.0-nice"
+  "$GST_LIBDIR/pkgconfig/gstreamer-1.0.pc:libgstreamer1.0-dev"
+  "$GST_LIBDIR/pkgconfig/gstreamer-sdp-1.0.pc:libgstreamer-plugins-base1.0-dev"
+  "$GST_LIBDIR/pkgconfig/gstreamer-webrtc-1.0.pc:libgstreamer-plugins-bad1.0-dev"
+  "$GST_LIBDIR/pkgconfig/openssl.pc:libssl-dev"
+  "pkg-config:pkg-config"
+  # The GStreamer test's launcher: gst-launch's parser from Debian's Python, which also gives the
+  # ICE agents their loopback address (tests/media_gstreamer.rs says why).
+  "/usr/lib/python3/dist-packages/gi/__init__.py:python3-gi"
+  "$GST_LIBDIR/girepository-1.0/Gst-1.0.typelib:gir1.2-gstreamer-1.0"
 )
 
 log() { printf '%s\n' "$*" >&2; }
@@ -100,6 +134,82 @@ ensure_rust_components() {
     || die "cargo lacks ${comps[*]} and there is no rustup to add them; install them with your toolchain"
   header "adding rust components: ${comps[*]}"
   rustup component add "${comps[@]}"
+}
+
+# ---- media test clients -----------------------------------------------------------------------
+
+BROWSER_DIR=tests/browser
+GST_PLUGIN_CRATE=gst-plugin-webrtchttp
+GST_PLUGIN_VERSION=0.10.8
+GST_BUILD_DIR=$PWD/target/gst-build
+GST_PLUGIN_DIR=$PWD/target/gst-plugins
+
+# playwright-core from tests/browser/package-lock.json; it drives /usr/bin/chromium and never
+# downloads a browser. Skipped when node_modules already matches the lock file.
+ensure_browser_harness() {
+  local lock=$BROWSER_DIR/package-lock.json installed=$BROWSER_DIR/node_modules/.package-lock.json
+  if [[ -f $installed && -f $BROWSER_DIR/node_modules/playwright-core/package.json && ! $lock -nt $installed ]]; then
+    echo "$BROWSER_DIR/node_modules is up to date"
+    return 0
+  fi
+  (cd "$BROWSER_DIR" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+}
+
+gst_has_plugin() {
+  GST_PLUGIN_PATH=$GST_PLUGIN_DIR gst-inspect-1.0 whipsink >/dev/null 2>&1 \
+    && GST_PLUGIN_PATH=$GST_PLUGIN_DIR gst-inspect-1.0 whepsrc >/dev/null 2>&1
+}
+
+# The plugin is the crate's own cdylib: a throw-away package that depends on the crate makes
+# cargo fetch it from crates.io and build it, .so included, in target/gst-build (its own target
+# dir and lock). The .so is copied to target/gst-plugins/libgstwebrtchttp.so, the file name
+# GStreamer derives the plugin's entry point from. Cached: rebuilt only when the version changes.
+ensure_gst_plugin() {
+  local so=$GST_PLUGIN_DIR/libgstwebrtchttp.so stamp=$GST_PLUGIN_DIR/.built
+  local want="$GST_PLUGIN_CRATE $GST_PLUGIN_VERSION"
+  if [[ -f $so && -f $stamp && $(cat "$stamp") == "$want" ]] && gst_has_plugin; then
+    echo "$so ($want) is up to date"
+    return 0
+  fi
+  local pkg=$GST_BUILD_DIR/wrapper
+  mkdir -p "$pkg/src" "$GST_PLUGIN_DIR"
+  cat >"$pkg/Cargo.toml" <<EOF
+# Written by scripts/test.sh: builds $want, the GStreamer WHIP/WHEP plugin of the media tests.
+[package]
+name = "livesale-gst-plugins"
+version = "0.0.0"
+edition = "2021"
+publish = false
+
+[lib]
+path = "src/lib.rs"
+
+[dependencies]
+$GST_PLUGIN_CRATE = "=$GST_PLUGIN_VERSION"
+
+# The plugin only signals (HTTP and SDP); the media runs in GStreamer's C. Unoptimised and
+# without debug info builds fastest.
+[profile.dev]
+debug = false
+
+[workspace]
+EOF
+  echo "// Empty: the dependency's own cdylib is the product (scripts/test.sh)." >"$pkg/src/lib.rs"
+  CARGO_TARGET_DIR=$GST_BUILD_DIR/target cargo build --manifest-path "$pkg/Cargo.toml" || return 1
+  local built
+  built=$(ls -t "$GST_BUILD_DIR"/target/debug/deps/libgstwebrtchttp-*.so 2>/dev/null | head -n 1)
+  if [[ -z $built ]]; then
+    log "test.sh: cargo built no libgstwebrtchttp-*.so in $GST_BUILD_DIR/target/debug/deps"
+    return 1
+  fi
+  cp "$built" "$so.tmp" && mv "$so.tmp" "$so" || return 1
+  if ! gst_has_plugin; then
+    log "test.sh: gst-inspect-1.0 finds no whipsink/whepsrc in $GST_PLUGIN_DIR:"
+    GST_PLUGIN_PATH=$GST_PLUGIN_DIR gst-inspect-1.0 "$so" >&2 || true
+    return 1
+  fi
+  echo "$want" >"$stamp"
+  echo "built $so"
 }
 
 # ---- private redis --------------------------------------------------------------------------
@@ -220,10 +330,16 @@ args=("$@")
 if ((${#args[@]} > 0)) && [[ ${args[0]} == -- ]]; then
   args=("${args[@]:1}")
 fi
+setup_only=0
 case "${args[0]-}" in
   -h | --help)
     sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
     exit 0
+    ;;
+  --setup)
+    ((${#args[@]} == 1)) || die "--setup takes no other arguments"
+    setup_only=1
+    args=()
     ;;
 esac
 cargo_args=()
@@ -257,6 +373,13 @@ threads=${LIVESALE_TEST_THREADS:-4}
 
 command -v cargo >/dev/null 2>&1 || die "cargo not found on PATH; install the Rust toolchain (https://rustup.rs)"
 ensure_prereqs
+run_step "browser harness: npm ci in $BROWSER_DIR (playwright-core)" ensure_browser_harness
+run_step "GStreamer plugin: $GST_PLUGIN_CRATE $GST_PLUGIN_VERSION (whipsink, whepsrc)" ensure_gst_plugin
+export GST_PLUGIN_PATH="$GST_PLUGIN_DIR${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
+if ((setup_only)); then
+  printf '\n==> set-up done (%d s); GST_PLUGIN_PATH=%s\n' "$SECONDS" "$GST_PLUGIN_PATH"
+  exit 0
+fi
 
 if [[ ${LIVESALE_SKIP_LINT:-0} == 1 ]]; then
   log "test.sh: LIVESALE_SKIP_LINT=1: skipping cargo fmt, cargo clippy and the compose check"

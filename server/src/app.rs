@@ -80,6 +80,7 @@ impl App {
             .clone()
             .unwrap_or_else(|| format!("{}:{}", hostname(), bound.port()));
         let hub = Hub::new(bus, node_id, config.room_config());
+
         metrics::gauge!("livesale_info", "store" => store.kind(), "version" => env!("CARGO_PKG_VERSION"))
             .set(1.0);
         let secret = match &config.secret {
@@ -91,6 +92,12 @@ impl App {
             None => (random_secret(), true),
         };
         let public_url = config.public_base(bound);
+        let media = crate::media::Media::new(
+            config.media_config(),
+            hub.clone(),
+            store.clone(),
+            public_url.clone(),
+        );
         let payments = config.payments;
         let now = chrono::Utc::now();
         let outcome = demo::ensure(store.as_ref(), !config.no_demo, now).await?;
@@ -104,6 +111,7 @@ impl App {
             hub,
             connections: TaskTracker::new(),
             payments: Arc::new(TestPayments { mode: payments }),
+            media,
         });
         let links = match outcome {
             DemoOutcome::Seeded(r) => Some((true, r)),
@@ -175,11 +183,13 @@ impl App {
         });
         let connections = self.state.connections.clone();
         let hub = self.state.hub.clone();
+        let media = self.state.media.clone();
         let drained = async move {
             result_of(server.await)?;
             // HTTP is done; upgraded connections were told to close when the token fired.
             connections.close();
             connections.wait().await;
+            media.close_all().await;
             hub.close_all().await;
             Ok::<(), StartError>(())
         };

@@ -192,6 +192,61 @@ pub struct Config {
     /// default, so a merchant cannot make the server call into its own network).
     #[arg(long, env = "LIVESALE_WEBHOOK_ALLOW_PRIVATE", value_parser = clap::builder::BoolishValueParser::new())]
     pub webhook_allow_private: bool,
+
+    /// Local IP that WebRTC media sockets bind to. Defaults to the --bind address's IP; a
+    /// wildcard (0.0.0.0) binds every non-loopback interface.
+    #[arg(long, env = "LIVESALE_MEDIA_IP")]
+    pub media_ip: Option<std::net::IpAddr>,
+
+    /// UDP port range for WebRTC media, e.g. 50000-50100. Each camera and each viewer holds
+    /// one port (WHIP/WHEP sessions beyond the range get 503). Ephemeral ports when absent.
+    #[arg(long, env = "LIVESALE_MEDIA_UDP_PORTS", value_parser = parse_port_range)]
+    pub media_udp_ports: Option<(u16, u16)>,
+
+    /// Public IPs to advertise in ICE candidates instead of the local ones (1:1 NAT, e.g. a
+    /// cloud VM's public address), comma-separated.
+    #[arg(long, env = "LIVESALE_MEDIA_PUBLIC_IPS", value_delimiter = ',')]
+    pub media_public_ips: Vec<String>,
+
+    /// Also accept ICE over TCP (a passive candidate per session, on the same port number as
+    /// its UDP socket), for networks that block UDP.
+    #[arg(long, env = "LIVESALE_MEDIA_ICE_TCP", value_parser = clap::builder::BoolishValueParser::new())]
+    pub media_ice_tcp: bool,
+
+    /// STUN/TURN servers, comma-separated: `stun:host:port`, `turn:user:password@host:port?transport=udp`.
+    /// All are advertised to WHIP/WHEP clients in `Link` headers; the server's own ICE agent
+    /// uses the STUN ones (its public address, when --media-public-ips is not given).
+    #[arg(long, env = "LIVESALE_ICE_SERVERS", value_delimiter = ',', value_parser = parse_ice_server, hide_env_values = true)]
+    pub ice_servers: Vec<crate::media::IceServer>,
+
+    /// WHEP viewers this node serves at once; beyond it WHEP answers 503 with Retry-After.
+    #[arg(long, env = "LIVESALE_MAX_VIEWERS_PER_NODE", default_value_t = 500)]
+    pub max_viewers_per_node: usize,
+
+    /// RTP packets a WHEP viewer may fall behind before packets are dropped for it (it then
+    /// skips to the next keyframe).
+    #[arg(long, env = "LIVESALE_MEDIA_VIEWER_QUEUE", default_value_t = 256)]
+    pub media_viewer_queue: usize,
+
+    /// Seconds a WHIP/WHEP session may take to connect before it is dropped.
+    #[arg(long, env = "LIVESALE_MEDIA_CONNECT_TIMEOUT", default_value_t = 20)]
+    pub media_connect_timeout_s: u64,
+}
+
+fn parse_port_range(text: &str) -> Result<(u16, u16), String> {
+    let (lo, hi) = text
+        .split_once('-')
+        .ok_or_else(|| format!("'{text}' is not a port range like 50000-50100"))?;
+    let lo: u16 = lo.trim().parse().map_err(|_| format!("bad port '{lo}'"))?;
+    let hi: u16 = hi.trim().parse().map_err(|_| format!("bad port '{hi}'"))?;
+    if lo == 0 || hi < lo {
+        return Err(format!("'{text}' is not a port range like 50000-50100"));
+    }
+    Ok((lo, hi))
+}
+
+fn parse_ice_server(text: &str) -> Result<crate::media::IceServer, String> {
+    crate::media::IceServer::parse(text)
 }
 
 fn default_web_dir() -> PathBuf {
@@ -250,5 +305,20 @@ impl Config {
 
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_s)
+    }
+
+    /// The media settings; media binds the HTTP bind address's IP unless told otherwise.
+    pub fn media_config(&self) -> crate::media::MediaConfig {
+        crate::media::MediaConfig {
+            ip: self.media_ip.unwrap_or_else(|| self.bind.ip()),
+            udp_ports: self.media_udp_ports,
+            public_ips: self.media_public_ips.clone(),
+            ice_tcp: self.media_ice_tcp,
+            ice_servers: self.ice_servers.clone(),
+            max_viewers: self.max_viewers_per_node,
+            viewer_queue: self.media_viewer_queue.max(8),
+            connect_timeout: Duration::from_secs(self.media_connect_timeout_s.max(1)),
+            pli_interval: Duration::from_millis(500),
+        }
     }
 }

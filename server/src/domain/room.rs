@@ -283,6 +283,9 @@ pub enum Broadcast {
     ModAudit {
         entry: super::moderation::AuditEntry,
     },
+    /// The camera on air changed (`None`: nothing is, "we'll be right back").
+    #[serde(rename = "program.changed")]
+    ProgramChanged { camera: Option<String> },
     /// One member only: a moderation action that concerns them (timeout, ban, revocation).
     #[serde(rename = "mod.notice")]
     ModNotice {

@@ -9,6 +9,7 @@ mod commerce;
 pub mod error;
 pub mod extract;
 mod identity;
+mod media;
 mod moderation;
 pub use identity::invite_url;
 mod ops;
@@ -59,6 +60,8 @@ pub struct Shared {
     pub connections: tokio_util::task::TaskTracker,
     /// Takes checkout payments.
     pub payments: Arc<dyn crate::commerce::payment::PaymentProvider>,
+    /// WebRTC sessions and the on-air program of this node's shows.
+    pub media: Arc<crate::media::Media>,
 }
 
 impl Deref for AppState {
@@ -118,6 +121,7 @@ pub fn router(state: AppState) -> Router {
         .merge(products::router(&state.config))
         .merge(commerce::router())
         .merge(moderation::router())
+        .merge(media::router())
         .split_for_parts();
     let openapi = Arc::new(openapi);
 

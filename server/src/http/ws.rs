@@ -45,6 +45,9 @@ pub mod close {
     pub const IDLE: u16 = 4010;
 }
 
+/// Initial read buffer of a connection (see `upgrade`).
+const WS_READ_BUFFER: usize = 4096;
+
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/shows/{id}/ws", get(upgrade))
 }
@@ -104,9 +107,15 @@ async fn upgrade(
             .into_response();
         }
     };
+    // tungstenite zero-fills its whole read buffer before every read of the socket, and its
+    // default buffer is 128 KiB: that was 128 KiB of RSS per connection and a 128 KiB memset
+    // each time a connection task polled its socket, i.e. for every frame it forwarded (40 %
+    // of the server's CPU under load, docs/benchmarks.md). Client frames are small; the
+    // buffer still grows for a frame that needs more.
     let ws = ws
         .max_message_size(state.config.ws_max_frame_bytes)
-        .max_frame_size(state.config.ws_max_frame_bytes);
+        .max_frame_size(state.config.ws_max_frame_bytes)
+        .read_buffer_size(WS_READ_BUFFER);
     // Refusals come after the upgrade: browsers cannot read an HTTP status from a failed
     // handshake, but they do see a close code and reason.
     match admit(&state, caller, token_problem, &raw_id, params).await {
@@ -607,6 +616,7 @@ impl Conn {
                     tracing::warn!(show = %self.show.id, error = %e, "welcome without pins");
                     Vec::new()
                 });
+        let program = self.state.media.program_anywhere(self.show.id).await;
         let mut welcome = serde_json::json!({
             "type": "welcome",
             "protocol": 1,
@@ -632,7 +642,7 @@ impl Conn {
             "viewers": snapshot.viewers.max(self.membership.room.members()),
             "pins": pins,
             "chat": snapshot.chat,
-            "program": serde_json::Value::Null,
+            "program": program,
         });
         let store = self.state.store.as_ref();
         if let Ok(policy) = store.chat_policy(&self.show).await {

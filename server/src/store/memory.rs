@@ -786,4 +786,14 @@ impl Store for MemoryStore {
             }
         }))
     }
+
+    async fn lease_holder(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let now = std::time::Instant::now();
+        Ok(self.with(|s| {
+            s.leases
+                .get(name)
+                .filter(|(_, until)| *until > now)
+                .map(|(holder, _)| holder.clone())
+        }))
+    }
 }

@@ -270,4 +270,7 @@ pub trait Store: Send + Sync + 'static {
         holder: &str,
         ttl: std::time::Duration,
     ) -> Result<bool, StoreError>;
+
+    /// Who holds the named lease now, if anyone (e.g. which node is a show's media home).
+    async fn lease_holder(&self, name: &str) -> Result<Option<String>, StoreError>;
 }

@@ -1007,6 +1007,18 @@ return 0
         })
         .await
     }
+
+    async fn lease_holder(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let key = self.keys.global(&format!("lease:{name}"));
+        self.guard("lease_holder", async {
+            redis::cmd("GET")
+                .arg(key)
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_error)
+        })
+        .await
+    }
 }
 
 /// Connection trouble, timeouts and server refusals are `Unavailable` (retry later); a value

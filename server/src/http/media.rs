@@ -1,0 +1,553 @@
+//! Media over HTTP: WHIP (RFC 9725) for cameras, WHEP for viewers, the camera list and the
+//! on-air switch. The WebRTC work is `crate::media`'s; here are the HTTP rules:
+//!
+//! - `POST …/whip` and `POST …/whep` take `Content-Type: application/sdp` (else 415) and answer
+//!   201 with the SDP answer, a `Location` (the session URL, relative), and one `Link` header
+//!   per configured STUN/TURN server (`rel="ice-server"`).
+//! - `DELETE` on the session URL ends the session (200). `PATCH` (trickle ICE, ICE restart) is
+//!   not supported: 501, as RFC 9725 asks of a server that supports neither; the answer
+//!   already carries every server candidate. `OPTIONS` answers CORS preflights with
+//!   `Accept-Post: application/sdp`.
+//! - Errors are problem+json: 400 `invalid_sdp`/`invalid_offer`, 401/403 from `authorize`,
+//!   404, 409 `codec_mismatch`/`show_ended`, 415 `unsupported_media_type`, 503
+//!   `media_at_capacity` with `Retry-After`.
+//! - With several nodes, WHIP/WHEP that reach a node other than the show's media home get 307
+//!   to the home (same path and query); the camera list and the program are forwarded there.
+//!
+//! The session URLs (`DELETE`, `PATCH`, `OPTIONS`) and the endpoints' `OPTIONS` are protocol
+//! plumbing, left out of the OpenAPI document; `tests/media.rs` walks their status codes.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{options, patch};
+use serde::Deserialize;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::AppState;
+use super::error::{ApiError, ApiResult, Problem};
+use super::extract::{ApiBytes, ApiJson, ApiPath, ApiQuery, Caller};
+use crate::domain::access::{Action, authorize};
+use crate::domain::{Principal, Show, ShowId, ShowStatus};
+use crate::media::{
+    Answer, CameraView, Home, MediaError, ProgramView, Publisher, SessionKind, Watch,
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(whip))
+        .routes(routes!(whep))
+        .routes(routes!(cameras))
+        .routes(routes!(program, program_state))
+        .route("/api/shows/{id}/whip", options(preflight_endpoint))
+        .route("/api/shows/{id}/whep", options(preflight_endpoint))
+        .route(
+            "/api/shows/{id}/whip/{session}",
+            patch(patch_session)
+                .delete(end_whip)
+                .options(preflight_session),
+        )
+        .route(
+            "/api/shows/{id}/whep/{session}",
+            patch(patch_session)
+                .delete(end_whep)
+                .options(preflight_session),
+        )
+}
+
+impl From<MediaError> for ApiError {
+    fn from(e: MediaError) -> Self {
+        let retry =
+            |e: ApiError| e.with_header(header::RETRY_AFTER, HeaderValue::from_static("10"));
+        match e {
+            MediaError::BadSdp(m) => ApiError::bad_request("invalid_sdp", m),
+            MediaError::Tracks(m) => ApiError::bad_request("invalid_offer", m),
+            MediaError::CodecMismatch(m) => {
+                ApiError::new(StatusCode::CONFLICT, "codec_mismatch", m)
+            }
+            MediaError::AtCapacity => retry(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "media_at_capacity",
+                "this node is serving as many viewers as it can; try again shortly",
+            )),
+            MediaError::PortsExhausted => retry(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "media_ports_exhausted",
+                "every media port of this node is in use; try again shortly",
+            )),
+            MediaError::NoVideo(id) => ApiError::new(
+                StatusCode::CONFLICT,
+                "camera_without_video",
+                format!("camera {id} sends no video; it can only be the audio source"),
+            ),
+            MediaError::CameraNotFound(id) => {
+                ApiError::not_found("camera_not_found", format!("no camera {id} in this show"))
+            }
+            MediaError::SessionNotFound => {
+                ApiError::not_found("session_not_found", "no such media session")
+            }
+            MediaError::Internal(cause) => ApiError::internal(cause),
+        }
+    }
+}
+
+/// The body as SDP: `Content-Type: application/sdp` (415 otherwise), UTF-8 (400 otherwise).
+fn sdp_body(headers: &HeaderMap, body: ApiBytes) -> ApiResult<String> {
+    let is_sdp = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/sdp"));
+    if !is_sdp {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the offer as Content-Type: application/sdp",
+        ));
+    }
+    let bytes = body.value()?;
+    String::from_utf8(bytes.to_vec())
+        .map_err(|_| ApiError::bad_request("invalid_sdp", "the offer is not UTF-8 text"))
+}
+
+fn not_ended(show: &Show) -> ApiResult<()> {
+    if show.status == ShowStatus::Ended {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "show_ended",
+            "this show has ended",
+        ));
+    }
+    Ok(())
+}
+
+fn cors(headers: &mut HeaderMap) {
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("Location, Link, Retry-After, X-Camera-Id"),
+    );
+}
+
+/// 307 to the show's media home (another node), keeping the path and query: WHIP and WHEP
+/// clients follow it, and the session URL they get there is the home's.
+fn redirect(home: &str, uri: &axum::http::Uri) -> Response {
+    let path = uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or_else(|| uri.path());
+    let mut response = StatusCode::TEMPORARY_REDIRECT.into_response();
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&format!("{}{path}", home.trim_end_matches('/'))) {
+        headers.insert(header::LOCATION, v);
+    }
+    cors(headers);
+    response
+}
+
+/// Whether this request was forwarded by another node (then it is answered here, whatever
+/// the lease says, so two nodes that disagree never bounce a request between them).
+fn forwarded(headers: &HeaderMap) -> bool {
+    headers.contains_key(crate::media::FORWARDED_HEADER)
+}
+
+/// Asks the show's home node on the caller's behalf (same method, path, token and JSON body)
+/// and answers what it answered.
+async fn proxy(
+    state: &AppState,
+    home: &str,
+    method: axum::http::Method,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    body: Option<serde_json::Value>,
+) -> ApiResult<Response> {
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let url = format!("{}{path}", home.trim_end_matches('/'));
+    let mut req = state
+        .media
+        .http
+        .request(method, &url)
+        .header(crate::media::FORWARDED_HEADER, "1");
+    if let Some(auth) = headers.get(header::AUTHORIZATION) {
+        req = req.header(header::AUTHORIZATION, auth.clone());
+    }
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let unreachable = |e: reqwest::Error| {
+        tracing::warn!(home, error = %e, "the show's media home did not answer");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "media_home_unreachable",
+            "the node that holds this show's media did not answer; try again shortly",
+        )
+        .with_header(header::RETRY_AFTER, HeaderValue::from_static("2"))
+    };
+    let resp = req.send().await.map_err(unreachable)?;
+    let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
+    let bytes = resp.bytes().await.map_err(unreachable)?;
+    let mut response = (status, bytes).into_response();
+    if let Some(ct) = content_type {
+        response.headers_mut().insert(header::CONTENT_TYPE, ct);
+    }
+    Ok(response)
+}
+
+/// 201 with the answer, the session URL and the ICE servers.
+fn created(state: &AppState, show: ShowId, kind: SessionKind, answer: Answer) -> Response {
+    let mut response = (StatusCode::CREATED, answer.sdp).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/sdp"),
+    );
+    let location = format!("/api/shows/{show}/{}/{}", kind.as_str(), answer.session);
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        headers.insert(header::LOCATION, v);
+    }
+    for server in &state.media.config.ice_servers {
+        if let Ok(v) = HeaderValue::from_str(&server.link_header()) {
+            headers.append(header::LINK, v);
+        }
+    }
+    if let Some(camera) = answer.camera
+        && let Ok(v) = HeaderValue::from_str(&camera)
+    {
+        headers.insert(HeaderName::from_static("x-camera-id"), v);
+    }
+    cors(headers);
+    response
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct WhipParams {
+    /// The camera's name in the studio (a camera invite's own label wins).
+    label: Option<String>,
+}
+
+/// Publish a camera (WHIP, RFC 9725): the body is the SDP offer (at most one video and one
+/// audio section, sendonly; VP8 or H.264 constrained baseline with packetization-mode 1, and
+/// Opus). A show's cameras share one video codec: a camera offering only another gets 409
+/// `codec_mismatch`. A camera invite that publishes again replaces its earlier session.
+#[utoipa::path(post, path = "/api/shows/{id}/whip", tag = "media",
+    params(("id" = ShowId, Path), WhipParams),
+    request_body(content = String, content_type = "application/sdp"),
+    responses((status = 201, description = "The SDP answer; `Location` is the session URL, `X-Camera-Id` the camera's id, `Link` the ICE servers", content_type = "application/sdp", body = String),
+              (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 404, body = Problem),
+              (status = 409, body = Problem), (status = 415, body = Problem),
+              (status = 503, body = Problem)),
+    security(("bearer" = [])))]
+async fn whip(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<ShowId>,
+    ApiQuery(params): ApiQuery<WhipParams>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: ApiBytes,
+) -> ApiResult<Response> {
+    let show = state.show(id).await?;
+    authorize(caller.principal(), Action::Publish, Some(&show))?;
+    let offer = sdp_body(&headers, body)?;
+    not_ended(&show)?;
+    if !forwarded(&headers)
+        && let Home::There(home) = state.media.claim_home(show.id).await?
+    {
+        return Ok(redirect(&home, &uri));
+    }
+    let query_label = params
+        .label
+        .as_deref()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| l.chars().take(40).collect::<String>());
+    let publisher = match caller.principal() {
+        Some(Principal::Camera {
+            invite_id, label, ..
+        }) => Publisher {
+            camera_id: invite_id.to_string(),
+            label: label
+                .clone()
+                .or(query_label)
+                .unwrap_or_else(|| "Camera".into()),
+        },
+        _ => Publisher {
+            camera_id: uuid::Uuid::now_v7().to_string(),
+            label: query_label.unwrap_or_else(|| "Studio camera".into()),
+        },
+    };
+    let answer = state.media.publish(&show, publisher, &offer).await?;
+    Ok(created(&state, show.id, SessionKind::Whip, answer))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct WhepParams {
+    /// Watch this camera instead of the program (creator and moderators).
+    camera: Option<String>,
+}
+
+/// Watch the show (WHEP): the body is the SDP offer (one video and one audio section,
+/// recvonly). The answer sends the program: the on-air camera's video and the program audio.
+/// The creator and moderators may add `?camera=<id>` to watch one camera. Beyond the node's
+/// viewer capacity: 503 with `Retry-After`.
+#[utoipa::path(post, path = "/api/shows/{id}/whep", tag = "media",
+    params(("id" = ShowId, Path), WhepParams),
+    request_body(content = String, content_type = "application/sdp"),
+    responses((status = 201, description = "The SDP answer; `Location` is the session URL, `Link` the ICE servers", content_type = "application/sdp", body = String),
+              (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 404, body = Problem),
+              (status = 409, body = Problem), (status = 415, body = Problem),
+              (status = 503, body = Problem)),
+    security(("bearer" = [])))]
+async fn whep(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<ShowId>,
+    ApiQuery(params): ApiQuery<WhepParams>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: ApiBytes,
+) -> ApiResult<Response> {
+    let show = state.show(id).await?;
+    let watch = match params.camera {
+        Some(camera) => {
+            authorize(caller.principal(), Action::Preview, Some(&show))?;
+            Watch::Camera(camera)
+        }
+        None => {
+            authorize(caller.principal(), Action::Watch, Some(&show))?;
+            Watch::Program
+        }
+    };
+    let offer = sdp_body(&headers, body)?;
+    not_ended(&show)?;
+    if !forwarded(&headers)
+        && let Home::There(home) = state.media.claim_home(show.id).await?
+    {
+        return Ok(redirect(&home, &uri));
+    }
+    let answer = state.media.watch(&show, watch, &offer).await?;
+    Ok(created(&state, show.id, SessionKind::Whep, answer))
+}
+
+/// Ends a session of `kind` of the show, after the caller proves it may use that endpoint.
+async fn end(
+    state: &AppState,
+    caller: &Caller,
+    id: ShowId,
+    session: &str,
+    kind: SessionKind,
+) -> ApiResult<Response> {
+    let show = state.show(id).await?;
+    let action = match kind {
+        SessionKind::Whip => Action::Publish,
+        SessionKind::Whep => Action::Watch,
+    };
+    authorize(caller.principal(), action, Some(&show))?;
+    if !state.media.session_of(session, show.id, kind) {
+        return Err(MediaError::SessionNotFound.into());
+    }
+    state.media.end_session(session, "deleted").await;
+    let mut response = StatusCode::OK.into_response();
+    cors(response.headers_mut());
+    Ok(response)
+}
+
+async fn end_whip(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((id, session)): ApiPath<(ShowId, String)>,
+) -> ApiResult<Response> {
+    end(&state, &caller, id, &session, SessionKind::Whip).await
+}
+
+async fn end_whep(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((id, session)): ApiPath<(ShowId, String)>,
+) -> ApiResult<Response> {
+    end(&state, &caller, id, &session, SessionKind::Whep).await
+}
+
+/// Trickle ICE and ICE restarts are not supported (RFC 9725 §4.3.1: 501 for a session that
+/// supports neither). The answer already lists every server candidate.
+async fn patch_session() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "not_implemented",
+        "trickle ICE and ICE restarts are not supported; the answer carries every candidate. Start a new session instead",
+    )
+}
+
+fn preflight(methods: &'static str) -> Response {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::ALLOW, HeaderValue::from_static(methods));
+    headers.insert(
+        HeaderName::from_static("accept-post"),
+        HeaderValue::from_static("application/sdp"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static(methods),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("Authorization, Content-Type, If-Match"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("86400"),
+    );
+    cors(headers);
+    response
+}
+
+/// CORS preflight of the WHIP/WHEP endpoint.
+async fn preflight_endpoint() -> Response {
+    preflight("POST, OPTIONS")
+}
+
+/// CORS preflight of a session URL.
+async fn preflight_session() -> Response {
+    preflight("DELETE, PATCH, OPTIONS")
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Cameras {
+    cameras: Vec<CameraView>,
+    program: ProgramView,
+}
+
+/// The show's cameras on this node, in the order they joined, and what is on air (creator,
+/// moderators).
+#[utoipa::path(get, path = "/api/shows/{id}/cameras", tag = "media",
+    params(("id" = ShowId, Path)),
+    responses((status = 200, body = Cameras), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+async fn cameras(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<ShowId>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let show = state.show(id).await?;
+    authorize(caller.principal(), Action::Preview, Some(&show))?;
+    if !forwarded(&headers)
+        && let Home::There(home) = state.media.home(show.id).await?
+    {
+        return proxy(&state, &home, axum::http::Method::GET, &uri, &headers, None).await;
+    }
+    let (cameras, program) = state.media.cameras(show.id);
+    Ok(Json(Cameras { cameras, program }).into_response())
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct OnAir {
+    /// The camera on air (or being switched to); `null`: nothing is.
+    camera: Option<String>,
+}
+
+/// What is on air (anyone): the camera id, as `program.changed` announces it.
+#[utoipa::path(get, path = "/api/shows/{id}/program", tag = "media",
+    params(("id" = ShowId, Path)),
+    responses((status = 200, body = OnAir), (status = 404, body = Problem)))]
+async fn program_state(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<ShowId>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let show = state.show(id).await?;
+    if !forwarded(&headers)
+        && let Home::There(home) = state.media.home(show.id).await?
+    {
+        return proxy(&state, &home, axum::http::Method::GET, &uri, &headers, None).await;
+    }
+    Ok(Json(OnAir {
+        camera: state.media.program_camera(show.id),
+    })
+    .into_response())
+}
+
+/// Distinguishes a missing field (`None`) from an explicit `null` (`Some(None)`).
+fn present<'de, D>(d: D) -> Result<Option<Option<String>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Option::<String>::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Direct {
+    /// The camera to put on air; `null` takes the program off air ("we'll be right back").
+    /// The cut happens on that camera's next keyframe.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    camera: Option<Option<String>>,
+    /// The camera whose audio is on air; `null` goes back to the first camera with audio.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    audio: Option<Option<String>>,
+}
+
+/// Choose what is on air (creator): `{"camera": "<id>"}` switches the program video at the
+/// new camera's next keyframe and announces `program.changed` in the room; `{"audio": …}`
+/// fixes the audio source.
+#[utoipa::path(post, path = "/api/shows/{id}/program", tag = "media",
+    params(("id" = ShowId, Path)), request_body = Direct,
+    responses((status = 200, body = ProgramView), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 404, body = Problem),
+              (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+async fn program(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<ShowId>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: ApiJson<Direct>,
+) -> ApiResult<Response> {
+    let show = state.show(id).await?;
+    authorize(caller.principal(), Action::Direct, Some(&show))?;
+    let body = body.value()?;
+    if body.camera.is_none() && body.audio.is_none() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            "give \"camera\" (an id, or null for off air) and/or \"audio\"",
+        ));
+    }
+    if !forwarded(&headers)
+        && let Home::There(home) = state.media.home(show.id).await?
+    {
+        let mut json = serde_json::Map::new();
+        for (key, value) in [("camera", &body.camera), ("audio", &body.audio)] {
+            if let Some(v) = value {
+                json.insert(key.into(), serde_json::json!(v));
+            }
+        }
+        let body = Some(serde_json::Value::Object(json));
+        return proxy(
+            &state,
+            &home,
+            axum::http::Method::POST,
+            &uri,
+            &headers,
+            body,
+        )
+        .await;
+    }
+    Ok(Json(state.media.direct(&show, body.camera, body.audio)?).into_response())
+}

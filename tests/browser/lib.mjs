@@ -1,0 +1,198 @@
+// Shared helpers of the browser harness: Debian's Chromium through playwright-core (no browser
+// download), logging to stderr, one JSON result on stdout, and a hard deadline.
+//
+// Every script prints exactly one line of JSON on stdout, `{"ok": true|false, ...}`, and exits
+// 0 when ok, 1 when not. Progress goes to stderr. tests/media_browser.rs reads both.
+
+import { mkdtempSync, rmSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+
+export const CHROMIUM = process.env.LIVESALE_CHROMIUM || '/usr/bin/chromium';
+
+// The flags this machine needs (closed network, root, no GPU), plus WebRTC on loopback.
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  // WebRTC: real host addresses in candidates (no mDNS names a server would have to resolve),
+  // loopback interfaces included, video without a click.
+  '--disable-features=WebRtcHideLocalIpsWithMdns',
+  '--allow-loopback-in-peer-connection',
+  '--autoplay-policy=no-user-gesture-required',
+  // Pages in the background keep their timers and rendering: a publisher is never in front.
+  '--disable-background-timer-throttling',
+  '--disable-renderer-backgrounding',
+  '--disable-backgrounding-occluded-windows',
+];
+
+const started = Date.now();
+export function log(...parts) {
+  const t = ((Date.now() - started) / 1000).toFixed(2).padStart(6);
+  process.stderr.write(`[${t}s] ${parts.join(' ')}\n`);
+}
+
+let resultPrinted = false;
+const cleanups = [];
+export function onCleanup(fn) {
+  cleanups.push(fn);
+}
+
+async function cleanup() {
+  while (cleanups.length) {
+    const fn = cleanups.pop();
+    try {
+      await Promise.race([fn(), new Promise((r) => setTimeout(r, 5000))]);
+    } catch (e) {
+      log(`cleanup: ${e.message}`);
+    }
+  }
+}
+
+/** Prints the one JSON result line and exits (0 when ok). */
+export async function finish(result) {
+  if (resultPrinted) return;
+  resultPrinted = true;
+  await cleanup();
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+  process.exit(result.ok ? 0 : 1);
+}
+
+/** Fails the run at `step` with an error and whatever was learnt so far. */
+export function fail(step, error, extra = {}) {
+  const message = error && error.message ? error.message : String(error);
+  log(`FAILED at ${step}: ${message}`);
+  return finish({ ok: false, failed_step: step, error: message, ...extra });
+}
+
+/** Kills the run after `ms` whatever it is doing (a second line of defence behind the caller's). */
+export function deadline(ms, state = {}) {
+  const t = setTimeout(() => {
+    fail(state.step || 'deadline', new Error(`the harness deadline of ${ms} ms passed`), state.partial || {});
+  }, ms);
+  t.unref();
+}
+
+export function args(options) {
+  const { values } = parseArgs({ options, strict: true, allowPositionals: false });
+  return values;
+}
+
+/** Launches Debian's Chromium headless with a fresh profile; closed at exit. */
+export async function launch(name) {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} is missing; run scripts/test.sh (it installs Debian's chromium)`);
+  }
+  let chromium;
+  try {
+    ({ chromium } = await import('playwright-core'));
+  } catch (e) {
+    throw new Error(`playwright-core is not installed in tests/browser (${e.message}); run ` +
+      'scripts/test.sh, or `npm ci --prefix tests/browser`');
+  }
+  const profile = mkdtempSync(join(tmpdir(), `livesale-${name}-`));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 800, height: 600 },
+    timeout: 30000,
+  });
+  onCleanup(async () => {
+    await context.close().catch(() => {});
+    rmSync(profile, { recursive: true, force: true });
+  });
+  log(`${name}: chromium ${context.browser() ? context.browser().version() : ''} profile ${profile}`);
+  return context;
+}
+
+/** Opens `url` in a new page and waits until `readyFlag` is set on window. */
+export async function openPage(context, url, readyFlag, label) {
+  const page = await context.newPage();
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') log(`${label} console.${m.type()}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => log(`${label} page error: ${e.message}`));
+  const res = await page.goto(url, { waitUntil: 'load', timeout: 15000 });
+  if (!res || res.status() !== 200) {
+    throw new Error(`GET ${url} answered ${res ? res.status() : 'nothing'}`);
+  }
+  await page.waitForFunction((flag) => window[flag] === true, readyFlag, { timeout: 10000 });
+  return page;
+}
+
+/** Screenshots and page logs of a failed run: test-artifacts/ at the repository's root. */
+const ARTIFACTS = process.env.LIVESALE_ARTIFACTS
+  || fileURLToPath(new URL('../../test-artifacts', import.meta.url));
+
+export async function screenshots(pages, dir = ARTIFACTS) {
+  const saved = [];
+  try {
+    mkdirSync(dir, { recursive: true });
+    for (const [label, page] of Object.entries(pages)) {
+      if (!page) continue;
+      const path = join(dir, `media-${label}-${Date.now()}.png`);
+      await page.screenshot({ path, timeout: 5000 }).catch(() => {});
+      if (existsSync(path)) saved.push(path);
+      try {
+        const lines = await page.evaluate(() => (window.whip || window.whep || { log: () => [] }).log());
+        const logPath = path.replace(/\.png$/, '.log');
+        writeFileSync(logPath, lines.join('\n'));
+        saved.push(logPath);
+      } catch {
+        // the page may be gone
+      }
+    }
+  } catch (e) {
+    log(`screenshots: ${e.message}`);
+  }
+  return saved;
+}
+
+/** JSON over HTTP with a bearer token; returns {status, body}. */
+export async function api(base, method, path, token, body) {
+  const headers = {};
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let parsed = text;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    // keep the text
+  }
+  return { status: res.status, body: parsed };
+}
+
+/** Names a colour the same way web/test/whep-player.html does. */
+export function nameOf({ r, g, b }) {
+  const max = Math.max(r, g, b);
+  if (max < 48) return 'black';
+  if (r > 96 && r > 2 * g && r > 2 * b) return 'red';
+  if (g > 96 && g > 2 * r && g > 2 * b) return 'green';
+  if (b > 96 && b > 2 * r && b > 2 * g) return 'blue';
+  if (Math.min(r, g, b) > 200) return 'white';
+  return 'other';
+}
+
+export function sleep(ms) {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export function stats(values) {
+  const v = values.filter((x) => typeof x === 'number').sort((a, b) => a - b);
+  if (!v.length) return null;
+  const q = (p) => v[Math.min(v.length - 1, Math.floor(p * v.length))];
+  return { n: v.length, min: v[0], median: q(0.5), max: v[v.length - 1] };
+}

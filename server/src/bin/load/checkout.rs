@@ -208,6 +208,7 @@ pub async fn run(args: CheckoutArgs) -> Result<Checkout, String> {
     let server_cpu0 = args.server_pid.and_then(sys::cpu_s);
     let other_cpu0 = args.other_pid.and_then(sys::cpu_s);
     let tool_cpu0 = sys::self_cpu_s();
+    let jiffies0 = sys::cpu_jiffies();
     let (overflows_before, _) = sys::listen_drops();
     let rss_before = args.server_pid.and_then(sys::rss_kib);
     let fire_us = sys::now_us() + 100_000;
@@ -222,6 +223,7 @@ pub async fn run(args: CheckoutArgs) -> Result<Checkout, String> {
     let server_cpu1 = args.server_pid.and_then(sys::cpu_s);
     let other_cpu1 = args.other_pid.and_then(sys::cpu_s);
     let tool_cpu1 = sys::self_cpu_s();
+    let cpus = sys::cpu_use(&jiffies0, &sys::cpu_jiffies());
     let (overflows_after, _) = sys::listen_drops();
     let last_us = sh.last_answer_us.load(Ordering::Relaxed);
     let burst_s = last_us.saturating_sub(fire_us) as f64 / 1e6;
@@ -323,5 +325,6 @@ pub async fn run(args: CheckoutArgs) -> Result<Checkout, String> {
         tool_cores_burst: (tool_cpu1 - tool_cpu0) / burst,
         errors: lock(&sh.errors),
         listen_overflows: overflows_after.saturating_sub(overflows_before),
+        cpus,
     })
 }

@@ -311,6 +311,7 @@ pub async fn run(args: FanoutArgs) -> Result<Fanout, String> {
     tokio::time::sleep_until(start + warmup).await;
     let server_cpu0 = args.server_pid.and_then(sys::cpu_s);
     let tool_cpu0 = sys::self_cpu_s();
+    let jiffies0 = sys::cpu_jiffies();
     let window_started = Instant::now();
     let progress = {
         let shared = shared.clone();
@@ -336,6 +337,7 @@ pub async fn run(args: FanoutArgs) -> Result<Fanout, String> {
     tokio::time::sleep_until(plan.send_end).await;
     let server_cpu1 = args.server_pid.and_then(sys::cpu_s);
     let tool_cpu1 = sys::self_cpu_s();
+    let cpus = sys::cpu_use(&jiffies0, &sys::cpu_jiffies());
     let window_s = window_started.elapsed().as_secs_f64();
     progress.abort();
     let rss_end = args.server_pid.and_then(sys::rss_kib);
@@ -415,6 +417,7 @@ pub async fn run(args: FanoutArgs) -> Result<Fanout, String> {
                 .unwrap_or(1),
         },
         listen_overflows: overflows_after.saturating_sub(overflows_before),
+        cpus,
         derived: Default::default(),
     };
     summary.derive();

@@ -23,6 +23,26 @@ pub struct ServerStats {
     pub other_cpu_s_window: Option<f64>,
 }
 
+/// How busy one CPU of the machine was during the measured window.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct CpuUse {
+    pub cpu: String,
+    pub busy_pct: f64,
+    pub softirq_pct: f64,
+}
+
+pub fn cpus_line(cpus: &[CpuUse]) -> String {
+    cpus.iter()
+        .map(|c| {
+            format!(
+                "{} {:.0}% busy ({:.0}% softirq)",
+                c.cpu, c.busy_pct, c.softirq_pct
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The load tool's own cost, so a result limited by the tool shows it.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct ToolStats {
@@ -77,6 +97,9 @@ pub struct Fanout {
     pub server: Option<ServerStats>,
     pub tool: ToolStats,
     pub listen_overflows: u64,
+    /// Every CPU of the machine during the window (all processes, kernel included).
+    #[serde(default)]
+    pub cpus: Vec<CpuUse>,
     pub derived: Derived,
 }
 
@@ -208,6 +231,9 @@ impl Fanout {
             if m.server.is_none() {
                 m.server = p.server.clone();
             }
+            if m.cpus.is_empty() {
+                m.cpus = p.cpus.clone();
+            }
         }
         m.derive();
         m
@@ -312,6 +338,9 @@ impl Fanout {
         rows.push(("load tool CPU".into(), format!(
             "{:.2} cores in the window, {:.2} overall ({} threads, {} cores allowed), {} late sends (max {} ms)",
             d.tool_cores_window, d.tool_cores_total, self.tool.threads, self.tool.cores, self.late_sends, self.max_send_lateness_ms)));
+        if !self.cpus.is_empty() {
+            rows.push(("machine CPUs".into(), cpus_line(&self.cpus)));
+        }
         rows.push(("errors".into(), errors_line(&self.errors)));
         if self.listen_overflows > 0 {
             rows.push((
@@ -383,6 +412,9 @@ pub struct Checkout {
     pub tool_cores_burst: f64,
     pub errors: BTreeMap<String, u64>,
     pub listen_overflows: u64,
+    /// Every CPU of the machine during the burst.
+    #[serde(default)]
+    pub cpus: Vec<CpuUse>,
 }
 
 impl Checkout {
@@ -472,6 +504,9 @@ impl Checkout {
                 self.tool.cpu_s_total / self.tool.wall_s_total.max(1e-9)
             ),
         ));
+        if !self.cpus.is_empty() {
+            rows.push(("machine CPUs".into(), cpus_line(&self.cpus)));
+        }
         rows.push(("errors".into(), errors_line(&self.errors)));
         if self.listen_overflows > 0 {
             rows.push((

@@ -44,7 +44,7 @@ pub fn raise_nofile() -> (u64, u64) {
             }
         }
     }
-    (lim.rlim_cur as u64, lim.rlim_max as u64)
+    (lim.rlim_cur, lim.rlim_max)
 }
 
 /// Resident memory of a process, in KiB (`VmRSS` of /proc/<pid>/status).
@@ -149,4 +149,48 @@ pub async fn connect_from(
     let stream = socket.connect(server).await?;
     stream.set_nodelay(true)?;
     Ok(stream)
+}
+
+/// Jiffies per CPU from /proc/stat: (name, busy, softirq, total).
+pub fn cpu_jiffies() -> Vec<(String, u64, u64, u64)> {
+    let Ok(text) = std::fs::read_to_string("/proc/stat") else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            let name = it.next()?.to_string();
+            let v: Vec<u64> = it.filter_map(|x| x.parse().ok()).collect();
+            // user nice system idle iowait irq softirq steal …
+            if v.len() < 8 {
+                return None;
+            }
+            let total: u64 = v[..8].iter().sum();
+            let idle = v[3] + v[4];
+            Some((name, total - idle, v[6], total))
+        })
+        .collect()
+}
+
+/// How busy each CPU was between two `cpu_jiffies` readings: (name, busy %, softirq %).
+/// Softirq time (the kernel's network processing, which on loopback includes the receiving
+/// side of every packet) is not charged to any process, so it shows only here.
+pub fn cpu_use(
+    before: &[(String, u64, u64, u64)],
+    after: &[(String, u64, u64, u64)],
+) -> Vec<super::report::CpuUse> {
+    before
+        .iter()
+        .zip(after)
+        .filter(|(a, b)| a.0 == b.0)
+        .map(|(a, b)| {
+            let total = (b.3.saturating_sub(a.3)).max(1) as f64;
+            super::report::CpuUse {
+                cpu: a.0.clone(),
+                busy_pct: b.1.saturating_sub(a.1) as f64 * 100.0 / total,
+                softirq_pct: b.2.saturating_sub(a.2) as f64 * 100.0 / total,
+            }
+        })
+        .collect()
 }

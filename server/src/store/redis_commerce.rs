@@ -1003,19 +1003,31 @@ pub(super) async fn expire_reservations(
 }
 
 pub(super) async fn shows_with_reservations(store: &RedisStore) -> Result<Vec<ShowId>, StoreError> {
+    sorted_ids(store, store.keys.reservation_shows(), "reservation shows").await
+}
+
+/// The members of a set of ids, parsed and sorted.
+async fn sorted_ids<T>(
+    store: &RedisStore,
+    key: String,
+    what: &'static str,
+) -> Result<Vec<T>, StoreError>
+where
+    T: std::str::FromStr + Ord,
+{
     store
-        .guard("shows_with_reservations", async {
+        .guard(what, async {
             let members: Vec<String> = redis::cmd("SMEMBERS")
-                .arg(store.keys.reservation_shows())
+                .arg(key)
                 .query_async(&mut store.conn.clone())
                 .await
                 .map_err(redis_error)?;
-            let mut shows = members
+            let mut ids = members
                 .iter()
-                .map(|m| parse_id::<ShowId>(m, "reservation shows"))
+                .map(|m| parse_id::<T>(m, what))
                 .collect::<Result<Vec<_>, _>>()?;
-            shows.sort();
-            Ok(shows)
+            ids.sort();
+            Ok(ids)
         })
         .await
 }
@@ -1123,21 +1135,7 @@ pub(super) async fn webhook(
 }
 
 pub(super) async fn webhook_creators(store: &RedisStore) -> Result<Vec<CreatorId>, StoreError> {
-    store
-        .guard("webhook_creators", async {
-            let members: Vec<String> = redis::cmd("SMEMBERS")
-                .arg(store.keys.webhook_creators())
-                .query_async(&mut store.conn.clone())
-                .await
-                .map_err(redis_error)?;
-            let mut creators = members
-                .iter()
-                .map(|m| parse_id::<CreatorId>(m, "webhook creators"))
-                .collect::<Result<Vec<_>, _>>()?;
-            creators.sort();
-            Ok(creators)
-        })
-        .await
+    sorted_ids(store, store.keys.webhook_creators(), "webhook creators").await
 }
 
 /// One stream entry as XREADGROUP answers it: id, and fields (none when it was deleted).

@@ -184,6 +184,7 @@ const ROUTES: &[Route] = &[
     r("GET", "/api/shows/{id}/cameras", &[A::CreatorOwner, A::Moderator], Fresh::No, empty),
     r("POST", "/api/shows/{id}/program", &[A::CreatorOwner], Fresh::No, |_, _| Body::Json(json!({ "camera": null }))),
     r("GET", "/api/shows/{id}/program", &[A::Anyone], Fresh::No, empty),
+    r("POST", "/api/qr", &[A::Anyone], Fresh::No, |_, n| Body::Json(json!({ "text": format!("https://example.com/camera/{n}") }))),
 ];
 
 const fn r(

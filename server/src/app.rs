@@ -15,11 +15,14 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::{TokenSigner, random_secret};
 use crate::commerce::payment::TestPayments;
 use crate::config::Config;
+use crate::config::TlsMode;
 use crate::demo::{self, DemoOutcome};
 use crate::domain::{Principal, Timestamp};
 use crate::http::{self, AppState, Shared};
 use crate::hub::{Bus, Hub, MemoryBus, RedisBus};
 use crate::store::{MemoryStore, RedisStore, SharedStore, StoreError};
+use crate::tls::TlsSetup;
+use std::future::IntoFuture;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
@@ -29,6 +32,10 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("cannot serve: {0}")]
     Io(#[from] std::io::Error),
+    #[error("invalid settings: {0}")]
+    Config(String),
+    #[error("cannot set up HTTPS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// Links to print for the demo show.
@@ -47,11 +54,20 @@ pub struct App {
     state: AppState,
     links: Option<Links>,
     admin_token_generated: bool,
+    tls: Option<TlsSetup>,
 }
 
 impl App {
     /// Connects everything; `bound` is the listener's actual address (for derived links).
     pub async fn build(config: Config, bound: SocketAddr) -> Result<App, StartError> {
+        // TLS first: a bad certificate or key fails the start before anything is touched.
+        let tls = match config.tls_mode().map_err(StartError::Config)? {
+            TlsMode::Off => None,
+            TlsMode::Files { cert, key } => Some(crate::tls::from_files(&cert, &key)?),
+            TlsMode::SelfSigned => {
+                Some(crate::tls::self_signed(&crate::tls::interface_addresses())?)
+            }
+        };
         crate::metrics::install();
         let limits = config.room_limits();
         let (store, bus): (SharedStore, Arc<dyn Bus>) = match &config.redis_url {
@@ -126,6 +142,7 @@ impl App {
             state,
             links,
             admin_token_generated,
+            tls,
         })
     }
 
@@ -136,6 +153,11 @@ impl App {
     /// The demo's links, when there is a demo.
     pub fn links(&self) -> Option<&Links> {
         self.links.as_ref()
+    }
+
+    /// The certificate served, when the server speaks HTTPS.
+    pub fn tls(&self) -> Option<&TlsSetup> {
+        self.tls.as_ref()
     }
 
     /// The admin token, and whether it was generated because none was configured.
@@ -166,21 +188,34 @@ impl App {
             token.clone(),
         );
         let signal_token = token.clone();
-        // Room frames are small and latency-bound: no Nagle delays on accepted sockets.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-            }
-        });
-        let server = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        let shutdown = async move {
             shutdown.await;
             tracing::info!("shutting down: no new connections; telling open ones to close");
             signal_token.cancel();
-        });
+        };
+        let make_service = router.into_make_service_with_connect_info::<SocketAddr>();
+        let server = match &self.tls {
+            None => {
+                // Room frames are small and latency-bound: no Nagle delays on accepted sockets.
+                let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                    if let Err(e) = tcp.set_nodelay(true) {
+                        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+                    }
+                });
+                axum::serve(listener, make_service)
+                    .with_graceful_shutdown(shutdown)
+                    .into_future()
+            }
+            Some(tls) => {
+                // The TLS listener sets TCP_NODELAY itself; the no-op tap gives connections
+                // their peer address (axum's ConnectInfo for tapped listeners).
+                let listener = crate::tls::TlsListener::new(listener, tls.config.clone())?;
+                let listener = axum::serve::ListenerExt::tap_io(listener, |_| {});
+                axum::serve(listener, make_service)
+                    .with_graceful_shutdown(shutdown)
+                    .into_future()
+            }
+        };
         let connections = self.state.connections.clone();
         let hub = self.state.hub.clone();
         let media = self.state.media.clone();

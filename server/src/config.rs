@@ -4,7 +4,7 @@
 //! `livesale --help` documents all of them. Other modules receive a `Config` (or a part of it)
 //! and never look at the environment themselves.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -32,9 +32,29 @@ pub struct Config {
     pub bind: SocketAddr,
 
     /// Base URL used in printed and generated links (e.g. https://shop.example.com).
-    /// Derived from the bind address when absent.
+    /// Derived from the bind address when absent (with --tls-self-signed: the https:// URL of
+    /// this machine's first LAN address).
     #[arg(long, env = "LIVESALE_PUBLIC_URL")]
     pub public_url: Option<String>,
+
+    /// Serve HTTPS with this certificate chain (PEM file, leaf first). Needs --tls-key.
+    #[arg(long, env = "LIVESALE_TLS_CERT", value_name = "PEM")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM file: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "LIVESALE_TLS_KEY", value_name = "PEM")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Serve HTTPS with a certificate generated at start for localhost and this machine's
+    /// addresses, so phones on the LAN may use their cameras (browsers allow that only on
+    /// secure origins). Prints the HTTPS links, the certificate's fingerprint and a QR code.
+    /// Without --bind it listens on 0.0.0.0 (same port) so phones can reach it.
+    #[arg(long, env = "LIVESALE_TLS_SELF_SIGNED", value_parser = clap::builder::BoolishValueParser::new())]
+    pub tls_self_signed: bool,
+
+    /// Set by [`Config::load`] when --tls-self-signed widened the default bind address.
+    #[arg(skip)]
+    pub bind_widened: bool,
 
     /// Key that signs tokens. When absent, one is generated and kept in the store, so tokens
     /// survive restarts with Redis. Nodes sharing a Redis share the stored key.
@@ -259,25 +279,97 @@ fn default_web_dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/web"))
 }
 
+/// How the server speaks to clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Plain HTTP (behind a reverse proxy that terminates TLS, or on one machine).
+    Off,
+    /// HTTPS with the operator's certificate.
+    Files { cert: PathBuf, key: PathBuf },
+    /// HTTPS with a certificate generated at start.
+    SelfSigned,
+}
+
 impl Config {
     /// Defaults as if no flag and no environment variable were given (for tests and tools).
     pub fn defaults() -> Self {
         Config::parse_from(["livesale"])
     }
 
-    /// The base URL for links: `--public-url`, or one derived from the bind address.
+    /// Parses the command line and the environment, refuses combinations clap cannot express
+    /// (printing a usage error and exiting with status 2, as clap does), and applies defaults
+    /// that depend on other settings: with --tls-self-signed and no --bind, listen on every
+    /// IPv4 interface so phones on the LAN can connect.
+    pub fn load() -> Config {
+        Config::load_from(std::env::args_os()).unwrap_or_else(|e| e.exit())
+    }
+
+    /// [`Config::load`] from the given arguments (the first is the program name) and the
+    /// environment, returning the usage error instead of exiting.
+    pub fn load_from<I, T>(args: I) -> Result<Config, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Config::command().try_get_matches_from(args)?;
+        let mut config = Config::from_arg_matches(&matches)?;
+        if let Err(message) = config.tls_mode() {
+            return Err(Config::command().error(clap::error::ErrorKind::ArgumentConflict, message));
+        }
+        let bind_defaulted =
+            matches.value_source("bind") == Some(clap::parser::ValueSource::DefaultValue);
+        if config.tls_self_signed && bind_defaulted {
+            config.bind = SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), config.bind.port());
+            config.bind_widened = true;
+        }
+        Ok(config)
+    }
+
+    /// The TLS settings, or why they do not go together.
+    pub fn tls_mode(&self) -> Result<TlsMode, String> {
+        match (&self.tls_cert, &self.tls_key, self.tls_self_signed) {
+            (None, None, false) => Ok(TlsMode::Off),
+            (None, None, true) => Ok(TlsMode::SelfSigned),
+            (Some(_), _, true) | (_, Some(_), true) => Err(
+                "--tls-self-signed cannot be used with --tls-cert/--tls-key: \
+                 use your certificate or a generated one, not both"
+                    .into(),
+            ),
+            (Some(cert), Some(key), false) => Ok(TlsMode::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            (Some(_), None, false) => {
+                Err("--tls-cert needs --tls-key (the certificate's private key)".into())
+            }
+            (None, Some(_), false) => {
+                Err("--tls-key needs --tls-cert (the certificate it belongs to)".into())
+            }
+        }
+    }
+
+    /// Whether the server speaks HTTPS.
+    pub fn tls_enabled(&self) -> bool {
+        self.tls_cert.is_some() || self.tls_key.is_some() || self.tls_self_signed
+    }
+
+    /// The base URL for links: `--public-url`, or one derived from the bound address (https
+    /// with TLS; with --tls-self-signed on a wildcard address, this machine's LAN address, so
+    /// printed links and invites work on a phone).
     pub fn public_base(&self, bound: SocketAddr) -> String {
         if let Some(url) = &self.public_url {
             return url.trim_end_matches('/').to_string();
         }
-        let host = if bound.ip().is_unspecified() {
-            "127.0.0.1".to_string()
-        } else if bound.is_ipv6() {
-            format!("[{}]", bound.ip())
+        let ip = if !bound.ip().is_unspecified() {
+            bound.ip()
+        } else if self.tls_self_signed {
+            crate::tls::lan_address().unwrap_or(Ipv4Addr::LOCALHOST.into())
         } else {
-            bound.ip().to_string()
+            Ipv4Addr::LOCALHOST.into()
         };
-        format!("http://{host}:{}", bound.port())
+        let scheme = if self.tls_enabled() { "https" } else { "http" };
+        format!("{scheme}://{}", SocketAddr::new(ip, bound.port()))
     }
 
     pub fn redis_timeout(&self) -> Duration {

@@ -10,6 +10,7 @@
 //! - [`app`]: wiring: builds the shared state from a [`config::Config`], seeds the demo, and
 //!   serves a bound listener until a shutdown future resolves.
 //! - [`config`]: the only reader of flags and environment.
+//! - [`tls`]: HTTPS (a certificate from files or a self-signed one) and [`qr`]: QR codes.
 //!
 //! `main.rs` is thin: it parses the config, sets up logging, binds, and calls [`app`].
 #![forbid(unsafe_code)]
@@ -25,7 +26,9 @@ pub mod hub;
 pub mod media;
 pub mod metrics;
 pub mod moderation;
+pub mod qr;
 pub mod store;
+pub mod tls;
 
 pub use app::{App, Links};
 pub use config::Config;

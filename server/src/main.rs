@@ -2,15 +2,20 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use livesale::config::{Config, LogFormat};
 use livesale::{App, Links};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = Config::parse();
+    let config = Config::load();
     init_tracing(&config);
+    if config.bind_widened {
+        tracing::info!(
+            bind = %config.bind,
+            "--tls-self-signed without --bind: listening on every IPv4 interface so phones on the LAN can connect"
+        );
+    }
     let listener = match tokio::net::TcpListener::bind(config.bind).await {
         Ok(l) => l,
         Err(e) => {
@@ -34,7 +39,7 @@ async fn main() -> ExitCode {
     };
     let shutdown = shutdown_signal();
     tracing::info!(%bound, url = %app.state().public_url, "listening");
-    print_banner(&app);
+    print_banner(&app, bound);
     match app.serve(listener, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -58,9 +63,12 @@ fn init_tracing(config: &Config) {
 }
 
 /// The deliberate start-up banner: the links a person opens next, on stdout.
-fn print_banner(app: &App) {
+fn print_banner(app: &App, bound: std::net::SocketAddr) {
     let base = &app.state().public_url;
     let mut out = format!("\n  livesale is running at {base}\n");
+    if let Some(tls) = app.tls() {
+        out.push_str(&tls_notes(app, tls, bound));
+    }
     match app.links() {
         Some(Links {
             seeded_now,
@@ -87,8 +95,63 @@ fn print_banner(app: &App) {
             "\n  Admin token (generated for this run; set LIVESALE_ADMIN_TOKEN to keep one):\n    {admin}\n"
         ));
     }
+    if app.tls().is_some() {
+        // A phone scans this to join as a camera (or, without a demo, to open the server).
+        let (what, link) = match app.links() {
+            Some(links) => ("add a phone as a camera of the demo show", &links.camera),
+            None => ("open livesale on a phone", base),
+        };
+        match livesale::qr::terminal(link) {
+            Ok(lines) => {
+                out.push_str(&format!("\n  Scan to {what}:\n\n"));
+                for line in lines {
+                    out.push_str(&format!("  {line}\n"));
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot draw the QR code"),
+        }
+    }
     out.push_str("\n  Press Ctrl-C to stop.\n");
     println!("{out}");
+}
+
+/// What the banner says about HTTPS: the certificate, how to accept a self-signed one, and the
+/// other addresses the server answers on.
+fn tls_notes(app: &App, tls: &livesale::tls::TlsSetup, bound: std::net::SocketAddr) -> String {
+    let mut out = String::new();
+    match &tls.self_signed_names {
+        Some(names) => {
+            out.push_str(&format!(
+                "\n  HTTPS with a self-signed certificate, generated for this run, valid for:\n    {}\n\
+                 \n    SHA-256 fingerprint: {}\n\
+                 \n  Browsers warn about it: check that the fingerprint they show matches, then\
+                 \n  proceed (Chrome: Advanced > Proceed; Safari: Show Details > visit this website).\n",
+                names.join(", "),
+                tls.fingerprint
+            ));
+        }
+        None => out.push_str(&format!(
+            "\n  HTTPS (certificate SHA-256 fingerprint: {})\n",
+            tls.fingerprint
+        )),
+    }
+    let config = &app.state().config;
+    if config.public_url.is_none() && config.bind.ip().is_unspecified() {
+        // Every address of this machine answers; list the ones a phone might use.
+        let port = bound.port();
+        let base = &app.state().public_url;
+        let others: Vec<String> = livesale::tls::interface_addresses()
+            .into_iter()
+            .filter(|ip| ip.is_ipv4() || config.bind.is_ipv6())
+            .filter(|ip| !matches!(ip, std::net::IpAddr::V6(v6) if v6.is_unicast_link_local()))
+            .map(|ip| format!("https://{}", std::net::SocketAddr::new(ip, port)))
+            .filter(|url| url != base)
+            .collect();
+        if !others.is_empty() {
+            out.push_str(&format!("\n  Also reachable at: {}\n", others.join("  ")));
+        }
+    }
+    out
 }
 
 /// Resolves on Ctrl-C or SIGTERM. The handlers are registered when this is called (before the

@@ -15,6 +15,7 @@ pub use identity::invite_url;
 mod ops;
 mod pages;
 mod products;
+mod qr;
 mod shows;
 pub mod ws;
 
@@ -122,6 +123,7 @@ pub fn router(state: AppState) -> Router {
         .merge(commerce::router())
         .merge(moderation::router())
         .merge(media::router())
+        .merge(qr::router())
         .split_for_parts();
     let openapi = Arc::new(openapi);
 

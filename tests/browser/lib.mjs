@@ -196,3 +196,99 @@ export function stats(values) {
   const q = (p) => v[Math.min(v.length - 1, Math.floor(p * v.length))];
   return { n: v.length, min: v[0], median: q(0.5), max: v[v.length - 1] };
 }
+
+// ---- the browser apps (tests/browser_apps) --------------------------------------------------
+
+/** Phone and desktop viewports for screenshots and for driving pages at phone size. */
+export const PHONE = { width: 360, height: 740 };
+export const DESKTOP = { width: 1280, height: 800 };
+
+/**
+ * Launches one headless Chromium with a fake camera and microphone (Chromium's own test
+ * pattern and beep) and camera/microphone permission granted, for pages that call
+ * getUserMedia. Contexts made from it (`newContext`) are separate people: own storage, own
+ * cookies. Closed at exit.
+ */
+export async function launchBrowser(name) {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} is missing; run scripts/test.sh (it installs Debian's chromium)`);
+  }
+  let chromium;
+  try {
+    ({ chromium } = await import('playwright-core'));
+  } catch (e) {
+    throw new Error(`playwright-core is not installed in tests/browser (${e.message}); run ` +
+      'scripts/test.sh, or `npm ci --prefix tests/browser`');
+  }
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [...CHROMIUM_ARGS, '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'],
+    timeout: 30000,
+  });
+  onCleanup(async () => { await browser.close().catch(() => {}); });
+  log(`${name}: chromium ${browser.version()}`);
+  return browser;
+}
+
+/**
+ * A person: a new context at `size` (PHONE or DESKTOP) with camera and microphone allowed
+ * for `base`, whose pages log console errors and page errors to stderr under `label`.
+ */
+export async function person(browser, base, label, size = DESKTOP, extra = {}) {
+  const context = await browser.newContext({
+    viewport: size,
+    deviceScaleFactor: 1,
+    isMobile: size.width < 500,
+    hasTouch: size.width < 500,
+    permissions: ['camera', 'microphone'],
+    ...extra,
+  });
+  await context.grantPermissions(['camera', 'microphone'], { origin: base }).catch(() => {});
+  context.on('page', (page) => watch(page, label));
+  return context;
+}
+
+/** Logs a page's console errors and uncaught exceptions under `label`. */
+export function watch(page, label) {
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') log(`${label} console.${m.type()}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => log(`${label} page error: ${e.message}`));
+}
+
+/**
+ * Saves a screenshot of `page` as test-artifacts/<name>-<width>x<height>.png (the artifact
+ * the browser-app tests keep for every page at phone and desktop sizes); returns its path.
+ */
+export async function artifact(page, name) {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const { width, height } = page.viewportSize() || { width: 0, height: 0 };
+  const path = join(ARTIFACTS, `${name}-${width}x${height}.png`);
+  await page.screenshot({ path, fullPage: true, timeout: 10000 });
+  log(`screenshot ${path}`);
+  return path;
+}
+
+/** Screenshots `page` at phone and desktop sizes (restoring its size after). */
+export async function artifactsAtBothSizes(page, name) {
+  const before = page.viewportSize();
+  const saved = [];
+  for (const size of [PHONE, DESKTOP]) {
+    await page.setViewportSize(size);
+    await sleep(300);
+    saved.push(await artifact(page, name));
+  }
+  if (before) await page.setViewportSize(before);
+  return saved;
+}
+
+/** Waits until `fn` (run in the page) returns something truthy; a clear error otherwise. */
+export async function until(page, fn, arg, what, timeout = 15000) {
+  try {
+    const handle = await page.waitForFunction(fn, arg, { timeout, polling: 100 });
+    return await handle.jsonValue();
+  } catch (e) {
+    throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
+  }
+}

@@ -24,15 +24,122 @@ pub fn router() -> Router<AppState> {
 #[derive(Template, WebTemplate)]
 #[template(path = "index.html")]
 struct IndexPage {
-    shows: Vec<Show>,
+    /// Live now, longest running first.
+    live: Vec<ShowCard>,
+    /// Scheduled, soonest first.
+    upcoming: Vec<ShowCard>,
+    /// Recently ended, most recent first (at most [`RECENT_ENDED`]).
+    ended: Vec<ShowCard>,
+}
+
+/// How many ended shows the home page lists.
+const RECENT_ENDED: usize = 6;
+/// How many scheduled shows the home page lists.
+const MAX_UPCOMING: usize = 48;
+
+/// One show on the home page, with what its card shows besides the show itself.
+struct ShowCard {
+    show: Show,
+    /// The creator's name ("by Maya's Ceramics"), when known.
+    host: Option<String>,
+    /// Products in the lineup.
+    items: usize,
+    /// The first lineup product's image, when it is one of this server's own files.
+    image: Option<String>,
+}
+
+impl ShowCard {
+    /// The moment the card's time stands for, as RFC 3339 (the page's script localises it).
+    fn when(&self) -> String {
+        let at = match self.show.status {
+            crate::domain::ShowStatus::Live => self.show.started_at,
+            crate::domain::ShowStatus::Ended => self.show.ended_at,
+            crate::domain::ShowStatus::Scheduled => None,
+        };
+        at.unwrap_or(self.show.scheduled_at).to_rfc3339()
+    }
+
+    /// The same moment as text for readers without scripts, in UTC.
+    fn when_text(&self) -> String {
+        let at = match self.show.status {
+            crate::domain::ShowStatus::Live => self.show.started_at,
+            crate::domain::ShowStatus::Ended => self.show.ended_at,
+            crate::domain::ShowStatus::Scheduled => None,
+        };
+        at.unwrap_or(self.show.scheduled_at)
+            .format("%a %-d %b %Y, %H:%M UTC")
+            .to_string()
+    }
+
+    /// The first letter of the title, for the card's placeholder picture.
+    fn initial(&self) -> String {
+        self.show
+            .title
+            .chars()
+            .find(|c| c.is_alphanumeric())
+            .map(|c| c.to_uppercase().collect())
+            .unwrap_or_else(|| "★".into())
+    }
+
+    /// A colour (0–5) for the placeholder picture, stable for a show.
+    fn hue(&self) -> usize {
+        self.show
+            .id
+            .to_string()
+            .bytes()
+            .map(usize::from)
+            .sum::<usize>()
+            % 6
+    }
+}
+
+/// A page about one show. The behaviour lives in web/js/<page>.js; the template renders what
+/// a page needs before its script runs (and what a text-only browser shows).
+struct ShowData {
+    show: Show,
+    lineup: Vec<Product>,
+}
+
+impl ShowData {
+    /// A price as text, e.g. "19.99 USD" (scripts re-render it in the reader's locale).
+    fn price(&self, p: &Product) -> String {
+        money_text(&p.price)
+    }
+}
+
+fn money_text(m: &crate::domain::Money) -> String {
+    let exp = u32::from(m.currency.exponent());
+    if exp == 0 {
+        return format!("{} {}", m.amount, m.currency.as_str());
+    }
+    let div = 10i64.pow(exp);
+    let sign = if m.amount < 0 { "-" } else { "" };
+    let a = m.amount.abs();
+    format!(
+        "{sign}{}.{:0width$} {}",
+        a / div,
+        a % div,
+        m.currency.as_str(),
+        width = exp as usize
+    )
 }
 
 #[derive(Template, WebTemplate)]
-#[template(path = "show.html")]
-struct ShowPage {
-    page: &'static str,
-    show: Show,
-    lineup: Vec<Product>,
+#[template(path = "viewer.html")]
+struct ViewerPage {
+    d: ShowData,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "studio.html")]
+struct StudioPage {
+    d: ShowData,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "moderate.html")]
+struct ModeratePage {
+    d: ShowData,
 }
 
 #[derive(Template, WebTemplate)]
@@ -67,17 +174,81 @@ fn unavailable(e: impl std::fmt::Display) -> Response {
 }
 
 async fn index(State(state): State<AppState>) -> Response {
-    match state.store.shows().await {
-        Ok(mut shows) => {
-            // Live first, then upcoming, then past.
-            shows.sort_by_key(|s| (s.status as u8 != 1, s.status as u8, s.scheduled_at));
-            IndexPage { shows }.into_response()
+    let shows = match state.store.shows().await {
+        Ok(shows) => shows,
+        Err(e) => return unavailable(e),
+    };
+    use crate::domain::ShowStatus;
+    let mut live: Vec<Show> = Vec::new();
+    let mut upcoming: Vec<Show> = Vec::new();
+    let mut ended: Vec<Show> = Vec::new();
+    for show in shows {
+        match show.status {
+            ShowStatus::Live => live.push(show),
+            ShowStatus::Scheduled => upcoming.push(show),
+            ShowStatus::Ended => ended.push(show),
         }
-        Err(e) => unavailable(e),
     }
+    live.sort_by_key(|s| (s.started_at.unwrap_or(s.scheduled_at), s.id.to_string()));
+    upcoming.sort_by_key(|s| (s.scheduled_at, s.id.to_string()));
+    upcoming.truncate(MAX_UPCOMING);
+    ended.sort_by_key(|s| std::cmp::Reverse(s.ended_at.unwrap_or(s.scheduled_at)));
+    ended.truncate(RECENT_ENDED);
+    let mut hosts = std::collections::HashMap::new();
+    let mut lists = Vec::with_capacity(3);
+    for list in [live, upcoming, ended] {
+        let mut cards = Vec::with_capacity(list.len());
+        for show in list {
+            match show_card(&state, &mut hosts, show).await {
+                Ok(card) => cards.push(card),
+                Err(e) => return unavailable(e),
+            }
+        }
+        lists.push(cards);
+    }
+    let ended = lists.pop().unwrap_or_default();
+    let upcoming = lists.pop().unwrap_or_default();
+    let live = lists.pop().unwrap_or_default();
+    IndexPage {
+        live,
+        upcoming,
+        ended,
+    }
+    .into_response()
 }
 
-async fn load_show(state: &AppState, raw: &str) -> Result<(Show, Vec<Product>), Response> {
+async fn show_card(
+    state: &AppState,
+    hosts: &mut std::collections::HashMap<crate::domain::CreatorId, Option<String>>,
+    show: Show,
+) -> Result<ShowCard, crate::store::StoreError> {
+    let host = match hosts.get(&show.creator_id) {
+        Some(h) => h.clone(),
+        None => {
+            let h = state.store.creator(show.creator_id).await?.map(|c| c.name);
+            hosts.insert(show.creator_id, h.clone());
+            h
+        }
+    };
+    let lineup = state.store.lineup(&show).await?;
+    let mut image = None;
+    if let Some(first) = lineup.first()
+        && let Some(p) = state.store.product(*first).await?
+    {
+        // Only the server's own pictures: the home page loads nothing from elsewhere.
+        image = p
+            .image_url
+            .filter(|u| u.starts_with('/') && !u.starts_with("//"));
+    }
+    Ok(ShowCard {
+        items: lineup.len(),
+        show,
+        host,
+        image,
+    })
+}
+
+async fn load_show(state: &AppState, raw: &str) -> Result<ShowData, Response> {
     let not_found = || {
         error_page(
             StatusCode::NOT_FOUND,
@@ -98,26 +269,28 @@ async fn load_show(state: &AppState, raw: &str) -> Result<(Show, Vec<Product>), 
             lineup.push(p);
         }
     }
-    Ok((show, lineup))
+    Ok(ShowData { show, lineup })
 }
 
-async fn show_page(state: AppState, raw: String, page: &'static str) -> Response {
-    match load_show(&state, &raw).await {
-        Ok((show, lineup)) => ShowPage { page, show, lineup }.into_response(),
+async fn viewer(State(state): State<AppState>, Path(show): Path<String>) -> Response {
+    match load_show(&state, &show).await {
+        Ok(d) => ViewerPage { d }.into_response(),
         Err(r) => r,
     }
 }
 
-async fn viewer(State(state): State<AppState>, Path(show): Path<String>) -> Response {
-    show_page(state, show, "viewer").await
-}
-
 async fn studio(State(state): State<AppState>, Path(show): Path<String>) -> Response {
-    show_page(state, show, "studio").await
+    match load_show(&state, &show).await {
+        Ok(d) => StudioPage { d }.into_response(),
+        Err(r) => r,
+    }
 }
 
 async fn moderate(State(state): State<AppState>, Path(show): Path<String>) -> Response {
-    show_page(state, show, "moderate").await
+    match load_show(&state, &show).await {
+        Ok(d) => ModeratePage { d }.into_response(),
+        Err(r) => r,
+    }
 }
 
 async fn camera(State(state): State<AppState>, Path(token): Path<String>) -> Response {
@@ -134,7 +307,11 @@ async fn camera(State(state): State<AppState>, Path(token): Path<String>) -> Res
         }
     };
     match load_show(&state, &show_id.to_string()).await {
-        Ok((show, _)) => CameraPage { show, label }.into_response(),
+        Ok(d) => CameraPage {
+            show: d.show,
+            label,
+        }
+        .into_response(),
         Err(r) => r,
     }
 }

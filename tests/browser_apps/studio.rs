@@ -1,0 +1,84 @@
+//! The studio (`/studio/{show}`) and the phone camera page (`/camera/{invite}`) in Chromium
+//! with its fake camera (tests/browser/studio.mjs): go live, this computer's camera, a phone
+//! camera by link and QR code, Take with the phone's ON AIR tally, pins and deals with their
+//! error messages, orders and revenue from a purchase, chat with inline deletion, screenshots
+//! at phone and desktop sizes, and ending the show after a confirmation.
+
+use std::time::Duration;
+
+use crate::Fixture;
+use crate::common::browser::{print_log, require_browser_harness, run_node};
+
+const RUN_TIMEOUT: Duration = Duration::from_secs(240);
+/// Take → the phone's tally says ON AIR (and back to Standby) within this bound.
+const TALLY_BOUND_MS: u64 = 5_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn studio_runs_a_show_with_a_phone_camera() {
+    require_browser_harness();
+    let fx = Fixture::new(false).await;
+    let mut args = fx.args();
+    args.extend([
+        "--tally-bound-ms".into(),
+        TALLY_BOUND_MS.to_string(),
+        "--deadline-ms".into(),
+        (RUN_TIMEOUT.as_millis() as u64 - 20_000).to_string(),
+    ]);
+    let run = run_node("studio.mjs", &args, RUN_TIMEOUT).await;
+    print_log("studio and phone camera", &run);
+    run.expect_ok("the studio and the phone camera page in Chromium");
+    let r = &run.result;
+
+    assert_eq!(r["went_live"], true, "{r}");
+    assert!(
+        r["laptop"]["frames_in_1200ms"].as_u64().unwrap_or(0) >= 3,
+        "laptop tile: {r}"
+    );
+    assert!(
+        r["phone_tile"]["frames_in_1200ms"].as_u64().unwrap_or(0) >= 3,
+        "phone tile preview: {r}"
+    );
+    for key in ["tally_on_ms", "tally_off_ms"] {
+        let ms = r[key].as_u64().unwrap_or(u64::MAX);
+        assert!(ms <= TALLY_BOUND_MS, "{key} = {ms} ms: {r}");
+    }
+    assert_eq!(r["deal"]["price"]["amount"], 1250, "{r}");
+    assert!(
+        r["deal_validation"].as_str().is_some_and(|m| !m.is_empty()),
+        "{r}"
+    );
+    assert!(
+        r["pin_error"]
+            .as_str()
+            .is_some_and(|m| m.contains("sold out")),
+        "{r}"
+    );
+    assert!(
+        r["invite_error"].as_str().is_some_and(|m| !m.is_empty()),
+        "{r}"
+    );
+    assert_eq!(r["deleted"], true, "{r}");
+    assert!(r["viewers"].as_u64().unwrap_or(0) >= 3, "{r}");
+    let artifacts = r["artifacts"].as_array().expect("artifacts");
+    assert_eq!(artifacts.len(), 4, "studio and camera at two sizes: {r}");
+    for a in artifacts {
+        let path = a.as_str().expect("a path");
+        assert!(std::path::Path::new(path).exists(), "{path} is missing");
+    }
+
+    // What the server ended up with, independently of the pages.
+    let (status, orders) = fx
+        .srv
+        .get(&format!("/api/shows/{}/orders", fx.show), Some(&fx.creator))
+        .await;
+    assert_eq!(status, 200, "{orders}");
+    assert_eq!(orders["total"]["amount"], 1250, "{orders}");
+    let (status, show) = fx.srv.get(&format!("/api/shows/{}", fx.show), None).await;
+    assert_eq!(status, 200, "{show}");
+    assert_eq!(show["status"], "ended", "{show}");
+    println!(
+        "studio: tally ON AIR {} ms after Take, off {} ms after taking another camera",
+        r["tally_on_ms"], r["tally_off_ms"]
+    );
+    fx.srv.stop().await;
+}

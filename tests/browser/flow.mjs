@@ -19,43 +19,11 @@
 // Prints one JSON line on stdout (see lib.mjs); tests/browser_apps/flow.rs asserts on it.
 
 import {
-  api, args, artifact, artifactsAtBothSizes, deadline, fail, finish, launchBrowser, log, person,
-  sleep, until, PHONE, DESKTOP,
+  api, artifactsAtBothSizes, finish, launchBrowser, person, scenario, sleep, until, PHONE, DESKTOP,
 } from './lib.mjs';
 
-const opts = args({
-  base: { type: 'string' },
-  show: { type: 'string' },
-  'creator-token': { type: 'string' },
-  'moderator-token': { type: 'string' },
-  product: { type: 'string', multiple: true },
-  'deadline-ms': { type: 'string', default: '240000' },
-});
-const base = opts.base.replace(/\/$/, '');
-const show = opts.show;
-const creatorToken = opts['creator-token'];
-const state = { step: 'start', partial: {} };
-deadline(Number(opts['deadline-ms']), state);
-const result = { ok: true, steps: {} };
-const pages = {};
-
-async function step(name, fn) {
-  state.step = name;
-  log(`-- ${name}`);
-  const t0 = Date.now();
-  try {
-    const out = await fn();
-    result.steps[name] = { ms: Date.now() - t0, ...(out || {}) };
-    return out;
-  } catch (e) {
-    const shots = [];
-    for (const [label, page] of Object.entries(pages)) {
-      try { shots.push(await artifact(page, `failed-flow-${label}`)); } catch { /* page gone */ }
-    }
-    await fail(name, e, { ...state.partial, steps: result.steps, artifacts: shots });
-    throw e;
-  }
-}
+const { opts, base, show, creator: creatorToken, steps, pages, step } = await scenario('flow', {},
+  { required: ['moderator-token'], deadlineMs: 240000 });
 
 /** Frames the page's <video> presented over `ms`, and whether its clock moved. */
 async function framesAdvancing(page, selector, ms = 1500) {
@@ -313,4 +281,4 @@ await step('screenshots', async () => {
   return { saved: saved.length };
 });
 
-await finish(result);
+await finish({ ok: true, steps });

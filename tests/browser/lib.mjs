@@ -292,3 +292,65 @@ export async function until(page, fn, arg, what, timeout = 15000) {
     throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
   }
 }
+
+/**
+ * The start of every browser-app scenario script: parses the Fixture's arguments
+ * (tests/browser_apps/main.rs: --base, --show, --creator-token, --moderator-token, --product…,
+ * --deadline-ms) plus `extra` options, arms the deadline, and returns `step(name, fn)`, which
+ * logs, records `fn`'s result under `steps[name]`, and on failure saves a screenshot of every
+ * page in `pages` (as `failed-<prefix>-<page label>`; `prefix` may be a function of the options), logs what `dump(page)` returns for it, and
+ * ends the run with the failed step.
+ */
+export async function scenario(prefix, extra = {}, { required = [], deadlineMs = 200000, dump } = {}) {
+  const opts = args({
+    base: { type: 'string' },
+    show: { type: 'string' },
+    'creator-token': { type: 'string' },
+    'moderator-token': { type: 'string' },
+    product: { type: 'string', multiple: true, default: [] },
+    'deadline-ms': { type: 'string', default: String(deadlineMs) },
+    ...extra,
+  });
+  for (const k of ['base', 'show', 'creator-token', ...required]) {
+    if (!opts[k]) await fail('arguments', new Error(`--${k} is required`));
+  }
+  const label = typeof prefix === 'function' ? prefix(opts) : prefix;
+  const state = { step: 'start', partial: {} };
+  deadline(Number(opts['deadline-ms']), state);
+  const steps = {};
+  state.partial.steps = steps;
+  const pages = {};
+  async function step(name, fn) {
+    state.step = name;
+    log(`-- ${name}`);
+    const t0 = Date.now();
+    try {
+      const r = await fn();
+      // Plain results (numbers, strings, objects of measurements) go into the JSON result;
+      // pages, browsers and the like only as the step's duration.
+      const plain = r !== null && r !== undefined
+        && (typeof r !== 'object' || Array.isArray(r) || Object.getPrototypeOf(r) === Object.prototype);
+      steps[name] = plain ? r : { ms: Date.now() - t0 };
+      return r;
+    } catch (e) {
+      const shots = [];
+      for (const [who, page] of Object.entries(pages)) {
+        try { shots.push(await artifact(page, `failed-${label}-${who}`)); } catch { /* page gone */ }
+        if (dump) log(`${who}: ${JSON.stringify(await dump(page).catch(() => null))}`);
+      }
+      await fail(name, e, { ...state.partial, artifacts: shots });
+      throw e; // not reached: fail() exits
+    }
+  }
+  return {
+    opts,
+    base: opts.base.replace(/\/$/, ''),
+    show: opts.show,
+    creator: opts['creator-token'],
+    products: opts.product,
+    state,
+    steps,
+    pages,
+    step,
+  };
+}

@@ -17,48 +17,15 @@
 // Prints one JSON line on stdout (see lib.mjs); tests/browser_apps/studio.rs asserts on it.
 
 import {
-  api, args, deadline, fail, finish, launchBrowser, log, person, artifactsAtBothSizes, artifact,
-  until, sleep, PHONE, DESKTOP,
+  api, finish, launchBrowser, log, person, artifactsAtBothSizes, scenario, until, sleep, PHONE,
+  DESKTOP,
 } from './lib.mjs';
 
-const opts = args({
-  base: { type: 'string' },
-  show: { type: 'string' },
-  'creator-token': { type: 'string' },
-  'moderator-token': { type: 'string' },
-  product: { type: 'string', multiple: true },
+const { opts, base, show, creator, products, state, pages, step } = await scenario('studio', {
   'tally-bound-ms': { type: 'string', default: '5000' },
-  'deadline-ms': { type: 'string', default: '200000' },
 });
-
-for (const k of ['base', 'show', 'creator-token']) {
-  if (!opts[k]) await fail('arguments', new Error(`--${k} is required`));
-}
-const base = opts.base.replace(/\/$/, '');
-const show = opts.show;
-const creator = opts['creator-token'];
-const products = opts.product || [];
 const TALLY_BOUND = Number(opts['tally-bound-ms']);
-const state = { step: 'start', partial: {} };
 const result = state.partial;
-deadline(Number(opts['deadline-ms']), state);
-
-const pages = {};
-
-async function step(name, fn) {
-  state.step = name;
-  log(`-- ${name}`);
-  try {
-    return await fn();
-  } catch (e) {
-    const shots = [];
-    for (const [label, page] of Object.entries(pages)) {
-      try { shots.push(await artifact(page, `failed-studio-${label}`)); } catch { /* page gone */ }
-    }
-    await fail(name, e, { ...result, artifacts: shots });
-    throw e; // not reached
-  }
-}
 
 function check(cond, message) {
   if (!cond) throw new Error(message);

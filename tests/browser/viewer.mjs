@@ -24,62 +24,26 @@
 // Prints one JSON line (see lib.mjs): {"ok", "scenario", "steps": {name: details}, ...}.
 
 import {
-  api, args, artifactsAtBothSizes, deadline, fail, finish, launchBrowser, log, person, sleep,
-  until, PHONE, DESKTOP,
+  api, artifactsAtBothSizes, fail, finish, launchBrowser, log, person, scenario, sleep, until,
+  PHONE, DESKTOP,
 } from './lib.mjs';
 
-const opts = args({
-  base: { type: 'string' },
-  show: { type: 'string' },
-  'creator-token': { type: 'string' },
-  'moderator-token': { type: 'string' },
-  product: { type: 'string', multiple: true, default: [] },
-  scenario: { type: 'string' },
-  'deadline-ms': { type: 'string', default: '200000' },
-});
-for (const k of ['base', 'show', 'creator-token', 'scenario']) {
-  if (!opts[k]) await fail('arguments', new Error(`--${k} is required`));
-}
-const base = opts.base.replace(/\/$/, '');
-const show = opts.show;
-const creator = opts['creator-token'];
-const products = opts.product;
-const state = { step: 'start', partial: {} };
-deadline(Number(opts['deadline-ms']), state);
-
-const steps = {};
-state.partial.steps = steps;
-const pages = {};
-
-async function step(name, fn) {
-  state.step = name;
-  log(`-- ${name}`);
-  try {
-    const r = await fn();
-    steps[name] = r === undefined ? true : r;
-    return r;
-  } catch (e) {
-    const shots = [];
-    for (const [label, page] of Object.entries(pages)) {
-      try {
-        const path = `${process.env.LIVESALE_ARTIFACTS || 'test-artifacts'}/viewer-failed-${opts.scenario}-${label}.png`;
-        await page.screenshot({ path, timeout: 5000 });
-        shots.push(path);
-        const dump = await page.evaluate(() => ({
-          conn: document.body.dataset.conn,
-          state: document.querySelector('#show-state')?.dataset.state,
-          stage: document.querySelector('#stage-state')?.textContent.trim(),
-          chat: Array.from(document.querySelectorAll('#chat-list .msg')).map((m) => m.textContent).slice(-10),
-          errors: Array.from(document.querySelectorAll('.field-error:not([hidden]), .toast')).map((x) => x.textContent),
-          video: window.livesale && window.livesale.video,
-        })).catch(() => null);
-        log(`${label}: ${JSON.stringify(dump)}`);
-      } catch { /* the page may be gone */ }
-    }
-    await fail(name, e, { scenario: opts.scenario, steps, artifacts: shots });
-    throw e; // not reached
-  }
-}
+const { opts, base, show, creator, products, state, steps, pages, step } = await scenario(
+  (o) => `viewer-${o.scenario}`,
+  { scenario: { type: 'string' } },
+  {
+    required: ['scenario'],
+    dump: (page) => page.evaluate(() => ({
+      conn: document.body.dataset.conn,
+      state: document.querySelector('#show-state')?.dataset.state,
+      stage: document.querySelector('#stage-state')?.textContent.trim(),
+      chat: Array.from(document.querySelectorAll('#chat-list .msg')).map((m) => m.textContent).slice(-10),
+      errors: Array.from(document.querySelectorAll('.field-error:not([hidden]), .toast')).map((x) => x.textContent),
+      video: window.livesale && window.livesale.video,
+    })),
+  },
+);
+state.partial.scenario = opts.scenario;
 
 async function must(method, path, token, body, want = [200, 201, 204]) {
   const r = await api(base, method, path, token, body);

@@ -144,11 +144,12 @@ GST_PLUGIN_VERSION=0.10.8
 GST_BUILD_DIR=$PWD/target/gst-build
 GST_PLUGIN_DIR=$PWD/target/gst-plugins
 
-# playwright-core from tests/browser/package-lock.json; it drives /usr/bin/chromium and never
-# downloads a browser. Skipped when node_modules already matches the lock file.
+# playwright-core and axe-core (the accessibility audit) from tests/browser/package-lock.json;
+# playwright-core drives /usr/bin/chromium and never downloads a browser. Skipped when node_modules already matches the lock file.
 ensure_browser_harness() {
   local lock=$BROWSER_DIR/package-lock.json installed=$BROWSER_DIR/node_modules/.package-lock.json
-  if [[ -f $installed && -f $BROWSER_DIR/node_modules/playwright-core/package.json && ! $lock -nt $installed ]]; then
+  if [[ -f $installed && -f $BROWSER_DIR/node_modules/playwright-core/package.json \
+    && -f $BROWSER_DIR/node_modules/axe-core/axe.min.js && ! $lock -nt $installed ]]; then
     echo "$BROWSER_DIR/node_modules is up to date"
     return 0
   fi

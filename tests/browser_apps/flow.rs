@@ -33,10 +33,16 @@ async fn a_show_from_studio_to_purchase_to_moderation() {
         "5. purchase toasts",
         "6. delete",
     ] {
-        assert!(steps.contains_key(required), "step '{required}' missing: {r}");
+        assert!(
+            steps.contains_key(required),
+            "step '{required}' missing: {r}"
+        );
     }
     let frames = r["steps"]["4. video plays"]["frames"].as_u64().unwrap_or(0);
-    assert!(frames >= 5, "the viewer's video presented {frames} frames: {r}");
+    assert!(
+        frames >= 5,
+        "the viewer's video presented {frames} frames: {r}"
+    );
 
     // What the server ended up with, independently of the pages.
     let (status, orders) = fx
@@ -44,7 +50,11 @@ async fn a_show_from_studio_to_purchase_to_moderation() {
         .get(&format!("/api/shows/{}/orders", fx.show), Some(&fx.creator))
         .await;
     assert_eq!(status, 200, "{orders}");
-    assert_eq!(orders["orders"].as_array().map(Vec::len), Some(1), "{orders}");
+    assert_eq!(
+        orders["orders"].as_array().map(Vec::len),
+        Some(1),
+        "{orders}"
+    );
     assert_eq!(orders["total"]["amount"], 1250, "{orders}");
     println!(
         "flow: tally ON AIR {} ms after Take",

@@ -11,6 +11,8 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod a11y;
+mod camera;
 mod flow;
 mod moderate;
 mod studio;
@@ -72,7 +74,11 @@ impl Fixture {
         let moderator = srv.invite(&creator, &show, "moderator").await;
         if live {
             let (status, body) = srv
-                .post(&format!("/api/shows/{show}/start"), Some(&creator), json!({}))
+                .post(
+                    &format!("/api/shows/{show}/start"),
+                    Some(&creator),
+                    json!({}),
+                )
                 .await;
             assert_eq!(status, 200, "start: {body}");
         }

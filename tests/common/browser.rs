@@ -137,4 +137,3 @@ pub fn print_log(what: &str, run: &Run) {
         run.stderr
     );
 }
-

@@ -113,9 +113,9 @@ const WORDS = {
   reconnecting: 'Connection lost. Reconnecting to the studio…',
   new: 'Connecting to the studio…',
   connected: 'Live to the studio: the studio can see this camera.',
-  disconnected: 'The connection is unstable. Waiting for it to come back…',
-  failed: 'The connection failed. Trying again…',
-  closed: 'Disconnected. Trying again…',
+  disconnected: 'The connection dropped. Reconnecting to the studio…',
+  failed: 'The connection failed. Reconnecting to the studio…',
+  closed: 'Disconnected. Reconnecting to the studio…',
 };
 
 function onMedia({ state, error }) {

@@ -76,10 +76,13 @@ export function showError(err, where) {
 
 /**
  * Runs `fn` for a button press: the button is disabled while it runs and re-enabled after,
- * and a failure is shown (never a dead button).
+ * and a failure is shown (never a dead button). A keyboard user keeps their place: disabling
+ * a focused button drops the focus to the page's start, so it comes back to the button after
+ * (unless `fn` moved it somewhere on purpose).
  */
 export async function busy(button, fn, errorWhere) {
   if (button.disabled) return undefined;
+  const hadFocus = document.activeElement === button;
   button.disabled = true;
   button.setAttribute('aria-busy', 'true');
   try {
@@ -90,6 +93,8 @@ export async function busy(button, fn, errorWhere) {
   } finally {
     button.disabled = false;
     button.removeAttribute('aria-busy');
+    const lost = !document.activeElement || document.activeElement === document.body;
+    if (hadFocus && lost && button.isConnected && !button.hidden) button.focus();
   }
 }
 

@@ -139,8 +139,11 @@ export async function whepPlay({ showId, token, video, camera }) {
 }
 
 /**
- * Keeps a session alive: `start()` makes one; when it fails or disconnects for a few seconds
- * it is replaced, with backoff. `onchange({state, session, error})` reports what happens.
+ * Keeps a session alive: `start()` makes one; when it fails, closes or stays disconnected for a
+ * few seconds it is replaced, with backoff. `onchange({state, session, error})` reports what
+ * happens. The connection is watched through its events and, as a safety net, polled: a
+ * connection can end without any event (RTCPeerConnection.close(), a browser tearing it down),
+ * and an ICE failure can show in iceConnectionState before connectionState follows.
  */
 export class Keeper {
   constructor(start, onchange = () => {}) {
@@ -158,23 +161,54 @@ export class Keeper {
       const session = await this.start();
       if (this.stopped) { session.stop(); return; }
       this.session = session;
-      session.onstate((s) => {
-        if (session !== this.session) return;
-        this.onchange({ state: s, session });
-        if (s === 'connected') this.attempt = 0;
-        if (s === 'failed' || s === 'closed') this.retry();
-        if (s === 'disconnected') {
-          clearTimeout(this.grace);
-          this.grace = setTimeout(() => {
-            if (session === this.session && session.pc.connectionState === 'disconnected') this.retry();
-          }, 4000);
-        }
-      });
+      this.watch(session);
     } catch (error) {
       this.onchange({ state: 'error', error });
       if (error.status && [400, 401, 403, 404, 415].includes(error.status)) return; // retrying won't help
       this.retry(error.retryAfter ? error.retryAfter * 1000 : undefined);
     }
+  }
+
+  /** Follows `session`'s connection until it is replaced; retries when it is lost. */
+  watch(session) {
+    const { pc } = session;
+    let reported = 'new'; // as before: states are reported from 'connecting' on
+    let downSince = 0;
+    const check = () => {
+      if (session !== this.session || this.stopped) {
+        clearInterval(poll);
+        return;
+      }
+      const ice = pc.iceConnectionState;
+      let s = pc.connectionState;
+      // The worse of the two views wins; 'closed' needs no event to be seen here.
+      if (s === 'closed' || ice === 'closed') s = 'closed';
+      else if (s === 'failed' || ice === 'failed') s = 'failed';
+      else if (s === 'disconnected' || ice === 'disconnected') s = 'disconnected';
+      if (s !== reported) {
+        reported = s;
+        this.onchange({ state: s, session });
+      }
+      if (s === 'connected') this.attempt = 0;
+      if (s === 'failed' || s === 'closed') {
+        clearInterval(poll);
+        this.retry();
+        return;
+      }
+      if (s === 'disconnected') {
+        downSince = downSince || Date.now();
+        if (Date.now() - downSince >= 4000) {
+          clearInterval(poll);
+          this.retry();
+        }
+      } else {
+        downSince = 0;
+      }
+    };
+    const poll = setInterval(check, 1000);
+    pc.addEventListener('connectionstatechange', check);
+    pc.addEventListener('iceconnectionstatechange', check);
+    check();
   }
 
   retry(ms) {
@@ -191,7 +225,6 @@ export class Keeper {
   async stop() {
     this.stopped = true;
     clearTimeout(this.timer);
-    clearTimeout(this.grace);
     if (this.session) await this.session.stop();
     this.session = null;
   }

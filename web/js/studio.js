@@ -554,6 +554,9 @@ function applyPins(pins) {
 
 function renderPins() {
   for (const li of $$('.lineup-item', lineupEl)) {
+    // The server-rendered items have no buttons yet: the room's welcome can come before the
+    // lineup is loaded, and renderLineup() renders the pins again once it is.
+    if (!$('.pin', li)) continue;
     const pin = state.pins.get(li.dataset.productId);
     li.classList.toggle('pinned', !!pin);
     li.classList.toggle('has-deal', !!(pin && pin.deal && pin.deal.open));

@@ -344,9 +344,11 @@ el.joinForm.addEventListener('submit', (e) => {
     renderIdentity();
     const then = pendingAfterJoin;
     pendingAfterJoin = null;
-    if (then) await then();
+    // The form goes first: what `then` focuses (the chat input, the add-to-cart button) must
+    // be visible to take the keyboard, or the focus falls to the page's start.
     closeJoin();
-    if (!then) el.chatInput.focus();
+    if (then) await then();
+    else el.chatInput.focus();
   }, el.joinError);
 });
 
@@ -585,7 +587,14 @@ function addToCart(productId, button) {
     void el.cartButton.offsetWidth;
     el.cartButton.classList.add('bump');
   };
-  if (needName('Pick a name to shop', () => busy(button, go))) return;
+  const again = async () => {
+    await busy(button, go);
+    // Back on the button that asked (its pin card may have been drawn anew meanwhile).
+    const target = document.contains(button) ? button
+      : el.pins.querySelector(`.pin-card[data-product-id="${CSS.escape(productId)}"] .add-to-cart`);
+    if (target) target.focus();
+  };
+  if (needName('Pick a name to shop', again)) return;
   busy(button, go);
 }
 

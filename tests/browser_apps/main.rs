@@ -16,9 +16,11 @@ mod camera;
 mod flow;
 mod moderate;
 mod studio;
+mod tls_camera;
 mod viewer;
 
-use common::server::{Backend, TestServer, s};
+use common::server::{Backend, TestServer, s, test_config};
+use livesale::config::Config;
 use serde_json::json;
 
 /// A show as the scenarios find it: a creator with a catalog of three products in the show's
@@ -39,7 +41,12 @@ impl Fixture {
     }
 
     pub async fn on(backend: Backend, live: bool) -> Fixture {
-        let srv = TestServer::start(backend).await;
+        Self::with_config(test_config(backend), live).await
+    }
+
+    /// The same show on a server started with `config` (e.g. with TLS).
+    pub async fn with_config(config: Config, live: bool) -> Fixture {
+        let srv = TestServer::start_with(config).await;
         let (_, creator) = srv.creator("Maya's Ceramics").await;
         let show = srv.show(&creator, "Friday mug drop").await;
         let mut products = Vec::new();

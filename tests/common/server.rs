@@ -47,6 +47,8 @@ pub struct TestServer {
     pub http: reqwest::Client,
     pub links: Option<Links>,
     pub config: Config,
+    /// With TLS (`config.tls_*`): the certificate served, which `http` trusts (and nothing else).
+    pub tls: Option<ServedCert>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -65,6 +67,7 @@ impl TestServer {
             .await
             .expect("the test server builds");
         let links = app.links().cloned();
+        let fingerprint = app.tls().map(|t| t.fingerprint.clone());
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             app.serve(listener, async move {
@@ -73,15 +76,36 @@ impl TestServer {
             .await
             .expect("the test server serves");
         });
+        let (base, http, tls) = match fingerprint {
+            None => (
+                format!("http://{addr}"),
+                reqwest::Client::builder()
+                    .timeout(Duration::from_secs(20))
+                    .build()
+                    .expect("http client"),
+                None,
+            ),
+            Some(fingerprint) => {
+                let base = format!("https://{addr}");
+                let cert = ServedCert::fetch(&base, fingerprint).await;
+                let http = reqwest::Client::builder()
+                    .tls_built_in_root_certs(false)
+                    .add_root_certificate(
+                        reqwest::Certificate::from_der(&cert.der).expect("a DER certificate"),
+                    )
+                    .timeout(Duration::from_secs(20))
+                    .build()
+                    .expect("https client");
+                (base, http, Some(cert))
+            }
+        };
         TestServer {
-            base: format!("http://{addr}"),
+            base,
             addr,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(20))
-                .build()
-                .expect("http client"),
+            http,
             links,
             config,
+            tls,
             shutdown: Some(tx),
             task: Some(task),
         }
@@ -194,6 +218,57 @@ impl TestServer {
             .await;
         assert_eq!(status, 201, "join: {body}");
         (s(&body["viewer_id"]), s(&body["token"]))
+    }
+}
+
+/// The certificate a [`TestServer`] with TLS presents.
+#[derive(Debug, Clone)]
+pub struct ServedCert {
+    pub der: Vec<u8>,
+    /// SHA-256 of `der`, `AB:CD:…` (what browsers and node show).
+    pub fingerprint: String,
+}
+
+impl ServedCert {
+    /// The certificate the server at `base` presents (read without verifying it), checked to
+    /// be the one with `fingerprint` that the App made.
+    async fn fetch(base: &str, fingerprint: String) -> ServedCert {
+        let client = reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .tls_info(true)
+            .timeout(Duration::from_secs(20))
+            .build()
+            .expect("https client");
+        let resp = client
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .expect("an HTTPS answer");
+        let der = resp
+            .extensions()
+            .get::<reqwest::tls::TlsInfo>()
+            .and_then(|info| info.peer_certificate())
+            .expect("the server's certificate")
+            .to_vec();
+        assert_eq!(
+            livesale::tls::fingerprint(&der),
+            fingerprint,
+            "the certificate served is not the one the App reports"
+        );
+        ServedCert { der, fingerprint }
+    }
+
+    /// The certificate as PEM.
+    pub fn pem(&self) -> String {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&self.der);
+        let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            pem.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+            pem.push('\n');
+        }
+        pem.push_str("-----END CERTIFICATE-----\n");
+        pem
     }
 }
 

@@ -10,6 +10,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::sdp::MINIMAL_OFFER;
 use common::server::{ADMIN, Backend, ServerProcess, TestServer, assert_problem, s, test_config};
 use futures::StreamExt;
 use livesale::config::Config;
@@ -494,32 +495,6 @@ fn self_signed_without_bind_listens_on_the_lan_and_links_to_it() {
     assert_eq!(err.exit_code(), 2);
 }
 
-/// A minimal offer (one audio, one video section); answered, never connected.
-const OFFER: &str = "v=0\r\n\
-o=- 4215775240449105457 2 IN IP4 127.0.0.1\r\n\
-s=-\r\n\
-t=0 0\r\n\
-a=group:BUNDLE 0 1\r\n\
-a=fingerprint:sha-256 3C:4E:2D:97:14:6E:B0:61:6A:1E:43:5C:9F:92:A1:04:28:8D:3B:6F:51:27:0C:EE:AB:45:7B:19:3E:0A:F6:D2\r\n\
-m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n\
-c=IN IP4 0.0.0.0\r\n\
-a=ice-ufrag:tlst\r\n\
-a=ice-pwd:tlstesttlstesttlstesttlst\r\n\
-a=setup:actpass\r\n\
-a=mid:0\r\n\
-a=sendonly\r\n\
-a=rtcp-mux\r\n\
-a=rtpmap:111 opus/48000/2\r\n\
-m=video 9 UDP/TLS/RTP/SAVPF 96\r\n\
-c=IN IP4 0.0.0.0\r\n\
-a=ice-ufrag:tlst\r\n\
-a=ice-pwd:tlstesttlstesttlstesttlst\r\n\
-a=setup:actpass\r\n\
-a=mid:1\r\n\
-a=sendonly\r\n\
-a=rtcp-mux\r\n\
-a=rtpmap:96 VP8/90000\r\n";
-
 /// What `--tls-self-signed` without `--bind` gives media (the wildcard): host candidates on
 /// the LAN addresses, which a phone can reach.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -541,7 +516,7 @@ async fn a_wildcard_bind_offers_lan_host_candidates() {
         .post(srv.url(&format!("/api/shows/{show}/whip")))
         .bearer_auth(&creator)
         .header("content-type", "application/sdp")
-        .body(OFFER)
+        .body(MINIMAL_OFFER)
         .send()
         .await
         .unwrap();

@@ -4,6 +4,7 @@
 pub mod browser;
 pub mod receiver;
 pub mod redis;
+pub mod sdp;
 pub mod server;
 pub mod stores;
 pub mod ws;

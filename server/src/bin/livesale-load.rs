@@ -7,6 +7,8 @@
 //!                        --reaction-rate 2000 --duration-s 30 --server-pid PID
 //! livesale-load fanout   --protocol socketio --url http://127.0.0.1:3000 …
 //! livesale-load checkout --show ID --product ID --buyers 10000 --fire-window-ms 1000
+//! livesale-load media    --admin-token T --viewers 300 --video-kbps 1500 \
+//!                        --stall-fraction 0.25 --server-pid PID
 //! livesale-load merge    p0.json p1.json …
 //! ```
 //!
@@ -24,7 +26,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "livesale-load",
     version,
-    about = "Load generator for livesale's live room and checkout"
+    about = "Load generator for livesale's live room, checkout and media"
 )]
 struct Cli {
     /// Worker threads (default: the cores this process may use).
@@ -56,6 +58,9 @@ enum Command {
     Fanout(load::fanout::FanoutArgs),
     /// A flash drop: buyers with prepared carts check out within about a second.
     Checkout(load::checkout::CheckoutArgs),
+    /// One camera publishes a synthetic feed over WHIP, N webrtc-rs viewers watch it over
+    /// WHEP; report loss, latency, and the server's CPU per forwarded packet and memory.
+    Media(load::media::MediaArgs),
     /// Merge the JSON summaries of several fanout processes into one report.
     Merge {
         /// Files holding one summary each (the JSON line a process printed).
@@ -119,6 +124,20 @@ fn main() -> std::process::ExitCode {
                 }
                 let json_out = args.json_out.clone();
                 let summary = load::checkout::run(args).await?;
+                print!("{}", summary.table());
+                emit(&summary, json_out.as_deref())
+            }
+            Command::Media(args) => {
+                // A peer connection holds a UDP socket, plus the HTTP request that set it up.
+                let need = args.viewers as u64 * 2 + 64;
+                if soft < need {
+                    return Err(format!(
+                        "{} viewers need about {need} open files but the limit is {soft} (hard {hard})",
+                        args.viewers
+                    ));
+                }
+                let json_out = args.json_out.clone();
+                let summary = load::media::run(args).await?;
                 print!("{}", summary.table());
                 emit(&summary, json_out.as_deref())
             }

@@ -6,7 +6,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rtc::interceptor::{Attribute, Interceptor, Packet, Slot, StreamInfo, TaggedPacket};
+use rtc::interceptor::{
+    Attribute, Interceptor, NackResponderBuilder, Packet, SenderReportBuilder, Slot, StreamInfo,
+    TaggedPacket,
+};
 use rtc::peer_connection::transport::RTCIceCandidateType;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
@@ -92,9 +95,25 @@ pub fn codec_parameters(family: Codec) -> Vec<RTCRtpCodecParameters> {
     }
 }
 
-/// A media engine with these video families (and Opus), plus the default interceptors (NACK
-/// both ways, RTCP reports, TWCC feedback for publishers) and the keyframe-request relay.
-fn engine(video: &[Codec]) -> Result<(MediaEngine, Registry), MediaError> {
+/// Which way a connection's media goes, for its interceptors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leg {
+    /// A camera: the server receives.
+    Receive,
+    /// A viewer: the server only sends.
+    Send,
+}
+
+/// A media engine with these video families (and Opus), the interceptors the leg needs, and
+/// the keyframe-request relay.
+///
+/// A camera leg gets the default set (NACK both ways, RTCP reports, TWCC feedback). A viewer
+/// leg only sends, so it gets only what a sender uses: the NACK responder (retransmissions
+/// from its send buffer) and sender reports. Every interceptor in the chain handles every
+/// packet (each one queues and dequeues it), and a viewer leg carries a copy of every packet
+/// of the show, so the receive-side ones (NACK generator, receiver reports, TWCC receiver)
+/// cost CPU per forwarded packet for nothing; see docs/benchmarks.md (media).
+fn engine(video: &[Codec], leg: Leg) -> Result<(MediaEngine, Registry), MediaError> {
     let mut engine = MediaEngine::default();
     for family in video {
         for params in codec_parameters(*family) {
@@ -108,8 +127,14 @@ fn engine(video: &[Codec]) -> Result<(MediaEngine, Registry), MediaError> {
             .register_codec(params, RtpCodecKind::Audio)
             .map_err(MediaError::internal)?;
     }
-    let registry = register_default_interceptors(Registry::new(), &mut engine)
-        .map_err(MediaError::internal)?;
+    let registry = match leg {
+        Leg::Receive => register_default_interceptors(Registry::new(), &mut engine)
+            .map_err(MediaError::internal)?,
+        // The codecs already carry the nack, nack pli and ccm fir feedback (video_feedback).
+        Leg::Send => Registry::new()
+            .with(Slot::NackResponder, NackResponderBuilder::new().build())
+            .with(Slot::SenderReport, SenderReportBuilder::new().build()),
+    };
     let registry = registry.with(Slot::from(14_000), KeyframeRequests::default());
     Ok((engine, registry))
 }
@@ -248,6 +273,7 @@ pub async fn build(
     config: &MediaConfig,
     ports: &Arc<PortPool>,
     video: &[Codec],
+    leg: Leg,
     handler: Arc<dyn PeerConnectionEventHandler>,
 ) -> Result<Built, MediaError> {
     let mut last_error = None;
@@ -256,7 +282,7 @@ pub async fn build(
         return Err(MediaError::PortsExhausted);
     }
     for lease in candidates {
-        let (engine, registry) = engine(video)?;
+        let (engine, registry) = engine(video, leg)?;
         let mut settings = SettingEngineBuilder::new()
             // A camera that vanishes is noticed within seconds, so the program falls back fast.
             .with_ice_timeouts(

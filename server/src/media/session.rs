@@ -159,7 +159,14 @@ pub async fn start_publisher(
         tracks: Some(tracks_tx),
     });
     let video: Vec<Codec> = start.family.into_iter().collect();
-    let built = peer::build(&media.config, &media.ports, &video, events).await?;
+    let built = peer::build(
+        &media.config,
+        &media.ports,
+        &video,
+        peer::Leg::Receive,
+        events,
+    )
+    .await?;
     let pc = built.pc.clone();
     let (keyframes_tx, keyframes_rx) = mpsc::channel::<()>(1);
     let replaced = show.add_camera(CameraEntry {
@@ -412,7 +419,14 @@ pub async fn start_viewer(
         state: state_tx,
         tracks: None,
     });
-    let built = peer::build(&media.config, &media.ports, &start.video_families, events).await?;
+    let built = peer::build(
+        &media.config,
+        &media.ports,
+        &start.video_families,
+        peer::Leg::Send,
+        events,
+    )
+    .await?;
     let pc = built.pc.clone();
     let stream = format!("livesale-{}", show.show().id);
     let answered = async {

@@ -11,6 +11,8 @@ use tokio::net::TcpStream;
 pub struct Response {
     pub status: u16,
     pub body: Vec<u8>,
+    /// The `Location` header, if any (WHIP/WHEP session URLs).
+    pub location: Option<String>,
 }
 
 impl Response {
@@ -104,7 +106,12 @@ impl Http {
             head.push_str("\r\n");
         }
         if let Some(b) = body {
-            head.push_str("Content-Type: application/json\r\n");
+            if !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            {
+                head.push_str("Content-Type: application/json\r\n");
+            }
             head.push_str(&format!("Content-Length: {}\r\n", b.len()));
         } else if method != "GET" && method != "DELETE" {
             head.push_str("Content-Length: 0\r\n");
@@ -155,6 +162,7 @@ impl Http {
         let mut length = None;
         let mut chunked = false;
         let mut close = false;
+        let mut location = None;
         for line in lines {
             let Some((k, v)) = line.split_once(':') else {
                 continue;
@@ -164,6 +172,7 @@ impl Http {
                 "content-length" => length = v.parse::<usize>().ok(),
                 "transfer-encoding" => chunked = v.eq_ignore_ascii_case("chunked"),
                 "connection" => close = v.eq_ignore_ascii_case("close"),
+                "location" => location = Some(v.to_string()),
                 _ => {}
             }
         }
@@ -180,7 +189,11 @@ impl Http {
         if close {
             self.stream = None;
         }
-        Ok(Response { status, body })
+        Ok(Response {
+            status,
+            body,
+            location,
+        })
     }
 
     async fn read_chunked(&mut self) -> std::io::Result<Vec<u8>> {

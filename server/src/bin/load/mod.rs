@@ -4,6 +4,7 @@ pub mod checkout;
 pub mod fanout;
 pub mod hist;
 pub mod http1;
+pub mod media;
 pub mod report;
 pub mod setup;
 pub mod sys;

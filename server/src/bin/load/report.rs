@@ -517,3 +517,371 @@ impl Checkout {
         render(&rows)
     }
 }
+
+/// What the media run read at one moment: the server's CPU time, memory and counters (from
+/// /proc and /metrics), its own CPU time and every CPU's jiffies.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Snapshot {
+    /// Seconds since the run started.
+    pub at_s: f64,
+    pub server_cpu_s: Option<f64>,
+    pub server_rss_kib: Option<u64>,
+    /// `livesale_media_forwarded_packets_total` of the show (video + audio).
+    pub forwarded: u64,
+    /// `livesale_media_dropped_packets_total` by reason (the whole node).
+    pub drops: BTreeMap<String, u64>,
+    /// `livesale_media_viewers` of the show: WHEP sessions the server still holds.
+    #[serde(default)]
+    pub server_viewers: u64,
+    pub tool_cpu_s: f64,
+    /// Packets every viewer of this process had read so far.
+    pub read_total: u64,
+    pub jiffies: Vec<(String, u64, u64, u64)>,
+}
+
+impl Snapshot {
+    fn cpu_between(&self, later: &Snapshot) -> Option<f64> {
+        Some(later.server_cpu_s? - self.server_cpu_s?)
+    }
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct MediaServer {
+    pub pid: u32,
+    /// `[seconds since the run started, RSS KiB]`, every `--rss-interval-ms`.
+    pub rss_series: Vec<[f64; 2]>,
+}
+
+/// Indexes: `[phase]` is full (everyone reads) then stall; `[kind]` is video then audio;
+/// `[group]` is the viewers that keep reading, then those that stall.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct MediaReport {
+    pub kind: String,
+    pub label: String,
+    pub show: String,
+    pub viewers: u64,
+    pub stalled_viewers: u64,
+    pub video_kbps: f64,
+    pub audio_kbps: f64,
+    pub fps: f64,
+    pub keyframe_interval_s: f64,
+    pub packet_bytes: u64,
+    pub warmup_s: f64,
+    pub full_s: f64,
+    pub stall_s: f64,
+    pub tokens_s: f64,
+    pub connect_s: f64,
+    /// Connected viewers by group.
+    pub connected: [u64; 2],
+    pub failed: u64,
+    pub lost: u64,
+    /// Packets (bytes) the camera sent, `[phase][kind]`.
+    pub sent: [[u64; 2]; 2],
+    pub sent_bytes: [[u64; 2]; 2],
+    pub sent_total: [u64; 2],
+    /// Packets (bytes) the viewers read, `[group][phase][kind]`, by the phase of their send time.
+    pub delivered: [[[u64; 2]; 2]; 2],
+    pub delivered_bytes: [[[u64; 2]; 2]; 2],
+    /// RTP sequence numbers the viewers never saw (between two they did), while reading.
+    pub rtp_gaps: u64,
+    pub keyframes: u64,
+    pub plis: u64,
+    /// Camera frames that left more than a frame late (the tool fell behind).
+    pub late_frames: u64,
+    /// Send → read latency of every measured packet, µs.
+    pub hist: Vec<[u64; 2]>,
+    pub server: Option<MediaServer>,
+    /// With the camera on air, before any viewer.
+    pub before: Snapshot,
+    /// Every viewer connected, warm-up over: the full phase starts.
+    pub at_window: Snapshot,
+    pub at_full_end: Snapshot,
+    /// The stall phase starts (the stalling viewers have stopped reading).
+    pub at_stall_start: Option<Snapshot>,
+    pub at_stall_end: Option<Snapshot>,
+    /// After the viewers closed: once the server holds none of their sessions (or 20 s).
+    pub after: Snapshot,
+    pub tool: ToolStats,
+    pub errors: BTreeMap<String, u64>,
+    pub derived: MediaDerived,
+}
+
+/// One measured phase.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct MediaPhase {
+    pub seconds: f64,
+    /// Viewers that read during the phase.
+    pub reading_viewers: u64,
+    pub expected: u64,
+    pub delivered: u64,
+    /// Percent of the expected packets (video + audio) the reading viewers did not get.
+    pub loss_pct: f64,
+    pub video_loss_pct: f64,
+    pub delivered_per_s: f64,
+    pub delivered_mbit_per_s: f64,
+    /// The server's forwarded-packet counter over the phase.
+    pub forwarded: u64,
+    pub forwarded_per_s: f64,
+    pub server_cores: Option<f64>,
+    /// Server CPU time per forwarded packet (its counter), µs.
+    pub server_us_per_forwarded: Option<f64>,
+    /// Server CPU time per packet a viewer read, µs.
+    pub server_us_per_delivered: Option<f64>,
+    pub tool_cores: f64,
+    pub tool_us_per_delivered: f64,
+    /// `livesale_media_dropped_packets_total` increase by reason.
+    pub drops: BTreeMap<String, u64>,
+    pub cpus: Vec<CpuUse>,
+    /// Least-squares slope of the server's RSS over the phase, KiB per minute.
+    pub rss_slope_kib_per_min: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct MediaDerived {
+    pub full: MediaPhase,
+    pub stall: Option<MediaPhase>,
+    /// The stalling viewers' loss while they still read (the full phase).
+    pub stalled_loss_before_pct: Option<f64>,
+    pub latency: Percentiles,
+    /// Server RSS, MiB: camera only, all connected, end of full phase, end of stall, after.
+    pub rss_mib: [Option<f64>; 5],
+    pub server_kib_per_viewer: Option<f64>,
+    pub tool_cores_total: f64,
+}
+
+fn pct_lost(expected: u64, delivered: u64) -> f64 {
+    if expected == 0 {
+        return 0.0;
+    }
+    (expected.saturating_sub(delivered)) as f64 * 100.0 / expected as f64
+}
+
+/// Least-squares slope of `[t, y]` points with `from <= t <= to`, in y per second.
+pub fn slope(points: &[[f64; 2]], from: f64, to: f64) -> Option<f64> {
+    let p: Vec<&[f64; 2]> = points
+        .iter()
+        .filter(|[t, _]| *t >= from && *t <= to)
+        .collect();
+    if p.len() < 3 {
+        return None;
+    }
+    let n = p.len() as f64;
+    let mt = p.iter().map(|x| x[0]).sum::<f64>() / n;
+    let my = p.iter().map(|x| x[1]).sum::<f64>() / n;
+    let num: f64 = p.iter().map(|x| (x[0] - mt) * (x[1] - my)).sum();
+    let den: f64 = p.iter().map(|x| (x[0] - mt).powi(2)).sum();
+    (den > 0.0).then(|| num / den)
+}
+
+fn drops_between(a: &Snapshot, b: &Snapshot) -> BTreeMap<String, u64> {
+    b.drops
+        .iter()
+        .filter_map(|(k, v)| {
+            let d = v.saturating_sub(a.drops.get(k).copied().unwrap_or(0));
+            (d > 0).then(|| (k.clone(), d))
+        })
+        .collect()
+}
+
+impl MediaReport {
+    fn phase(
+        &self,
+        phase: usize,
+        groups: &[usize],
+        a: &Snapshot,
+        b: &Snapshot,
+        seconds: f64,
+    ) -> MediaPhase {
+        let s = seconds.max(1e-9);
+        let reading: u64 = groups.iter().map(|g| self.connected[*g]).sum();
+        let sent = self.sent[phase];
+        let expected = (sent[0] + sent[1]) * reading;
+        let delivered: u64 = groups
+            .iter()
+            .map(|g| self.delivered[*g][phase][0] + self.delivered[*g][phase][1])
+            .sum();
+        let delivered_video: u64 = groups.iter().map(|g| self.delivered[*g][phase][0]).sum();
+        let bytes: u64 = groups
+            .iter()
+            .map(|g| self.delivered_bytes[*g][phase][0] + self.delivered_bytes[*g][phase][1])
+            .sum();
+        let forwarded = b.forwarded.saturating_sub(a.forwarded);
+        let cpu = a.cpu_between(b);
+        let tool_cpu = b.tool_cpu_s - a.tool_cpu_s;
+        let read = b.read_total.saturating_sub(a.read_total).max(1);
+        MediaPhase {
+            seconds,
+            reading_viewers: reading,
+            expected,
+            delivered,
+            loss_pct: pct_lost(expected, delivered),
+            video_loss_pct: pct_lost(sent[0] * reading, delivered_video),
+            delivered_per_s: delivered as f64 / s,
+            delivered_mbit_per_s: bytes as f64 * 8.0 / 1e6 / s,
+            forwarded,
+            forwarded_per_s: forwarded as f64 / s,
+            server_cores: cpu.map(|c| c / s),
+            server_us_per_forwarded: cpu.map(|c| c * 1e6 / forwarded.max(1) as f64),
+            server_us_per_delivered: cpu.map(|c| c * 1e6 / read as f64),
+            tool_cores: tool_cpu / s,
+            tool_us_per_delivered: tool_cpu * 1e6 / read as f64,
+            drops: drops_between(a, b),
+            cpus: super::sys::cpu_use(&a.jiffies, &b.jiffies),
+            rss_slope_kib_per_min: self
+                .server
+                .as_ref()
+                .and_then(|sv| slope(&sv.rss_series, a.at_s, b.at_s))
+                .map(|k| k * 60.0),
+        }
+    }
+
+    pub fn derive(&mut self) {
+        let full = self.phase(0, &[0, 1], &self.at_window, &self.at_full_end, self.full_s);
+        let stall = match (&self.at_stall_start, &self.at_stall_end) {
+            (Some(a), Some(b)) => Some(self.phase(1, &[0], a, b, self.stall_s)),
+            _ => None,
+        };
+        let mib = |s: &Snapshot| s.server_rss_kib.map(|k| k as f64 / 1024.0);
+        let d = &mut self.derived;
+        d.full = full;
+        d.stall = stall;
+        d.stalled_loss_before_pct = (self.connected[1] > 0).then(|| {
+            pct_lost(
+                (self.sent[0][0] + self.sent[0][1]) * self.connected[1],
+                self.delivered[1][0][0] + self.delivered[1][0][1],
+            )
+        });
+        d.latency = hist::percentiles(&self.hist);
+        d.rss_mib = [
+            mib(&self.before),
+            mib(&self.at_window),
+            mib(&self.at_full_end),
+            self.at_stall_end.as_ref().and_then(mib),
+            mib(&self.after),
+        ];
+        let viewers = (self.connected[0] + self.connected[1]).max(1) as f64;
+        d.server_kib_per_viewer = match (self.before.server_rss_kib, self.at_window.server_rss_kib)
+        {
+            (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64 / viewers),
+            _ => None,
+        };
+        d.tool_cores_total = self.tool.cpu_s_total / self.tool.wall_s_total.max(1e-9);
+    }
+
+    pub fn table(&self) -> String {
+        let d = &self.derived;
+        let l = &d.latency;
+        let f1 = |v: Option<f64>| v.map(|x| format!("{x:.1}")).unwrap_or("?".into());
+        let f2 = |v: Option<f64>| v.map(|x| format!("{x:.2}")).unwrap_or("?".into());
+        let mut rows: Vec<(String, String)> = vec![
+            ("run".into(), format!("{} (show {})", self.label, self.show)),
+            (
+                "feed".into(),
+                format!(
+                    "video {:.0} kbit/s, {:.0} fps, keyframe every {:.1} s, payloads ≤ {} B; audio {:.0} kbit/s",
+                    self.video_kbps,
+                    self.fps,
+                    self.keyframe_interval_s,
+                    self.packet_bytes,
+                    self.audio_kbps
+                ),
+            ),
+            (
+                "viewers connected".into(),
+                format!(
+                    "{} of {} ({} to stall; {} failed, {} lost during the run), connect phase {:.1} s",
+                    self.connected[0] + self.connected[1],
+                    self.viewers,
+                    self.connected[1],
+                    self.failed,
+                    self.lost,
+                    self.connect_s
+                ),
+            ),
+            (
+                "camera".into(),
+                format!(
+                    "{} video + {} audio packets sent, {} keyframes ({} PLIs answered), {} late frames",
+                    self.sent_total[0],
+                    self.sent_total[1],
+                    self.keyframes,
+                    self.plis,
+                    self.late_frames
+                ),
+            ),
+        ];
+        let mut phase_rows = |name: &str, p: &MediaPhase| {
+            rows.push((
+                format!("{name}: delivered"),
+                format!(
+                    "{} of {} expected by {} reading viewers over {:.1} s: loss {:.3}% (video {:.3}%), {:.0} packets/s, {:.1} Mbit/s",
+                    p.delivered, p.expected, p.reading_viewers, p.seconds, p.loss_pct, p.video_loss_pct,
+                    p.delivered_per_s, p.delivered_mbit_per_s
+                ),
+            ));
+            rows.push((
+                format!("{name}: server"),
+                format!(
+                    "{} cores; {} packets forwarded ({:.0}/s by its counter); {} µs CPU per forwarded packet ({} per packet read); drops {}",
+                    f2(p.server_cores), p.forwarded, p.forwarded_per_s,
+                    f2(p.server_us_per_forwarded), f2(p.server_us_per_delivered),
+                    errors_line(&p.drops)
+                ),
+            ));
+            rows.push((
+                format!("{name}: load tool"),
+                format!(
+                    "{:.2} cores, {:.2} µs CPU per packet read",
+                    p.tool_cores, p.tool_us_per_delivered
+                ),
+            ));
+            rows.push((
+                format!("{name}: server RSS slope"),
+                format!("{} KiB/min", f1(p.rss_slope_kib_per_min)),
+            ));
+            if !p.cpus.is_empty() {
+                rows.push((format!("{name}: machine CPUs"), cpus_line(&p.cpus)));
+            }
+        };
+        phase_rows("full", &d.full);
+        if let Some(s) = &d.stall {
+            phase_rows("stall", s);
+        }
+        if let Some(x) = d.stalled_loss_before_pct {
+            rows.push((
+                "stalling viewers".into(),
+                format!("loss {x:.3}% while they still read (full phase)"),
+            ));
+        }
+        rows.push((
+            "latency (send → read)".into(),
+            format!(
+                "p50 {} · p90 {} · p99 {} · p99.9 {} · max {} (n={})",
+                ms(l.p50_us),
+                ms(l.p90_us),
+                ms(l.p99_us),
+                ms(l.p999_us),
+                ms(l.max_us),
+                l.count
+            ),
+        ));
+        rows.push(("RTP sequence gaps".into(), format!("{}", self.rtp_gaps)));
+        let r = &d.rss_mib;
+        rows.push((
+            "server RSS".into(),
+            format!(
+                "{} MiB camera only → {} connected → {} end of full → {} end of stall → {} after the viewers left; {} KiB per viewer",
+                f1(r[0]), f1(r[1]), f1(r[2]), f1(r[3]), f1(r[4]), f1(d.server_kib_per_viewer)
+            ),
+        ));
+        rows.push((
+            "load tool CPU".into(),
+            format!(
+                "{:.2} cores overall ({} threads, {} cores allowed)",
+                d.tool_cores_total, self.tool.threads, self.tool.cores
+            ),
+        ));
+        rows.push(("errors".into(), errors_line(&self.errors)));
+        render(&rows)
+    }
+}

@@ -220,3 +220,25 @@ pub async fn viewer_tokens(
     }
     (out, errors)
 }
+
+/// A camera invite for `show` (its token publishes over WHIP as that camera).
+pub async fn camera_invite(
+    server: SocketAddr,
+    creator_token: &str,
+    show: &str,
+    label: &str,
+) -> Result<String, String> {
+    let mut http = Http::new(server, None);
+    let r = post(
+        &mut http,
+        &format!("/api/shows/{show}/invites"),
+        creator_token,
+        json!({ "role": "camera", "label": label }),
+    )
+    .await?;
+    let invite = expect(&r, 201, "camera invite")?;
+    invite["token"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| "no invite token".to_string())
+}

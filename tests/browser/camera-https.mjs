@@ -16,7 +16,7 @@
 // is no secure context and says so. Prints one JSON line (see lib.mjs).
 
 import { readFileSync } from 'node:fs';
-import { request } from 'node:https';
+import { Agent, request } from 'node:https';
 
 import {
   artifactsAtBothSizes, finish, launchBrowser, log, person, scenario, until, PHONE,
@@ -51,6 +51,10 @@ function check(cond, message) {
  * JSON over HTTPS trusting exactly the served certificate (no NODE_TLS_REJECT_UNAUTHORIZED);
  * returns {status, body} and checks the certificate's fingerprint on the answer.
  */
+// No TLS session resumption: a resumed session has no peer certificate to check
+// (getPeerCertificate() is empty), so every request makes a full handshake.
+const agent = new Agent({ ca: CA, maxCachedSessions: 0 });
+
 function api(method, path, token, body) {
   return new Promise((resolve, reject) => {
     const headers = {};
@@ -60,7 +64,7 @@ function api(method, path, token, body) {
       headers['Content-Type'] = 'application/json';
       headers['Content-Length'] = Buffer.byteLength(payload);
     }
-    const req = request(`${base}${path}`, { method, headers, ca: CA, timeout: 15000 }, (res) => {
+    const req = request(`${base}${path}`, { method, headers, agent, timeout: 15000 }, (res) => {
       const fp = res.socket.getPeerCertificate().fingerprint256;
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
@@ -273,6 +277,15 @@ await step('the same page on a plain-http LAN origin is no secure context', asyn
 
 await step('screenshots', async () => {
   result.artifacts = await artifactsAtBothSizes(phone, 'camera-https');
+});
+
+// The server's view while the phone is still connected (once this script ends, Chromium closes
+// and the camera's session with it): the Rust side asserts on it.
+await step('the server at the end', async () => {
+  result.server = {
+    cameras: (await getJson(`/api/shows/${show}/cameras`, creator)).cameras,
+    program: (await getJson(`/api/shows/${show}/program`)).camera ?? null,
+  };
 });
 
 log(`camera over https: ${JSON.stringify(result.take)}`);

@@ -183,4 +183,13 @@ await step('screenshots', async () => {
   result.artifacts = await artifactsAtBothSizes(phone, 'camera-reconnected');
 });
 
+// The server's view while the phone is still connected (once this script ends, Chromium closes
+// and the camera's session with it): the Rust side asserts on it.
+await step('the server after the drops', async () => {
+  result.server = {
+    cameras: (await getJson(`/api/shows/${show}/cameras`, creator)).cameras,
+    program: (await getJson(`/api/shows/${show}/program`)).camera ?? null,
+  };
+});
+
 await finish({ ok: true, ...result });

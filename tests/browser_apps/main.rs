@@ -22,6 +22,21 @@ mod viewer;
 use common::server::{Backend, TestServer, s, test_config};
 use livesale::config::Config;
 use serde_json::json;
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+/// At most two scenarios drive Chromium at once, whatever `--test-threads` says: each runs
+/// several browser contexts with WebRTC, and more than two at once on a 2-core machine starve
+/// each other's media and timers (ICE consent, countdowns) into failures that say nothing
+/// about the pages.
+static BROWSERS: Semaphore = Semaphore::const_new(2);
+
+/// A place among the scenarios allowed to run now; held until dropped.
+pub async fn browser_slot() -> SemaphorePermit<'static> {
+    BROWSERS
+        .acquire()
+        .await
+        .expect("the semaphore is never closed")
+}
 
 /// A show as the scenarios find it: a creator with a catalog of three products in the show's
 /// lineup (one with a right-to-left title), a moderator invite, and the show `live` or not.
@@ -32,6 +47,8 @@ pub struct Fixture {
     pub moderator: String,
     /// (product id, title) in lineup order.
     pub products: Vec<(String, String)>,
+    /// This scenario's place among those running Chromium now (see [`browser_slot`]).
+    _slot: SemaphorePermit<'static>,
 }
 
 impl Fixture {
@@ -46,6 +63,7 @@ impl Fixture {
 
     /// The same show on a server started with `config` (e.g. with TLS).
     pub async fn with_config(config: Config, live: bool) -> Fixture {
+        let slot = browser_slot().await;
         let srv = TestServer::start_with(config).await;
         let (_, creator) = srv.creator("Maya's Ceramics").await;
         let show = srv.show(&creator, "Friday mug drop").await;
@@ -90,6 +108,7 @@ impl Fixture {
             assert_eq!(status, 200, "start: {body}");
         }
         Fixture {
+            _slot: slot,
             srv,
             show,
             creator,

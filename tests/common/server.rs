@@ -59,6 +59,14 @@ impl TestServer {
     }
 
     pub async fn start_with(config: Config) -> TestServer {
+        // `LIVESALE_TEST_LOG=livesale=debug` shows the server's logs in a failing test's
+        // output (the harness captures them like any other output).
+        if let Ok(filter) = std::env::var("LIVESALE_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_test_writer()
+                .try_init();
+        }
         let listener = tokio::net::TcpListener::bind(config.bind)
             .await
             .expect("bind a test port");

@@ -38,6 +38,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # Add a prerequisite by appending a line.
 GST_LIBDIR=/usr/lib/$(uname -m)-linux-gnu
 PREREQS=(
+  # A C compiler and libc headers: crates compile C with `cc` (ring, and mimalloc, the server's
+  # allocator); rustup's Rust links with it too.
+  "cc:build-essential"
   "redis-server:redis-server"
   "redis-cli:redis-tools"
   "docker-compose:docker-compose"

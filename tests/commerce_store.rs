@@ -19,8 +19,8 @@ use livesale::domain::commerce::{
 };
 use livesale::domain::error::ErrorKind;
 use livesale::domain::{
-    Creator, CreatorId, Money, NewProduct, NewShow, Product, ProductId, Show, ShowId, Timestamp,
-    ViewerId,
+    Creator, CreatorId, Money, NewProduct, NewShow, Product, ProductId, Show, ShowId, ShowStatus,
+    Timestamp, ViewerId,
 };
 use livesale::store::commerce::event_body;
 use livesale::store::{
@@ -44,6 +44,7 @@ store_contracts!(
     large_amounts_stay_exact,
     checkout_is_idempotent,
     refusals_change_nothing,
+    an_ended_show_refuses_checkout,
     complete_order_pays_or_releases_once,
     release_returns_deal_units_only_to_their_deal,
     expire_reservations_releases_due_orders,
@@ -937,6 +938,26 @@ async fn refusals_change_nothing(store: SharedStore) {
     assert_eq!(w.outbox_kinds().await, ["order.created", "order.created"]);
 }
 
+/// The checkout refuses a show that has ended by the stored record, even when the caller
+/// passes an older copy of the show (a node's recent-show cache), and changes nothing.
+async fn an_ended_show_refuses_checkout(store: SharedStore) {
+    let w = World::new(store).await;
+    let mug = w.product("Mug", 2000, "USD", 5).await;
+    let buyer = viewer();
+    w.add(buyer, &mug, 1, None).await;
+    let before = w.snapshot(&[&mug], buyer).await;
+    let mut ended = w.show.clone();
+    ended.status = ShowStatus::Ended;
+    assert!(w.store.update_show(&ended, w.show.status).await.unwrap());
+    let outcome = w.checkout(buyer, "k", t(1)).await;
+    assert_eq!(refused_code(&outcome), "show_ended");
+    match outcome {
+        CheckoutOutcome::Refused(e) => assert_eq!(e.kind, ErrorKind::Conflict),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(w.snapshot(&[&mug], buyer).await, before);
+}
+
 async fn complete_order_pays_or_releases_once(store: SharedStore) {
     let w = World::new(store).await;
     let mug = w.product("Mug", 2000, "USD", 10).await;
@@ -1738,6 +1759,85 @@ mod redis_only {
                     .sum();
                 assert_eq!(w.stock(p).await, 1000 - sold, "stock matches the orders");
             }
+        })
+        .await;
+    }
+
+    /// Two nodes on one Redis: a checkout declares the products its node last saw in the
+    /// cart, and is right whether that was nothing (the cart was filled through the other
+    /// node) or something else (the other node changed it). A checkout that reserves nothing
+    /// leaves the global `reservation-shows` set alone; the first one that reserves puts the
+    /// show there (and the marker beside it) before its reservation exists.
+    #[tokio::test]
+    async fn checkouts_are_right_whatever_this_node_saw_of_the_cart() {
+        bounded(async {
+            let prefix = unique_prefix("cart-hints");
+            let a = world(&prefix).await;
+            let b = World {
+                store: Arc::new(connect(&prefix).await),
+                creator: a.creator.clone(),
+                show: a.show.clone(),
+            };
+            let mug = a.product("Mug", 2000, "USD", 1).await;
+            let cup = a.product("Cup", 900, "USD", 10).await;
+            let mut con = raw_connection().await;
+            let indexed = || async {
+                let members: Vec<String> = redis::cmd("SMEMBERS")
+                    .arg(format!("{prefix}:reservation-shows"))
+                    .query_async(&mut raw_connection().await)
+                    .await
+                    .unwrap();
+                members.contains(&a.show.id.to_string())
+            };
+
+            // Sold out (B saw nothing of this cart): refused, nothing indexed.
+            let early = viewer();
+            a.add(early, &mug, 2, None).await;
+            assert_eq!(
+                refused_code(&b.checkout(early, "k0", t(1)).await),
+                "sold_out"
+            );
+            assert!(!indexed().await);
+            let marker: Option<String> = redis::cmd("GET")
+                .arg(show_key(&prefix, &a, "reservations-indexed"))
+                .query_async(&mut con)
+                .await
+                .unwrap();
+            assert_eq!(marker, None);
+
+            // Filled through A, bought through B.
+            let buyer = viewer();
+            a.add(buyer, &mug, 1, None).await;
+            let order = b.created(buyer, "k1", t(2)).await;
+            assert_eq!(order.items.len(), 1);
+            assert!(
+                indexed().await,
+                "the show is indexed with its first reservation"
+            );
+            assert_eq!(
+                a.store.shows_with_reservations().await.unwrap(),
+                [a.show.id]
+            );
+
+            // A last saw the mug; B replaced it with cups.
+            let other = viewer();
+            a.add(other, &mug, 1, None).await;
+            b.store
+                .set_cart_line(&b.show, other, mug.id, None)
+                .await
+                .unwrap();
+            b.add(other, &cup, 3, None).await;
+            let order = a.created(other, "k2", t(3)).await;
+            assert_eq!(
+                order
+                    .items
+                    .iter()
+                    .map(|l| (l.product_id, l.quantity))
+                    .collect::<Vec<_>>(),
+                [(cup.id, 3)]
+            );
+            assert_eq!(a.stock(&cup).await, 7);
+            assert_eq!(a.stock(&mug).await, 0);
         })
         .await;
     }

@@ -6,6 +6,11 @@ use livesale::config::{Config, LogFormat};
 use livesale::{App, Links};
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc instead of glibc's malloc: checkout on Redis spent a quarter of its CPU in
+/// glibc's allocator (docs/benchmarks.md, "What limits checkout on Redis").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::load();

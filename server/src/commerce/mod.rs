@@ -6,6 +6,7 @@ pub mod payment;
 pub mod webhooks;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -36,8 +37,21 @@ pub async fn pin_views(
 /// concurrent announcements (two purchases, a purchase and a pin) can publish their reads in
 /// the opposite order, and the room's last `pin.updated` shows an older stock than the store
 /// holds until the next change.
-fn pins_lock(show: ShowId) -> Arc<tokio::sync::Mutex<()>> {
-    type Locks = HashMap<ShowId, Arc<tokio::sync::Mutex<()>>>;
+///
+/// Announcements also coalesce: `wanted` counts the announcements asked for, and the lock
+/// holds the count that the last successful announcement covers (it loaded `wanted` before
+/// reading the store and the clock, so it saw every change made, and every deal end passed,
+/// before those announcements were asked for). An announcement that finds itself covered once
+/// it has the lock returns at once: in a flash drop, hundreds of purchases queue for the lock,
+/// and without this each waited for every earlier one's reads and broadcast.
+#[derive(Default)]
+struct PinsLock {
+    wanted: AtomicU64,
+    covered: tokio::sync::Mutex<u64>,
+}
+
+fn pins_lock(show: ShowId) -> Arc<PinsLock> {
+    type Locks = HashMap<ShowId, Arc<PinsLock>>;
     static LOCKS: OnceLock<std::sync::Mutex<Locks>> = OnceLock::new();
     let mut locks = LOCKS
         .get_or_init(Default::default)
@@ -57,20 +71,34 @@ pub async fn publish_pins(
     show: &Show,
     now: Timestamp,
 ) -> Result<Vec<PinView>, StoreError> {
+    // Covers no announcement: `now` was taken before the lock, maybe before a deal ended.
     let lock = pins_lock(show.id);
-    let _serial = lock.lock().await;
+    let _serial = lock.covered.lock().await;
     let pins = pin_views(store, show, now).await?;
     hub.publish(show, &Broadcast::PinUpdated { pins: pins.clone() })
         .await?;
     Ok(pins)
 }
 
-/// Broadcasts the show's pins as they are now. A failure is logged: the next change, or a
+/// Broadcasts the show's pins as they are now, unless a broadcast that read the store after
+/// this was asked for has been made meanwhile. A failure is logged: the next change, or a
 /// viewer's `welcome`, carries the truth.
 pub async fn announce_pins(store: &dyn Store, hub: &Hub, show: &Show) {
-    let result = publish_pins(store, hub, show, chrono::Utc::now()).await;
-    if let Err(e) = result {
-        tracing::warn!(show = %show.id, error = %e, "pin.updated not broadcast");
+    let lock = pins_lock(show.id);
+    let mine = lock.wanted.fetch_add(1, Ordering::SeqCst) + 1;
+    let mut covered = lock.covered.lock().await;
+    if *covered >= mine {
+        return;
+    }
+    let asked = lock.wanted.load(Ordering::SeqCst);
+    let result = async {
+        let pins = pin_views(store, show, chrono::Utc::now()).await?;
+        hub.publish(show, &Broadcast::PinUpdated { pins }).await
+    }
+    .await;
+    match result {
+        Ok(_) => *covered = (*covered).max(asked),
+        Err(e) => tracing::warn!(show = %show.id, error = %e, "pin.updated not broadcast"),
     }
 }
 

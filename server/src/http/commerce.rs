@@ -205,6 +205,11 @@ async fn shopper(
     id: ShowId,
 ) -> ApiResult<(Show, ViewerId, String)> {
     let show = state.show(id).await?;
+    shopper_in(caller, show)
+}
+
+/// The caller, who must be a viewer of `show`.
+fn shopper_in(caller: &Caller, show: Show) -> ApiResult<(Show, ViewerId, String)> {
     authorize(caller.principal(), Action::Shop, Some(&show))?;
     match caller.principal() {
         Some(Principal::Viewer {
@@ -423,7 +428,11 @@ async fn checkout(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
-    let (show, viewer, name) = shopper(&state, &caller, id).await?;
+    // A recent copy of the show is enough: its id and creator never change, and the store's
+    // checkout refuses an ended show from the stored record (the check below only answers
+    // early).
+    let show = state.show_recent(id).await?;
+    let (show, viewer, name) = shopper_in(&caller, show)?;
     let key = match headers.get("idempotency-key").map(|v| v.to_str()) {
         None => {
             return Err(ApiError::bad_request(
@@ -531,7 +540,12 @@ async fn checkout(
                 "currency" => settled.total.currency.to_string()
             )
             .increment(settled.total.amount.max(0) as u64);
-            announce_purchase(state.store.as_ref(), &state.hub, &show, &settled).await;
+            // The order is paid and stored: the buyer need not wait for the room's news (in a
+            // flash drop its reads and broadcasts queue behind thousands of other requests).
+            let (store, hub, order) = (state.store.clone(), state.hub.clone(), settled.clone());
+            tokio::spawn(async move {
+                announce_purchase(store.as_ref(), &hub, &show, &order).await;
+            });
             placed_response(settled)
         }
         OrderStatus::PendingPayment => placed_response(settled),

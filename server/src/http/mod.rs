@@ -88,6 +88,15 @@ impl AppState {
             .await?
             .ok_or_else(|| ApiError::not_found("show_not_found", format!("no show {id}")))
     }
+
+    /// Like [`Self::show`], possibly as this node read it up to a second ago
+    /// ([`crate::store::Store::show_recent`]): only where the store call re-checks it.
+    pub async fn show_recent(&self, id: ShowId) -> ApiResult<Show> {
+        self.store
+            .show_recent(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("show_not_found", format!("no show {id}")))
+    }
 }
 
 #[derive(OpenApi)]

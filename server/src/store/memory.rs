@@ -371,6 +371,15 @@ impl Store for MemoryStore {
         req: &CheckoutRequest,
     ) -> Result<CheckoutOutcome, StoreError> {
         Ok(self.with(|s| {
+            if s.shows
+                .get(&show.id)
+                .is_some_and(|stored| stored.status == ShowStatus::Ended)
+            {
+                return CheckoutOutcome::Refused(DomainError::conflict(
+                    "show_ended",
+                    "this show has ended",
+                ));
+            }
             let cart = s
                 .carts
                 .get(&(show.id, req.viewer))

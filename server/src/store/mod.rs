@@ -71,6 +71,13 @@ pub trait Store: Send + Sync + 'static {
 
     async fn insert_show(&self, show: &Show) -> Result<(), StoreError>;
     async fn show(&self, id: ShowId) -> Result<Option<Show>, StoreError>;
+    /// The show as `show` returns it, or as this node read it at most a second ago (the
+    /// Redis store keeps such a copy; a show changed through this node is read afresh). Only
+    /// for callers whose later store call re-checks what matters from the stored record:
+    /// checkout, which refuses an ended show itself.
+    async fn show_recent(&self, id: ShowId) -> Result<Option<Show>, StoreError> {
+        self.show(id).await
+    }
     /// Every show, ordered by `scheduled_at` then id.
     async fn shows(&self) -> Result<Vec<Show>, StoreError>;
     /// Saves `show` only if the stored status is still `expected`; `false` when another
@@ -140,7 +147,8 @@ pub trait Store: Send + Sync + 'static {
         viewer: ViewerId,
     ) -> Result<i64, StoreError>;
 
-    /// The checkout, as one atomic step: with a known idempotency key, the earlier order (same
+    /// The checkout, as one atomic step: when the stored show has ended, the refusal
+    /// `show_ended`. With a known idempotency key, the earlier order (same
     /// cart — or the cart this checkout emptied — and same body) or `KeyReused`. Otherwise read
     /// the cart and, for each line, the product's stock, its pin, the deal's remaining units
     /// and the buyer's deal count; apply `domain::commerce::plan_checkout`; and on success

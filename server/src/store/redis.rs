@@ -23,7 +23,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -124,11 +124,12 @@ impl Keys {
     fn creator(&self, c: CreatorId) -> String {
         format!("{}:creator", self.tag(c))
     }
+    // The keys a checkout builds are formatted in one go (one allocation each).
     pub(super) fn product(&self, c: CreatorId, p: ProductId) -> String {
-        format!("{}:product:{p}", self.tag(c))
+        format!("{}:{{c:{c}}}:product:{p}", self.prefix)
     }
     pub(super) fn stock(&self, c: CreatorId) -> String {
-        format!("{}:stock", self.tag(c))
+        format!("{}:{{c:{c}}}:stock", self.prefix)
     }
     fn skus(&self, c: CreatorId) -> String {
         format!("{}:skus", self.tag(c))
@@ -137,7 +138,16 @@ impl Keys {
         format!("{}:products", self.tag(c))
     }
     pub(super) fn show(&self, c: CreatorId, s: ShowId) -> String {
-        format!("{}:show:{s}", self.tag(c))
+        format!("{}:{{c:{c}}}:show:{s}", self.prefix)
+    }
+    /// `what` of show `s`: `{prefix}:{c:<creator>}:show:<s>:<what>`.
+    pub(super) fn show_part(
+        &self,
+        c: CreatorId,
+        s: ShowId,
+        what: impl std::fmt::Display,
+    ) -> String {
+        format!("{}:{{c:{c}}}:show:{s}:{what}", self.prefix)
     }
     pub(super) fn lineup(&self, show: &Show) -> String {
         format!("{}:lineup", self.show(show.creator_id, show.id))
@@ -152,6 +162,26 @@ impl Keys {
 struct Owners {
     shows: HashMap<ShowId, CreatorId>,
     products: HashMap<ProductId, CreatorId>,
+}
+
+/// How long [`Store::show_recent`] answers from this node's copy of a show record.
+const RECENT_SHOW_TTL: Duration = Duration::from_secs(1);
+/// Entries of the recent-show and cart-hint caches before they are cleared (both are only
+/// shortcuts: an empty cache costs a read, never a wrong answer).
+const MAX_RECENT_SHOWS: usize = 4096;
+pub(super) const MAX_CART_HINTS: usize = 100_000;
+
+/// Per-node shortcuts of the checkout path (docs/benchmarks.md, "What limits checkout on
+/// Redis"). Neither is ever trusted for a decision: the checkout script re-checks the show's
+/// end from the stored record, and answers `retry` with the cart's products when a hint was
+/// wrong.
+#[derive(Default)]
+pub(super) struct Recent {
+    /// Show records read in the last [`RECENT_SHOW_TTL`].
+    shows: HashMap<ShowId, (Instant, Show)>,
+    /// The products this node last saw in a viewer's cart, to declare the checkout script's
+    /// keys without reading the cart first.
+    pub(super) cart_products: HashMap<(ShowId, ViewerId), Vec<ProductId>>,
 }
 
 /// A Redis client for `url` with Nagle's algorithm off: requests are small and latency-bound
@@ -215,6 +245,7 @@ pub struct RedisStore {
     pub(super) keys: Keys,
     timeout: Duration,
     owners: Mutex<Owners>,
+    recent: Mutex<Recent>,
     insert_product: Script,
     update_product: Script,
     update_show: Script,
@@ -234,6 +265,7 @@ impl RedisStore {
             },
             timeout,
             owners: Mutex::default(),
+            recent: Mutex::default(),
             insert_product: Script::new(INSERT_PRODUCT),
             update_product: Script::new(UPDATE_PRODUCT),
             update_show: Script::new(UPDATE_SHOW),
@@ -265,6 +297,13 @@ impl RedisStore {
     fn owners<R>(&self, f: impl FnOnce(&mut Owners) -> R) -> R {
         // Only whole inserts happen under the lock, so a poisoned one is still consistent.
         let mut guard = self.owners.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    }
+
+    /// Runs `f` on the per-node checkout shortcuts.
+    pub(super) fn recent<R>(&self, f: impl FnOnce(&mut Recent) -> R) -> R {
+        // Every change under the lock is a whole insert or removal: a poisoned one is usable.
+        let mut guard = self.recent.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut guard)
     }
 
@@ -498,6 +537,30 @@ impl Store for RedisStore {
         .await
     }
 
+    async fn show_recent(&self, id: ShowId) -> Result<Option<Show>, StoreError> {
+        let cached = self.recent(|r| match r.shows.get(&id) {
+            Some((at, show)) if at.elapsed() < RECENT_SHOW_TTL => Some(show.clone()),
+            _ => None,
+        });
+        if cached.is_some() {
+            return Ok(cached);
+        }
+        let read_at = Instant::now();
+        let show = self.show(id).await?;
+        if let Some(show) = &show {
+            self.recent(|r| {
+                if r.shows.len() >= MAX_RECENT_SHOWS {
+                    r.shows.retain(|_, (at, _)| at.elapsed() < RECENT_SHOW_TTL);
+                    if r.shows.len() >= MAX_RECENT_SHOWS {
+                        r.shows.clear();
+                    }
+                }
+                r.shows.insert(id, (read_at, show.clone()));
+            });
+        }
+        Ok(show)
+    }
+
     async fn shows(&self) -> Result<Vec<Show>, StoreError> {
         self.guard("shows", async {
             let mut con = self.conn.clone();
@@ -574,6 +637,9 @@ impl Store for RedisStore {
                 .invoke_async(&mut con)
                 .await
                 .map_err(redis_error)?;
+            if outcome == 1 {
+                self.recent(|r| r.shows.remove(&show.id));
+            }
             match outcome {
                 1 => {
                     // The listing lives in another slot, so it follows the record outside

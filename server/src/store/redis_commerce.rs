@@ -18,19 +18,31 @@
 //! | `show:<s>:viewer-orders:<v>`           | list   | one viewer's order ids, oldest first         |
 //! | `show:<s>:idempotency`                 | hash   | `<viewer>:<key>` → `{order, cart, body}`     |
 //! | `show:<s>:reservations`                | zset   | pending order id → `reserved_until` in ms    |
+//! | `show:<s>:reservations-indexed`        | string | `1` once the show is in `reservation-shows`  |
 //! | `outbox`                               | stream | order events; consumer group `webhooks`      |
 //! | `outbox-ids`                           | hash   | event id → stream entry id (for the ack)     |
 //! | `webhook`                              | string | `Webhook` JSON                               |
 //!
 //! Two global sets say where the background workers must look: `reservation-shows` (shows
-//! that may hold reservations; a checkout adds its show *before* its script runs, so a crash
-//! can never leave a reservation the sweeper does not know of) and `webhook-creators`.
+//! that may hold reservations) and `webhook-creators`. A show enters `reservation-shows`
+//! *before* its first reservation exists, so a crash can never leave a reservation the
+//! sweeper does not know of: the checkout script creates a reservation only when the show's
+//! `reservations-indexed` marker (in the creator's slot) is set, and otherwise answers
+//! `unindexed`, writing nothing; the caller then adds the show to the global set and, once
+//! Redis has acknowledged that, runs the script again telling it so, and the script sets the
+//! marker with the reservation. The marker is only ever set after the acknowledged `SADD`, and
+//! nothing removes either, so every show with a reservation is in the set; checkouts that
+//! reserve nothing (a sold-out drop) never touch the global set.
 //!
 //! Atomicity. Each change is one Lua script that reads and writes only keys it was given
 //! (Cluster routes a script by its declared keys). Keys that depend on data (product records
-//! and deal-buyer hashes of the cart's or order's products) are declared from a read made just
-//! before; when the script finds data the caller did not foresee (the cart changed in
-//! between) it writes nothing and answers `retry`, and the caller reads again.
+//! and deal-buyer hashes of the cart's or order's products) are declared from what the caller
+//! expects; when the script finds data the caller did not foresee it writes nothing and
+//! answers `retry`, and the caller tries again. Settling and expiring declare them from a read
+//! made just before. The checkout declares the products this node last saw in the viewer's
+//! cart (none if it saw none) and, on `retry`, exactly the products the script reports it
+//! found in the cart (it has read only the declared cart key by then), so a checkout is
+//! usually one round trip and at most two while the cart holds still.
 //!
 //! Numbers and time in Lua. Lua numbers are doubles: integers are exact up to 2^53, and
 //! every amount here is at most `MAX_AMOUNT` (10^12) × `MAX_CART_QUANTITY` ×
@@ -60,7 +72,9 @@ use super::StoreError;
 use super::commerce::{
     CheckoutOutcome, CheckoutRequest, Completion, OutboxEvent, PinState, Webhook, event_body,
 };
-use super::redis::{Keys, RedisStore, decode, encode, parse_id, redis_error, score};
+use super::redis::{
+    Keys, MAX_CART_HINTS, RedisStore, decode, encode, parse_id, redis_error, score,
+};
 use crate::domain::commerce::{CartLine, CartLines, DealState, MAX_PINS, Order, Pin, add_pin};
 use crate::domain::{CreatorId, DomainError, ProductId, Show, ShowId, Timestamp, ViewerId};
 
@@ -76,7 +90,7 @@ const EXPIRED: &str = "the reservation expired before the payment finished";
 
 impl Keys {
     fn show_key(&self, show: &Show, what: &str) -> String {
-        format!("{}:{what}", self.show(show.creator_id, show.id))
+        self.show_part(show.creator_id, show.id, what)
     }
     fn pins(&self, show: &Show) -> String {
         self.show_key(show, "pins")
@@ -85,10 +99,14 @@ impl Keys {
         self.show_key(show, "deal-remaining")
     }
     fn deal_buyers(&self, show: &Show, product: ProductId) -> String {
-        self.show_key(show, &format!("deal-buyers:{product}"))
+        self.show_part(
+            show.creator_id,
+            show.id,
+            format_args!("deal-buyers:{product}"),
+        )
     }
     fn cart(&self, show: &Show, viewer: ViewerId) -> String {
-        self.show_key(show, &format!("cart:{viewer}"))
+        self.show_part(show.creator_id, show.id, format_args!("cart:{viewer}"))
     }
     fn orders(&self, show: &Show) -> String {
         self.show_key(show, "orders")
@@ -97,13 +115,20 @@ impl Keys {
         self.show_key(show, "order-ids")
     }
     fn viewer_orders(&self, show: &Show, viewer: ViewerId) -> String {
-        self.show_key(show, &format!("viewer-orders:{viewer}"))
+        self.show_part(
+            show.creator_id,
+            show.id,
+            format_args!("viewer-orders:{viewer}"),
+        )
     }
     fn idempotency(&self, show: &Show) -> String {
         self.show_key(show, "idempotency")
     }
     fn reservations(&self, show: &Show) -> String {
         self.show_key(show, "reservations")
+    }
+    fn reservations_indexed(&self, show: &Show) -> String {
+        self.show_key(show, "reservations-indexed")
     }
     fn outbox(&self, creator: CreatorId) -> String {
         format!("{}:outbox", self.tag(creator))
@@ -307,13 +332,22 @@ return pin_states(KEYS[1], KEYS[2])
 
 /// MemoryStore::checkout and `domain::commerce::plan_checkout`, line by line.
 /// KEYS: 1 cart, 2 idempotency, 3 orders, 4 order ids, 5 the viewer's orders, 6 reservations,
-///   7 stock, 8 pins, 9 deal remaining, 10 outbox, 11 outbox ids; then, for each declared
-///   product, its record and its deal buyers.
+///   7 stock, 8 pins, 9 deal remaining, 10 outbox, 11 outbox ids, 12 the show record,
+///   13 the show's reservations-indexed marker; then, for each declared product, its record
+///   and its deal buyers.
 /// ARGV: 1 viewer, 2 idempotency field, 3 body fingerprint, 4 order id, 5 show id,
 ///   6 creator id, 7 buyer name, 8 now, 9 reserved until, 10 reserved until (ms), 11 event id,
-///   12 n, then n declared product ids.
+///   12 '1' when the caller has just added the show to `reservation-shows`, 13 n, then n
+///   declared product ids.
+/// Answers `retry` followed by the cart's product ids when they were not all declared, and
+/// `unindexed` when it would reserve stock in a show without the marker and ARGV[12] is not
+/// '1' (both write nothing).
 const CHECKOUT: &str = r#"
 local viewer = ARGV[1]
+local show_raw = redis.call('GET', KEYS[12])
+if show_raw and decode(show_raw, 'a show').status == 'ended' then
+  return {'refused', 'show_ended', 'this show has ended'}
+end
 local raw = redis.call('HGETALL', KEYS[1])
 local ids, lines = {}, {}
 for i = 1, #raw, 2 do
@@ -344,9 +378,9 @@ if used then
 end
 
 local slot = {}
-for i = 1, tonumber(ARGV[12]) do slot[ARGV[12 + i]] = 10 + 2 * i end
+for i = 1, tonumber(ARGV[13]) do slot[ARGV[13 + i]] = 12 + 2 * i end
 for _, id in ipairs(ids) do
-  if not slot[id] then return {'retry'} end
+  if not slot[id] then return {'retry', unpack(ids)} end
 end
 
 local function refuse(code, message) return {'refused', code, message} end
@@ -412,6 +446,10 @@ for i, id in ipairs(ids) do
     deal = open}
 end
 
+if redis.call('EXISTS', KEYS[13]) == 0 then
+  if ARGV[12] ~= '1' then return {'unindexed'} end
+  redis.call('SET', KEYS[13], '1')
+end
 for _, it in ipairs(items) do
   redis.call('HINCRBY', KEYS[7], it.product_id, int(-it.quantity))
   if it.deal then
@@ -588,6 +626,7 @@ fn refusal(code: &str, message: String) -> Result<DomainError, StoreError> {
         "deal_ended" => DomainError::conflict("deal_ended", message),
         "sold_out" => DomainError::conflict("sold_out", message),
         "over_limit" => DomainError::conflict("over_limit", message),
+        "show_ended" => DomainError::conflict("show_ended", message),
         other => {
             return Err(StoreError::Corrupt(format!(
                 "the checkout script refused with unknown code {other:?}"
@@ -737,14 +776,17 @@ pub(super) async fn cart(
                 .query_async(&mut store.conn.clone())
                 .await
                 .map_err(redis_error)?;
-            raw.iter()
+            let lines = raw
+                .iter()
                 .map(|(product, line)| {
                     Ok((
                         parse_id::<ProductId>(product, "cart")?,
                         decode::<CartLine>(line, "cart line")?,
                     ))
                 })
-                .collect::<Result<BTreeMap<_, _>, StoreError>>()
+                .collect::<Result<BTreeMap<_, _>, StoreError>>()?;
+            remember_cart(store, (show.id, viewer), lines.keys().copied().collect());
+            Ok(lines)
         })
         .await
 }
@@ -772,7 +814,19 @@ pub(super) async fn set_cart_line(
             pipe.cmd("EXPIRE").arg(&key).arg(CART_TTL_SECONDS);
             pipe.exec_async(&mut store.conn.clone())
                 .await
-                .map_err(redis_error)
+                .map_err(redis_error)?;
+            let hint = (show.id, viewer);
+            let mut products = store.recent(|r| r.cart_products.get(&hint).cloned());
+            let known = products.is_some();
+            let products = products.get_or_insert_with(Vec::new);
+            products.retain(|p| *p != product);
+            if line.is_some() {
+                products.push(product);
+            }
+            if known || line.is_some() {
+                remember_cart(store, hint, std::mem::take(products));
+            }
+            Ok(())
         })
         .await
 }
@@ -807,27 +861,20 @@ pub(super) async fn checkout(
         .guard("checkout", async {
             let k = &store.keys;
             let mut con = store.conn.clone();
-            // Before the script: a reservation the sweeper does not know of would hold its
-            // stock forever, an extra show only costs the sweeper one empty look.
-            redis::cmd("SADD")
-                .arg(k.reservation_shows())
-                .arg(show.id.to_string())
-                .exec_async(&mut con)
-                .await
-                .map_err(redis_error)?;
+            let hint_key = (show.id, req.viewer);
+            // The products to declare: what this node last saw in the cart, then what the
+            // script found there.
+            let mut products: Vec<ProductId> =
+                store.recent(|r| r.cart_products.get(&hint_key).cloned().unwrap_or_default());
+            let mut indexed = false;
             let cart_key = k.cart(show, req.viewer);
             let event_id = uuid::Uuid::now_v7().to_string();
             let reserved_until = req.now + req.reserve_for;
+            let (now, until) = (rfc3339(req.now), rfc3339(reserved_until));
+            let idempotency_field = format!("{}:{}", req.viewer, req.key);
+            let (viewer, order_id) = (req.viewer.to_string(), req.order_id.to_string());
+            let (show_id, creator_id) = (show.id.to_string(), show.creator_id.to_string());
             for _ in 0..ATTEMPTS {
-                let fields: Vec<String> = redis::cmd("HKEYS")
-                    .arg(&cart_key)
-                    .query_async(&mut con)
-                    .await
-                    .map_err(redis_error)?;
-                let products = fields
-                    .iter()
-                    .map(|f| parse_id::<ProductId>(f, "cart"))
-                    .collect::<Result<Vec<_>, _>>()?;
                 let mut call = CHECKOUT_SCRIPT.prepare_invoke();
                 call.key(&cart_key)
                     .key(k.idempotency(show))
@@ -839,22 +886,25 @@ pub(super) async fn checkout(
                     .key(k.pins(show))
                     .key(k.deal_remaining(show))
                     .key(k.outbox(show.creator_id))
-                    .key(k.outbox_ids(show.creator_id));
+                    .key(k.outbox_ids(show.creator_id))
+                    .key(k.show(show.creator_id, show.id))
+                    .key(k.reservations_indexed(show));
                 for p in &products {
                     call.key(k.product(show.creator_id, *p))
                         .key(k.deal_buyers(show, *p));
                 }
-                call.arg(req.viewer.to_string())
-                    .arg(format!("{}:{}", req.viewer, req.key))
+                call.arg(&viewer)
+                    .arg(&idempotency_field)
                     .arg(&req.body_fingerprint)
-                    .arg(req.order_id.to_string())
-                    .arg(show.id.to_string())
-                    .arg(show.creator_id.to_string())
+                    .arg(&order_id)
+                    .arg(&show_id)
+                    .arg(&creator_id)
                     .arg(&req.buyer_name)
-                    .arg(rfc3339(req.now))
-                    .arg(rfc3339(reserved_until))
+                    .arg(&now)
+                    .arg(&until)
                     .arg(score(reserved_until))
                     .arg(&event_id)
+                    .arg(if indexed { "1" } else { "0" })
                     .arg(products.len());
                 for p in &products {
                     call.arg(p.to_string());
@@ -862,6 +912,8 @@ pub(super) async fn checkout(
                 let reply: Vec<String> = call.invoke_async(&mut con).await.map_err(script_error)?;
                 return match reply.first().map(String::as_str) {
                     Some("created") => {
+                        // The script emptied the cart.
+                        store.recent(|r| r.cart_products.remove(&hint_key));
                         Ok(CheckoutOutcome::Created(order_at(&reply, 1, "checkout")?))
                     }
                     Some("replayed") => {
@@ -872,7 +924,27 @@ pub(super) async fn checkout(
                         &reply[1],
                         reply[2].clone(),
                     )?)),
-                    Some("retry") => continue,
+                    Some("retry") => {
+                        products = reply[1..]
+                            .iter()
+                            .map(|f| parse_id::<ProductId>(f, "cart"))
+                            .collect::<Result<Vec<_>, _>>()?;
+                        remember_cart(store, hint_key, products.clone());
+                        continue;
+                    }
+                    Some("unindexed") if !indexed => {
+                        // Before any reservation of this show exists (see the module doc): a
+                        // reservation the sweeper does not know of would hold its stock
+                        // forever, an extra show only costs the sweeper one empty look.
+                        redis::cmd("SADD")
+                            .arg(k.reservation_shows())
+                            .arg(&show_id)
+                            .exec_async(&mut con)
+                            .await
+                            .map_err(redis_error)?;
+                        indexed = true;
+                        continue;
+                    }
                     _ => Err(unexpected("checkout", &reply)),
                 };
             }
@@ -881,6 +953,16 @@ pub(super) async fn checkout(
             ))
         })
         .await
+}
+
+/// Records what this node saw in a viewer's cart (a hint for the checkout's declared keys).
+fn remember_cart(store: &RedisStore, key: (ShowId, ViewerId), products: Vec<ProductId>) {
+    store.recent(|r| {
+        if r.cart_products.len() >= MAX_CART_HINTS && !r.cart_products.contains_key(&key) {
+            r.cart_products.clear();
+        }
+        r.cart_products.insert(key, products);
+    });
 }
 
 pub(super) async fn complete_order(

@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::server::{Backend, TestServer, assert_problem, test_config};
 use common::ws::WsClient;
-use rtc::interceptor::{Attribute, Interceptor, Packet, Slot, StreamInfo, TaggedPacket};
+use livesale::media::KeyframeRequests;
+use rtc::interceptor::Slot;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp_transceiver::rtp_sender::{
@@ -27,7 +28,6 @@ use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpEncodingParameters, RtpCodecKind,
 };
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
-use rtc::sansio::Protocol;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
@@ -45,56 +45,6 @@ const WAIT: Duration = Duration::from_secs(15);
 // ---------------------------------------------------------------------------------------
 // Client peers
 // ---------------------------------------------------------------------------------------
-
-/// Passes inbound PLI/FIR to the application (the 0.21 core keeps RTCP for the interceptors
-/// unless one marks it), so a test publisher can answer keyframe requests.
-#[derive(Default)]
-struct KeyframeRequests {
-    reads: std::collections::VecDeque<TaggedPacket>,
-    writes: std::collections::VecDeque<TaggedPacket>,
-}
-
-impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequests {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = rtc::shared::error::Error;
-    type Time = Instant;
-
-    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
-        if let Packet::Rtcp(packets) = &msg.message.packet {
-            let plis: Vec<Box<dyn rtc::rtcp::Packet>> = packets
-                .iter()
-                .filter(|p| p.as_any().is::<PictureLossIndication>())
-                .cloned()
-                .collect();
-            if plis.is_empty() {
-                return Ok(());
-            }
-            msg.message.packet = Packet::Rtcp(plis);
-            msg.message.add(Attribute::DeliverToApplication);
-        }
-        self.reads.push_back(msg);
-        Ok(())
-    }
-    fn poll_read(&mut self) -> Option<TaggedPacket> {
-        self.reads.pop_front()
-    }
-    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
-        self.writes.push_back(msg);
-        Ok(())
-    }
-    fn poll_write(&mut self) -> Option<TaggedPacket> {
-        self.writes.pop_front()
-    }
-}
-
-impl Interceptor for KeyframeRequests {
-    fn bind_local_stream(&mut self, _: &StreamInfo) {}
-    fn unbind_local_stream(&mut self, _: &StreamInfo) {}
-    fn bind_remote_stream(&mut self, _: &StreamInfo) {}
-    fn unbind_remote_stream(&mut self, _: &StreamInfo) {}
-}
 
 fn codec(mime: &str, clock: u32, channels: u16, fmtp: &str, pt: u8) -> RTCRtpCodecParameters {
     let feedback = if mime.starts_with("video") {

@@ -29,6 +29,8 @@ pub mod forwarder;
 mod peer;
 pub mod program;
 pub mod sdp;
+
+pub use peer::KeyframeRequests;
 mod session;
 
 use std::collections::HashMap;

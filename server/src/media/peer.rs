@@ -141,9 +141,11 @@ fn engine(video: &[Codec], leg: Leg) -> Result<(MediaEngine, Registry), MediaErr
 
 /// Hands inbound keyframe requests (PLI, FIR) to the application, which relays them to the
 /// camera on air; every other inbound RTCP packet stays with the interceptors. Without it the
-/// 0.21 core never delivers RTCP about a sent track to the application.
+/// 0.21 core never delivers RTCP about a sent track to the application. Clients built on
+/// webrtc-rs need the same to answer keyframe requests (the load tool's and the tests'
+/// publishers use this one).
 #[derive(Default)]
-struct KeyframeRequests {
+pub struct KeyframeRequests {
     reads: VecDeque<TaggedPacket>,
     writes: VecDeque<TaggedPacket>,
 }

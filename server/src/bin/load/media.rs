@@ -26,14 +26,14 @@
 //! and PLI feedback like a browser's, so the server's side of every leg is what a browser
 //! would get.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use rtc::interceptor::{Attribute, Interceptor, Packet, Slot, StreamInfo, TaggedPacket};
+use rtc::interceptor::Slot;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
@@ -42,7 +42,6 @@ use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpEncodingParameters, RtpCodecKind,
 };
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
-use rtc::sansio::Protocol;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::Instant;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
@@ -53,6 +52,8 @@ use webrtc::peer_connection::{
     RTCIceGatheringState, RTCPeerConnectionState, RTCSessionDescription, Registry,
     register_default_interceptors,
 };
+
+use livesale::media::KeyframeRequests;
 
 use super::hist::Hist;
 use super::http1::Http;
@@ -235,59 +236,6 @@ fn vp8() -> RTCRtpCodecParameters {
 
 fn opus() -> RTCRtpCodecParameters {
     codec("audio/opus", 48_000, 2, "minptime=10;useinbandfec=1", 111)
-}
-
-/// Passes inbound PLI/FIR to the application (the 0.21 core keeps RTCP for the interceptors
-/// unless one marks it), so the camera can answer keyframe requests.
-#[derive(Default)]
-struct KeyframeRequests {
-    reads: VecDeque<TaggedPacket>,
-    writes: VecDeque<TaggedPacket>,
-}
-
-impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequests {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = rtc::shared::error::Error;
-    type Time = std::time::Instant;
-
-    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
-        if let Packet::Rtcp(packets) = &msg.message.packet {
-            let wanted: Vec<Box<dyn rtc::rtcp::Packet>> = packets
-                .iter()
-                .filter(|p| {
-                    let any = p.as_any();
-                    any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
-                })
-                .cloned()
-                .collect();
-            if wanted.is_empty() {
-                return Ok(());
-            }
-            msg.message.packet = Packet::Rtcp(wanted);
-            msg.message.add(Attribute::DeliverToApplication);
-        }
-        self.reads.push_back(msg);
-        Ok(())
-    }
-    fn poll_read(&mut self) -> Option<TaggedPacket> {
-        self.reads.pop_front()
-    }
-    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
-        self.writes.push_back(msg);
-        Ok(())
-    }
-    fn poll_write(&mut self) -> Option<TaggedPacket> {
-        self.writes.pop_front()
-    }
-}
-
-impl Interceptor for KeyframeRequests {
-    fn bind_local_stream(&mut self, _: &StreamInfo) {}
-    fn unbind_local_stream(&mut self, _: &StreamInfo) {}
-    fn bind_remote_stream(&mut self, _: &StreamInfo) {}
-    fn unbind_remote_stream(&mut self, _: &StreamInfo) {}
 }
 
 struct Events {

@@ -64,20 +64,7 @@ ensure_prereqs "node:nodejs" "npm:npm" "taskset:util-linux" "jq:jq" "curl:curl" 
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 ((node_major >= 18)) || die "Socket.IO 4.8 needs Node 18 or newer; found $(node --version)"
 
-if (($(nproc) >= 2)); then
-  SERVER_CPU=0
-  LOAD_CPU=1
-else
-  log "$BENCH_NAME: warning: one CPU only; server and load share it"
-  SERVER_CPU=0
-  LOAD_CPU=0
-fi
-
-start_watchdog 3600
-QUIET_BEFORE=1
-check_quiet || QUIET_BEFORE=0
-MACHINE=$(machine_info)
-build_release
+bench_start
 
 SIO_DIR="$BENCH_ROOT/scripts/bench/socketio"
 if [[ ! -d $SIO_DIR/node_modules/socket.io ]]; then

@@ -195,6 +195,25 @@ build_release() {
   (cd "$BENCH_ROOT" && cargo build --release --bins) || die "the release build failed"
 }
 
+# bench_start: the common start of a benchmark: server on CPU 0 and load on CPU 1 (sets
+# SERVER_CPU, LOAD_CPU), the watchdog, whether the machine was quiet (QUIET_BEFORE), the
+# machine's description (MACHINE), and the release build.
+bench_start() {
+  if (($(nproc) >= 2)); then
+    SERVER_CPU=0
+    LOAD_CPU=1
+  else
+    log "$BENCH_NAME: warning: one CPU only; server and load share it"
+    SERVER_CPU=0
+    LOAD_CPU=0
+  fi
+  start_watchdog 3600
+  QUIET_BEFORE=1
+  check_quiet || QUIET_BEFORE=0
+  MACHINE=$(machine_info)
+  build_release
+}
+
 ADMIN_TOKEN="bench-admin-$RANDOM$RANDOM"
 
 # start_livesale CPUSET NAME [extra flags...]: a fresh release server on a free port;

@@ -66,23 +66,7 @@ done
 command -v cargo >/dev/null 2>&1 || die "cargo not found on PATH; install the Rust toolchain (https://rustup.rs)"
 ensure_prereqs "taskset:util-linux" "jq:jq" "curl:curl"
 
-if (($(nproc) >= 2)); then
-  SERVER_CPU=0
-  LOAD_CPU=1
-else
-  log "$BENCH_NAME: warning: one CPU only; server and load share it"
-  SERVER_CPU=0
-  LOAD_CPU=0
-fi
-
-start_watchdog 3600
-QUIET_BEFORE=1
-check_quiet || QUIET_BEFORE=0
-MACHINE=$(machine_info)
-if [[ ${LIVESALE_BENCH_SKIP_BUILD:-0} != 1 || ! -x $SERVER_BIN || ! -x $LOAD_BIN ]]; then
-  log "==> cargo build --release --bin livesale --bin livesale-load"
-  (cd "$BENCH_ROOT" && cargo build --release --bin livesale --bin livesale-load) || die "the release build failed"
-fi
+bench_start
 
 # Capacity is what is measured: the per-node viewer cap must not be what stops it.
 LS_FLAGS=(--max-viewers-per-node 100000)

@@ -4,7 +4,6 @@
 //! Latency is measured from each checkout's *scheduled* send time to its complete answer, so
 //! a server that falls behind cannot hide it (no coordinated omission).
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,6 +12,7 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 
+use super::counts::Counts;
 use super::hist::{self, Hist};
 use super::http1::Http;
 use super::report::{Checkout, ServerStats, ToolStats};
@@ -67,15 +67,8 @@ struct Shared {
     last_answer_us: AtomicU64,
     all: Hist,
     placed: Hist,
-    other: std::sync::Mutex<BTreeMap<String, u64>>,
-    errors: std::sync::Mutex<BTreeMap<String, u64>>,
-}
-
-fn bump(map: &std::sync::Mutex<BTreeMap<String, u64>>, k: String) {
-    *map.lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .entry(k)
-        .or_default() += 1;
+    other: Counts,
+    errors: Counts,
 }
 
 pub async fn run(args: CheckoutArgs) -> Result<Checkout, String> {
@@ -95,13 +88,7 @@ pub async fn run(args: CheckoutArgs) -> Result<Checkout, String> {
         "buyer",
     )
     .await;
-    for (k, v) in errors {
-        *sh.errors
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(k)
-            .or_default() += v;
-    }
+    sh.errors.merge(errors);
     eprintln!(
         "{} buyer tokens in {:.1} s",
         tokens.iter().filter(|t| t.is_some()).count(),
@@ -141,11 +128,11 @@ pub async fn run(args: CheckoutArgs) -> Result<Checkout, String> {
                         sh.prepared.fetch_add(1, Ordering::Relaxed);
                     }
                     Ok(r) => {
-                        bump(&sh.errors, format!("cart:{}", r.code()));
+                        sh.errors.bump(format!("cart:{}", r.code()));
                         return;
                     }
                     Err(e) => {
-                        bump(&sh.errors, format!("cart:{:?}", e.kind()));
+                        sh.errors.bump(format!("cart:{:?}", e.kind()));
                         return;
                     }
                 }
@@ -183,8 +170,8 @@ pub async fn run(args: CheckoutArgs) -> Result<Checkout, String> {
                 Ok(r) if r.status == 409 && r.code().ends_with("sold_out") => {
                     sh.sold_out.fetch_add(1, Ordering::Relaxed);
                 }
-                Ok(r) => bump(&sh.other, r.code()),
-                Err(e) => bump(&sh.errors, format!("checkout:{:?}", e.kind())),
+                Ok(r) => sh.other.bump(r.code()),
+                Err(e) => sh.errors.bump(format!("checkout:{:?}", e.kind())),
             }
         }));
     }
@@ -217,7 +204,7 @@ pub async fn run(args: CheckoutArgs) -> Result<Checkout, String> {
     for t in tasks {
         let left = deadline.saturating_duration_since(Instant::now());
         if tokio::time::timeout(left, t).await.is_err() {
-            bump(&sh.errors, "checkout:timeout_60s".into());
+            sh.errors.bump("checkout:timeout_60s");
         }
     }
     let server_cpu1 = args.server_pid.and_then(sys::cpu_s);
@@ -268,9 +255,6 @@ pub async fn run(args: CheckoutArgs) -> Result<Checkout, String> {
         });
     }
 
-    let lock = |m: &std::sync::Mutex<BTreeMap<String, u64>>| {
-        m.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    };
     let burst = burst_s.max(1e-9);
     Ok(Checkout {
         kind: "checkout".into(),
@@ -282,7 +266,7 @@ pub async fn run(args: CheckoutArgs) -> Result<Checkout, String> {
         fired,
         orders: sh.orders.load(Ordering::Relaxed),
         sold_out: sh.sold_out.load(Ordering::Relaxed),
-        other: lock(&sh.other),
+        other: sh.other.snapshot(),
         burst_s,
         throughput_per_s: fired as f64 / burst,
         latency_all: hist::percentiles(&sh.all.sparse()),
@@ -323,7 +307,7 @@ pub async fn run(args: CheckoutArgs) -> Result<Checkout, String> {
                 .unwrap_or(1),
         },
         tool_cores_burst: (tool_cpu1 - tool_cpu0) / burst,
-        errors: lock(&sh.errors),
+        errors: sh.errors.snapshot(),
         listen_overflows: overflows_after.saturating_sub(overflows_before),
         cpus,
     })

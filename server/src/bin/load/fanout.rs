@@ -9,10 +9,9 @@
 //! Two protocols: livesale's (docs/protocol.md) and Socket.IO's (Engine.IO v4 over a
 //! WebSocket: `0` open, `40` connect, `2`/`3` ping/pong, `42[event, data]` events).
 
-use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
@@ -21,6 +20,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
+use super::counts::Counts;
 use super::hist::Hist;
 use super::report::{Fanout, ServerStats, ToolStats};
 use super::sys;
@@ -127,14 +127,7 @@ struct Shared {
     late_sends: AtomicU64,
     max_lateness_ms: AtomicU64,
     hist: Hist,
-    errors: Mutex<BTreeMap<String, u64>>,
-}
-
-impl Shared {
-    fn error(&self, kind: impl Into<String>) {
-        let mut e = self.errors.lock().unwrap_or_else(|p| p.into_inner());
-        *e.entry(kind.into()).or_default() += 1;
-    }
+    errors: Counts,
 }
 
 /// The run's timeline once the connect phase is over.
@@ -195,14 +188,7 @@ pub async fn run(args: FanoutArgs) -> Result<Fanout, String> {
                 &format!("p{}", args.process),
             )
             .await;
-            for (k, v) in errors {
-                *shared
-                    .errors
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .entry(k)
-                    .or_default() += v;
-            }
+            shared.errors.merge(errors);
             tokens.into_iter().map(|t| t.map(|(t, _)| t)).collect()
         }
         Protocol::Socketio => vec![None; n],
@@ -217,7 +203,7 @@ pub async fn run(args: FanoutArgs) -> Result<Fanout, String> {
 
     if let Some(at) = args.connect_at {
         if sys::now_ms() > at + 1000 {
-            shared.error("late_connect_phase");
+            shared.errors.bump("late_connect_phase");
         }
         tokio::time::sleep_until(sys::instant_at_ms(at)).await;
     }
@@ -279,13 +265,13 @@ pub async fn run(args: FanoutArgs) -> Result<Fanout, String> {
         args.process
     );
     if (shared.attempts_done.load(Ordering::Relaxed) as usize) < n {
-        shared.error("connect_phase_over_budget");
+        shared.errors.bump("connect_phase_over_budget");
     }
 
     let start = match args.start_at {
         Some(at) => {
             if sys::now_ms() > at + 200 {
-                shared.error("late_start");
+                shared.errors.bump("late_start");
             }
             sys::instant_at_ms(at)
         }
@@ -347,16 +333,12 @@ pub async fn run(args: FanoutArgs) -> Result<Fanout, String> {
     for t in tasks {
         let left = deadline.saturating_duration_since(Instant::now());
         if tokio::time::timeout(left, t).await.is_err() {
-            shared.error("close_timeout");
+            shared.errors.bump("close_timeout");
         }
     }
     let (overflows_after, _) = sys::listen_drops();
 
-    let errors = shared
-        .errors
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
+    let errors = shared.errors.snapshot();
     let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
     let server_stats = args.server_pid.map(|pid| ServerStats {
         pid,
@@ -536,7 +518,7 @@ async fn viewer(
     let mut ws = match opened {
         Ok(ws) => ws,
         Err(kind) => {
-            sh.error(kind);
+            sh.errors.bump(kind);
             sh.failed.fetch_add(1, Ordering::Relaxed);
             sh.attempts_done.fetch_add(1, Ordering::Relaxed);
             return;
@@ -593,16 +575,16 @@ async fn viewer(
                     Some(Ok(Message::Text(t))) => t,
                     Some(Ok(Message::Close(frame))) => {
                         let code = frame.map(|f| u16::from(f.code)).unwrap_or(1005);
-                        sh.error(format!("closed_by_server:{code}"));
+                        sh.errors.bump(format!("closed_by_server:{code}"));
                         break;
                     }
                     Some(Ok(_)) => continue,
                     Some(Err(e)) => {
-                        sh.error(format!("read:{}", first_word(&e.to_string())));
+                        sh.errors.bump(format!("read:{}", first_word(&e.to_string())));
                         break;
                     }
                     None => {
-                        sh.error("read:eof");
+                        sh.errors.bump("read:eof");
                         break;
                     }
                 };
@@ -636,7 +618,7 @@ async fn viewer(
                         }
                     }
                     "error" => {
-                        sh.error(format!("server_error:{}", error_code(s)));
+                        sh.errors.bump(format!("server_error:{}", error_code(s)));
                         continue;
                     }
                     "welcome" | "pong" => continue,
@@ -644,19 +626,19 @@ async fn viewer(
                         // Engine.IO control packets.
                         if s == "2" {
                             if ws.send(Message::text("3")).await.is_err() {
-                                sh.error("send:pong");
+                                sh.errors.bump("send:pong");
                                 break;
                             }
                         } else if s.starts_with('0') {
                             let hello = format!("40{{\"name\":\"Viewer p{}-{i}\"}}", ctx.process);
                             if ws.send(Message::text(hello)).await.is_err() {
-                                sh.error("send:connect");
+                                sh.errors.bump("send:connect");
                                 break;
                             }
                         } else if s.starts_with("44") {
-                            sh.error("socketio:connect_error");
+                            sh.errors.bump("socketio:connect_error");
                         } else if s.starts_with("41") {
-                            sh.error("socketio:disconnected");
+                            sh.errors.bump("socketio:disconnected");
                             break;
                         }
                         continue;
@@ -703,7 +685,7 @@ async fn viewer(
                     Protocol::Socketio => format!("42[\"chat\",{{\"text\":\"{text}\"}}]"),
                 };
                 if ws.send(Message::text(frame)).await.is_err() {
-                    sh.error("send:chat");
+                    sh.errors.bump("send:chat");
                     break;
                 }
                 sh.chat_sent_total.fetch_add(1, Ordering::Relaxed);
@@ -726,7 +708,7 @@ async fn viewer(
                     Protocol::Socketio => format!("42[\"reaction\",{{\"kind\":\"{kind}\"}}]"),
                 };
                 if ws.send(Message::text(frame)).await.is_err() {
-                    sh.error("send:reaction");
+                    sh.errors.bump("send:reaction");
                     break;
                 }
                 sh.reactions_sent_total.fetch_add(1, Ordering::Relaxed);

@@ -55,6 +55,7 @@ use webrtc::peer_connection::{
 
 use livesale::media::KeyframeRequests;
 
+use super::counts::Counts;
 use super::hist::Hist;
 use super::http1::Http;
 use super::report::{MediaReport, MediaServer, Snapshot, ToolStats};
@@ -163,14 +164,7 @@ struct Shared {
     plis: AtomicU64,
     late_frames: AtomicU64,
     hist: Hist,
-    errors: Mutex<BTreeMap<String, u64>>,
-}
-
-impl Shared {
-    fn error(&self, kind: impl Into<String>) {
-        let mut e = self.errors.lock().unwrap_or_else(|p| p.into_inner());
-        *e.entry(kind.into()).or_default() += 1;
-    }
+    errors: Counts,
 }
 
 /// The measured phases, on the wall clock (send times), and the tokio instants that end them.
@@ -575,7 +569,7 @@ async fn start_camera(
                     seq = seq.wrapping_add(1);
                     counter = counter.wrapping_add(1);
                     if video.write_rtp(packet).await.is_err() {
-                        shared.error("camera:write");
+                        shared.errors.bump("camera:write");
                         return;
                     }
                     shared.sent_total[VIDEO].fetch_add(1, Ordering::Relaxed);
@@ -625,7 +619,7 @@ async fn start_camera(
                 ts = ts.wrapping_add(960);
                 counter = counter.wrapping_add(1);
                 if audio.write_rtp(packet).await.is_err() {
-                    shared.error("camera:write");
+                    shared.errors.bump("camera:write");
                     return;
                 }
                 shared.sent_total[AUDIO].fetch_add(1, Ordering::Relaxed);
@@ -735,13 +729,13 @@ async fn viewer(
     let (mut peer, _session) = match opened {
         Ok(Ok(p)) => p,
         Ok(Err(kind)) => {
-            sh.error(kind);
+            sh.errors.bump(kind);
             sh.failed.fetch_add(1, Ordering::Relaxed);
             sh.attempts_done.fetch_add(1, Ordering::Relaxed);
             return;
         }
         Err(_) => {
-            sh.error("open:timeout");
+            sh.errors.bump("open:timeout");
             sh.failed.fetch_add(1, Ordering::Relaxed);
             sh.attempts_done.fetch_add(1, Ordering::Relaxed);
             return;
@@ -805,7 +799,7 @@ async fn viewer(
                 }
                 let s = *state.borrow_and_update();
                 if matches!(s, RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed) {
-                    sh.error(format!("viewer:{s:?}").to_lowercase());
+                    sh.errors.bump(format!("viewer:{s:?}").to_lowercase());
                     break;
                 }
             }
@@ -985,14 +979,7 @@ pub async fn run(args: MediaArgs) -> Result<MediaReport, String> {
 
     let tokens_started = std::time::Instant::now();
     let (tokens, errors) = super::setup::viewer_tokens(server, &[], &show, n, 16, "m").await;
-    for (k, v) in errors {
-        *shared
-            .errors
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(k)
-            .or_default() += v;
-    }
+    shared.errors.merge(errors);
     let tokens_s = tokens_started.elapsed().as_secs_f64();
 
     // The server's memory, sampled all along.
@@ -1050,7 +1037,7 @@ pub async fn run(args: MediaArgs) -> Result<MediaReport, String> {
     }
     let connect_s = connect_started.elapsed().as_secs_f64();
     if (shared.attempts_done.load(Ordering::Relaxed) as usize) < n {
-        shared.error("connect_phase_over_budget");
+        shared.errors.bump("connect_phase_over_budget");
     }
     let connected_at_start = shared.connected[READERS].load(Ordering::Relaxed)
         + shared.connected[STALLED].load(Ordering::Relaxed);
@@ -1120,7 +1107,7 @@ pub async fn run(args: MediaArgs) -> Result<MediaReport, String> {
     for t in tasks {
         let left = deadline.saturating_duration_since(Instant::now());
         if tokio::time::timeout(left, t).await.is_err() {
-            shared.error("close_timeout");
+            shared.errors.bump("close_timeout");
         }
     }
     // The server's memory once the viewers have left (a session ends when the server sees
@@ -1131,7 +1118,7 @@ pub async fn run(args: MediaArgs) -> Result<MediaReport, String> {
         let s = snapshot(server, args.server_pid, &show, &wall).await;
         if s.server_viewers == 0 || Instant::now() >= left_by {
             if s.server_viewers > 0 {
-                shared.error("sessions_left_on_server");
+                shared.errors.bump("sessions_left_on_server");
             }
             break s;
         }
@@ -1147,11 +1134,7 @@ pub async fn run(args: MediaArgs) -> Result<MediaReport, String> {
 
     let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
     let load2 = |a: &Counters2| [load(&a[0]), load(&a[1])];
-    let errors = shared
-        .errors
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
+    let errors = shared.errors.snapshot();
     let rss_series = samples.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let mut summary = MediaReport {
         kind: "media".into(),

@@ -1,6 +1,7 @@
 //! The pieces of `livesale-load` (see server/src/bin/livesale-load.rs).
 
 pub mod checkout;
+pub mod counts;
 pub mod fanout;
 pub mod hist;
 pub mod http1;

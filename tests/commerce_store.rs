@@ -46,6 +46,7 @@ store_contracts!(
     refusals_change_nothing,
     an_ended_show_refuses_checkout,
     complete_order_pays_or_releases_once,
+    a_placed_order_settles_from_the_stored_one,
     release_returns_deal_units_only_to_their_deal,
     expire_reservations_releases_due_orders,
     two_thousand_buyers_race_for_a_hundred_units,
@@ -1097,6 +1098,87 @@ async fn complete_order_pays_or_releases_once(store: SharedStore) {
     );
 }
 
+/// `complete_placed_order` settles the stored order, whatever copy of it the caller holds:
+/// the checkout's own answer, or a copy whose lines say something else (RedisStore declares
+/// its keys from the copy first, so a wrong one must only cost a retry).
+async fn a_placed_order_settles_from_the_stored_one(store: SharedStore) {
+    let w = World::new(store).await;
+    let mug = w.product("Mug", 2000, "USD", 10).await;
+    let deal = w.pin_deal(&mug, 1500, 5, 3, 600, t(0)).await;
+    let (kim, lee, ann) = (viewer(), viewer(), viewer());
+
+    w.add(kim, &mug, 2, Some(&deal)).await;
+    let placed = w.created(kim, "k", t(1)).await;
+    let paid = w
+        .store
+        .complete_placed_order(&w.show, &placed, &Completion::Paid { at: t(2) })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(paid.status, OrderStatus::Paid);
+    assert_eq!(paid.paid_at, Some(t(2)));
+    assert_eq!(paid.items, placed.items);
+    assert_eq!(
+        w.store.order(&w.show, paid.id).await.unwrap(),
+        Some(paid.clone())
+    );
+    assert_eq!(w.outbox_kinds().await.last().unwrap(), "order.paid");
+    // Settled already: the stored order comes back, whatever the outcome.
+    let failed = Completion::Failed {
+        reason: "declined".into(),
+    };
+    let again = w
+        .store
+        .complete_placed_order(&w.show, &placed, &failed)
+        .await
+        .unwrap();
+    assert_eq!(again, Some(paid));
+    assert_eq!((w.stock(&mug).await, w.remaining(&mug).await), (8, 3));
+
+    // A copy that lost its deal flags: the deal units and the buyer's count still go back.
+    w.add(lee, &mug, 3, Some(&deal)).await;
+    let placed = w.created(lee, "k", t(3)).await;
+    assert_eq!((w.stock(&mug).await, w.remaining(&mug).await), (5, 0));
+    assert_eq!(w.bought(&mug, lee).await, 3);
+    let mut stale = placed.clone();
+    for line in &mut stale.items {
+        line.deal = false;
+    }
+    let released = w
+        .store
+        .complete_placed_order(&w.show, &stale, &failed)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(released.status, OrderStatus::Failed);
+    assert_eq!(
+        released.items, placed.items,
+        "the stored lines, not the copy's"
+    );
+    assert_eq!((w.stock(&mug).await, w.remaining(&mug).await), (8, 3));
+    assert_eq!(w.bought(&mug, lee).await, 0);
+
+    // A copy of another order settles nothing of it; an unknown order is `None`.
+    w.add(ann, &mug, 1, None).await;
+    let pending = w.created(ann, "k", t(4)).await;
+    let unknown = Order {
+        id: Uuid::now_v7(),
+        ..pending.clone()
+    };
+    assert_eq!(
+        w.store
+            .complete_placed_order(&w.show, &unknown, &failed)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        w.store.order(&w.show, pending.id).await.unwrap(),
+        Some(pending)
+    );
+    assert_eq!(w.stock(&mug).await, 7);
+}
+
 async fn release_returns_deal_units_only_to_their_deal(store: SharedStore) {
     let w = World::new(store).await;
     let mug = w.product("Mug", 2000, "USD", 100).await;
@@ -1867,6 +1949,118 @@ mod redis_only {
                 "{err:?}"
             );
             assert!(w.store.orders(&w.show).await.unwrap().is_empty());
+        })
+        .await;
+    }
+
+    /// Calls of `command` Redis has counted (its own and its scripts').
+    async fn calls(con: &mut ::redis::aio::MultiplexedConnection, command: &str) -> u64 {
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(con)
+            .await
+            .unwrap();
+        let prefix = format!("cmdstat_{command}:calls=");
+        info.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .map_or(0, |rest| rest.split(',').next().unwrap().parse().unwrap())
+    }
+
+    /// Settling the order a checkout just answered with is one script call: no read of the
+    /// order first (which settling by id alone needs, to declare the deal-buyer keys).
+    #[tokio::test]
+    async fn settling_a_placed_order_reads_nothing_first() {
+        bounded(async {
+            // A Redis of its own: commandstats count every client's calls.
+            let redis = common::redis::PrivateRedis::start();
+            let store = livesale::store::RedisStore::connect(
+                &redis.url,
+                "t-settle",
+                common::stores::CALL_TIMEOUT,
+            )
+            .await
+            .unwrap();
+            let w = World::new(Arc::new(store)).await;
+            let mut con = redis::Client::open(redis.url.as_str())
+                .unwrap()
+                .get_multiplexed_async_connection()
+                .await
+                .unwrap();
+            let mug = w.product("Mug", 2000, "USD", 10).await;
+            let deal = w.pin_deal(&mug, 1500, 5, 3, 600, t(0)).await;
+            let paid = Completion::Paid { at: t(2) };
+            // Redis learns the scripts first (a NOSCRIPT answer and the load count as calls).
+            let warm_up = viewer();
+            w.add(warm_up, &mug, 1, None).await;
+            let order = w.created(warm_up, "k", t(1)).await;
+            w.store
+                .complete_order(&w.show, order.id, &paid)
+                .await
+                .unwrap()
+                .unwrap();
+            let mut hgets = Vec::new();
+            for placed in [false, true] {
+                let buyer = viewer();
+                w.add(buyer, &mug, 1, Some(&deal)).await;
+                let order = w.created(buyer, "k", t(1)).await;
+                let (before, scripts) = (
+                    calls(&mut con, "hget").await,
+                    calls(&mut con, "evalsha").await,
+                );
+                let settled = if placed {
+                    w.store.complete_placed_order(&w.show, &order, &paid).await
+                } else {
+                    w.store.complete_order(&w.show, order.id, &paid).await
+                };
+                assert_eq!(settled.unwrap().unwrap().status, OrderStatus::Paid);
+                assert_eq!(calls(&mut con, "evalsha").await - scripts, 1, "one script");
+                hgets.push(calls(&mut con, "hget").await - before);
+            }
+            // By id: the script's own HGET and the read before it; placed: the script's only.
+            assert_eq!(
+                hgets[1] + 1,
+                hgets[0],
+                "HGET calls by id, then placed: {hgets:?}"
+            );
+        })
+        .await;
+    }
+
+    /// The checkout and the settlement load their scripts again when Redis has forgotten them
+    /// (a restart or `SCRIPT FLUSH`), and the settlement's answer is the stored order.
+    #[tokio::test]
+    async fn checkout_and_settlement_survive_a_script_flush() {
+        bounded(async {
+            let redis = common::redis::PrivateRedis::start();
+            let store = livesale::store::RedisStore::connect(
+                &redis.url,
+                "t-flush",
+                common::stores::CALL_TIMEOUT,
+            )
+            .await
+            .unwrap();
+            let w = World::new(Arc::new(store)).await;
+            let mut con = redis::Client::open(redis.url.as_str())
+                .unwrap()
+                .get_multiplexed_async_connection()
+                .await
+                .unwrap();
+            let flush = || redis::cmd("SCRIPT").arg("FLUSH").to_owned();
+            let mug = w.product("Mug", 2000, "USD", 10).await;
+            let buyer = viewer();
+            w.add(buyer, &mug, 2, None).await;
+            let () = flush().query_async(&mut con).await.unwrap();
+            let placed = w.created(buyer, "k", t(1)).await;
+            let () = flush().query_async(&mut con).await.unwrap();
+            let paid = w
+                .store
+                .complete_placed_order(&w.show, &placed, &Completion::Paid { at: t(2) })
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(paid.status, OrderStatus::Paid);
+            assert_eq!(w.store.order(&w.show, paid.id).await.unwrap(), Some(paid));
+            assert_eq!(w.stock(&mug).await, 8);
         })
         .await;
     }

@@ -35,7 +35,8 @@ struct Header {
 /// Mints and verifies tokens with one secret key.
 #[derive(Clone)]
 pub struct TokenSigner {
-    key: Vec<u8>,
+    /// HMAC-SHA256 keyed once (its inner and outer pads hashed); cloned for every token.
+    keyed: HmacSha256,
 }
 
 impl std::fmt::Debug for TokenSigner {
@@ -47,12 +48,13 @@ impl std::fmt::Debug for TokenSigner {
 impl TokenSigner {
     pub fn new(secret: &str) -> Self {
         TokenSigner {
-            key: secret.as_bytes().to_vec(),
+            keyed: HmacSha256::new_from_slice(secret.as_bytes())
+                .expect("HMAC accepts keys of any length"),
         }
     }
 
     fn mac(&self) -> HmacSha256 {
-        HmacSha256::new_from_slice(&self.key).expect("HMAC accepts keys of any length")
+        self.keyed.clone()
     }
 
     /// A token for `principal`, valid from `now` for `ttl_s` seconds.

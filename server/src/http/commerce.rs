@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -409,6 +409,22 @@ pub struct Placed {
 
 const MAX_IDEMPOTENCY_KEY: usize = 200;
 
+/// The `Idempotency-Key` header, if any (only it: the `HeaderMap` extractor copies them all).
+struct IdempotencyKey(Option<HeaderValue>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for IdempotencyKey {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(IdempotencyKey(
+            parts.headers.get("idempotency-key").cloned(),
+        ))
+    }
+}
+
 /// Buy the cart: reserve stock atomically, take the payment, and announce the purchase
 /// (viewers). Requires an `Idempotency-Key` header: a retry with the same key and cart returns
 /// the same order; the same key with a different cart or body is a 422.
@@ -425,7 +441,7 @@ async fn checkout(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<ShowId>,
-    headers: HeaderMap,
+    IdempotencyKey(key): IdempotencyKey,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
     // A recent copy of the show is enough: its id and creator never change, and the store's
@@ -433,7 +449,7 @@ async fn checkout(
     // early).
     let show = state.show_recent(id).await?;
     let (show, viewer, name) = shopper_in(&caller, show)?;
-    let key = match headers.get("idempotency-key").map(|v| v.to_str()) {
+    let key = match key.as_ref().map(|v| v.to_str()) {
         None => {
             return Err(ApiError::bad_request(
                 "missing_idempotency_key",
@@ -527,7 +543,7 @@ async fn checkout(
     };
     let settled = state
         .store
-        .complete_order(&show, order.id, &completion)
+        .complete_placed_order(&show, &order, &completion)
         .await?
         .unwrap_or(order);
     match settled.status {

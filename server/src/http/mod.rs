@@ -19,8 +19,10 @@ mod qr;
 mod shows;
 pub mod ws;
 
+use std::collections::HashMap;
+use std::future::Future;
 use std::ops::Deref;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Instant;
 
 use axum::Router;
@@ -145,11 +147,14 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        // One layer for both (each layer clones the route's service and boxes a future per
+        // request): the metrics see every answer, the caller's 401s included.
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            extract::authenticate,
+            |state: axum::extract::State<AppState>, req: Request, next: Next| {
+                record_metrics(req, |req| extract::authenticate(state, req, next))
+            },
         ))
-        .layer(middleware::from_fn(record_metrics))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {
@@ -173,20 +178,60 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
-/// Counts requests by route template and status, and times them.
-async fn record_metrics(req: Request, next: Next) -> Response {
+/// Counts requests by route template and status, and times them, around `inner`.
+async fn record_metrics<F: Future<Output = Response>>(
+    req: Request,
+    inner: impl FnOnce(Request) -> F,
+) -> Response {
     let started = Instant::now();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
-    let method = req.method().as_str().to_string();
-    let response = next.run(req).await;
-    let status = response.status().as_u16().to_string();
-    let labels = [("method", method), ("route", route), ("status", status)];
-    metrics::counter!("livesale_http_requests_total", &labels).increment(1);
-    metrics::histogram!("livesale_http_request_duration_seconds", &labels[..2])
-        .record(started.elapsed().as_secs_f64());
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let method = req.method().clone();
+    let response = inner(req).await;
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let (requests, duration) = http_metrics(&method, route, response.status().as_u16());
+    requests.increment(1);
+    duration.record(started.elapsed().as_secs_f64());
     response
+}
+
+/// The request counter and duration histogram of one method, route and status; registered
+/// once (the labels are bounded: route templates, not paths), then reused.
+fn http_metrics(
+    method: &axum::http::Method,
+    route: &str,
+    status: u16,
+) -> (metrics::Counter, metrics::Histogram) {
+    type Handles =
+        HashMap<(axum::http::Method, u16), HashMap<String, (metrics::Counter, metrics::Histogram)>>;
+    static HANDLES: OnceLock<RwLock<Handles>> = OnceLock::new();
+    let handles = HANDLES.get_or_init(|| {
+        // Handles taken before a recorder exists would count nothing forever.
+        crate::metrics::install();
+        RwLock::default()
+    });
+    let key = (method.clone(), status);
+    let known = handles
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&key)
+        .and_then(|routes| routes.get(route).cloned());
+    if let Some(known) = known {
+        return known;
+    }
+    let labels = [
+        ("method", method.as_str().to_string()),
+        ("route", route.to_string()),
+        ("status", status.to_string()),
+    ];
+    let made = (
+        metrics::counter!("livesale_http_requests_total", &labels),
+        metrics::histogram!("livesale_http_request_duration_seconds", &labels[..2]),
+    );
+    handles
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(key)
+        .or_default()
+        .insert(route.to_string(), made.clone());
+    made
 }

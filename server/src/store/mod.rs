@@ -171,6 +171,20 @@ pub trait Store: Send + Sync + 'static {
         outcome: &Completion,
     ) -> Result<Option<Order>, StoreError>;
 
+    /// [`Self::complete_order`] for an order the checkout just answered with: `placed` is
+    /// that answer. The outcome is exactly `complete_order(show, placed.id, outcome)`'s (the
+    /// stored order is what gets settled); a store may use `placed` to skip reading the order
+    /// first (RedisStore declares the script's keys from it, and reads only if the stored
+    /// order needs other keys).
+    async fn complete_placed_order(
+        &self,
+        show: &Show,
+        placed: &Order,
+        outcome: &Completion,
+    ) -> Result<Option<Order>, StoreError> {
+        self.complete_order(show, placed.id, outcome).await
+    }
+
     /// Expires the show's pending orders whose reservation ended before `now`: returns their
     /// stock like a failure, marks them expired, appends `order.expired`. Returns them.
     async fn expire_reservations(

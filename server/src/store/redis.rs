@@ -170,6 +170,7 @@ const RECENT_SHOW_TTL: Duration = Duration::from_secs(1);
 /// shortcuts: an empty cache costs a read, never a wrong answer).
 const MAX_RECENT_SHOWS: usize = 4096;
 pub(super) const MAX_CART_HINTS: usize = 100_000;
+pub(super) const MAX_SHOW_KEYS: usize = MAX_RECENT_SHOWS;
 
 /// Per-node shortcuts of the checkout path (docs/benchmarks.md, "What limits checkout on
 /// Redis"). Neither is ever trusted for a decision: the checkout script re-checks the show's
@@ -182,6 +183,9 @@ pub(super) struct Recent {
     /// The products this node last saw in a viewer's cart, to declare the checkout script's
     /// keys without reading the cart first.
     pub(super) cart_products: HashMap<(ShowId, ViewerId), Vec<ProductId>>,
+    /// The checkout script's keys that depend only on the show, formatted once (a show's id
+    /// and creator never change, so neither do they).
+    pub(super) show_keys: HashMap<(CreatorId, ShowId), std::sync::Arc<[String]>>,
 }
 
 /// A Redis client for `url` with Nagle's algorithm off: requests are small and latency-bound
@@ -907,7 +911,16 @@ impl Store for RedisStore {
         order: uuid::Uuid,
         outcome: &Completion,
     ) -> Result<Option<Order>, StoreError> {
-        commerce::complete_order(self, show, order, outcome).await
+        commerce::complete_order(self, show, order, outcome, None).await
+    }
+
+    async fn complete_placed_order(
+        &self,
+        show: &Show,
+        placed: &Order,
+        outcome: &Completion,
+    ) -> Result<Option<Order>, StoreError> {
+        commerce::complete_order(self, show, placed.id, outcome, Some(placed)).await
     }
 
     async fn expire_reservations(

@@ -38,11 +38,13 @@
 //! (Cluster routes a script by its declared keys). Keys that depend on data (product records
 //! and deal-buyer hashes of the cart's or order's products) are declared from what the caller
 //! expects; when the script finds data the caller did not foresee it writes nothing and
-//! answers `retry`, and the caller tries again. Settling and expiring declare them from a read
-//! made just before. The checkout declares the products this node last saw in the viewer's
-//! cart (none if it saw none) and, on `retry`, exactly the products the script reports it
-//! found in the cart (it has read only the declared cart key by then), so a checkout is
-//! usually one round trip and at most two while the cart holds still.
+//! answers `retry`, and the caller tries again. Expiring declares them from a read made just
+//! before; settling an order the checkout just answered with declares them from that answer
+//! (an order's lines never change), other settlements from a read. The checkout declares the
+//! products this node last saw in the viewer's cart (none if it saw none) and, on `retry`,
+//! exactly the products the script reports it found in the cart (it has read only the
+//! declared cart key by then), so a checkout is usually one round trip and at most two while
+//! the cart holds still.
 //!
 //! Numbers and time in Lua. Lua numbers are doubles: integers are exact up to 2^53, and
 //! every amount here is at most `MAX_AMOUNT` (10^12) × `MAX_CART_QUANTITY` ×
@@ -64,7 +66,7 @@
 //! `outbox_ack` acknowledges (XACK) and deletes (XDEL) the entry, bounding the stream.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use redis::{RedisError, Script, Value};
 
@@ -73,7 +75,7 @@ use super::commerce::{
     CheckoutOutcome, CheckoutRequest, Completion, OutboxEvent, PinState, Webhook, event_body,
 };
 use super::redis::{
-    Keys, MAX_CART_HINTS, RedisStore, decode, encode, parse_id, redis_error, score,
+    Keys, MAX_CART_HINTS, MAX_SHOW_KEYS, RedisStore, decode, encode, parse_id, redis_error, score,
 };
 use crate::domain::commerce::{CartLine, CartLines, DealState, MAX_PINS, Order, Pin, add_pin};
 use crate::domain::{CreatorId, DomainError, ProductId, Show, ShowId, Timestamp, ViewerId};
@@ -874,24 +876,17 @@ pub(super) async fn checkout(
             let idempotency_field = format!("{}:{}", req.viewer, req.key);
             let (viewer, order_id) = (req.viewer.to_string(), req.order_id.to_string());
             let (show_id, creator_id) = (show.id.to_string(), show.creator_id.to_string());
+            let show_keys = checkout_keys(store, show);
+            let viewer_orders = k.viewer_orders(show, req.viewer);
             for _ in 0..ATTEMPTS {
-                let mut call = CHECKOUT_SCRIPT.prepare_invoke();
-                call.key(&cart_key)
-                    .key(k.idempotency(show))
-                    .key(k.orders(show))
-                    .key(k.order_ids(show))
-                    .key(k.viewer_orders(show, req.viewer))
-                    .key(k.reservations(show))
-                    .key(k.stock(show.creator_id))
-                    .key(k.pins(show))
-                    .key(k.deal_remaining(show))
-                    .key(k.outbox(show.creator_id))
-                    .key(k.outbox_ids(show.creator_id))
-                    .key(k.show(show.creator_id, show.id))
-                    .key(k.reservations_indexed(show));
+                let mut call = evalsha(&CHECKOUT_SCRIPT, 13 + 2 * products.len());
+                // KEYS as CHECKOUT numbers them: 1 the cart, 2-4 the show's, 5 the viewer's
+                // orders, 6-13 the show's.
+                call.arg(&cart_key).arg(&show_keys[..3]);
+                call.arg(&viewer_orders).arg(&show_keys[3..]);
                 for p in &products {
-                    call.key(k.product(show.creator_id, *p))
-                        .key(k.deal_buyers(show, *p));
+                    call.arg(k.product(show.creator_id, *p))
+                        .arg(k.deal_buyers(show, *p));
                 }
                 call.arg(&viewer)
                     .arg(&idempotency_field)
@@ -909,7 +904,9 @@ pub(super) async fn checkout(
                 for p in &products {
                     call.arg(p.to_string());
                 }
-                let reply: Vec<String> = call.invoke_async(&mut con).await.map_err(script_error)?;
+                let reply: Vec<String> = eval(&mut con, &CHECKOUT_SCRIPT, &call)
+                    .await
+                    .map_err(script_error)?;
                 return match reply.first().map(String::as_str) {
                     Some("created") => {
                         // The script emptied the cart.
@@ -955,6 +952,60 @@ pub(super) async fn checkout(
         .await
 }
 
+/// The checkout script's keys 2-4 and 6-13 (those that depend only on the show), formatted
+/// once per show on this node.
+fn checkout_keys(store: &RedisStore, show: &Show) -> Arc<[String]> {
+    let id = (show.creator_id, show.id);
+    if let Some(keys) = store.recent(|r| r.show_keys.get(&id).cloned()) {
+        return keys;
+    }
+    let k = &store.keys;
+    let keys: Arc<[String]> = Arc::new([
+        k.idempotency(show),
+        k.orders(show),
+        k.order_ids(show),
+        k.reservations(show),
+        k.stock(show.creator_id),
+        k.pins(show),
+        k.deal_remaining(show),
+        k.outbox(show.creator_id),
+        k.outbox_ids(show.creator_id),
+        k.show(show.creator_id, show.id),
+        k.reservations_indexed(show),
+    ]);
+    store.recent(|r| {
+        if r.show_keys.len() >= MAX_SHOW_KEYS {
+            r.show_keys.clear();
+        }
+        r.show_keys.insert(id, keys.clone());
+    });
+    keys
+}
+
+/// `EVALSHA <script's sha1> <keys>`, for the caller to append the keys and arguments to
+/// (written once into the command, where `ScriptInvocation` copies each of them twice).
+fn evalsha(script: &Script, keys: usize) -> redis::Cmd {
+    let mut cmd = redis::cmd("EVALSHA");
+    cmd.arg(script.get_hash()).arg(keys);
+    cmd
+}
+
+/// Runs an [`evalsha`] command; when Redis does not know the script (a restart, a flush),
+/// loads it and runs the command again, like `ScriptInvocation::invoke_async`.
+async fn eval<T: redis::FromRedisValue>(
+    con: &mut redis::aio::ConnectionManager,
+    script: &Script,
+    cmd: &redis::Cmd,
+) -> redis::RedisResult<T> {
+    match cmd.query_async(con).await {
+        Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+            script.load_async(con).await?;
+            cmd.query_async(con).await
+        }
+        result => result,
+    }
+}
+
 /// Records what this node saw in a viewer's cart (a hint for the checkout's declared keys).
 fn remember_cart(store: &RedisStore, key: (ShowId, ViewerId), products: Vec<ProductId>) {
     store.recent(|r| {
@@ -965,11 +1016,16 @@ fn remember_cart(store: &RedisStore, key: (ShowId, ViewerId), products: Vec<Prod
     });
 }
 
+/// Settles `order`. The script's keys name the deal-buyer hashes of the order's deal lines:
+/// taken from `placed` (the order as its checkout answered) on the first try when given, else
+/// from a read of the stored order just before; a script that finds the stored order needs
+/// other keys writes nothing and answers `retry`, and the next try reads.
 pub(super) async fn complete_order(
     store: &RedisStore,
     show: &Show,
     order: uuid::Uuid,
     outcome: &Completion,
+    placed: Option<&Order>,
 ) -> Result<Option<Order>, StoreError> {
     store
         .guard("complete_order", async {
@@ -980,26 +1036,32 @@ pub(super) async fn complete_order(
                 Completion::Failed { reason } => ("failed", chrono::Utc::now(), reason.as_str()),
             };
             let event_id = uuid::Uuid::now_v7().to_string();
+            let mut placed = placed.filter(|p| p.id == order);
             for _ in 0..ATTEMPTS {
-                let raw: Option<String> = redis::cmd("HGET")
-                    .arg(k.orders(show))
-                    .arg(order.to_string())
-                    .query_async(&mut con)
-                    .await
-                    .map_err(redis_error)?;
-                let Some(raw) = raw else { return Ok(None) };
-                let current: Order = decode(&raw, "order")?;
-                let products = deal_products([&current]);
-                let mut call = COMPLETE_SCRIPT.prepare_invoke();
-                call.key(k.orders(show))
-                    .key(k.reservations(show))
-                    .key(k.stock(show.creator_id))
-                    .key(k.pins(show))
-                    .key(k.deal_remaining(show))
-                    .key(k.outbox(show.creator_id))
-                    .key(k.outbox_ids(show.creator_id));
+                let products = match placed.take() {
+                    Some(p) => deal_products([p]),
+                    None => {
+                        let raw: Option<String> = redis::cmd("HGET")
+                            .arg(k.orders(show))
+                            .arg(order.to_string())
+                            .query_async(&mut con)
+                            .await
+                            .map_err(redis_error)?;
+                        let Some(raw) = raw else { return Ok(None) };
+                        let current: Order = decode(&raw, "order")?;
+                        deal_products([&current])
+                    }
+                };
+                let mut call = evalsha(&COMPLETE_SCRIPT, 7 + products.len());
+                call.arg(k.orders(show))
+                    .arg(k.reservations(show))
+                    .arg(k.stock(show.creator_id))
+                    .arg(k.pins(show))
+                    .arg(k.deal_remaining(show))
+                    .arg(k.outbox(show.creator_id))
+                    .arg(k.outbox_ids(show.creator_id));
                 for p in &products {
-                    call.key(k.deal_buyers(show, *p));
+                    call.arg(k.deal_buyers(show, *p));
                 }
                 call.arg(order.to_string())
                     .arg(status)
@@ -1010,7 +1072,9 @@ pub(super) async fn complete_order(
                 for p in &products {
                     call.arg(p.to_string());
                 }
-                let reply: Vec<String> = call.invoke_async(&mut con).await.map_err(script_error)?;
+                let reply: Vec<String> = eval(&mut con, &COMPLETE_SCRIPT, &call)
+                    .await
+                    .map_err(script_error)?;
                 return match reply.first().map(String::as_str) {
                     Some("order") => Ok(Some(order_at(&reply, 1, "complete_order")?)),
                     Some("none") => Ok(None),

@@ -58,6 +58,10 @@ fn describe() {
     );
     describe_counter!("livesale_ws_messages_out_total", "WebSocket frames sent");
     describe_counter!(
+        "livesale_ws_write_waits_total",
+        "WebSocket writes the socket could not take at once (the rest waited for it)"
+    );
+    describe_counter!(
         "livesale_ws_dropped_total",
         "Client messages refused, by reason code"
     );

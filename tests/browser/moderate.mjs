@@ -63,7 +63,14 @@ async function connect(vp, key, viewer, expectWelcome = true) {
 }
 
 async function say(vp, key, text) {
-  await vp.evaluate(({ key, text }) => window.C[key].ws.send(JSON.stringify({ type: 'chat.send', text })), { key, text });
+  const sent = await vp.evaluate(({ key, text }) => {
+    const c = window.C[key];
+    if (c.ws.readyState !== WebSocket.OPEN) return { state: c.ws.readyState, closed: c.closed };
+    c.ws.send(JSON.stringify({ type: 'chat.send', text }));
+    return null;
+  }, { key, text });
+  // A closed socket drops what it is given without a word: say why instead.
+  assert(sent === null, `${key} cannot say '${text}': the socket is not open ${JSON.stringify(sent)}`);
 }
 
 /** Waits for a frame of `key` matching `match` (an object of expected top-level values). */
@@ -279,6 +286,8 @@ async function main() {
   assert((await reply.locator('.who').textContent()) === 'Sam', 'the reply is not from Sam');
   // Sam acts from the phone; the first desk's log names him.
   await say(vp, 'lea', 'delete this one, Sam');
+  await frame(vp, 'lea', { type: 'chat.message', text: 'delete this one, Sam' }, "Lea's message back on her socket");
+  await row(desk, 'delete this one, Sam').waitFor({ timeout: 10000 });
   await row(sam, 'delete this one, Sam').waitFor({ timeout: 10000 });
   await row(sam, 'delete this one, Sam').locator('.mod-delete').click();
   await row(desk, 'delete this one, Sam').waitFor({ state: 'detached', timeout: 10000 });

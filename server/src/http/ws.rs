@@ -1,23 +1,31 @@
 //! The live room over WebSocket: `GET /api/shows/{id}/ws`.
 //!
-//! One task per connection reads the client, forwards the room's frames, pings, and closes
-//! with a documented code when something is wrong (docs/protocol.md). Broadcast frames are
-//! serialised once by the sequencer; here they are only copied to the socket, several per
-//! flush when they queue up. A connection that falls a whole room queue behind, or whose
+//! One task per connection reads the client, answers it, pings, and closes with a documented
+//! code when something is wrong (docs/protocol.md). The room's broadcast frames do not pass
+//! through that task: they are serialised once by the sequencer, encoded once per writer
+//! shard, and written straight to the connection's socket through its outlet
+//! (`hub::outlet`), which is also where this task's own frames go, so the order on the wire
+//! is the order of the writes. A connection that falls a whole room queue behind, or whose
 //! writes stall, is disconnected as a slow consumer so it never holds the room back.
 
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
-use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
-use tokio::sync::broadcast::error::RecvError;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf};
+use tokio_tungstenite::WebSocketStream;
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::{CloseFrame, Role as WsRole, WebSocketConfig};
+use tungstenite::{Message, Utf8Bytes};
 use uuid::Uuid;
 
 use super::AppState;
@@ -28,6 +36,7 @@ use crate::domain::room::{
     reaction_kind,
 };
 use crate::domain::{DomainError, Principal, Role, Show, ShowId};
+use crate::hub::outlet::{Ending, Outlet, encode_text};
 use crate::hub::{Frame, Membership, Replay};
 use crate::moderation::{ModError, Screened};
 
@@ -94,39 +103,110 @@ async fn upgrade(
     token_problem: Option<Extension<TokenProblem>>,
     Path(raw_id): Path<String>,
     params: Result<Query<WsParams>, axum::extract::rejection::QueryRejection>,
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    ws: Result<Upgrade, NotUpgrade>,
 ) -> Response {
     let ws = match ws {
         Ok(ws) => ws,
-        Err(_) => {
-            return ApiError::new(
-                StatusCode::UPGRADE_REQUIRED,
-                "upgrade_required",
-                "this address speaks WebSocket only",
-            )
-            .into_response();
-        }
+        Err(not) => return not.into_response(),
     };
     // tungstenite zero-fills its whole read buffer before every read of the socket, and its
     // default buffer is 128 KiB: that was 128 KiB of RSS per connection and a 128 KiB memset
     // each time a connection task polled its socket, i.e. for every frame it forwarded (40 %
     // of the server's CPU under load, docs/benchmarks.md). Client frames are small; the
     // buffer still grows for a frame that needs more.
-    let ws = ws
-        .max_message_size(state.config.ws_max_frame_bytes)
-        .max_frame_size(state.config.ws_max_frame_bytes)
-        .read_buffer_size(WS_READ_BUFFER);
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(state.config.ws_max_frame_bytes))
+        .max_frame_size(Some(state.config.ws_max_frame_bytes))
+        .read_buffer_size(WS_READ_BUFFER)
+        .write_buffer_size(0);
     // Refusals come after the upgrade: browsers cannot read an HTTP status from a failed
     // handshake, but they do see a close code and reason.
     match admit(&state, caller, token_problem, &raw_id, params).await {
         Ok((show, who, last_seq)) => {
             let tracker = state.connections.token();
-            ws.on_upgrade(move |socket| async move {
+            ws.on_upgrade(move |io| async move {
                 let _tracked = tracker;
-                run(state, show, who, last_seq, socket).await;
+                run(state, show, who, last_seq, io, config).await;
             })
         }
-        Err(refusal) => refusal.into_ws(ws),
+        Err(refusal) => refusal.into_ws(ws, config),
+    }
+}
+
+/// An HTTP/1.1 WebSocket handshake (RFC 6455 section 4.2), checked like axum's
+/// `WebSocketUpgrade`; the connection's raw stream is ours afterwards, so the room's writers
+/// can write to it directly (module docs).
+struct Upgrade {
+    key: HeaderValue,
+    on_upgrade: hyper::upgrade::OnUpgrade,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Upgrade {
+    type Rejection = NotUpgrade;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, NotUpgrade> {
+        fn has(headers: &HeaderMap, name: HeaderName, token: &str) -> bool {
+            headers.get_all(name).iter().any(|v| {
+                v.to_str()
+                    .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+            })
+        }
+        let h = &parts.headers;
+        if parts.version != Version::HTTP_11
+            || parts.method != Method::GET
+            || !has(h, header::CONNECTION, "upgrade")
+            || !has(h, header::UPGRADE, "websocket")
+            || !has(h, header::SEC_WEBSOCKET_VERSION, "13")
+        {
+            return Err(NotUpgrade);
+        }
+        let key = h.get(header::SEC_WEBSOCKET_KEY).ok_or(NotUpgrade)?.clone();
+        let on_upgrade = parts
+            .extensions
+            .remove::<hyper::upgrade::OnUpgrade>()
+            .ok_or(NotUpgrade)?;
+        Ok(Upgrade { key, on_upgrade })
+    }
+}
+
+/// Not a WebSocket handshake.
+struct NotUpgrade;
+
+impl IntoResponse for NotUpgrade {
+    fn into_response(self) -> Response {
+        ApiError::new(
+            StatusCode::UPGRADE_REQUIRED,
+            "upgrade_required",
+            "this address speaks WebSocket only",
+        )
+        .into_response()
+    }
+}
+
+type Upgraded = TokioIo<hyper::upgrade::Upgraded>;
+
+impl Upgrade {
+    /// The 101 answer; `then` runs with the connection's stream once hyper hands it over.
+    fn on_upgrade<F, Fut>(self, then: F) -> Response
+    where
+        F: FnOnce(Upgraded) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let on_upgrade = self.on_upgrade;
+        tokio::spawn(async move {
+            match on_upgrade.await {
+                Ok(upgraded) => then(TokioIo::new(upgraded)).await,
+                Err(e) => tracing::debug!(error = %e, "WebSocket upgrade failed"),
+            }
+        });
+        let accept = tungstenite::handshake::derive_accept_key(self.key.as_bytes());
+        Response::builder()
+            .status(StatusCode::SWITCHING_PROTOCOLS)
+            .header(header::CONNECTION, "upgrade")
+            .header(header::UPGRADE, "websocket")
+            .header(header::SEC_WEBSOCKET_ACCEPT, accept)
+            .body(axum::body::Body::empty())
+            .unwrap_or_default()
     }
 }
 
@@ -212,10 +292,12 @@ impl Refusal {
         Refusal::new(close::INTERNAL, "store_unavailable: try again shortly")
     }
 
-    fn into_ws(self, ws: WebSocketUpgrade) -> Response {
+    fn into_ws(self, ws: Upgrade, config: WebSocketConfig) -> Response {
         metrics::counter!("livesale_ws_disconnects_total", "reason" => End::Refused.label())
             .increment(1);
-        ws.on_upgrade(move |mut socket| async move {
+        ws.on_upgrade(move |io| async move {
+            let mut socket =
+                WebSocketStream::from_raw_socket(io, WsRole::Server, Some(config)).await;
             let _ = close_with(&mut socket, self.code, &self.reason).await;
         })
     }
@@ -286,16 +368,52 @@ async fn identify(
     })
 }
 
-type Sink = SplitSink<WebSocket, Message>;
+/// The connection's stream as the WebSocket library sees it: it reads the socket, and what it
+/// writes goes through the outlet, behind the room's frames already written.
+struct ConnIo {
+    read: ReadHalf<Upgraded>,
+    outlet: Arc<Outlet>,
+}
+
+impl AsyncRead for ConnIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.read).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ConnIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        // Taken whole: what the socket cannot take now waits in the outlet.
+        Poll::Ready(self.outlet.write(buf).map(|()| buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        // The connection task drains the outlet when the socket can take more.
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+type Socket = WebSocketStream<ConnIo>;
 
 struct Conn {
     state: AppState,
     show: Show,
     who: Who,
     membership: Membership,
-    sink: Sink,
-    /// Highest seq delivered on this connection.
-    cursor: u64,
+    ws: Socket,
+    outlet: Arc<Outlet>,
     /// The seq of the last `welcome` (what a `resume` must fill up to).
     welcome_seq: u64,
     chat_limit: RateLimit,
@@ -304,8 +422,6 @@ struct Conn {
     reaction_refused_ms: u64,
     write_timeout: Duration,
     out: metrics::Counter,
-    fanout: metrics::Histogram,
-    batches: u64,
     started: std::time::Instant,
 }
 
@@ -313,24 +429,59 @@ fn mono_ms(started: std::time::Instant) -> u64 {
     started.elapsed().as_millis() as u64
 }
 
-async fn run(state: AppState, show: Show, who: Who, last_seq: Option<u64>, socket: WebSocket) {
-    let (sink, stream) = socket.split();
+async fn run(
+    state: AppState,
+    show: Show,
+    who: Who,
+    last_seq: Option<u64>,
+    io: Upgraded,
+    config: WebSocketConfig,
+) {
+    let (read, write) = tokio::io::split(io);
+    let outlet = Outlet::new(
+        Box::pin(write),
+        who.role,
+        who.id.clone(),
+        state.config.ws_queue,
+        ends_membership,
+    );
+    let ws = WebSocketStream::from_raw_socket(
+        ConnIo {
+            read,
+            outlet: outlet.clone(),
+        },
+        WsRole::Server,
+        Some(config),
+    )
+    .await;
+    let end = serve(state, show, who, last_seq, ws, outlet.clone()).await;
+    // What is still queued (a close frame, the last frames) gets a bounded chance to leave.
+    outlet.finish(Duration::from_secs(2)).await;
+    metrics::counter!("livesale_ws_disconnects_total", "reason" => end.label()).increment(1);
+}
+
+async fn serve(
+    state: AppState,
+    show: Show,
+    who: Who,
+    last_seq: Option<u64>,
+    mut ws: Socket,
+    outlet: Arc<Outlet>,
+) -> End {
     let membership = match state.hub.join(&show).await {
         Ok(m) => m,
         Err(e) => {
             tracing::warn!(show = %show.id, error = %e, "cannot join the room");
-            let mut sink = sink;
             let _ = close_with(
-                &mut sink,
+                &mut ws,
                 close::INTERNAL,
                 "store_unavailable: try again shortly",
             )
             .await;
-            return;
+            return End::Error;
         }
     };
     let config = &state.config;
-    let started = std::time::Instant::now();
     let mut conn = Conn {
         chat_limit: RateLimit::new(
             config.chat_rate,
@@ -341,20 +492,18 @@ async fn run(state: AppState, show: Show, who: Who, last_seq: Option<u64>, socke
         reaction_refused_ms: 0,
         write_timeout: Duration::from_millis(config.ws_write_timeout_ms),
         out: metrics::counter!("livesale_ws_messages_out_total"),
-        fanout: metrics::histogram!("livesale_ws_fanout_latency_seconds"),
-        batches: 0,
-        started,
-        cursor: 0,
+        started: std::time::Instant::now(),
         welcome_seq: 0,
         state: state.clone(),
         show,
         who,
         membership,
-        sink,
+        ws,
+        outlet,
     };
-    let end = conn.serve(stream, last_seq).await;
-    metrics::counter!("livesale_ws_disconnects_total", "reason" => end.label()).increment(1);
+    let end = conn.serve(last_seq).await;
     tracing::debug!(show = %conn.show.id, reason = end.label(), "WebSocket closed");
+    end
 }
 
 /// Sends a close frame (bounded in time: a stalled peer must not hold the task).
@@ -363,7 +512,7 @@ where
     S: futures::Sink<Message> + Unpin,
 {
     let frame = CloseFrame {
-        code,
+        code: CloseCode::from(code),
         reason: Utf8Bytes::from(truncate_reason(reason)),
     };
     match tokio::time::timeout(
@@ -377,11 +526,31 @@ where
     }
 }
 
+/// A personal notice that ends the member's membership (a ban, a revoked invite): the close
+/// code and reason to send after it.
+fn ends_membership(frame: &Frame) -> Option<(u16, &'static str)> {
+    if !matches!(frame.audience, Audience::Member(_)) {
+        return None;
+    }
+    let notice: serde_json::Value = serde_json::from_str(frame.text.as_str()).ok()?;
+    match notice.get("action").and_then(|a| a.as_str()) {
+        Some("ban") => Some((
+            close::FORBIDDEN,
+            "banned: a moderator banned you from this show",
+        )),
+        Some("revoked") => Some((
+            close::UNAUTHORIZED,
+            "token_revoked: this invitation was revoked",
+        )),
+        _ => None,
+    }
+}
+
 impl Conn {
-    async fn serve(&mut self, mut stream: SplitStream<WebSocket>, last_seq: Option<u64>) -> End {
-        // Subscribe before the snapshot, so nothing after it can be missed; frames up to the
-        // snapshot's seq are skipped by the cursor.
-        let mut rx = self.membership.room.subscribe();
+    async fn serve(&mut self, last_seq: Option<u64>) -> End {
+        // Attach before the snapshot, so nothing after it can be missed; the outlet holds
+        // the room's frames until the welcome is out and skips those up to its seq.
+        self.membership.room.attach(self.outlet.clone());
         let opened = match last_seq {
             Some(last) => self.resume(last).await,
             None => self.welcome(false).await,
@@ -394,14 +563,41 @@ impl Conn {
             tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
         let mut heard_since_ping = true;
         let shutdown = self.state.shutdown.clone();
+        let shutdown = shutdown.cancelled();
+        tokio::pin!(shutdown);
+        // Armed while bytes wait for the socket: past the write timeout, a slow consumer.
+        let stall = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(stall);
+        let mut stalled = false;
         loop {
             tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => {
-                    let _ = close_with(&mut self.sink, close::GOING_AWAY, "server shutting down; reconnect with last_seq").await;
+                _ = &mut shutdown => {
+                    let _ = close_with(&mut self.ws, close::GOING_AWAY, "server shutting down; reconnect with last_seq").await;
                     return End::Shutdown;
                 }
-                incoming = stream.next() => {
+                _ = self.outlet.notified() => {
+                    match self.outlet.service() {
+                        Ok(Some(since)) => {
+                            let deadline = since + self.write_timeout;
+                            stall.as_mut().reset(deadline.into());
+                            stalled = true;
+                        }
+                        Ok(None) => stalled = false,
+                        Err(ending) => return self.ended(ending).await,
+                    }
+                }
+                _ = &mut stall, if stalled => {
+                    match self.outlet.service() {
+                        Ok(Some(since)) if since.elapsed() >= self.write_timeout => {
+                            return self.ended(Ending::Behind(0)).await;
+                        }
+                        Ok(Some(since)) => stall.as_mut().reset((since + self.write_timeout).into()),
+                        Ok(None) => stalled = false,
+                        Err(ending) => return self.ended(ending).await,
+                    }
+                }
+                incoming = self.ws.next() => {
                     heard_since_ping = true;
                     match incoming {
                         Some(Ok(Message::Text(text))) => {
@@ -410,51 +606,28 @@ impl Conn {
                             }
                         }
                         Some(Ok(Message::Binary(_))) => {
-                            let _ = close_with(&mut self.sink, close::UNSUPPORTED_DATA, "binary frames are not part of the protocol; send JSON text").await;
+                            let _ = close_with(&mut self.ws, close::UNSUPPORTED_DATA, "binary frames are not part of the protocol; send JSON text").await;
                             return End::Binary;
                         }
-                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                        Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
                         Some(Ok(Message::Close(_))) => {
                             // The library queued the close reply; send it, so the client's
                             // close completes cleanly (browsers report 1006 otherwise).
-                            let _ = tokio::time::timeout(Duration::from_secs(2), self.sink.flush()).await;
+                            let _ = tokio::time::timeout(Duration::from_secs(2), self.ws.flush()).await;
                             return End::ClientClosed;
                         }
                         None => return End::ClientClosed,
-                        Some(Err(e)) => {
-                            let too_big = matches!(
-                                e.into_inner().downcast_ref::<tungstenite_error::Error>(),
-                                Some(tungstenite_error::Error::Capacity(_))
-                            );
-                            if too_big {
-                                let limit = self.state.config.ws_max_frame_bytes;
-                                let _ = close_with(&mut self.sink, close::TOO_BIG, &format!("frames are limited to {limit} bytes")).await;
-                                return End::TooBig;
-                            }
-                            return End::Error;
+                        Some(Err(tungstenite::Error::Capacity(_))) => {
+                            let limit = self.state.config.ws_max_frame_bytes;
+                            let _ = close_with(&mut self.ws, close::TOO_BIG, &format!("frames are limited to {limit} bytes")).await;
+                            return End::TooBig;
                         }
-                    }
-                }
-                frame = rx.recv() => {
-                    match frame {
-                        Ok(frame) => {
-                            if let Err(end) = self.forward(frame, &mut rx).await {
-                                return end;
-                            }
-                        }
-                        Err(RecvError::Lagged(n)) => {
-                            let _ = close_with(&mut self.sink, close::SLOW_CONSUMER, &format!("slow consumer: {n} frames behind; reconnect with last_seq={}", self.cursor)).await;
-                            return End::SlowConsumer;
-                        }
-                        Err(RecvError::Closed) => {
-                            let _ = close_with(&mut self.sink, close::GOING_AWAY, "room closed").await;
-                            return End::Shutdown;
-                        }
+                        Some(Err(_)) => return End::Error,
                     }
                 }
                 _ = ping.tick() => {
                     if !heard_since_ping {
-                        let _ = close_with(&mut self.sink, close::IDLE, "no answer to pings").await;
+                        let _ = close_with(&mut self.ws, close::IDLE, "no answer to pings").await;
                         return End::Idle;
                     }
                     heard_since_ping = false;
@@ -466,92 +639,38 @@ impl Conn {
         }
     }
 
+    /// Closes the connection the way the writer's ending asks for.
+    async fn ended(&mut self, ending: Ending) -> End {
+        match ending {
+            Ending::Behind(n) => {
+                let behind = if n > 0 {
+                    format!("{n} frames behind")
+                } else {
+                    "writes stalled".to_string()
+                };
+                let reason = format!(
+                    "slow consumer: {behind}; reconnect with last_seq={}",
+                    self.outlet.cursor()
+                );
+                let _ = close_with(&mut self.ws, close::SLOW_CONSUMER, &reason).await;
+                End::SlowConsumer
+            }
+            Ending::Notice(code, reason) => {
+                let _ = close_with(&mut self.ws, code, reason).await;
+                End::Refused
+            }
+            Ending::Failed => End::Error,
+        }
+    }
+
     /// Whether this connection receives a frame (moderator-only and personal frames are not
     /// for everyone).
     fn admits(&self, frame: &Frame) -> bool {
         frame.audience.admits(self.who.role, self.who.id.as_deref())
     }
 
-    /// A personal notice that ends this connection's membership (a ban, a revoked invite):
-    /// the close code and reason to send after it.
-    fn ends_membership(&self, frame: &Frame) -> Option<(u16, &'static str)> {
-        if !matches!(frame.audience, Audience::Member(_)) {
-            return None;
-        }
-        let notice: serde_json::Value = serde_json::from_str(frame.text.as_str()).ok()?;
-        match notice.get("action").and_then(|a| a.as_str()) {
-            Some("ban") => Some((
-                close::FORBIDDEN,
-                "banned: a moderator banned you from this show",
-            )),
-            Some("revoked") => Some((
-                close::UNAUTHORIZED,
-                "token_revoked: this invitation was revoked",
-            )),
-            _ => None,
-        }
-    }
-
-    /// Writes `first` and whatever else is already queued, then flushes once.
-    async fn forward(
-        &mut self,
-        first: Frame,
-        rx: &mut tokio::sync::broadcast::Receiver<Frame>,
-    ) -> Result<(), End> {
-        let mut oldest_ms = None;
-        let mut n = 0u64;
-        let mut next = Some(first);
-        let mut closing = None;
-        while let Some(frame) = next.take() {
-            if frame.seq > self.cursor {
-                self.cursor = frame.seq;
-                if self.admits(&frame) {
-                    oldest_ms.get_or_insert(frame.published_ms);
-                    n += 1;
-                    closing = closing.or_else(|| self.ends_membership(&frame));
-                    self.feed(Message::Text(frame.text)).await?;
-                }
-            }
-            if n < 64 {
-                match rx.try_recv() {
-                    Ok(f) => next = Some(f),
-                    Err(tokio::sync::broadcast::error::TryRecvError::Lagged(lag)) => {
-                        let _ = close_with(
-                            &mut self.sink,
-                            close::SLOW_CONSUMER,
-                            &format!(
-                                "slow consumer: {lag} frames behind; reconnect with last_seq={}",
-                                self.cursor
-                            ),
-                        )
-                        .await;
-                        return Err(End::SlowConsumer);
-                    }
-                    Err(_) => {}
-                }
-            }
-        }
-        if n == 0 {
-            return Ok(());
-        }
-        self.flush().await?;
-        self.out.increment(n);
-        if let Some((code, reason)) = closing {
-            let _ = close_with(&mut self.sink, code, reason).await;
-            return Err(End::Refused);
-        }
-        self.batches += 1;
-        if let Some(ms) = oldest_ms
-            && self.batches % 16 == 1
-        {
-            let now = crate::hub::bus::now_ms();
-            self.fanout.record(now.saturating_sub(ms) as f64 / 1000.0);
-        }
-        Ok(())
-    }
-
     async fn feed(&mut self, msg: Message) -> Result<(), End> {
-        match tokio::time::timeout(self.write_timeout, self.sink.feed(msg)).await {
+        match tokio::time::timeout(self.write_timeout, self.ws.feed(msg)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(End::Error),
             Err(_) => Err(End::SlowConsumer),
@@ -559,7 +678,7 @@ impl Conn {
     }
 
     async fn flush(&mut self) -> Result<(), End> {
-        match tokio::time::timeout(self.write_timeout, self.sink.flush()).await {
+        match tokio::time::timeout(self.write_timeout, self.ws.flush()).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(End::Error),
             Err(_) => Err(End::SlowConsumer),
@@ -596,7 +715,7 @@ impl Conn {
             Err(e) => {
                 tracing::warn!(show = %self.show.id, error = %e, "no snapshot for welcome");
                 let _ = close_with(
-                    &mut self.sink,
+                    &mut self.ws,
                     close::INTERNAL,
                     "store_unavailable: try again shortly",
                 )
@@ -670,16 +789,21 @@ impl Conn {
         if resync {
             welcome["resync"] = serde_json::Value::Bool(true);
         }
-        self.cursor = self.cursor.max(snapshot.seq);
         self.welcome_seq = snapshot.seq;
-        self.send_json(&welcome).await
+        let sent = self.send_json(&welcome).await;
+        // The room's frames after the snapshot follow it.
+        self.outlet.go_live(snapshot.seq);
+        sent
     }
 
-    /// Replays what the client missed after `last_seq`, or resyncs when that is gone.
+    /// Replays what the client missed after `last_seq`, or resyncs when that is gone. The
+    /// room's frames wait meanwhile and follow the replay.
     async fn resume(&mut self, last_seq: u64) -> Result<(), End> {
+        self.outlet.pause();
         match self.state.hub.bus.since(&self.show, last_seq).await {
             Ok(Replay::Frames(frames)) => {
-                let (welcome_seq, cursor) = (self.welcome_seq, self.cursor);
+                let (welcome_seq, cursor) = (self.welcome_seq, self.outlet.cursor());
+                let mut upto = cursor;
                 let mut n = 0;
                 for f in frames {
                     // Skip what this connection already delivered after its welcome.
@@ -689,20 +813,24 @@ impl Conn {
                     {
                         continue;
                     }
-                    self.cursor = self.cursor.max(f.seq);
+                    upto = upto.max(f.seq);
                     n += 1;
-                    self.feed(Message::Text(f.text)).await?;
+                    if self.outlet.write(&encode_text(f.text.as_str())).is_err() {
+                        return Err(End::Error);
+                    }
                 }
                 if self.welcome_seq == 0 {
                     // Resumed at connect: this connection's view starts at last_seq.
-                    self.cursor = self.cursor.max(last_seq);
-                    self.welcome_seq = self.cursor;
+                    upto = upto.max(last_seq);
+                    self.welcome_seq = upto;
                 }
                 self.out.increment(n);
-                self.flush().await
+                self.outlet.go_live(upto);
+                Ok(())
             }
             Ok(Replay::TooOld) => self.welcome(true).await,
             Err(e) => {
+                self.outlet.go_live(0);
                 tracing::warn!(show = %self.show.id, error = %e, "resume failed");
                 self.error(
                     &DomainError::conflict("unavailable", "cannot resume right now; try again"),
@@ -864,10 +992,4 @@ impl Conn {
             }
         }
     }
-}
-
-/// The WebSocket library's error type (the same crate axum uses), to tell a frame over the
-/// size limit from other read errors.
-mod tungstenite_error {
-    pub use tungstenite::Error;
 }

@@ -1,13 +1,15 @@
 //! The live rooms of this node: one [`Room`] per show that has local connections.
 //!
-//! A room owns the node-local fan-out (a `broadcast` ring that every connection of the show
-//! reads; a reader that falls a full ring behind is a slow consumer and is disconnected, so it
-//! never holds anyone else back), the reaction tally of the current window, and the local
+//! A room owns the node-local fan-out (a `broadcast` ring that the room's writer shards read
+//! and write to every connection's [`outlet::Outlet`]; a connection whose socket falls a
+//! ring's worth of frames behind is a slow consumer and is disconnected, so it never holds
+//! anyone else back), the reaction tally of the current window, and the local
 //! viewer count. Sequencing, the resume log and cross-node delivery belong to the [`Bus`]. A
 //! room's ticker flushes reactions every window, reports presence about once a second, and
 //! retires the room a while after its last connection left.
 
 pub mod bus;
+pub mod outlet;
 mod redis_bus;
 
 use std::collections::{BTreeMap, HashMap};
@@ -41,15 +43,17 @@ pub struct RoomConfig {
 pub struct Room {
     pub show: Show,
     tx: broadcast::Sender<Frame>,
+    writers: outlet::Writers,
     members: AtomicU64,
     reactions: Mutex<BTreeMap<String, u64>>,
     stop: CancellationToken,
 }
 
 impl Room {
-    /// A receiver of the show's frames from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Frame> {
-        self.tx.subscribe()
+    /// Delivers the show's frames to this connection's outlet from now on (held until the
+    /// outlet goes live).
+    pub fn attach(&self, outlet: Arc<outlet::Outlet>) {
+        self.writers.attach(outlet);
     }
 
     /// Counts one reaction into the current window.
@@ -108,12 +112,16 @@ impl Hub {
             Some(room) => room.clone(),
             None => {
                 let (tx, _) = broadcast::channel(self.config.queue.max(1));
+                let stop = CancellationToken::new();
+                // One writer per worker thread: a broadcast is spread over the cores.
+                let shards = tokio::runtime::Handle::current().metrics().num_workers();
                 let room = Arc::new(Room {
                     show: show.clone(),
+                    writers: outlet::Writers::start(shards, &tx, &stop),
                     tx,
                     members: AtomicU64::new(0),
                     reactions: Mutex::new(BTreeMap::new()),
-                    stop: CancellationToken::new(),
+                    stop,
                 });
                 self.bus.subscribe(show, room.tx.clone()).await?;
                 rooms.insert(show.id, room.clone());
@@ -177,6 +185,7 @@ impl Hub {
         }
         rooms.remove(&room.show.id);
         self.bus.unsubscribe(&room.show).await;
+        room.stop.cancel();
         true
     }
 

@@ -15,6 +15,8 @@
 #   scripts/bench/fanout.sh --viewers N --processes P
 #                                           the large run's size (default 10000 and 2)
 #   scripts/bench/fanout.sh --duration S    measured seconds per run (default 30)
+#   scripts/bench/fanout.sh --only GLOB     only the runs whose name matches, e.g.
+#                                           --only 'ls-mem-10k' or --only 'ls-*'
 #
 # Environment:
 #   LIVESALE_BENCH_SKIP_BUILD=1   use the existing release binaries
@@ -37,6 +39,7 @@ BIG_VIEWERS=10000
 BIG_PROCS=2
 DURATION=30
 WARMUP=5
+ONLY='*'
 ARGS_TEXT="$*"
 while (($# > 0)); do
   case $1 in
@@ -47,6 +50,7 @@ while (($# > 0)); do
     --viewers) BIG_VIEWERS=$2; shift ;;
     --processes) BIG_PROCS=$2; shift ;;
     --duration) DURATION=$2; shift ;;
+    --only) ONLY=$2; shift ;;
     -h | --help)
       sed -n '2,/^BENCH_NAME=/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
       exit 0
@@ -127,9 +131,15 @@ run_load() {
   RESULTS+=("$name")
 }
 
+# want NAME: whether --only selects this run.
+# shellcheck disable=SC2053 # $ONLY is a glob
+want() { [[ $1 == $ONLY ]]; }
+
 # with_livesale NAME STORE(memory|redis) then the run_load arguments from VIEWERS on.
+# A run that --only leaves out succeeds without running.
 with_livesale() {
   local name=$1 store=$2
+  want "$name" || return 0
   shift 2
   local extra=()
   if [[ $store == redis ]]; then
@@ -148,6 +158,7 @@ with_livesale() {
 
 with_socketio() {
   local name=$1
+  want "$name" || return 0
   shift
   local port
   port=$(free_port)

@@ -14,14 +14,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
 use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use super::counts::Counts;
 use super::hist::Hist;
+use super::rawws::{self, Reader, Writer};
 use super::report::{Fanout, ServerStats, ToolStats};
 use super::sys;
 
@@ -155,10 +153,7 @@ struct Ctx {
     connect_start: Instant,
     connect_rate: f64,
     sem: Semaphore,
-    config: WebSocketConfig,
 }
-
-type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 
 const KINDS: [&str; 6] = ["heart", "fire", "clap", "laugh", "wow", "cart"];
 
@@ -227,9 +222,6 @@ pub async fn run(args: FanoutArgs) -> Result<Fanout, String> {
         connect_start: Instant::now(),
         connect_rate: args.connect_rate.max(1.0),
         sem: Semaphore::new(args.connect_concurrency.max(1)),
-        config: WebSocketConfig::default()
-            .read_buffer_size(4096)
-            .write_buffer_size(0),
     });
     let (plan_tx, plan_rx) = watch::channel(None::<Plan>);
     let mut tasks = Vec::with_capacity(n);
@@ -406,17 +398,6 @@ pub async fn run(args: FanoutArgs) -> Result<Fanout, String> {
     Ok(summary)
 }
 
-/// Why a connection could not be opened, as an error kind.
-fn handshake_error(e: &tokio_tungstenite::tungstenite::Error) -> String {
-    use tokio_tungstenite::tungstenite::Error;
-    match e {
-        Error::Http(resp) => format!("handshake:http_{}", resp.status().as_u16()),
-        Error::Io(io) => format!("handshake:io_{:?}", io.kind()),
-        Error::ConnectionClosed | Error::AlreadyClosed => "handshake:closed".into(),
-        other => format!("handshake:{}", first_word(&other.to_string())),
-    }
-}
-
 fn first_word(s: &str) -> String {
     s.split(|c: char| !c.is_alphanumeric())
         .find(|w| !w.is_empty())
@@ -424,34 +405,36 @@ fn first_word(s: &str) -> String {
         .to_lowercase()
 }
 
-async fn open(ctx: &Ctx, i: usize, token: Option<&str>) -> Result<Ws, String> {
+async fn open(ctx: &Ctx, i: usize, token: Option<&str>) -> Result<(Reader, Writer), String> {
     let src = (!ctx.srcs.is_empty()).then(|| ctx.srcs[i % ctx.srcs.len()]);
     let stream = tokio::time::timeout(Duration::from_secs(10), sys::connect_from(src, ctx.server))
         .await
         .map_err(|_| "connect:timeout".to_string())?
         .map_err(|e| format!("connect:{:?}", e.kind()))?;
-    let url = match (ctx.protocol, token) {
-        (Protocol::Livesale, Some(t)) => format!("ws://{}{}?token={t}", ctx.server, ctx.path),
-        _ => format!("ws://{}{}", ctx.server, ctx.path),
+    let path = match (ctx.protocol, token) {
+        (Protocol::Livesale, Some(t)) => format!("{}?token={t}", ctx.path),
+        _ => ctx.path.clone(),
     };
-    let (ws, _) = tokio::time::timeout(
+    tokio::time::timeout(
         Duration::from_secs(10),
-        tokio_tungstenite::client_async_with_config(url, stream, Some(ctx.config)),
+        rawws::connect(stream, &ctx.server.to_string(), &path),
     )
     .await
     .map_err(|_| "handshake:timeout".to_string())?
-    .map_err(|e| handshake_error(&e))?;
-    Ok(ws)
 }
 
 /// The message type of a livesale frame (`"type":"…"`), or of a Socket.IO event.
 fn frame_type(protocol: Protocol, s: &str) -> &str {
     match protocol {
         Protocol::Livesale => {
-            let Some(at) = s.find("\"type\":\"") else {
-                return "";
+            // The server writes `type` first; other layouts take the slower search.
+            let rest = match s.strip_prefix("{\"type\":\"") {
+                Some(rest) => rest,
+                None => match s.find("\"type\":\"") {
+                    Some(at) => &s[at + 8..],
+                    None => return "",
+                },
             };
-            let rest = &s[at + 8..];
             &rest[..rest.find('"').unwrap_or(0)]
         }
         Protocol::Socketio => {
@@ -466,7 +449,9 @@ fn frame_type(protocol: Protocol, s: &str) -> &str {
 
 /// The send time a load-tool chat text carries (`lt <µs> …`).
 fn sent_us(s: &str) -> Option<u64> {
-    let at = s.find("\"text\":\"lt ")?;
+    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new("\"text\":\"lt "));
+    let at = FINDER.find(s.as_bytes())?;
     let digits = &s[at + 11..];
     let end = digits
         .find(|c: char| !c.is_ascii_digit())
@@ -503,7 +488,7 @@ async fn viewer(
     ctx: Arc<Ctx>,
     sh: Arc<Shared>,
     token: Option<String>,
-    mut plan_rx: watch::Receiver<Option<Plan>>,
+    plan_rx: watch::Receiver<Option<Plan>>,
 ) {
     let p = ctx.protocol;
     if p == Protocol::Livesale && token.is_none() {
@@ -515,7 +500,7 @@ async fn viewer(
     let permit = ctx.sem.acquire().await;
     let opened = open(&ctx, i, token.as_deref()).await;
     drop(permit);
-    let mut ws = match opened {
+    let (mut reader, writer) = match opened {
         Ok(ws) => ws,
         Err(kind) => {
             sh.errors.bump(kind);
@@ -527,210 +512,259 @@ async fn viewer(
     sh.connected.fetch_add(1, Ordering::Relaxed);
     sh.attempts_done.fetch_add(1, Ordering::Relaxed);
 
-    let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+    // The schedule (chat, reactions, the close) runs in a task of its own, so that reading a
+    // frame wakes only the reader.
+    let writer = Arc::new(writer);
+    let closing = tokio_util::sync::CancellationToken::new();
+    let sender = tokio::spawn(send_on_schedule(
+        i,
+        ctx.clone(),
+        sh.clone(),
+        writer.clone(),
+        plan_rx.clone(),
+        closing.clone(),
+    ));
+    let ended_by_us = read_frames(i, &ctx, &sh, &mut reader, &writer, &plan_rx, &closing).await;
+    sender.abort();
+    if !ended_by_us {
+        sh.lost.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Reads and tallies frames until the connection ends; true when it ended because this tool
+/// closed it (a close sent by `send_on_schedule`, then the server's answer or 3 s).
+async fn read_frames(
+    i: usize,
+    ctx: &Ctx,
+    sh: &Shared,
+    reader: &mut Reader,
+    writer: &Writer,
+    plan_rx: &watch::Receiver<Option<Plan>>,
+    closing: &tokio_util::sync::CancellationToken,
+) -> bool {
+    let p = ctx.protocol;
+    let tally = i == 0;
+    let mut plan: Option<Plan> = *plan_rx.borrow();
+    let closed = closing.cancelled();
+    let give_up = tokio::time::sleep(Duration::from_secs(365 * 24 * 3600));
+    tokio::pin!(closed, give_up);
+    let mut is_closing = false;
+    loop {
+        let frame = match reader.frame() {
+            Ok(Some(frame)) => frame,
+            Ok(None) => {
+                tokio::select! {
+                    biased;
+                    read = reader.fill() => match read {
+                        Ok(0) => {
+                            if !is_closing {
+                                sh.errors.bump("read:eof");
+                            }
+                            return is_closing;
+                        }
+                        Ok(_) => continue,
+                        Err(e) => {
+                            if !is_closing {
+                                sh.errors.bump(format!("read:{}", first_word(&e.to_string())));
+                            }
+                            return is_closing;
+                        }
+                    },
+                    _ = &mut closed, if !is_closing => {
+                        is_closing = true;
+                        give_up.as_mut().reset(Instant::now() + Duration::from_secs(3));
+                        continue;
+                    }
+                    _ = &mut give_up, if is_closing => return true,
+                }
+            }
+            Err(kind) => {
+                sh.errors.bump(format!("read:{kind}"));
+                return false;
+            }
+        };
+        let range = match frame {
+            rawws::Frame::Text(range) => range,
+            rawws::Frame::Close(code) => {
+                if !closing.is_cancelled() {
+                    sh.errors.bump(format!("closed_by_server:{code}"));
+                    return false;
+                }
+                return true;
+            }
+            rawws::Frame::Ping(payload) => {
+                if writer.send(rawws::PONG, &payload).await.is_err() && !is_closing {
+                    sh.errors.bump("send:pong");
+                    return false;
+                }
+                continue;
+            }
+            rawws::Frame::Other => continue,
+        };
+        let Some(s) = reader.text(range) else {
+            sh.errors.bump("read:invalid_utf8");
+            return false;
+        };
+        if plan.is_none() {
+            plan = *plan_rx.borrow();
+        }
+        sh.frames_total.fetch_add(1, Ordering::Relaxed);
+        let now = sys::now_us();
+        let in_window = plan.is_some_and(|pl| now >= pl.window_start_us && now < pl.window_end_us);
+        match frame_type(p, s) {
+            "chat.message" => {
+                if let (Some(pl), Some(sent_at)) = (plan, sent_us(s))
+                    && sent_at >= pl.window_start_us
+                    && sent_at < pl.window_end_us
+                {
+                    sh.chat_delivered.fetch_add(1, Ordering::Relaxed);
+                    sh.hist.record(now.saturating_sub(sent_at));
+                }
+                if in_window {
+                    sh.chat_frames_window.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            "reactions" => {
+                if in_window {
+                    sh.reaction_frames_window.fetch_add(1, Ordering::Relaxed);
+                    if tally {
+                        sh.taps_counted.fetch_add(taps(s), Ordering::Relaxed);
+                    }
+                }
+            }
+            "presence" => {
+                if in_window {
+                    sh.presence_frames_window.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            "error" => {
+                sh.errors.bump(format!("server_error:{}", error_code(s)));
+                continue;
+            }
+            "welcome" | "pong" => continue,
+            "" if p == Protocol::Socketio => {
+                // Engine.IO control packets.
+                let reply = if s == "2" {
+                    Some(("3".to_string(), "send:pong"))
+                } else if s.starts_with('0') {
+                    let hello = format!("40{{\"name\":\"Viewer p{}-{i}\"}}", ctx.process);
+                    Some((hello, "send:connect"))
+                } else {
+                    if s.starts_with("44") {
+                        sh.errors.bump("socketio:connect_error");
+                    } else if s.starts_with("41") {
+                        sh.errors.bump("socketio:disconnected");
+                        return false;
+                    }
+                    None
+                };
+                if let Some((text, kind)) = reply
+                    && writer.text(&text).await.is_err()
+                {
+                    sh.errors.bump(kind);
+                    return false;
+                }
+                continue;
+            }
+            _ => {
+                if in_window {
+                    sh.other_frames_window.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        if in_window {
+            sh.frames_window.fetch_add(1, Ordering::Relaxed);
+            sh.bytes_window.fetch_add(s.len() as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Chats (if this viewer is a chatter) and reacts at the planned times, then closes the
+/// connection at the end (telling the reader first).
+async fn send_on_schedule(
+    i: usize,
+    ctx: Arc<Ctx>,
+    sh: Arc<Shared>,
+    writer: Arc<Writer>,
+    mut plan_rx: watch::Receiver<Option<Plan>>,
+    closing: tokio_util::sync::CancellationToken,
+) {
+    let p = ctx.protocol;
+    let plan = loop {
+        if let Some(plan) = *plan_rx.borrow_and_update() {
+            break plan;
+        }
+        if plan_rx.changed().await.is_err() {
+            return;
+        }
+    };
     let is_chatter = i < ctx.chatters && ctx.chat_rate > 0.0;
     let reacts = ctx.reaction_rate > 0.0;
     let chat_period = ctx.chatters as f64 / ctx.chat_rate.max(1e-9);
     let react_period = ctx.viewers as f64 / ctx.reaction_rate.max(1e-9);
-    let tally = i == 0;
     let kind = KINDS[i % KINDS.len()];
-    let mut plan: Option<Plan> = *plan_rx.borrow();
-    let mut chat_next: Option<Instant> = None;
-    let mut react_next: Option<Instant> = None;
+    let mut chat_next = is_chatter.then(|| at(plan.start, i as f64 / ctx.chat_rate));
+    let mut react_next = reacts.then(|| at(plan.start, i as f64 / ctx.reaction_rate));
     let mut sent = 0u64;
-    let chat_sleep = tokio::time::sleep_until(far);
-    let react_sleep = tokio::time::sleep_until(far);
-    let close_sleep = tokio::time::sleep_until(far);
-    tokio::pin!(chat_sleep, react_sleep, close_sleep);
-    let arm = |plan: &Plan, chat_next: &mut Option<Instant>, react_next: &mut Option<Instant>| {
-        if is_chatter {
-            *chat_next = Some(at(plan.start, i as f64 / ctx.chat_rate));
-        }
-        if reacts {
-            *react_next = Some(at(plan.start, i as f64 / ctx.reaction_rate));
-        }
-    };
-    if let Some(pl) = &plan {
-        arm(pl, &mut chat_next, &mut react_next);
-    }
-    if let Some(t) = chat_next {
-        chat_sleep.as_mut().reset(t);
-    }
-    if let Some(t) = react_next {
-        react_sleep.as_mut().reset(t);
-    }
-    if let Some(pl) = &plan {
-        close_sleep.as_mut().reset(pl.close_at);
-    }
-    let mut ended_by_us = false;
     loop {
-        tokio::select! {
-            biased;
-            _ = &mut close_sleep => {
-                ended_by_us = true;
-                break;
-            }
-            msg = ws.next() => {
-                let text = match msg {
-                    Some(Ok(Message::Text(t))) => t,
-                    Some(Ok(Message::Close(frame))) => {
-                        let code = frame.map(|f| u16::from(f.code)).unwrap_or(1005);
-                        sh.errors.bump(format!("closed_by_server:{code}"));
-                        break;
-                    }
-                    Some(Ok(_)) => continue,
-                    Some(Err(e)) => {
-                        sh.errors.bump(format!("read:{}", first_word(&e.to_string())));
-                        break;
-                    }
-                    None => {
-                        sh.errors.bump("read:eof");
-                        break;
-                    }
-                };
-                let s = text.as_str();
-                sh.frames_total.fetch_add(1, Ordering::Relaxed);
-                let now = sys::now_us();
-                let in_window = plan.is_some_and(|pl| now >= pl.window_start_us && now < pl.window_end_us);
-                match frame_type(p, s) {
-                    "chat.message" => {
-                        if let (Some(pl), Some(sent_at)) = (plan, sent_us(s))
-                            && sent_at >= pl.window_start_us && sent_at < pl.window_end_us
-                        {
-                            sh.chat_delivered.fetch_add(1, Ordering::Relaxed);
-                            sh.hist.record(now.saturating_sub(sent_at));
-                        }
-                        if in_window {
-                            sh.chat_frames_window.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                    "reactions" => {
-                        if in_window {
-                            sh.reaction_frames_window.fetch_add(1, Ordering::Relaxed);
-                            if tally {
-                                sh.taps_counted.fetch_add(taps(s), Ordering::Relaxed);
-                            }
-                        }
-                    }
-                    "presence" => {
-                        if in_window {
-                            sh.presence_frames_window.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                    "error" => {
-                        sh.errors.bump(format!("server_error:{}", error_code(s)));
-                        continue;
-                    }
-                    "welcome" | "pong" => continue,
-                    "" if p == Protocol::Socketio => {
-                        // Engine.IO control packets.
-                        if s == "2" {
-                            if ws.send(Message::text("3")).await.is_err() {
-                                sh.errors.bump("send:pong");
-                                break;
-                            }
-                        } else if s.starts_with('0') {
-                            let hello = format!("40{{\"name\":\"Viewer p{}-{i}\"}}", ctx.process);
-                            if ws.send(Message::text(hello)).await.is_err() {
-                                sh.errors.bump("send:connect");
-                                break;
-                            }
-                        } else if s.starts_with("44") {
-                            sh.errors.bump("socketio:connect_error");
-                        } else if s.starts_with("41") {
-                            sh.errors.bump("socketio:disconnected");
-                            break;
-                        }
-                        continue;
-                    }
-                    _ => {
-                        if in_window {
-                            sh.other_frames_window.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                }
-                if in_window {
-                    sh.frames_window.fetch_add(1, Ordering::Relaxed);
-                    sh.bytes_window.fetch_add(s.len() as u64, Ordering::Relaxed);
-                }
-            }
-            changed = plan_rx.changed(), if plan.is_none() => {
-                if changed.is_err() {
-                    continue;
-                }
-                plan = *plan_rx.borrow();
-                if let Some(pl) = &plan {
-                    arm(pl, &mut chat_next, &mut react_next);
-                    if let Some(t) = chat_next {
-                        chat_sleep.as_mut().reset(t);
-                    }
-                    if let Some(t) = react_next {
-                        react_sleep.as_mut().reset(t);
-                    }
-                    close_sleep.as_mut().reset(pl.close_at);
-                }
-            }
-            _ = &mut chat_sleep, if chat_next.is_some() => {
-                let (Some(pl), Some(due)) = (plan, chat_next) else { continue };
-                if due >= pl.send_end {
-                    chat_next = None;
-                    continue;
-                }
-                late(&sh, due);
-                let now = sys::now_us();
-                sent += 1;
-                let text = format!("lt {now} p{}v{i}n{sent} love this! how much is shipping?", ctx.process);
-                let frame = match p {
-                    Protocol::Livesale => format!("{{\"type\":\"chat.send\",\"text\":\"{text}\"}}"),
-                    Protocol::Socketio => format!("42[\"chat\",{{\"text\":\"{text}\"}}]"),
-                };
-                if ws.send(Message::text(frame)).await.is_err() {
-                    sh.errors.bump("send:chat");
-                    break;
-                }
-                sh.chat_sent_total.fetch_add(1, Ordering::Relaxed);
-                if now >= pl.window_start_us && now < pl.window_end_us {
-                    sh.chat_sent.fetch_add(1, Ordering::Relaxed);
-                }
-                let next = due + Duration::from_secs_f64(chat_period);
-                chat_next = Some(next);
-                chat_sleep.as_mut().reset(next);
-            }
-            _ = &mut react_sleep, if react_next.is_some() => {
-                let (Some(pl), Some(due)) = (plan, react_next) else { continue };
-                if due >= pl.send_end {
-                    react_next = None;
-                    continue;
-                }
-                late(&sh, due);
-                let frame = match p {
-                    Protocol::Livesale => format!("{{\"type\":\"reaction.send\",\"kind\":\"{kind}\"}}"),
-                    Protocol::Socketio => format!("42[\"reaction\",{{\"kind\":\"{kind}\"}}]"),
-                };
-                if ws.send(Message::text(frame)).await.is_err() {
-                    sh.errors.bump("send:reaction");
-                    break;
-                }
-                sh.reactions_sent_total.fetch_add(1, Ordering::Relaxed);
-                let now = sys::now_us();
-                if now >= pl.window_start_us && now < pl.window_end_us {
-                    sh.reactions_sent.fetch_add(1, Ordering::Relaxed);
-                }
-                let next = due + Duration::from_secs_f64(react_period);
-                react_next = Some(next);
-                react_sleep.as_mut().reset(next);
-            }
+        // The next thing to do: a chat, a reaction, or the close.
+        let next = [chat_next, react_next]
+            .into_iter()
+            .flatten()
+            .filter(|t| *t < plan.send_end)
+            .min();
+        let Some(due) = next.filter(|t| *t < plan.close_at) else {
+            tokio::time::sleep_until(plan.close_at).await;
+            break;
+        };
+        tokio::time::sleep_until(due).await;
+        late(&sh, due);
+        let now = sys::now_us();
+        let in_window = now >= plan.window_start_us && now < plan.window_end_us;
+        let chat = chat_next == Some(due);
+        let (frame, kind_of_send, total, in_window_count) = if chat {
+            sent += 1;
+            let text = format!(
+                "lt {now} p{}v{i}n{sent} love this! how much is shipping?",
+                ctx.process
+            );
+            let frame = match p {
+                Protocol::Livesale => format!("{{\"type\":\"chat.send\",\"text\":\"{text}\"}}"),
+                Protocol::Socketio => format!("42[\"chat\",{{\"text\":\"{text}\"}}]"),
+            };
+            chat_next = Some(due + Duration::from_secs_f64(chat_period));
+            (frame, "send:chat", &sh.chat_sent_total, &sh.chat_sent)
+        } else {
+            let frame = match p {
+                Protocol::Livesale => format!("{{\"type\":\"reaction.send\",\"kind\":\"{kind}\"}}"),
+                Protocol::Socketio => format!("42[\"reaction\",{{\"kind\":\"{kind}\"}}]"),
+            };
+            react_next = Some(due + Duration::from_secs_f64(react_period));
+            (
+                frame,
+                "send:reaction",
+                &sh.reactions_sent_total,
+                &sh.reactions_sent,
+            )
+        };
+        if writer.text(&frame).await.is_err() {
+            sh.errors.bump(kind_of_send);
+            return;
+        }
+        total.fetch_add(1, Ordering::Relaxed);
+        if in_window {
+            in_window_count.fetch_add(1, Ordering::Relaxed);
         }
     }
-    if ended_by_us {
-        if p == Protocol::Socketio {
-            let _ =
-                tokio::time::timeout(Duration::from_secs(1), ws.send(Message::text("41"))).await;
-        }
-        let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
-    } else {
-        sh.lost.fetch_add(1, Ordering::Relaxed);
+    closing.cancel();
+    if p == Protocol::Socketio {
+        let _ = tokio::time::timeout(Duration::from_secs(1), writer.text("41")).await;
     }
+    let _ = tokio::time::timeout(
+        Duration::from_secs(2),
+        writer.send(rawws::CLOSE, &1000u16.to_be_bytes()),
+    )
+    .await;
 }
 
 /// Notes a send that left late (the tool could not keep its schedule).
@@ -764,5 +798,10 @@ mod tests {
             "rate_limited"
         );
         assert_eq!(frame_type(Protocol::Socketio, "2"), "");
+        assert_eq!(
+            frame_type(Protocol::Livesale, r#"{"seq":3,"type":"presence"}"#),
+            "presence"
+        );
+        assert_eq!(frame_type(Protocol::Livesale, r#"{"seq":3}"#), "");
     }
 }

@@ -6,6 +6,7 @@ pub mod fanout;
 pub mod hist;
 pub mod http1;
 pub mod media;
+pub mod rawws;
 pub mod report;
 pub mod setup;
 pub mod sys;

@@ -284,6 +284,34 @@ export async function artifactsAtBothSizes(page, name) {
 }
 
 /** Waits until `fn` (run in the page) returns something truthy; a clear error otherwise. */
+/**
+ * Frames the page's <video> presents, counted until `need` have come or `within` ms have passed
+ * (a stuck video stays under `need`; a busy machine only takes longer), and whether its clock
+ * moved meanwhile.
+ */
+export async function framesAdvancing(page, selector, need = 5, within = 6000) {
+  return page.evaluate(async ({ selector, need, within }) => {
+    const v = document.querySelector(selector);
+    if (!v) return { frames: 0, error: `no ${selector}` };
+    let frames = 0;
+    const t0 = v.currentTime;
+    const started = performance.now();
+    await new Promise((resolve) => {
+      const tick = () => {
+        frames += 1;
+        if (frames >= need) { resolve(); return; }
+        v.requestVideoFrameCallback(tick);
+      };
+      v.requestVideoFrameCallback(tick);
+      setTimeout(resolve, within);
+    });
+    return {
+      frames, ms: Math.round(performance.now() - started), advanced: v.currentTime - t0,
+      width: v.videoWidth, height: v.videoHeight,
+    };
+  }, { selector, need, within });
+}
+
 export async function until(page, fn, arg, what, timeout = 15000) {
   try {
     const handle = await page.waitForFunction(fn, arg, { timeout, polling: 100 });

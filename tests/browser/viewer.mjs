@@ -24,7 +24,7 @@
 // Prints one JSON line (see lib.mjs): {"ok", "scenario", "steps": {name: details}, ...}.
 
 import {
-  api, artifactsAtBothSizes, fail, finish, launchBrowser, log, person, scenario, sleep, until,
+  api, artifactsAtBothSizes, fail, finish, framesAdvancing, launchBrowser, log, person, scenario, sleep, until,
   PHONE, DESKTOP,
 } from './lib.mjs';
 
@@ -431,18 +431,14 @@ async function video() {
   await step('video plays', async () => {
     await until(a, () => { const v = document.querySelector('video#program'); return v.videoWidth > 0 && v.readyState >= 2; },
       null, 'frames in video#program', 25000);
-    const r = await a.evaluate(() => new Promise((resolve) => {
-      const v = document.querySelector('video#program');
-      let frames = 0;
-      const t0 = v.currentTime;
-      const tick = () => { frames += 1; v.requestVideoFrameCallback(tick); };
-      v.requestVideoFrameCallback(tick);
-      setTimeout(() => resolve({
-        frames, advanced: v.currentTime - t0, muted: v.muted, width: v.videoWidth, height: v.videoHeight,
+    const r = {
+      ...await framesAdvancing(a, 'video#program'),
+      ...await a.evaluate(() => ({
+        muted: document.querySelector('video#program').muted,
         unmute_visible: !document.querySelector('#unmute').hidden && document.querySelector('#unmute').getClientRects().length > 0,
         stage_hidden: document.querySelector('#stage-state').hidden,
-      }), 2000);
-    }));
+      })),
+    };
     if (r.frames < 5 || !(r.advanced > 0)) throw new Error(`video: ${JSON.stringify(r)}`);
     if (!r.muted || !r.unmute_visible) throw new Error(`the video should start muted with #unmute shown: ${JSON.stringify(r)}`);
     await artifactsAtBothSizes(a, 'viewer-live-video');

@@ -595,6 +595,83 @@ fn encoded(frame: Frame) -> (Frame, Bytes) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::room::Audience;
+
+    /// A socket that takes every byte at once.
+    struct Wire(Arc<Mutex<Vec<u8>>>);
+
+    impl AsyncWrite for Wire {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    fn numbered(seq: u64) -> Vec<(Frame, Bytes)> {
+        let frame = Frame {
+            seq,
+            text: seq.to_string().into(),
+            published_ms: 0,
+            audience: Audience::Everyone,
+        };
+        vec![encoded(frame)]
+    }
+
+    /// The seqs of the short text frames on the wire.
+    fn on_wire(mut bytes: &[u8]) -> Vec<u64> {
+        let mut seqs = Vec::new();
+        while let [0x81, len, rest @ ..] = bytes {
+            let (text, next) = rest.split_at(*len as usize);
+            seqs.push(std::str::from_utf8(text).unwrap().parse().unwrap());
+            bytes = next;
+        }
+        assert!(bytes.is_empty(), "not whole text frames: {bytes:?}");
+        seqs
+    }
+
+    #[test]
+    fn frames_held_until_going_live_are_not_overtaken_by_newer_ones() {
+        // A writer keeps delivering while the connection goes live: whatever the interleaving,
+        // the wire carries every frame once, in order.
+        for _ in 0..500 {
+            let wire = Arc::new(Mutex::new(Vec::new()));
+            let outlet = Outlet::new(Box::pin(Wire(wire.clone())), None, None, 1000, |_| None);
+            for seq in 1..=8 {
+                let batch = numbered(seq);
+                outlet.deliver(&batch, &concat(&batch));
+            }
+            let start = Arc::new(std::sync::Barrier::new(2));
+            let writer = std::thread::spawn({
+                let (outlet, start) = (outlet.clone(), start.clone());
+                move || {
+                    start.wait();
+                    for seq in 9..=60 {
+                        let batch = numbered(seq);
+                        outlet.deliver(&batch, &concat(&batch));
+                    }
+                }
+            });
+            start.wait();
+            outlet.go_live(0);
+            writer.join().unwrap();
+            assert_eq!(
+                on_wire(&wire.lock().unwrap()),
+                (1..=60).collect::<Vec<u64>>()
+            );
+        }
+    }
 
     #[test]
     fn writers_rest_only_in_big_rooms() {

@@ -73,6 +73,10 @@ fn describe() {
         "livesale_ws_fanout_latency_seconds",
         "Time from sequencing a broadcast to writing it to a client (sampled)"
     );
+    describe_histogram!(
+        "livesale_ws_writer_pass_seconds",
+        "Time a live room's writer takes to write a batch of frames to all of its connections"
+    );
     describe_counter!("livesale_cart_updates_total", "Cart lines set");
     describe_counter!("livesale_checkouts_total", "Checkouts, by outcome");
     describe_counter!("livesale_orders_total", "Paid orders");

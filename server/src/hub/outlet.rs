@@ -433,18 +433,19 @@ pub struct Writers {
 const BATCH: usize = 64;
 /// Outlets a writer serves before it lets other tasks of its worker run.
 const YIELD_EVERY: usize = 1024;
-/// How long a writer rests after a pass, per connection it served: about half of what one
-/// `write` to a connection costs (about 3 µs on loopback, most of it in the kernel).
-const REST_PER_OUTLET: Duration = Duration::from_nanos(1500);
-/// Rests shorter than this are not taken (rooms of fewer than about 700 connections).
-const REST_FROM: Duration = Duration::from_millis(1);
+/// How long a writer rests after a pass, per connection it served: about a third of what one
+/// `write` to a connection costs on loopback (about 9 µs at 10,000 connections, most of it in
+/// the kernel; docs/benchmarks.md, "Writer passes"). 1.5, 3 and 4 µs were compared there.
+const REST_PER_OUTLET: Duration = Duration::from_nanos(3000);
+/// Rests shorter than this are not taken (rooms of fewer than about 670 connections).
+const REST_FROM: Duration = Duration::from_millis(2);
 /// The longest rest between two passes.
 const REST_MAX: Duration = Duration::from_millis(40);
 
 /// How long a writer waits before its next pass after serving `outlets` connections. A pass
 /// costs about one `write` per connection whatever it carries, so in a big room frames that
-/// arrive close together are better sent together: resting about half as long as the pass
-/// took keeps the writer at about two thirds of its core, and more load makes bigger batches
+/// arrive close together are better sent together: resting about a third as long as a pass
+/// takes keeps the writer at about three quarters of its core, and more load makes bigger batches
 /// instead of a queue. A frame waits at most the pass in progress, one rest and its own pass;
 /// in a small room not at all. The rest depends on the room's size only, not on how long
 /// passes happen to take (big frames, a debug build, a busy machine), so it cannot feed on
@@ -503,6 +504,7 @@ async fn write_loop(
     use broadcast::error::{RecvError, TryRecvError};
     let out = metrics::counter!("livesale_ws_messages_out_total");
     let fanout = metrics::histogram!("livesale_ws_fanout_latency_seconds");
+    let pass_time = metrics::histogram!("livesale_ws_writer_pass_seconds");
     let mut outlets: Vec<Arc<Outlet>> = Vec::new();
     let mut batch: Vec<(Frame, Bytes)> = Vec::with_capacity(BATCH);
     let mut served = 0;
@@ -543,6 +545,7 @@ async fn write_loop(
             batch.clear();
         }
         let all = concat(&batch);
+        let pass_started = Instant::now();
         let mut written = 0u64;
         let mut i = 0;
         while i < outlets.len() {
@@ -562,6 +565,7 @@ async fn write_loop(
         }
         served = outlets.len();
         if written > 0 {
+            pass_time.record(pass_started.elapsed().as_secs_f64());
             out.increment(written);
             if let Some((frame, _)) = batch.first() {
                 let now = super::bus::now_ms();
@@ -678,7 +682,8 @@ mod tests {
         assert_eq!(rest_after(0), None);
         assert_eq!(rest_after(3), None);
         assert_eq!(rest_after(600), None);
-        assert_eq!(rest_after(10_000), Some(Duration::from_millis(15)));
+        assert_eq!(rest_after(700), Some(Duration::from_micros(2100)));
+        assert_eq!(rest_after(10_000), Some(Duration::from_millis(30)));
         assert_eq!(rest_after(1_000_000), Some(REST_MAX));
     }
 

@@ -9,11 +9,15 @@
 #   scripts/bench/checkout.sh --buyers N --stock S --window-ms W
 #   scripts/bench/checkout.sh --no-memory     skip the memory-store run
 #   scripts/bench/checkout.sh --no-record     do not append to docs/benchmarks.md
+#   scripts/bench/checkout.sh --server-cpus L livesale's CPUs (a taskset list; default 0-1, the
+#                                           node's two cores); 1 shares only the load tool's
+#                                           CPU, as the runs before 2026-11-23 did
 #
 # Environment: LIVESALE_BENCH_SKIP_BUILD=1, LIVESALE_BENCH_KEEP_TMP=1 (see fanout.sh).
 #
-# Redis runs on CPU 0 in both measurements; livesale and the load tool share CPU 1 (the
-# ceiling's redis-benchmark runs there too). Traffic stays on loopback; every process this
+# Redis runs on CPU 0 in both measurements and the load tool on CPU 1 (the ceiling's
+# redis-benchmark runs there too); livesale may use both, like a 2-core node running it
+# next to its Redis. Traffic stays on loopback; every process this
 # script starts is stopped at the end (a watchdog covers a killed script; 20 minutes at most).
 BENCH_NAME=checkout
 # shellcheck source=lib.sh
@@ -24,6 +28,7 @@ STOCK=500
 WINDOW_MS=1000
 RECORD=1
 MEMORY=1
+SERVER_CPUS=
 ARGS_TEXT="$*"
 while (($# > 0)); do
   case $1 in
@@ -32,6 +37,7 @@ while (($# > 0)); do
     --window-ms) WINDOW_MS=$2; shift ;;
     --no-record) RECORD=0 ;;
     --no-memory) MEMORY=0 ;;
+    --server-cpus) SERVER_CPUS=$2; shift ;;
     -h | --help)
       sed -n '2,/^BENCH_NAME=/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
       exit 0
@@ -42,6 +48,8 @@ while (($# > 0)); do
 done
 [[ $BUYERS =~ ^[1-9][0-9]*$ && $STOCK =~ ^[1-9][0-9]*$ && $WINDOW_MS =~ ^[1-9][0-9]*$ ]] ||
   die "--buyers, --stock and --window-ms take positive integers"
+[[ -z $SERVER_CPUS || $SERVER_CPUS =~ ^[0-9]+([,-][0-9]+)*$ ]] ||
+  die "--server-cpus takes a taskset CPU list such as 1 or 0-1"
 
 command -v cargo >/dev/null 2>&1 || die "cargo not found on PATH; install the Rust toolchain (https://rustup.rs)"
 ensure_prereqs "taskset:util-linux" "jq:jq" "curl:curl" "redis-server:redis-server" \
@@ -49,6 +57,7 @@ ensure_prereqs "taskset:util-linux" "jq:jq" "curl:curl" "redis-server:redis-serv
 if (($(nproc) >= 2)); then
   REDIS_CPU=0
   APP_CPU=1
+  SERVER_CPUS=${SERVER_CPUS:-0-1}
 else
   log "$BENCH_NAME: warning: one CPU only; everything shares it"
   REDIS_CPU=0
@@ -70,7 +79,7 @@ drop() {
   local name=$1 window=$2
   shift 2
   wait_quiet 180 || BUSY+=("$name")
-  start_livesale "$APP_CPU" "$name" "$@"
+  start_livesale "${SERVER_CPUS:-$APP_CPU}" "$name" "$@"
   local made show product creator other=()
   made=$("$LOAD_BIN" setup --url "$LS_URL" --admin-token "$ADMIN_TOKEN" --stock "$STOCK") ||
     die "setup failed against $LS_URL"
@@ -136,7 +145,7 @@ report() {
   echo
   echo "- Command: \`scripts/bench/checkout.sh${ARGS_TEXT:+ $ARGS_TEXT}\`"
   echo "- Machine: $MACHINE$( ((QUIET_BEFORE)) || echo ' (busy: another job was using the CPU)')"
-  echo "- livesale: release build of $(cd "$BENCH_ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$BENCH_ROOT" && git diff --quiet HEAD -- server Cargo.toml 2>/dev/null || echo ' with uncommitted changes'), \`--no-demo\`, test payments (approve); $(redis-server --version | cut -d' ' -f1-3) on CPU $REDIS_CPU; livesale and the load tool on CPU $APP_CPU"
+  echo "- livesale: release build of $(cd "$BENCH_ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$BENCH_ROOT" && git diff --quiet HEAD -- server Cargo.toml 2>/dev/null || echo ' with uncommitted changes'), \`--no-demo\`, test payments (approve); $(redis-server --version | cut -d' ' -f1-3) on CPU $REDIS_CPU; livesale on CPU ${SERVER_CPUS:-$APP_CPU}, the load tool on CPU $APP_CPU"
   ((${#BUSY[@]} == 0)) || echo "- Marked (busy): started while another job was using the CPU (waited up to 180 s for it): ${BUSY[*]}"
   echo "- Workload: $STOCK units, one pinned product; $BUYERS buyers each with a token, the product in the cart and a keep-alive connection, prepared beforehand; checkouts spread evenly over $WINDOW_MS ms; latency from each checkout's scheduled send to its full answer"
   echo

@@ -1954,6 +1954,29 @@ mod redis_only {
     }
 
     /// Calls of `command` Redis has counted (its own and its scripts').
+    /// A store on a Redis of its own (so command counts and flushes touch no other test), the
+    /// world on it, and a plain connection to that Redis; keep the first alive for the test.
+    async fn own_redis(
+        prefix: &str,
+    ) -> (
+        common::redis::PrivateRedis,
+        World,
+        ::redis::aio::MultiplexedConnection,
+    ) {
+        let redis = common::redis::PrivateRedis::start();
+        let store =
+            livesale::store::RedisStore::connect(&redis.url, prefix, common::stores::CALL_TIMEOUT)
+                .await
+                .unwrap();
+        let w = World::new(Arc::new(store)).await;
+        let con = ::redis::Client::open(redis.url.as_str())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        (redis, w, con)
+    }
+
     async fn calls(con: &mut ::redis::aio::MultiplexedConnection, command: &str) -> u64 {
         let info: String = redis::cmd("INFO")
             .arg("commandstats")
@@ -1972,20 +1995,7 @@ mod redis_only {
     async fn settling_a_placed_order_reads_nothing_first() {
         bounded(async {
             // A Redis of its own: commandstats count every client's calls.
-            let redis = common::redis::PrivateRedis::start();
-            let store = livesale::store::RedisStore::connect(
-                &redis.url,
-                "t-settle",
-                common::stores::CALL_TIMEOUT,
-            )
-            .await
-            .unwrap();
-            let w = World::new(Arc::new(store)).await;
-            let mut con = redis::Client::open(redis.url.as_str())
-                .unwrap()
-                .get_multiplexed_async_connection()
-                .await
-                .unwrap();
+            let (_redis, w, mut con) = own_redis("t-settle").await;
             let mug = w.product("Mug", 2000, "USD", 10).await;
             let deal = w.pin_deal(&mug, 1500, 5, 3, 600, t(0)).await;
             let paid = Completion::Paid { at: t(2) };
@@ -2031,20 +2041,7 @@ mod redis_only {
     #[tokio::test]
     async fn checkout_and_settlement_survive_a_script_flush() {
         bounded(async {
-            let redis = common::redis::PrivateRedis::start();
-            let store = livesale::store::RedisStore::connect(
-                &redis.url,
-                "t-flush",
-                common::stores::CALL_TIMEOUT,
-            )
-            .await
-            .unwrap();
-            let w = World::new(Arc::new(store)).await;
-            let mut con = redis::Client::open(redis.url.as_str())
-                .unwrap()
-                .get_multiplexed_async_connection()
-                .await
-                .unwrap();
+            let (_redis, w, mut con) = own_redis("t-flush").await;
             let flush = || redis::cmd("SCRIPT").arg("FLUSH").to_owned();
             let mug = w.product("Mug", 2000, "USD", 10).await;
             let buyer = viewer();

@@ -1243,24 +1243,53 @@ async fn whip_and_whep_answer_every_status_code_of_the_contract() {
     assert_problem(&problem(status, &body), 503, "media_at_capacity");
     assert_eq!(header(&headers, "retry-after"), "10");
 
+    // Only a session's owner or the show's creator ends or changes it: not another viewer of
+    // the same show, a moderator or a camera (403); a token for another show is refused too.
+    let moderator = srv.invite(&studio.creator, show, "moderator").await;
+    let (_, other_viewer) = srv.viewer(show, "Otto").await;
+    for (who, token) in [
+        ("another viewer", &other_viewer),
+        ("a moderator", &moderator),
+        ("a camera", &camera),
+        ("another show's viewer", &foreign_viewer),
+    ] {
+        for method in ["DELETE", "PATCH"] {
+            let (status, _, body) = send(srv, method, &first.session, Some(token)).await;
+            let code = if who == "another show's viewer" {
+                "wrong_show"
+            } else {
+                "not_session_owner"
+            };
+            assert_problem(&problem(status, &body), 403, code);
+        }
+    }
+    let (status, _, body) = send(srv, "DELETE", &first.session, None).await;
+    assert_problem(&problem(status, &body), 401, "missing_token");
+    // The owner may (PATCH is still not implemented for it).
+    let (status, _, body) = send(srv, "PATCH", &first.session, Some(&viewer)).await;
+    assert_problem(&problem(status, &body), 501, "not_implemented");
+    // The creator's preview: the viewer may not end it, the creator may.
+    let (status, _, body) = send(srv, "DELETE", &preview.session, Some(&viewer)).await;
+    assert_problem(&problem(status, &body), 403, "not_session_owner");
+
     // DELETE ends a session (200), once (then 404); its capacity is free again.
-    let (status, _, body) = send(srv, "DELETE", &preview.session, Some(&viewer)).await;
-    assert_eq!(
-        status, 200,
-        "a viewer of the show may end a WHEP session it knows: {body}"
-    );
-    let (status, _, body) = send(srv, "DELETE", &preview.session, Some(&viewer)).await;
+    let (status, _, body) = send(srv, "DELETE", &preview.session, Some(&studio.creator)).await;
+    assert_eq!(status, 200, "the show's creator ends any session: {body}");
+    let (status, _, body) = send(srv, "DELETE", &preview.session, Some(&studio.creator)).await;
     assert_problem(&problem(status, &body), 404, "session_not_found");
     let (status, _, answer) =
         post_sdp(srv, &whep, Some(&viewer), "application/sdp", third_offer).await;
     assert_eq!(status, 201, "capacity is back: {answer}");
     first.wait_for_camera(1, 0, "connected").await;
 
-    // WHIP DELETE: only with a token that may publish to this show.
+    // WHIP DELETE: only the camera that publishes it, or the show's creator.
     let (status, _, body) = send(srv, "DELETE", &session, None).await;
     assert_problem(&problem(status, &body), 401, "missing_token");
-    let (status, _, body) = send(srv, "DELETE", &session, Some(&viewer)).await;
-    assert_problem(&problem(status, &body), 403, "forbidden_role");
+    let second_camera = studio.camera_token("Back").await;
+    for token in [&viewer, &moderator, &second_camera] {
+        let (status, _, body) = send(srv, "DELETE", &session, Some(token)).await;
+        assert_problem(&problem(status, &body), 403, "not_session_owner");
+    }
     let (status, _, body) = send(srv, "DELETE", &format!("{whip}/nope"), Some(&camera)).await;
     assert_problem(&problem(status, &body), 404, "session_not_found");
     let (status, _, _) = send(srv, "DELETE", &session, Some(&camera)).await;

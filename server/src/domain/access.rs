@@ -80,6 +80,51 @@ impl Principal {
     }
 }
 
+/// Who opened a media session (WHIP or WHEP): besides the show's creator, the one principal
+/// that may end or modify it. Invites are told apart by their id, viewers by theirs, so a
+/// second camera, a moderator or another viewer of the same show is not the owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionOwner {
+    Creator(CreatorId),
+    Moderator(InviteId),
+    Camera(InviteId),
+    Viewer(ViewerId),
+}
+
+impl Principal {
+    /// This principal as the owner of a session it opens.
+    pub fn as_session_owner(&self) -> SessionOwner {
+        match self {
+            Principal::Creator { creator_id } => SessionOwner::Creator(*creator_id),
+            Principal::Moderator { invite_id, .. } => SessionOwner::Moderator(*invite_id),
+            Principal::Camera { invite_id, .. } => SessionOwner::Camera(*invite_id),
+            Principal::Viewer { viewer_id, .. } => SessionOwner::Viewer(*viewer_id),
+        }
+    }
+}
+
+/// Checks that `who` may end or modify a media session of `show` opened by `owner`: only the
+/// session's owner or the show's creator.
+pub fn may_control_session(
+    who: &Principal,
+    owner: SessionOwner,
+    show: &Show,
+) -> Result<(), DomainError> {
+    if !who.is_scoped_to(show) {
+        return Err(DomainError::forbidden(
+            "wrong_show",
+            "this token is for another show",
+        ));
+    }
+    if matches!(who, Principal::Creator { .. }) || who.as_session_owner() == owner {
+        return Ok(());
+    }
+    Err(DomainError::forbidden(
+        "not_session_owner",
+        "only the session's owner or the show's creator can end or change it",
+    ))
+}
+
 /// Everything a caller can ask to do, at the granularity of roles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -165,6 +210,57 @@ mod tests {
             ..Default::default()
         };
         Show::schedule(s, c, new, Timestamp::default()).unwrap()
+    }
+
+    #[test]
+    fn only_the_owner_or_the_creator_controls_a_session() {
+        let s = show();
+        let (owner, show_id) = ids();
+        let camera = |n| Principal::Camera {
+            show_id,
+            invite_id: InviteId(Uuid::from_u128(n)),
+            label: None,
+        };
+        let viewer = |n| Principal::Viewer {
+            show_id,
+            viewer_id: ViewerId(Uuid::from_u128(n)),
+            name: "v".into(),
+        };
+        let moderator = Principal::Moderator {
+            show_id,
+            invite_id: InviteId(Uuid::from_u128(30)),
+            label: None,
+        };
+        let creator = Principal::Creator { creator_id: owner };
+        let stranger = Principal::Creator {
+            creator_id: CreatorId(Uuid::from_u128(77)),
+        };
+        let code =
+            |who: &Principal, owner| may_control_session(who, owner, &s).err().map(|e| e.code);
+        let cam_session = camera(10).as_session_owner();
+        let viewer_session = viewer(20).as_session_owner();
+        // Owners and the show's creator.
+        assert_eq!(code(&camera(10), cam_session), None);
+        assert_eq!(code(&viewer(20), viewer_session), None);
+        assert_eq!(code(&creator, cam_session), None);
+        assert_eq!(code(&creator, viewer_session), None);
+        // Everyone else of the same show, and another creator.
+        for who in [&camera(11), &viewer(21), &moderator] {
+            assert_eq!(code(who, cam_session), Some("not_session_owner"), "{who:?}");
+            assert_eq!(
+                code(who, viewer_session),
+                Some("not_session_owner"),
+                "{who:?}"
+            );
+        }
+        // The same viewer id through a token for another show is not the owner either.
+        let elsewhere = Principal::Viewer {
+            show_id: ShowId(Uuid::from_u128(99)),
+            viewer_id: ViewerId(Uuid::from_u128(20)),
+            name: "v".into(),
+        };
+        assert_eq!(code(&elsewhere, viewer_session), Some("wrong_show"));
+        assert_eq!(code(&stranger, cam_session), Some("wrong_show"));
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub mod names;
 pub mod room;
 pub mod show;
 
-pub use access::{Action, Principal, Role};
+pub use access::{Action, Principal, Role, SessionOwner};
 pub use catalog::{NewProduct, Product};
 pub use error::DomainError;
 pub use ids::{CreatorId, InviteId, ProductId, ShowId, ViewerId};

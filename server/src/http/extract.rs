@@ -230,6 +230,17 @@ impl Caller {
         self.0.as_ref()
     }
 
+    /// The caller's principal, or 401 `missing_token`.
+    pub fn signed_in(&self) -> Result<&Principal, ApiError> {
+        self.principal().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "missing_token",
+                "this needs a token (Authorization: Bearer)",
+            )
+        })
+    }
+
     /// The calling creator, for actions on their own catalog (401/403 otherwise).
     pub fn creator(&self) -> Result<CreatorId, ApiError> {
         authorize(self.principal(), Action::ManageCatalog, None)?;

@@ -28,7 +28,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiBytes, ApiJson, ApiPath, ApiQuery, Caller};
-use crate::domain::access::{Action, authorize};
+use crate::domain::access::{Action, authorize, may_control_session};
 use crate::domain::{Principal, Show, ShowId, ShowStatus};
 use crate::media::{
     Answer, CameraView, Home, MediaError, ProgramView, Publisher, SessionKind, Watch,
@@ -44,13 +44,13 @@ pub fn router() -> OpenApiRouter<AppState> {
         .route("/api/shows/{id}/whep", options(preflight_endpoint))
         .route(
             "/api/shows/{id}/whip/{session}",
-            patch(patch_session)
+            patch(patch_whip)
                 .delete(end_whip)
                 .options(preflight_session),
         )
         .route(
             "/api/shows/{id}/whep/{session}",
-            patch(patch_session)
+            patch(patch_whep)
                 .delete(end_whep)
                 .options(preflight_session),
         )
@@ -283,7 +283,8 @@ async fn whip(
             label: query_label.unwrap_or_else(|| "Studio camera".into()),
         },
     };
-    let answer = state.media.publish(&show, publisher, &offer).await?;
+    let owner = caller.signed_in()?.as_session_owner();
+    let answer = state.media.publish(&show, owner, publisher, &offer).await?;
     Ok(created(&state, show.id, SessionKind::Whip, answer))
 }
 
@@ -334,11 +335,30 @@ async fn whep(
     {
         return Ok(redirect(&home, &uri));
     }
-    let answer = state.media.watch(&show, watch, &offer).await?;
+    let owner = caller.signed_in()?.as_session_owner();
+    let answer = state.media.watch(&show, owner, watch, &offer).await?;
     Ok(created(&state, show.id, SessionKind::Whep, answer))
 }
 
-/// Ends a session of `kind` of the show, after the caller proves it may use that endpoint.
+/// Checks that the caller may end or change `session` (a session of `kind` of the show): its
+/// owner or the show's creator. 401 without a token, 404 for an unknown session, else 403.
+async fn controlled_session(
+    state: &AppState,
+    caller: &Caller,
+    id: ShowId,
+    session: &str,
+    kind: SessionKind,
+) -> ApiResult<()> {
+    let who = caller.signed_in()?;
+    let show = state.show(id).await?;
+    let owner = state
+        .media
+        .session_owner(session, show.id, kind)
+        .ok_or(MediaError::SessionNotFound)?;
+    Ok(may_control_session(who, owner, &show)?)
+}
+
+/// Ends a session of `kind` of the show, for its owner or the show's creator.
 async fn end(
     state: &AppState,
     caller: &Caller,
@@ -346,15 +366,7 @@ async fn end(
     session: &str,
     kind: SessionKind,
 ) -> ApiResult<Response> {
-    let show = state.show(id).await?;
-    let action = match kind {
-        SessionKind::Whip => Action::Publish,
-        SessionKind::Whep => Action::Watch,
-    };
-    authorize(caller.principal(), action, Some(&show))?;
-    if !state.media.session_of(session, show.id, kind) {
-        return Err(MediaError::SessionNotFound.into());
-    }
+    controlled_session(state, caller, id, session, kind).await?;
     state.media.end_session(session, "deleted").await;
     let mut response = StatusCode::OK.into_response();
     cors(response.headers_mut());
@@ -377,9 +389,27 @@ async fn end_whep(
     end(&state, &caller, id, &session, SessionKind::Whep).await
 }
 
+async fn patch_whip(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((id, session)): ApiPath<(ShowId, String)>,
+) -> ApiResult<Response> {
+    controlled_session(&state, &caller, id, &session, SessionKind::Whip).await?;
+    Err(not_implemented())
+}
+
+async fn patch_whep(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((id, session)): ApiPath<(ShowId, String)>,
+) -> ApiResult<Response> {
+    controlled_session(&state, &caller, id, &session, SessionKind::Whep).await?;
+    Err(not_implemented())
+}
+
 /// Trickle ICE and ICE restarts are not supported (RFC 9725 §4.3.1: 501 for a session that
 /// supports neither). The answer already lists every server candidate.
-async fn patch_session() -> ApiError {
+fn not_implemented() -> ApiError {
     ApiError::new(
         StatusCode::NOT_IMPLEMENTED,
         "not_implemented",

@@ -43,7 +43,7 @@ use tokio::sync::mpsc;
 use webrtc::peer_connection::PeerConnection;
 
 use crate::domain::room::Broadcast;
-use crate::domain::{Show, ShowId};
+use crate::domain::{SessionOwner, Show, ShowId};
 use crate::hub::Hub;
 use codec::Codec;
 use forwarder::SourceKey;
@@ -261,6 +261,8 @@ pub struct ProgramView {
 struct SessionEntry {
     show: ShowId,
     kind: SessionKind,
+    /// Who opened it: with the show's creator, the only one who may end it.
+    owner: SessionOwner,
     key: u64,
     pc: Arc<dyn PeerConnection>,
 }
@@ -451,6 +453,7 @@ impl Media {
     pub async fn publish(
         &self,
         show: &Show,
+        owner: SessionOwner,
         publisher: Publisher,
         offer: &str,
     ) -> Result<Answer, MediaError> {
@@ -534,10 +537,13 @@ impl Media {
         .await?;
         self.register(
             &session_id,
-            show.id,
-            SessionKind::Whip,
-            key,
-            started.pc.clone(),
+            SessionEntry {
+                show: show.id,
+                kind: SessionKind::Whip,
+                owner,
+                key,
+                pc: started.pc.clone(),
+            },
         );
         if let Some(old) = started.replaced {
             self.end_session(&old, "replaced").await;
@@ -554,6 +560,7 @@ impl Media {
     pub async fn watch(
         &self,
         show: &Show,
+        owner: SessionOwner,
         watch: Watch,
         offer: &str,
     ) -> Result<Answer, MediaError> {
@@ -653,10 +660,13 @@ impl Media {
         };
         self.register(
             &session_id,
-            show.id,
-            SessionKind::Whep,
-            key,
-            started.pc.clone(),
+            SessionEntry {
+                show: show.id,
+                kind: SessionKind::Whep,
+                owner,
+                key,
+                pc: started.pc.clone(),
+            },
         );
         Ok(Answer {
             session: session_id,
@@ -665,32 +675,23 @@ impl Media {
         })
     }
 
-    fn register(
+    fn register(&self, session: &str, entry: SessionEntry) {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        sessions.insert(session.to_string(), entry);
+    }
+
+    /// Who owns this session, when it exists and is of this show and kind.
+    pub fn session_owner(
         &self,
         session: &str,
         show: ShowId,
         kind: SessionKind,
-        key: u64,
-        pc: Arc<dyn PeerConnection>,
-    ) {
-        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        sessions.insert(
-            session.to_string(),
-            SessionEntry {
-                show,
-                kind,
-                key,
-                pc,
-            },
-        );
-    }
-
-    /// Whether this session exists, and is of this show and kind.
-    pub fn session_of(&self, session: &str, show: ShowId, kind: SessionKind) -> bool {
+    ) -> Option<SessionOwner> {
         let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         sessions
             .get(session)
-            .is_some_and(|s| s.show == show && s.kind == kind)
+            .filter(|s| s.show == show && s.kind == kind)
+            .map(|s| s.owner)
     }
 
     /// Ends a session (DELETE, a failed or closed connection, a connect timeout, a

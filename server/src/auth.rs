@@ -17,11 +17,19 @@ type HmacSha256 = Hmac<Sha256>;
 const HEADER_JSON: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
 /// Refuse absurd tokens before doing any work on them.
 const MAX_TOKEN_LEN: usize = 4096;
+/// The issuer every token names; a token with another `iss` is someone else's.
+const ISSUER: &str = "livesale";
+/// How far a node's clock may run behind the one that minted a token before its `nbf` (not
+/// before) refuses it.
+const CLOCK_SKEW_S: i64 = 30;
 
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Claims {
     iss: String,
     iat: i64,
+    /// Not before; absent in tokens minted before it was added, which are judged by `iat`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nbf: Option<i64>,
     exp: i64,
     #[serde(flatten)]
     principal: Principal,
@@ -60,8 +68,9 @@ impl TokenSigner {
     /// A token for `principal`, valid from `now` for `ttl_s` seconds.
     pub fn mint(&self, principal: &Principal, now: Timestamp, ttl_s: u64) -> String {
         let claims = Claims {
-            iss: "livesale".into(),
+            iss: ISSUER.into(),
             iat: now.timestamp(),
+            nbf: Some(now.timestamp()),
             exp: now
                 .timestamp()
                 .saturating_add(ttl_s.min(i64::MAX as u64) as i64),
@@ -106,10 +115,19 @@ impl TokenSigner {
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .ok_or_else(invalid)?;
+        if claims.iss != ISSUER {
+            return Err(invalid());
+        }
         if claims.exp <= now.timestamp() {
             return Err(DomainError::unauthenticated(
                 "token_expired",
                 "the token has expired",
+            ));
+        }
+        if claims.nbf.unwrap_or(claims.iat) > now.timestamp().saturating_add(CLOCK_SKEW_S) {
+            return Err(DomainError::unauthenticated(
+                "token_not_yet_valid",
+                "the token is not valid yet (check this machine's clock)",
             ));
         }
         Ok(claims.principal)
@@ -188,6 +206,71 @@ mod tests {
         for junk in ["", "a.b", "a.b.c.d", "....", &"x".repeat(10_000)] {
             assert!(TokenSigner::new("k").verify(junk, now).is_err());
         }
+    }
+
+    /// Signs `claims` as a token with key `k`, for claims `mint` would never write.
+    fn signed(claims: serde_json::Value) -> String {
+        let signing_input = format!(
+            "{}.{}",
+            B64.encode(HEADER_JSON),
+            B64.encode(claims.to_string())
+        );
+        let mut mac = TokenSigner::new("k").mac();
+        mac.update(signing_input.as_bytes());
+        format!(
+            "{signing_input}.{}",
+            B64.encode(mac.finalize().into_bytes())
+        )
+    }
+
+    #[test]
+    fn issuer_and_not_before_are_checked() {
+        let signer = TokenSigner::new("k");
+        let now = chrono::Utc::now();
+        let t = now.timestamp();
+        let claims = |iss: &str, nbf: Option<i64>, iat: i64| {
+            let mut c = serde_json::json!({
+                "iss": iss, "iat": iat, "exp": t + 600,
+                "role": "viewer", "show_id": Uuid::from_u128(1), "viewer_id": Uuid::from_u128(2),
+                "name": "Dana",
+            });
+            if let Some(nbf) = nbf {
+                c["nbf"] = nbf.into();
+            }
+            c
+        };
+        // The shape is right: the same claims from here verify.
+        assert_eq!(
+            signer
+                .verify(&signed(claims("livesale", Some(t), t)), now)
+                .unwrap(),
+            viewer()
+        );
+        // Old tokens without nbf still verify.
+        assert!(
+            signer
+                .verify(&signed(claims("livesale", None, t)), now)
+                .is_ok()
+        );
+        assert_eq!(
+            signer
+                .verify(&signed(claims("someone-else", Some(t), t)), now)
+                .unwrap_err()
+                .code,
+            "invalid_token"
+        );
+        for (nbf, iat) in [(Some(t + 3600), t), (None, t + 3600)] {
+            assert_eq!(
+                signer
+                    .verify(&signed(claims("livesale", nbf, iat)), now)
+                    .unwrap_err()
+                    .code,
+                "token_not_yet_valid"
+            );
+        }
+        // A clock a few seconds behind the minting node's still accepts a fresh token.
+        let minted = signer.mint(&viewer(), now + chrono::Duration::seconds(10), 60);
+        assert!(signer.verify(&minted, now).is_ok());
     }
 
     #[test]

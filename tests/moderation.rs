@@ -50,9 +50,22 @@ async fn a_creator_cannot_revoke_another_creators_invites() {
         .unwrap();
     assert_eq!(
         resp.status(),
-        204,
-        "recorded for the stranger's own show only"
+        404,
+        "the invitation is not one of the stranger's show's"
     );
+    // An invitation id nobody minted is 404 too, for the show's own creator.
+    let path = format!("{}/invites/{}", room.path(""), uuid::Uuid::now_v7());
+    let resp = room
+        .srv
+        .http
+        .delete(room.srv.url(&path))
+        .bearer_auth(&room.creator)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "invite_not_found", "{body}");
     let (status, body) = room
         .srv
         .get(&room.path("/moderation"), Some(&moderator))

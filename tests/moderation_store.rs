@@ -566,14 +566,23 @@ async fn audit_log_newest_n_oldest_first(store: SharedStore) {
 async fn revoked_invites(store: SharedStore) {
     let (a, b) = (InviteId(Uuid::new_v4()), InviteId(Uuid::new_v4()));
     let (show, other_show) = (ShowId(Uuid::new_v4()), ShowId(Uuid::new_v4()));
+    store.record_invite(show, a).await.unwrap();
+    store.record_invite(show, b).await.unwrap();
     assert!(!store.is_revoked(show, a).await.unwrap());
-    store.revoke_invite(show, a).await.unwrap();
-    store.revoke_invite(show, a).await.unwrap();
+    assert!(store.revoke_invite(show, a).await.unwrap());
+    assert!(
+        store.revoke_invite(show, a).await.unwrap(),
+        "again: still known"
+    );
     assert!(store.is_revoked(show, a).await.unwrap());
     assert!(!store.is_revoked(show, b).await.unwrap());
-    // A revocation recorded under another show never reaches this show's tokens.
-    store.revoke_invite(other_show, b).await.unwrap();
+    // An invitation of another show, or one never recorded, is not revoked: the store says so.
+    assert!(!store.revoke_invite(other_show, b).await.unwrap());
     assert!(!store.is_revoked(show, b).await.unwrap());
+    assert!(!store.is_revoked(other_show, b).await.unwrap());
+    let unknown = InviteId(Uuid::new_v4());
+    assert!(!store.revoke_invite(show, unknown).await.unwrap());
+    assert!(!store.is_revoked(show, unknown).await.unwrap());
 }
 
 // ---- Redis only -----------------------------------------------------------------------------
@@ -632,10 +641,9 @@ mod redis_only {
             store.insert_creator(&ada).await.unwrap();
             store.insert_show(&show).await.unwrap();
             fill(&store, &show, &member()).await;
-            store
-                .revoke_invite(show.id, InviteId(Uuid::new_v4()))
-                .await
-                .unwrap();
+            let invite = InviteId(Uuid::new_v4());
+            store.record_invite(show.id, invite).await.unwrap();
+            assert!(store.revoke_invite(show.id, invite).await.unwrap());
 
             let keys = keys_under(&prefix).await;
             let tag = format!("{{c:{}}}", ada.id);
@@ -737,7 +745,8 @@ mod redis_only {
             for e in &entries {
                 first.append_audit(&show, e).await.unwrap();
             }
-            first.revoke_invite(show.id, invite).await.unwrap();
+            first.record_invite(show.id, invite).await.unwrap();
+            assert!(first.revoke_invite(show.id, invite).await.unwrap());
             let policy = first.chat_policy(&show).await.unwrap();
             let standing = first.standing(&show, &kim).await.unwrap();
             let held = first.held_messages(&show).await.unwrap();

@@ -258,14 +258,20 @@ async fn demo_links(
         ttl,
     );
     let invite_ttl = state.config.invite_token_ttl_s;
+    let (camera_invite, moderator_invite) = (
+        crate::domain::InviteId(Uuid::now_v7()),
+        crate::domain::InviteId(Uuid::now_v7()),
+    );
+    state.store.record_invite(show.id, camera_invite).await?;
+    state.store.record_invite(show.id, moderator_invite).await?;
     let camera = Principal::Camera {
         show_id: show.id,
-        invite_id: crate::domain::InviteId(Uuid::now_v7()),
+        invite_id: camera_invite,
         label: Some("Phone camera".into()),
     };
     let moderator = Principal::Moderator {
         show_id: show.id,
-        invite_id: crate::domain::InviteId(Uuid::now_v7()),
+        invite_id: moderator_invite,
         label: Some("Demo moderator".into()),
     };
     Ok(Some(Links {

@@ -145,6 +145,7 @@ async fn create_invite(
             ));
         }
     };
+    state.store.record_invite(show.id, invite_id).await?;
     let token = state
         .signer
         .mint(&principal, state.now(), state.config.invite_token_ttl_s);

@@ -199,7 +199,12 @@ async fn revoke_invite(
     let show = state.show(id).await?;
     authorize(caller.principal(), Action::ManageShow, Some(&show))?;
     let actor = moderator(&state, &caller, &show).await?;
-    state.store.revoke_invite(show.id, invite).await?;
+    if !state.store.revoke_invite(show.id, invite).await? {
+        return Err(ApiError::not_found(
+            "invite_not_found",
+            format!("show {} has no invitation {invite}", show.id),
+        ));
+    }
     state
         .hub
         .publish(

@@ -55,6 +55,8 @@ struct State {
     pinned_messages: HashMap<ShowId, ChatMessage>,
     audit: HashMap<ShowId, Vec<AuditEntry>>,
     revoked: HashSet<(ShowId, InviteId)>,
+    /// Invitations minted, so revoking an unknown one can say so.
+    invites: HashSet<(ShowId, InviteId)>,
     leases: HashMap<String, (String, std::time::Instant)>,
 }
 
@@ -770,9 +772,19 @@ impl Store for MemoryStore {
         }))
     }
 
-    async fn revoke_invite(&self, show: ShowId, invite: InviteId) -> Result<(), StoreError> {
-        self.with(|s| s.revoked.insert((show, invite)));
+    async fn record_invite(&self, show: ShowId, invite: InviteId) -> Result<(), StoreError> {
+        self.with(|s| s.invites.insert((show, invite)));
         Ok(())
+    }
+
+    async fn revoke_invite(&self, show: ShowId, invite: InviteId) -> Result<bool, StoreError> {
+        Ok(self.with(|s| {
+            let known = s.invites.contains(&(show, invite));
+            if known {
+                s.revoked.insert((show, invite));
+            }
+            known
+        }))
     }
 
     async fn is_revoked(&self, show: ShowId, invite: InviteId) -> Result<bool, StoreError> {

@@ -275,10 +275,13 @@ pub trait Store: Send + Sync + 'static {
     /// The newest `limit` audit entries, oldest first.
     async fn audit_log(&self, show: &Show, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
 
+    /// Records a moderator or camera invitation minted for `show`, so it can be revoked.
+    async fn record_invite(&self, show: ShowId, invite: InviteId) -> Result<(), StoreError>;
     /// Revokes a moderator or camera invitation of `show`: a token for that show with that
     /// invite id stops working everywhere. Keyed by show, so a creator can only ever revoke
-    /// invitations to their own shows (the token carries its show).
-    async fn revoke_invite(&self, show: ShowId, invite: InviteId) -> Result<(), StoreError>;
+    /// invitations to their own shows (the token carries its show). `false` (nothing changed)
+    /// when no such invitation was recorded for that show.
+    async fn revoke_invite(&self, show: ShowId, invite: InviteId) -> Result<bool, StoreError>;
     async fn is_revoked(&self, show: ShowId, invite: InviteId) -> Result<bool, StoreError>;
 
     // ---- Coordination ---------------------------------------------------------------------

@@ -1048,7 +1048,11 @@ impl Store for RedisStore {
         moderation::audit_log(self, show, limit).await
     }
 
-    async fn revoke_invite(&self, show: ShowId, invite: InviteId) -> Result<(), StoreError> {
+    async fn record_invite(&self, show: ShowId, invite: InviteId) -> Result<(), StoreError> {
+        moderation::record_invite(self, show, invite).await
+    }
+
+    async fn revoke_invite(&self, show: ShowId, invite: InviteId) -> Result<bool, StoreError> {
         moderation::revoke_invite(self, show, invite).await
     }
 

@@ -83,6 +83,10 @@ impl Keys {
     fn revoked(&self) -> String {
         self.global("revoked")
     }
+
+    fn invites(&self) -> String {
+        self.global("invites")
+    }
 }
 
 /// Holds a message: stores it, and appends its id to the order unless it is held already
@@ -467,19 +471,48 @@ pub(super) async fn audit_log(
 }
 
 /// Members of the revoked set are `<show>:<invite>`.
-pub(super) async fn revoke_invite(
+pub(super) async fn record_invite(
     store: &RedisStore,
     show: ShowId,
     invite: InviteId,
 ) -> Result<(), StoreError> {
     store
-        .guard("revoke_invite", async {
+        .guard("record_invite", async {
             redis::cmd("SADD")
-                .arg(store.keys.revoked())
+                .arg(store.keys.invites())
                 .arg(format!("{show}:{invite}"))
                 .exec_async(&mut store.conn.clone())
                 .await
                 .map_err(store_error)
+        })
+        .await
+}
+
+/// Invitations are never forgotten once recorded, so checking then adding needs no script.
+pub(super) async fn revoke_invite(
+    store: &RedisStore,
+    show: ShowId,
+    invite: InviteId,
+) -> Result<bool, StoreError> {
+    let member = format!("{show}:{invite}");
+    store
+        .guard("revoke_invite", async {
+            let mut conn = store.conn.clone();
+            let known: bool = redis::cmd("SISMEMBER")
+                .arg(store.keys.invites())
+                .arg(&member)
+                .query_async(&mut conn)
+                .await
+                .map_err(store_error)?;
+            if known {
+                redis::cmd("SADD")
+                    .arg(store.keys.revoked())
+                    .arg(&member)
+                    .exec_async(&mut conn)
+                    .await
+                    .map_err(store_error)?;
+            }
+            Ok(known)
         })
         .await
 }

@@ -615,6 +615,13 @@ async fn a_declined_payment_returns_the_stock(backend: Backend) {
     assert_problem(&declined.pair(), 402, "payment_declined");
     assert!(declined.problem, "{declined:?}");
 
+    // The buyer's cart is as it was: the same line, still at the deal price.
+    let c = cart(&srv, &show, &viewer).await;
+    assert_eq!(c["items"].as_array().map(Vec::len), Some(1), "{c}");
+    assert_eq!(c["items"][0]["product_id"], product.as_str(), "{c}");
+    assert_eq!(c["items"][0]["quantity"], 2, "{c}");
+    assert_eq!(c["items"][0]["unit_price"], usd(1200), "{c}");
+
     // Stock, the deal's units and the buyer's allowance all came back.
     let p = pinned(&srv, &show, &product).await;
     assert_eq!(p["stock_left"], 5, "{p}");
@@ -715,6 +722,11 @@ async fn an_expired_reservation_returns_the_stock(backend: Backend) {
     assert_eq!(p["deal"]["remaining"], 3, "{p}");
     let o = orders(&srv, &show, &creator).await;
     assert_eq!(o["orders"][0]["status"], "expired", "{o}");
+    // The buyer's cart has its line back (the sweeper gives it back with the stock).
+    let c = cart(&srv, &show, &viewer).await;
+    assert_eq!(c["items"].as_array().map(Vec::len), Some(1), "{c}");
+    assert_eq!(c["items"][0]["quantity"], 1, "{c}");
+    assert_eq!(c["items"][0]["unit_price"], usd(1500), "{c}");
     // The room was told.
     let frames = commerce_until(
         &mut room,

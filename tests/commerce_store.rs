@@ -40,6 +40,7 @@ store_contracts!(
     pins_follow_the_lineup_and_the_limit,
     a_deal_pin_starts_afresh,
     cart_lines_set_and_remove,
+    a_given_back_cart_keeps_what_was_added_since,
     checkout_reserves_stock_and_creates_the_order,
     large_amounts_stay_exact,
     checkout_is_idempotent,
@@ -439,6 +440,39 @@ async fn a_deal_pin_starts_afresh(store: SharedStore) {
     let state = w.pin_state(&mug).await.unwrap();
     assert_eq!((state.pin.deal, state.deal.remaining), (None, 0));
     assert_eq!(w.bought(&mug, buyer).await, 1);
+}
+
+/// A failed order's lines come back to the cart; a product put in the cart since keeps its
+/// line, and the cart never passes its product limit.
+async fn a_given_back_cart_keeps_what_was_added_since(store: SharedStore) {
+    let w = World::new(store).await;
+    let mug = w.product("Mug", 2000, "USD", 100).await;
+    let cup = w.product("Cup", 900, "USD", 100).await;
+    let kim = viewer();
+    let line = |quantity, deal_ends_at| CartLine {
+        quantity,
+        deal_ends_at,
+    };
+    w.add(kim, &cup, 3, None).await;
+    let given: CartLines =
+        BTreeMap::from([(mug.id, line(2, Some(t(600)))), (cup.id, line(1, None))]);
+    w.store.give_back_cart(&w.show, kim, &given).await.unwrap();
+    let expected: CartLines =
+        BTreeMap::from([(mug.id, line(2, Some(t(600)))), (cup.id, line(3, None))]);
+    assert_eq!(w.store.cart(&w.show, kim).await.unwrap(), expected);
+
+    // Full: nothing more comes back.
+    let lee = viewer();
+    let mut many = Vec::new();
+    for n in 0..livesale::domain::commerce::MAX_CART_ITEMS {
+        let p = w.product(&format!("P{n}"), 100, "USD", 10).await;
+        w.add(lee, &p, 1, None).await;
+        many.push(p.id);
+    }
+    w.store.give_back_cart(&w.show, lee, &given).await.unwrap();
+    let cart = w.store.cart(&w.show, lee).await.unwrap();
+    assert_eq!(cart.len(), livesale::domain::commerce::MAX_CART_ITEMS);
+    assert!(!cart.contains_key(&mug.id) && !cart.contains_key(&cup.id));
 }
 
 async fn cart_lines_set_and_remove(store: SharedStore) {

@@ -18,6 +18,20 @@ use crate::domain::{Show, ShowId, Timestamp};
 use crate::hub::Hub;
 use crate::store::{SharedStore, Store, StoreError};
 
+/// Puts a failed or expired order's lines back in its buyer's cart, so trying again is one
+/// tap. The order and its stock are already settled; a store error here costs only that
+/// convenience, so it is logged, not returned.
+pub async fn give_back_cart(store: &dyn Store, show: &Show, order: &Order) {
+    let given = async {
+        let pins: Vec<_> = store.pins(show).await?.into_iter().map(|p| p.pin).collect();
+        let lines = crate::domain::commerce::cart_lines_of(order, &pins);
+        store.give_back_cart(show, order.viewer_id, &lines).await
+    };
+    if let Err(e) = given.await {
+        tracing::warn!(show = %show.id, order = %order.id, error = %e, "cannot give the cart back");
+    }
+}
+
 /// The show's pins as the room sees them at `now`.
 pub async fn pin_views(
     store: &dyn Store,
@@ -160,6 +174,9 @@ async fn sweep(store: &dyn Store, hub: &Hub) -> Result<(), StoreError> {
             continue;
         };
         let expired = store.expire_reservations(&show, now).await?;
+        for order in &expired {
+            give_back_cart(store, &show, order).await;
+        }
         if !expired.is_empty() {
             metrics::counter!("livesale_checkouts_total", "outcome" => "expired")
                 .increment(expired.len() as u64);

@@ -202,6 +202,43 @@ pub struct CartLine {
 /// A viewer's cart in one show: product → line.
 pub type CartLines = BTreeMap<ProductId, CartLine>;
 
+/// The cart lines `order` was placed from, to give back to the buyer when its payment fails or
+/// its reservation lapses. A deal line comes back as a deal line, with the end of the deal
+/// pinned now (`pins`), as it was added: checking it out again gets the deal price while the
+/// deal lasts and `deal_ended` after, never the regular price unasked, and a retry with the
+/// same `Idempotency-Key` sees the same cart. (Without a deal pinned any more the line keeps
+/// a marker, the reservation's end: only whether it is set matters to [`plan_checkout`].)
+pub fn cart_lines_of(order: &Order, pins: &[Pin]) -> CartLines {
+    order
+        .items
+        .iter()
+        .map(|item| {
+            let deal_end = || {
+                pins.iter()
+                    .find(|p| p.product_id == item.product_id)
+                    .and_then(|p| p.deal.as_ref())
+                    .map_or(order.reserved_until, |d| d.ends_at)
+            };
+            let line = CartLine {
+                quantity: item.quantity,
+                deal_ends_at: item.deal.then(deal_end),
+            };
+            (item.product_id, line)
+        })
+        .collect()
+}
+
+/// Gives `lines` back to a cart: a product the buyer put in the cart since is left as it is,
+/// and the cart never grows past [`MAX_CART_ITEMS`] products.
+pub fn give_back(cart: &mut CartLines, lines: &CartLines) {
+    for (product, line) in lines {
+        if cart.len() >= MAX_CART_ITEMS && !cart.contains_key(product) {
+            break;
+        }
+        cart.entry(*product).or_insert(*line);
+    }
+}
+
 /// What the store knows about one product at checkout.
 #[derive(Debug, Clone)]
 pub struct LineFacts<'a> {
@@ -442,6 +479,85 @@ mod tests {
             pinned_at: t(0),
             deal: Some(deal),
         }
+    }
+
+    #[test]
+    fn a_failed_order_gives_back_the_lines_it_was_placed_from() {
+        let mug = product(50);
+        let cup = Product {
+            id: ProductId(Uuid::from_u128(9)),
+            ..product(50)
+        };
+        let pin = deal_pin(&mug);
+        let line = |product: &Product, quantity, deal| OrderLine {
+            product_id: product.id,
+            title: product.title.clone(),
+            quantity,
+            unit_price: product.price,
+            deal,
+        };
+        let order = Order {
+            id: Uuid::from_u128(5),
+            show_id: crate::domain::ShowId(Uuid::from_u128(6)),
+            viewer_id: crate::domain::ViewerId(Uuid::from_u128(7)),
+            buyer_name: "Kim".into(),
+            status: OrderStatus::Failed,
+            items: vec![line(&mug, 2, true), line(&cup, 1, false)],
+            total: mug.price,
+            created_at: t(1),
+            reserved_until: t(121),
+            paid_at: None,
+            failure: None,
+        };
+        let deal_end = pin.deal.as_ref().map(|d| d.ends_at);
+        let lines = cart_lines_of(&order, std::slice::from_ref(&pin));
+        assert_eq!(
+            lines,
+            CartLines::from([
+                (
+                    mug.id,
+                    CartLine {
+                        quantity: 2,
+                        deal_ends_at: deal_end
+                    }
+                ),
+                (
+                    cup.id,
+                    CartLine {
+                        quantity: 1,
+                        deal_ends_at: None
+                    }
+                ),
+            ])
+        );
+        // Unpinned since: still a deal line, so it is never sold at the regular price unasked.
+        assert!(cart_lines_of(&order, &[])[&mug.id].deal_ends_at.is_some());
+        // What the buyer added since stays.
+        let mut cart = CartLines::from([(
+            cup.id,
+            CartLine {
+                quantity: 4,
+                deal_ends_at: None,
+            },
+        )]);
+        give_back(&mut cart, &lines);
+        assert_eq!(cart[&cup.id].quantity, 4);
+        assert_eq!(cart[&mug.id].quantity, 2);
+        // A full cart takes nothing more.
+        let mut full: CartLines = (0..MAX_CART_ITEMS as u128)
+            .map(|n| {
+                (
+                    ProductId(Uuid::from_u128(100 + n)),
+                    CartLine {
+                        quantity: 1,
+                        deal_ends_at: None,
+                    },
+                )
+            })
+            .collect();
+        give_back(&mut full, &lines);
+        assert_eq!(full.len(), MAX_CART_ITEMS);
+        assert!(!full.contains_key(&mug.id));
     }
 
     #[test]

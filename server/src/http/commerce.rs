@@ -568,6 +568,7 @@ async fn checkout(
         OrderStatus::Failed => {
             metrics::counter!("livesale_checkouts_total", "outcome" => "payment_failed")
                 .increment(1);
+            crate::commerce::give_back_cart(state.store.as_ref(), &show, &settled).await;
             announce_pins(state.store.as_ref(), &state.hub, &show).await;
             let (code, why) = match &completion {
                 Completion::Failed { reason } if reason.contains("declined") => {
@@ -587,11 +588,14 @@ async fn checkout(
                 ),
             ))
         }
-        OrderStatus::Expired => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "reservation_expired",
-            "the reservation expired before the payment finished; nothing was charged",
-        )),
+        OrderStatus::Expired => {
+            crate::commerce::give_back_cart(state.store.as_ref(), &show, &settled).await;
+            Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "reservation_expired",
+                "the reservation expired before the payment finished; nothing was charged",
+            ))
+        }
     }
 }
 

@@ -331,6 +331,18 @@ impl Store for MemoryStore {
         Ok(self.with(|s| s.carts.get(&(show.id, viewer)).cloned().unwrap_or_default()))
     }
 
+    async fn give_back_cart(
+        &self,
+        show: &Show,
+        viewer: ViewerId,
+        lines: &CartLines,
+    ) -> Result<(), StoreError> {
+        self.with(|s| {
+            crate::domain::commerce::give_back(s.carts.entry((show.id, viewer)).or_default(), lines)
+        });
+        Ok(())
+    }
+
     async fn set_cart_line(
         &self,
         show: &Show,

@@ -139,6 +139,15 @@ pub trait Store: Send + Sync + 'static {
         line: Option<CartLine>,
     ) -> Result<(), StoreError>;
 
+    /// Gives a failed or expired order's lines back to the viewer's cart
+    /// ([`crate::domain::commerce::give_back`]: products in the cart since stay as they are).
+    async fn give_back_cart(
+        &self,
+        show: &Show,
+        viewer: ViewerId,
+        lines: &CartLines,
+    ) -> Result<(), StoreError>;
+
     /// Deal units of `product` that the viewer bought or holds reserved in the current deal.
     async fn deal_bought(
         &self,

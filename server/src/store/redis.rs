@@ -888,6 +888,15 @@ impl Store for RedisStore {
         commerce::set_cart_line(self, show, viewer, product, line).await
     }
 
+    async fn give_back_cart(
+        &self,
+        show: &Show,
+        viewer: ViewerId,
+        lines: &CartLines,
+    ) -> Result<(), StoreError> {
+        commerce::give_back_cart(self, show, viewer, lines).await
+    }
+
     async fn deal_bought(
         &self,
         show: &Show,

@@ -833,6 +833,51 @@ pub(super) async fn set_cart_line(
         .await
 }
 
+/// Adds each line whose product is not in the cart yet, while the cart has fewer than ARGV[1]
+/// products (what [`crate::domain::commerce::give_back`] does, in one atomic step).
+/// KEYS: 1 the cart. ARGV: 1 the cart's product limit, 2 its TTL in seconds, then product and
+/// line pairs.
+const GIVE_BACK: &str = r"
+local max = tonumber(ARGV[1])
+for i = 3, #ARGV, 2 do
+  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 0 then
+    if redis.call('HLEN', KEYS[1]) >= max then break end
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+";
+static GIVE_BACK_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(GIVE_BACK));
+
+pub(super) async fn give_back_cart(
+    store: &RedisStore,
+    show: &Show,
+    viewer: ViewerId,
+    lines: &CartLines,
+) -> Result<(), StoreError> {
+    if lines.is_empty() {
+        return Ok(());
+    }
+    store
+        .guard("give_back_cart", async {
+            let mut call = GIVE_BACK_SCRIPT.prepare_invoke();
+            call.key(store.keys.cart(show, viewer))
+                .arg(crate::domain::commerce::MAX_CART_ITEMS)
+                .arg(CART_TTL_SECONDS);
+            for (product, line) in lines {
+                call.arg(product.to_string()).arg(encode(line)?);
+            }
+            call.invoke_async::<i64>(&mut store.conn.clone())
+                .await
+                .map_err(redis_error)?;
+            // The cart changed behind this node's hint: the next checkout reads it afresh.
+            store.recent(|r| r.cart_products.remove(&(show.id, viewer)));
+            Ok(())
+        })
+        .await
+}
+
 pub(super) async fn deal_bought(
     store: &RedisStore,
     show: &Show,

@@ -18,7 +18,7 @@ mod common;
 use std::time::Duration;
 
 use common::browser::{print_log, require_browser_harness, run_node};
-use common::server::{Backend, TestServer, s};
+use common::server::{Backend, TestServer, s, test_config};
 use serde_json::{Value, json};
 
 /// A switch must show the new camera's colour on the viewer's screen within this bound.
@@ -74,6 +74,13 @@ async fn studio(srv: &TestServer) -> Studio {
     }
 }
 
+/// The server serves the test pages (web/test) only when told to.
+fn with_test_pages() -> livesale::config::Config {
+    let mut config = test_config(Backend::Memory);
+    config.serve_test_pages = true;
+    config
+}
+
 /// The harness and the browser without media: the test pages load from the server's static
 /// files, a canvas capture shows its colour headless, and VP8 through a loopback peer
 /// connection inside Chromium plays into the player's <video>, whose pixels it reads. When this
@@ -81,7 +88,7 @@ async fn studio(srv: &TestServer) -> Studio {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_harness_checks_itself() {
     require_browser_harness();
-    let srv = TestServer::start(Backend::Memory).await;
+    let srv = TestServer::start_with(with_test_pages()).await;
     let run = run_node(
         "media-switch.mjs",
         &["--check".into(), "--base".into(), srv.base.clone()],
@@ -106,7 +113,7 @@ async fn chromium_harness_checks_itself() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_program_switches_follow_on_screen() {
     require_browser_harness();
-    let srv = TestServer::start(Backend::Memory).await;
+    let srv = TestServer::start_with(with_test_pages()).await;
     let st = studio(&srv).await;
     let args: Vec<String> = vec![
         "--base".into(),

@@ -91,6 +91,12 @@ pub struct Config {
     #[arg(long, env = "LIVESALE_WEB_DIR", default_value_os_t = default_web_dir())]
     pub web_dir: PathBuf,
 
+    /// Serve the media test pages under /static/test/ (web/test: a canvas WHIP camera and a
+    /// WHEP player that the media tests drive). Off by default: a production node does not
+    /// serve them.
+    #[arg(long, env = "LIVESALE_SERVE_TEST_PAGES")]
+    pub serve_test_pages: bool,
+
     /// Largest accepted request body for JSON routes, in bytes.
     #[arg(long, env = "LIVESALE_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,

@@ -55,10 +55,20 @@ async function cleanup() {
   }
 }
 
+// What the pages' Content-Security-Policy refused (Chromium reports each refusal as a console
+// error): any one fails the run, so the policy can never silently break a page.
+const cspViolations = [];
+
 /** Prints the one JSON result line and exits (0 when ok). */
 export async function finish(result) {
   if (resultPrinted) return;
   resultPrinted = true;
+  if (result.ok && cspViolations.length) {
+    log(`FAILED: the Content-Security-Policy refused ${cspViolations.length} thing(s)`);
+    result = {
+      ...result, ok: false, failed_step: 'content-security-policy', error: cspViolations.join(' | '),
+    };
+  }
   await cleanup();
   process.stdout.write(`${JSON.stringify(result)}\n`);
   process.exit(result.ok ? 0 : 1);
@@ -115,10 +125,7 @@ export async function launch(name) {
 /** Opens `url` in a new page and waits until `readyFlag` is set on window. */
 export async function openPage(context, url, readyFlag, label) {
   const page = await context.newPage();
-  page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning') log(`${label} console.${m.type()}: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => log(`${label} page error: ${e.message}`));
+  watch(page, label);
   const res = await page.goto(url, { waitUntil: 'load', timeout: 15000 });
   if (!res || res.status() !== 200) {
     throw new Error(`GET ${url} answered ${res ? res.status() : 'nothing'}`);
@@ -253,6 +260,7 @@ export async function person(browser, base, label, size = DESKTOP, extra = {}) {
 export function watch(page, label) {
   page.on('console', (m) => {
     if (m.type() === 'error' || m.type() === 'warning') log(`${label} console.${m.type()}: ${m.text()}`);
+    if (/Content Security Policy/i.test(m.text())) cspViolations.push(`${label}: ${m.text()}`);
   });
   page.on('pageerror', (e) => log(`${label} page error: ${e.message}`));
 }

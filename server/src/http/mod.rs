@@ -143,7 +143,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ops::router(openapi))
         .merge(pages::router())
         .merge(ws::router())
-        .nest_service("/static", ServeDir::new(&state.config.web_dir))
+        .nest_service("/static", static_files(&state.config))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
@@ -164,6 +164,23 @@ pub fn router(state: AppState) -> Router {
             },
         ))
         .with_state(state)
+}
+
+/// web/ under /static; its test/ pages only with `--serve-test-pages`. Every file gets
+/// `nosniff`, so a user-controlled name can never be sniffed into script.
+fn static_files(config: &Config) -> Router {
+    let files = ServeDir::new(&config.web_dir);
+    let router = if config.serve_test_pages {
+        Router::new().fallback_service(files)
+    } else {
+        Router::new()
+            .nest_service("/test", axum::routing::any(not_found))
+            .fallback_service(files)
+    };
+    router.layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
+        axum::http::header::X_CONTENT_TYPE_OPTIONS,
+        axum::http::HeaderValue::from_static("nosniff"),
+    ))
 }
 
 async fn not_found() -> ApiError {

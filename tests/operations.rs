@@ -337,3 +337,91 @@ async fn metrics_and_openapi_are_served() {
     }
     assert!(doc["components"]["schemas"]["Problem"].is_object());
 }
+
+/// A viewer whose WebRTC session never connects costs one log line (its end, with the reason),
+/// not the WebRTC stack's warnings five times a second until the connect timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_that_never_connects_logs_one_line() {
+    let mut srv = ServerProcess::spawn(
+        &["--no-demo", "--admin-token", "adm"],
+        &[("LIVESALE_MEDIA_CONNECT_TIMEOUT", "2")],
+    );
+    let http = reqwest::Client::new();
+    let post = |path: &str, token: Option<&str>, body: Value| {
+        let req = http.post(format!("{}{path}", srv.base)).json(&body);
+        match token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        }
+        .send()
+    };
+    let creator: Value = post("/api/creators", Some("adm"), json!({ "name": "Quiet" }))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let show: Value = post(
+        "/api/shows",
+        Some(&s(&creator["token"])),
+        json!({ "title": "Quiet" }),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let show = s(&show["id"]);
+    let viewer: Value = post(
+        &format!("/api/shows/{show}/viewers"),
+        None,
+        json!({ "display_name": "Ghost" }),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let answer = http
+        .post(format!("{}/api/shows/{show}/whep", srv.base))
+        .bearer_auth(s(&viewer["token"]))
+        .header("content-type", "application/sdp")
+        .body(common::sdp::MINIMAL_OFFER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 201);
+    let session = answer.headers()["location"]
+        .to_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+
+    let mut logs = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !logs
+        .iter()
+        .any(|l: &String| l.contains("media session ended"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the session never ended:\n{}",
+            logs.join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        logs.extend(srv.logs());
+    }
+    // The stack's own lines would have come while the session was waiting; give the last ones
+    // (the close) a moment too.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    logs.extend(srv.logs());
+    srv.terminate();
+    let about: Vec<&String> = logs
+        .iter()
+        .filter(|l| l.contains(&session) || l.contains(" rtc") || l.contains(" webrtc"))
+        .collect();
+    assert_eq!(about.len(), 1, "one line, not {}:\n{about:#?}", about.len());
+    assert!(about[0].contains("connect_timeout"), "{}", about[0]);
+}

@@ -84,6 +84,8 @@ pub struct Config {
     pub log_format: LogFormat,
 
     /// Log filter in tracing's EnvFilter syntax (e.g. `info`, `livesale=debug,tower_http=info`).
+    /// The WebRTC stack's own logs (targets `rtc*`, `webrtc*`) show only errors unless named
+    /// here (e.g. `info,rtc_ice=debug`): livesale logs each media session's start and end.
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log: String,
 
@@ -298,6 +300,30 @@ pub enum TlsMode {
 
 impl Config {
     /// Defaults as if no flag and no environment variable were given (for tests and tools).
+    /// The log filter in effect: `--log`, with the WebRTC stack quietened where `--log` does
+    /// not name it. Its per-session chatter (a viewer that never connects logs a warning five
+    /// times a second until the connect timeout) would bury everything else.
+    pub fn log_filter(&self) -> String {
+        const QUIET: [&str; 2] = ["rtc", "webrtc"];
+        let named = |target: &str| {
+            self.log.split(',').any(|d| {
+                d.trim()
+                    .split('=')
+                    .next()
+                    .is_some_and(|t| t.starts_with(target))
+            })
+        };
+        let mut filter = self.log.trim().to_string();
+        for target in QUIET.iter().filter(|t| !named(t)) {
+            if !filter.is_empty() {
+                filter.push(',');
+            }
+            filter.push_str(target);
+            filter.push_str("=error");
+        }
+        filter
+    }
+
     pub fn defaults() -> Self {
         Config::parse_from(["livesale"])
     }
@@ -418,5 +444,34 @@ impl Config {
             connect_timeout: Duration::from_secs(self.media_connect_timeout_s.max(1)),
             pli_interval: Duration::from_millis(500),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Config;
+
+    fn filter(log: &str) -> String {
+        Config {
+            log: log.into(),
+            ..Config::defaults()
+        }
+        .log_filter()
+    }
+
+    #[test]
+    fn the_webrtc_stack_logs_only_errors_unless_named() {
+        assert_eq!(filter("info"), "info,rtc=error,webrtc=error");
+        assert_eq!(filter("debug"), "debug,rtc=error,webrtc=error");
+        assert_eq!(filter(""), "rtc=error,webrtc=error");
+        // Named by the operator: theirs stands.
+        assert_eq!(
+            filter("info,rtc_ice=debug"),
+            "info,rtc_ice=debug,webrtc=error"
+        );
+        assert_eq!(
+            filter("warn,webrtc=info,rtc=warn"),
+            "warn,webrtc=info,rtc=warn"
+        );
     }
 }

@@ -55,7 +55,8 @@ async fn main() -> ExitCode {
 }
 
 fn init_tracing(config: &Config) {
-    let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_new(config.log_filter())
+        .unwrap_or_else(|_| EnvFilter::new(Config::defaults().log_filter()));
     // Logs go to stderr; stdout carries only the start-up banner (links to open).
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

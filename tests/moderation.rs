@@ -40,32 +40,12 @@ async fn a_creator_cannot_revoke_another_creators_invites() {
     let (_, stranger) = room.srv.creator("Stranger").await;
     let theirs = room.srv.show(&stranger, "Theirs").await;
     let path = format!("/api/shows/{theirs}/invites/{}", invite_id_of(&moderator));
-    let resp = room
-        .srv
-        .http
-        .delete(room.srv.url(&path))
-        .bearer_auth(&stranger)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        resp.status(),
-        404,
-        "the invitation is not one of the stranger's show's"
-    );
+    let got = room.srv.delete(&path, Some(&stranger)).await;
+    assert_problem(&got, 404, "invite_not_found");
     // An invitation id nobody minted is 404 too, for the show's own creator.
     let path = format!("{}/invites/{}", room.path(""), uuid::Uuid::now_v7());
-    let resp = room
-        .srv
-        .http
-        .delete(room.srv.url(&path))
-        .bearer_auth(&room.creator)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 404);
-    let body: serde_json::Value = resp.json().await.unwrap();
-    assert_eq!(body["code"], "invite_not_found", "{body}");
+    let got = room.srv.delete(&path, Some(&room.creator)).await;
+    assert_problem(&got, 404, "invite_not_found");
     let (status, body) = room
         .srv
         .get(&room.path("/moderation"), Some(&moderator))
@@ -73,15 +53,7 @@ async fn a_creator_cannot_revoke_another_creators_invites() {
     assert_eq!(status, 200, "Ann's moderator still works: {body}");
     // And the stranger cannot reach Ann's show's route at all.
     let path = format!("{}/invites/{}", room.path(""), invite_id_of(&moderator));
-    let resp = room
-        .srv
-        .http
-        .delete(room.srv.url(&path))
-        .bearer_auth(&stranger)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 403);
+    assert_eq!(room.srv.delete(&path, Some(&stranger)).await.0, 403);
 }
 
 mod redis_only {

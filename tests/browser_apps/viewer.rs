@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::Fixture;
 use crate::common::browser::{print_log, require_browser_harness, run_node};
+use crate::common::server::{Backend, test_config};
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(240);
 
@@ -115,7 +116,10 @@ async fn viewer_buys_a_pinned_deal_and_sees_sold_out_explained() {
 /// program plays (frames advancing) for a guest, muted with a tap-to-unmute button.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewer_plays_the_program_when_a_camera_publishes() {
-    let fx = Fixture::new(true).await;
+    // The camera is web/test's canvas page, served only when asked for.
+    let mut config = test_config(Backend::Redis);
+    config.serve_test_pages = true;
+    let fx = Fixture::with_config(config, true).await;
     let r = scenario(&fx, "video").await;
     assert_eq!(step(&r, "nothing on air")["right_back"], true, "{r}");
     let play = step(&r, "video plays");

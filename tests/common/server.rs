@@ -161,6 +161,14 @@ impl TestServer {
         Self::finish(req.send().await.expect("request sent")).await
     }
 
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut req = self.http.delete(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        Self::finish(req.send().await.expect("request sent")).await
+    }
+
     pub async fn finish(resp: reqwest::Response) -> (u16, Value) {
         let status = resp.status().as_u16();
         let bytes = resp.bytes().await.expect("body read");

@@ -848,6 +848,21 @@ async fn chat_text_limits(backend: Backend) {
         ("esc \u{1b}[31m", "forbidden_characters"),
         ("\u{202E}gpj.exe", "forbidden_characters"),
         ("a \u{2066}b\u{2069}", "forbidden_characters"),
+        // Text that shows nothing (issue 13, item 6).
+        ("\u{200B}\u{200B}", "empty_message"),
+        ("\u{2060} \u{FEFF}", "empty_message"),
+        ("\u{3164}", "empty_message"),
+        ("\u{E0041}\u{E0042}\u{E007F}", "empty_message"),
+        ("\u{00AD}\u{00AD}", "empty_message"),
+        ("\u{FE0F}\u{FE0E}", "empty_message"),
+        ("\u{0301}", "empty_message"),
+        // Line separators and stacked combining marks.
+        ("one\u{2028}two", "forbidden_characters"),
+        ("one\u{2029}two", "forbidden_characters"),
+        (
+            "Z\u{0336}\u{0351}\u{0352}\u{0357}\u{035B}algo",
+            "forbidden_characters",
+        ),
     ];
     for (text, code) in refusals {
         a.chat(text).await;
@@ -858,6 +873,11 @@ async fn chat_text_limits(backend: Backend) {
         ("é".repeat(20), "é".repeat(20)),
         (format!("  {}  ", "y".repeat(20)), "y".repeat(20)),
         ("\t padded \t".to_string(), "padded".to_string()),
+        // Emoji sequences keep their joiners and variation selectors.
+        (
+            "\u{2764}\u{FE0F}\u{1F469}\u{200D}\u{1F4BB}".into(),
+            "\u{2764}\u{FE0F}\u{1F469}\u{200D}\u{1F4BB}".into(),
+        ),
     ];
     for (text, delivered) in &accepted {
         a.chat(text).await;
@@ -865,7 +885,8 @@ async fn chat_text_limits(backend: Backend) {
         assert_eq!(m["type"], "chat.message", "{text:?} was refused: {m}");
         assert_eq!(&s(&m["text"]), delivered);
     }
-    let frames = b.collect_until(|v| v["text"] == "padded", WAIT).await;
+    let last = &accepted[accepted.len() - 1].1;
+    let frames = b.collect_until(|v| v["text"] == last.as_str(), WAIT).await;
     assert!(
         errors(&frames).is_empty(),
         "others never see refusals: {frames:?}"

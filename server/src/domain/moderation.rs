@@ -59,14 +59,10 @@ pub fn is_moderator(role: Option<Role>) -> bool {
 pub fn skeleton(text: &str) -> String {
     text.nfkd()
         .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
-        .filter(|c| !is_invisible(*c))
+        .filter(|c| !super::names::is_invisible(*c))
         .flat_map(char::to_lowercase)
         .map(fold_lookalike)
         .collect()
-}
-
-fn is_invisible(c: char) -> bool {
-    matches!(c, '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{00AD}' | '\u{034F}')
 }
 
 /// Letters that render like Latin ones, and the usual digit/symbol stand-ins.
@@ -386,7 +382,7 @@ pub fn slow_mode_seconds(seconds: u64) -> Result<u64, DomainError> {
 /// An optional reason: trimmed, bounded, plain text.
 pub fn reason(raw: Option<&str>) -> Result<Option<String>, DomainError> {
     super::names::optional_long(raw, "reason", MAX_REASON_CHARS, "invalid_reason")
-        .map(|r| r.map(|r| r.replace(['\n', '\r', '\t'], " ")))
+        .map(|r| r.map(|r| r.replace(['\n', '\r', '\t', '\u{2028}', '\u{2029}'], " ")))
 }
 
 /// Applies a terms edit: adds and removes (by skeleton, so "SPAM" removes "spam"), keeping the

@@ -384,14 +384,18 @@ pub struct ChatRules {
 }
 
 impl ChatRules {
-    /// Trims and checks a chat message: not empty, at most `max_chars` characters, no control
-    /// or bidi-override characters (newlines included: chat is one line).
+    /// Trims and checks a chat message: not empty, at most `max_chars` characters, no control,
+    /// line-separator or bidi-override characters (newlines included: chat is one line).
+    /// Text made only of invisible characters is `empty_message`; a character stacking more
+    /// than [`names::MAX_MARKS_PER_CHAR`] combining marks is `forbidden_characters`.
     pub fn text(&self, raw: &str) -> Result<String, DomainError> {
         names::short_text(raw, self.max_chars).map_err(|e| {
             let code = match e {
-                names::ShortTextError::Empty => "empty_message",
+                names::ShortTextError::Empty | names::ShortTextError::Invisible => "empty_message",
                 names::ShortTextError::TooLong => "message_too_long",
-                names::ShortTextError::ForbiddenChar => "forbidden_characters",
+                names::ShortTextError::ForbiddenChar | names::ShortTextError::StackedMarks => {
+                    "forbidden_characters"
+                }
             };
             DomainError::invalid(code, e.describe("chat text", self.max_chars))
         })
@@ -549,6 +553,19 @@ mod tests {
         assert_eq!(rules.text("a\nb").unwrap_err().code, "forbidden_characters");
         // Markup is just text; escaping is the renderer's job.
         assert_eq!(rules.text("<b>x</b>").unwrap(), "<b>x</b>");
+        // Text that shows nothing is empty; text that breaks lines or stacks marks is refused.
+        #[rustfmt::skip]
+        let cases = [
+            ("\u{200B}", "empty_message"), ("\u{2060}\u{FEFF}", "empty_message"),
+            ("\u{3164}", "empty_message"), ("\u{E0041}\u{E007F}", "empty_message"),
+            ("\u{00AD}", "empty_message"), ("\u{FE0F}", "empty_message"),
+            ("a\u{2028}b", "forbidden_characters"), ("a\u{2029}b", "forbidden_characters"),
+            ("a\u{0301}\u{0302}\u{0303}\u{0304}\u{0305}", "forbidden_characters"),
+        ];
+        for (text, code) in cases {
+            assert_eq!(rules.text(text).unwrap_err().code, code, "{text:?}");
+        }
+        assert_eq!(rules.text("\u{2764}\u{FE0F}").unwrap(), "\u{2764}\u{FE0F}");
     }
 
     #[test]

@@ -167,7 +167,9 @@ pub fn invite_url(base: &str, principal: &Principal, token: &str) -> String {
 #[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewViewer {
-    /// The name others see in chat and purchase events: 1-32 characters.
+    /// The name others see in chat and purchase events: 1-32 characters with something
+    /// visible; not a role name ("Creator", "Moderator", …) or the host's name
+    /// (`reserved_display_name`).
     display_name: String,
 }
 
@@ -190,7 +192,11 @@ async fn create_viewer(
 ) -> ApiResult<(StatusCode, Json<CreatedViewer>)> {
     let show = state.show(id).await?;
     let body = body.value()?;
-    let name = names::display_name(&body.display_name)?;
+    // The host's name is reserved in their shows (a deleted creator leaves only the role
+    // names reserved).
+    let host = state.store.creator(show.creator_id).await?;
+    let host_name = host.as_ref().map_or("", |c| c.name.as_str());
+    let name = names::viewer_name(&body.display_name, host_name)?;
     // A guest who presents an earlier viewer token (of any show) keeps that identity, so a
     // moderator's ban follows them; a banned identity gets no new token for the show.
     let id = match identity {

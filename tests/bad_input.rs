@@ -32,6 +32,7 @@ on_both_backends!(
     unknown_ids_routes_and_methods,
     csv_import_refuses_bad_uploads,
     fuzzed_json_never_breaks_the_server,
+    product_quota_holds_on_create_and_import,
 );
 
 /// (status, content type, body) of one answer.
@@ -344,7 +345,30 @@ async fn field_rules_are_enforced(backend: Backend) {
         let got = x.json(&join, None, json!({ "display_name": name })).await;
         x.problem(format!("name {name:?}"), &got, 422, "invalid_display_name");
     }
+    // Names that show nothing, break lines or stack marks (issue 13, item 6).
+    #[rustfmt::skip]
+    let unseen = [
+        "\u{200B}", "\u{2060}\u{FEFF}", "\u{3164}", "\u{E0041}\u{E007F}", "\u{00AD}",
+        "\u{FE0F}", " \u{200B} \u{3164} ", "Da\u{2028}na", "Da\u{2029}na",
+        "Z\u{301}\u{302}\u{303}\u{304}\u{305}algo",
+    ];
+    for name in unseen {
+        let got = x.json(&join, None, json!({ "display_name": name })).await;
+        x.problem(format!("name {name:?}"), &got, 422, "invalid_display_name");
+    }
+    // Names that read as the host's (the creator here is "Jo") or as the staff's.
+    #[rustfmt::skip]
+    let impostors = [
+        "Creator", "MODERATOR", "\u{FF4D}\u{FF4F}\u{FF44}\u{FF45}\u{FF52}\u{FF41}\u{FF54}\u{FF4F}\u{FF52}",
+        "H o s t", "Jo", "jo", "\u{FF2A}\u{FF2F}", "J\u{200B}o", "J0", "Jo!",
+    ];
+    for name in impostors {
+        let got = x.json(&join, None, json!({ "display_name": name })).await;
+        x.problem(format!("name {name:?}"), &got, 422, "reserved_display_name");
+    }
     let name = |n: &str| json!({ "display_name": n });
+    let got = x.json(&join, None, name("Joanna \u{2764}\u{FE0F}")).await;
+    x.status("a name that only starts like the host's", &got, 201);
     let got = x.json(&join, None, name(&"é".repeat(32))).await;
     x.status("a 32-character display name", &got, 201);
     let got = x.json(&join, None, name("  Dana  ")).await;
@@ -488,6 +512,82 @@ async fn csv_import_refuses_bad_uploads(backend: Backend) {
     x.that("a valid import", got.0 == 200 && created == Some(1), &got.2);
     x.catalog(&token, &[("CSV-1", 6)]).await;
     x.finish("csv_import_refuses_bad_uploads");
+}
+
+/// `--max-products-per-creator`: creating beyond it is 409 `product_quota`; an import reports
+/// the new SKUs beyond it as rejected rows and still updates existing ones; concurrent creates
+/// cannot overshoot; other creators are not affected.
+async fn product_quota_holds_on_create_and_import(backend: Backend) {
+    let mut config = test_config(backend);
+    config.max_products_per_creator = 3;
+    let mut x = Ctx::on(TestServer::start_with(config).await).await;
+    let token = x.token.clone();
+    let c = Some(token.as_str());
+    for sku in ["Q-1", "Q-2"] {
+        let got = x
+            .json("/api/products", c, product(sku, "100", "USD", "1"))
+            .await;
+        x.status(format!("product {sku} within the quota"), &got, 201);
+    }
+    let header = "Handle,Title,Variant SKU,Variant Price,Variant Inventory Qty";
+    let csv = format!(
+        "{header}
+q1,Q one,Q-1,1.00,9
+q3,Q three,Q-3,1.00,3
+q4,Q four,Q-4,1.00,4
+q5,Q five,Q-5,1.00,5
+"
+    );
+    let got = x.send("POST", "/api/products/import", c, CSV, csv).await;
+    let lines = |key: &str| -> Vec<u64> {
+        got.2[key]
+            .as_array()
+            .map(|rows| rows.iter().filter_map(|r| r["line"].as_u64()).collect())
+            .unwrap_or_default()
+    };
+    let (created, updated, rejected) = (lines("created"), lines("updated"), lines("rejected"));
+    let reasons_name_the_quota = got.2["rejected"].as_array().is_some_and(|rows| {
+        rows.iter()
+            .all(|r| s(&r["reason"]).contains("at most 3 products"))
+    });
+    let report_ok = got.0 == 200
+        && updated == [2]
+        && created == [3]
+        && rejected == [4, 5]
+        && reasons_name_the_quota;
+    x.that("an import that crosses the quota", report_ok, &got.2);
+    let got = x
+        .json("/api/products", c, product("Q-6", "100", "USD", "1"))
+        .await;
+    x.problem("a product beyond the quota", &got, 409, "product_quota");
+    // A duplicate SKU is still named as such at the quota.
+    let got = x
+        .json("/api/products", c, product("Q-1", "100", "USD", "1"))
+        .await;
+    x.problem("a duplicate SKU at the quota", &got, 409, "duplicate_sku");
+    x.catalog(&token, &[("Q-1", 9), ("Q-2", 1), ("Q-3", 3)])
+        .await;
+
+    // Concurrent creates by a fresh creator: exactly the quota gets in.
+    let (_, other) = x.srv.creator("Noa").await;
+    let o = Some(other.as_str());
+    let bodies: Vec<String> = (0..10)
+        .map(|i| product(&format!("N-{i}"), "100", "USD", "1"))
+        .collect();
+    let answers =
+        futures::future::join_all(bodies.iter().map(|b| x.json("/api/products", o, b))).await;
+    let statuses: Vec<u16> = answers.iter().map(|a| a.0).collect();
+    let made = statuses.iter().filter(|st| **st == 201).count();
+    let refused = answers
+        .iter()
+        .filter(|a| a.0 == 409 && a.2["code"] == "product_quota")
+        .count();
+    x.that(
+        "ten concurrent creates with a quota of 3",
+        made == 3 && refused == 7,
+        format!("{statuses:?}"),
+    );
+    x.finish("product_quota_holds_on_create_and_import");
 }
 
 /// xorshift64*: a fixed-seed generator, so a failing input reproduces.

@@ -107,6 +107,15 @@ pub struct Config {
     #[arg(long, env = "LIVESALE_MAX_IMPORT_BYTES", default_value_t = 8 * 1024 * 1024)]
     pub max_import_bytes: usize,
 
+    /// Most products one creator's catalog may hold; creating more is 409 `product_quota`, and
+    /// an import reports the rows beyond it as rejected.
+    #[arg(
+        long,
+        env = "LIVESALE_MAX_PRODUCTS_PER_CREATOR",
+        default_value_t = 10_000
+    )]
+    pub max_products_per_creator: u64,
+
     /// Lifetime of creator tokens, in seconds (default 30 days).
     #[arg(long, env = "LIVESALE_CREATOR_TOKEN_TTL", default_value_t = 30 * 24 * 3600)]
     pub creator_token_ttl_s: u64,

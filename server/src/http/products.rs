@@ -12,6 +12,7 @@ use super::extract::{ApiBytes, ApiJson, ApiPath, ApiQuery, Caller};
 use crate::config::Config;
 use crate::domain::import::{ImportRow, parse_shopify_csv};
 use crate::domain::{Currency, Money, NewProduct, Product, ProductId};
+use crate::store::ProductInsert;
 
 pub fn router(config: &Config) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -44,7 +45,8 @@ pub struct CreateProduct {
     image_url: Option<String>,
 }
 
-/// Add a product to the caller's catalog (creators).
+/// Add a product to the caller's catalog (creators). A duplicate SKU is 409 `duplicate_sku`;
+/// a catalog at `--max-products-per-creator` is 409 `product_quota`.
 #[utoipa::path(post, path = "/api/products", tag = "products", request_body = CreateProduct,
     responses((status = 201, body = Product), (status = 401, body = Problem),
               (status = 403, body = Problem), (status = 409, body = Problem),
@@ -66,17 +68,29 @@ async fn create_product(
         stock: body.stock,
     };
     let product = Product::create(ProductId(Uuid::now_v7()), creator, fields, state.now())?;
-    if !state.store.insert_product(&product).await? {
-        return Err(ApiError::new(
+    let quota = state.config.max_products_per_creator;
+    match state.store.insert_product_within(&product, quota).await? {
+        ProductInsert::Inserted => Ok((StatusCode::CREATED, Json(product))),
+        ProductInsert::DuplicateSku => Err(ApiError::new(
             StatusCode::CONFLICT,
             "duplicate_sku",
             format!(
                 "your catalog already has a product with SKU '{}'",
                 product.sku
             ),
-        ));
+        )),
+        ProductInsert::OverQuota => Err(quota_error(quota)),
     }
-    Ok((StatusCode::CREATED, Json(product)))
+}
+
+/// A catalog at `--max-products-per-creator`: a state the creator can change (by asking the
+/// operator), not a bad request, hence 409.
+fn quota_error(quota: u64) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "product_quota", quota_reason(quota))
+}
+
+fn quota_reason(quota: u64) -> String {
+    format!("your catalog is full: at most {quota} products per creator")
 }
 
 #[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -144,7 +158,9 @@ pub struct ImportReport {
 }
 
 /// Import a Shopify product export (CSV). Each variant with a SKU becomes a product; an
-/// existing SKU is updated. Bad rows are reported by line and never stop the good ones.
+/// existing SKU is updated. Bad rows are reported by line and never stop the good ones; new
+/// SKUs beyond `--max-products-per-creator` are rejected rows. Text is stored as typed; any
+/// CSV the server writes neutralises spreadsheet formulas (a leading `'`).
 #[utoipa::path(post, path = "/api/products/import", tag = "products",
     params(ImportParams),
     request_body(content = String, content_type = "text/csv"),
@@ -185,6 +201,7 @@ async fn import_products(
         rejected: Vec::new(),
     };
     let now = state.now();
+    let quota = state.config.max_products_per_creator;
     for row in rows {
         let (line, fields) = match row {
             ImportRow::Rejected { line, reason } => {
@@ -220,17 +237,22 @@ async fn import_products(
                 continue;
             }
         };
-        if state.store.insert_product(&product).await? {
-            report.created.push(ImportedProduct {
+        // Rows beyond the quota are rejected one by one (updates of existing SKUs still
+        // apply), so the report says exactly which lines did not make it in.
+        match state.store.insert_product_within(&product, quota).await? {
+            ProductInsert::Inserted => report.created.push(ImportedProduct {
                 line,
                 id: product.id,
                 sku,
-            });
-        } else {
-            report.rejected.push(RejectedRow {
+            }),
+            ProductInsert::DuplicateSku => report.rejected.push(RejectedRow {
                 line,
                 reason: format!("SKU '{sku}' was created by another request meanwhile"),
-            });
+            }),
+            ProductInsert::OverQuota => report.rejected.push(RejectedRow {
+                line,
+                reason: quota_reason(quota),
+            }),
         }
     }
     tracing::info!(

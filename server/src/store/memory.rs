@@ -10,7 +10,7 @@ use super::commerce::{
     CheckoutOutcome, CheckoutRequest, Completion, OutboxEvent, PinState, Webhook, cart_fingerprint,
     event_body,
 };
-use super::{DemoRecord, Store, StoreError};
+use super::{DemoRecord, ProductInsert, Store, StoreError};
 use crate::domain::commerce::{
     CartLine, CartLines, DealState, LineFacts, Order, OrderStatus, Pin, add_pin, plan_checkout,
 };
@@ -36,6 +36,8 @@ struct State {
     shows: HashMap<ShowId, Show>,
     products: HashMap<ProductId, Product>,
     skus: HashMap<(CreatorId, String), ProductId>,
+    /// Products per creator, for the quota (products are never deleted).
+    catalog_sizes: HashMap<CreatorId, u64>,
     lineups: HashMap<ShowId, Vec<ProductId>>,
     viewers: HashMap<(ShowId, ViewerId), Viewer>,
     pins: HashMap<ShowId, Vec<PinState>>,
@@ -191,15 +193,24 @@ impl Store for MemoryStore {
         }))
     }
 
-    async fn insert_product(&self, product: &Product) -> Result<bool, StoreError> {
+    async fn insert_product_within(
+        &self,
+        product: &Product,
+        max_products: u64,
+    ) -> Result<ProductInsert, StoreError> {
         Ok(self.with(|s| {
             let key = (product.creator_id, product.sku.clone());
             if s.skus.contains_key(&key) {
-                return false;
+                return ProductInsert::DuplicateSku;
             }
+            let count = s.catalog_sizes.entry(product.creator_id).or_default();
+            if *count >= max_products {
+                return ProductInsert::OverQuota;
+            }
+            *count += 1;
             s.skus.insert(key, product.id);
             s.products.insert(product.id, product.clone());
-            true
+            ProductInsert::Inserted
         }))
     }
 

@@ -45,6 +45,16 @@ pub struct DemoRecord {
     pub show_id: ShowId,
 }
 
+/// What [`Store::insert_product_within`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProductInsert {
+    Inserted,
+    /// The creator already has a product with this SKU; nothing changed.
+    DuplicateSku,
+    /// The creator already has the most products allowed; nothing changed.
+    OverQuota,
+}
+
 pub type SharedStore = std::sync::Arc<dyn Store>;
 
 #[async_trait]
@@ -85,7 +95,20 @@ pub trait Store: Send + Sync + 'static {
     async fn update_show(&self, show: &Show, expected: ShowStatus) -> Result<bool, StoreError>;
 
     /// Inserts a product; `false` when its creator already has a product with that SKU.
-    async fn insert_product(&self, product: &Product) -> Result<bool, StoreError>;
+    /// No quota applies (the demo seed and tests); requests go through
+    /// [`Self::insert_product_within`].
+    async fn insert_product(&self, product: &Product) -> Result<bool, StoreError> {
+        let outcome = self.insert_product_within(product, u64::MAX).await?;
+        Ok(outcome == ProductInsert::Inserted)
+    }
+    /// Inserts a product unless its creator already has one with that SKU or already has
+    /// `max_products` products (`--max-products-per-creator`); the check and the insert are
+    /// one atomic step, so concurrent creates cannot overshoot the quota.
+    async fn insert_product_within(
+        &self,
+        product: &Product,
+        max_products: u64,
+    ) -> Result<ProductInsert, StoreError>;
     /// Replaces a stored product's fields, stock included (same id, same SKU owner).
     async fn update_product(&self, product: &Product) -> Result<(), StoreError>;
     async fn product(&self, id: ProductId) -> Result<Option<Product>, StoreError>;

@@ -34,7 +34,7 @@ use super::commerce::{
 };
 use super::redis_commerce as commerce;
 use super::redis_moderation as moderation;
-use super::{DemoRecord, Store, StoreError};
+use super::{DemoRecord, ProductInsert, Store, StoreError};
 use crate::domain::DomainError;
 use crate::domain::InviteId;
 use crate::domain::commerce::{CartLine, CartLines, Order, Pin};
@@ -51,10 +51,14 @@ const RECONNECT_RETRIES: usize = 2;
 const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(50);
 const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(200);
 
-/// Inserts a product unless its creator already uses the SKU.
-/// KEYS: skus, product, stock, catalog. ARGV: sku, product id, json, stock, created ms.
+/// Inserts a product unless its creator already uses the SKU or already has the most products
+/// allowed (the catalog's size).
+/// KEYS: skus, product, stock, catalog. ARGV: sku, product id, json, stock, created ms, max.
+/// Returns 1 inserted, 0 duplicate SKU, -1 over the quota.
 const INSERT_PRODUCT: &str = r"
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+if redis.call('ZCARD', KEYS[4]) >= tonumber(ARGV[6]) then return -1 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('SET', KEYS[2], ARGV[3])
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[4])
 redis.call('ZADD', KEYS[4], ARGV[5], ARGV[2])
@@ -667,7 +671,11 @@ impl Store for RedisStore {
         .await
     }
 
-    async fn insert_product(&self, product: &Product) -> Result<bool, StoreError> {
+    async fn insert_product_within(
+        &self,
+        product: &Product,
+        max_products: u64,
+    ) -> Result<ProductInsert, StoreError> {
         self.guard("insert_product", async {
             let c = product.creator_id;
             let inserted: i64 = self
@@ -681,14 +689,17 @@ impl Store for RedisStore {
                 .arg(encode_product(product)?)
                 .arg(product.stock)
                 .arg(score(product.created_at))
+                .arg(max_products)
                 .invoke_async(&mut self.conn.clone())
                 .await
                 .map_err(redis_error)?;
-            if inserted == 0 {
-                return Ok(false);
+            match inserted {
+                1 => {}
+                0 => return Ok(ProductInsert::DuplicateSku),
+                _ => return Ok(ProductInsert::OverQuota),
             }
             self.index_product(product).await?;
-            Ok(true)
+            Ok(ProductInsert::Inserted)
         })
         .await
     }

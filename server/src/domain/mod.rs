@@ -9,6 +9,7 @@ pub mod access;
 pub mod catalog;
 pub mod commerce;
 pub mod error;
+pub mod export;
 pub mod ids;
 pub mod import;
 pub mod moderation;

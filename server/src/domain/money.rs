@@ -199,6 +199,20 @@ impl Currency {
             .unwrap_or(2)
     }
 
+    /// Writes minor units as the decimal text [`Self::parse_decimal`] reads back: "24.00" for
+    /// 2400 in USD, "1500" for 1500 in JPY, "1.250" for 1250 in KWD.
+    pub fn format_decimal(&self, minor: i64) -> String {
+        let sign = if minor < 0 { "-" } else { "" };
+        let abs = minor.unsigned_abs();
+        let exp = u32::from(self.exponent());
+        if exp == 0 {
+            return format!("{sign}{abs}");
+        }
+        let unit = 10u64.pow(exp);
+        let (whole, frac) = (abs / unit, abs % unit);
+        format!("{sign}{whole}.{frac:0width$}", width = exp as usize)
+    }
+
     /// Parses a decimal price such as "24.00" or "7" into minor units of this currency.
     /// More decimals than the currency has, signs, exponents and separators are refused.
     pub fn parse_decimal(&self, text: &str) -> Result<i64, DomainError> {
@@ -346,6 +360,25 @@ mod tests {
         let jpy = Currency::parse("JPY").unwrap();
         assert_eq!(jpy.parse_decimal("1500").unwrap(), 1500);
         assert!(jpy.parse_decimal("1500.5").is_err());
+    }
+
+    #[test]
+    fn decimal_text_follows_the_currency_exponent() {
+        let code = |c: &str| Currency::parse(c).unwrap();
+        assert_eq!(code("USD").format_decimal(2400), "24.00");
+        assert_eq!(code("USD").format_decimal(5), "0.05");
+        assert_eq!(code("USD").format_decimal(-1999), "-19.99");
+        assert_eq!(code("JPY").format_decimal(1500), "1500");
+        assert_eq!(code("KWD").format_decimal(1250), "1.250");
+        assert_eq!(
+            code("USD").format_decimal(i64::MIN),
+            "-92233720368547758.08"
+        );
+        assert_eq!(
+            code("USD").parse_decimal("10000000000.00").unwrap(),
+            MAX_AMOUNT
+        );
+        assert_eq!(code("USD").format_decimal(MAX_AMOUNT), "10000000000.00");
     }
 
     #[test]

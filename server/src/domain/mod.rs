@@ -1,5 +1,5 @@
 //! Pure rules of the product, with no I/O: ids, money, the show lifecycle, the catalog,
-//! display names, and who may do what.
+//! display names, which addresses webhooks may reach, and who may do what.
 //!
 //! Nothing here imports tokio, axum, redis or webrtc. Time, ids and randomness come in as
 //! arguments, so every rule is a plain unit test. Adapters (store, http, hub, media) call in
@@ -15,6 +15,7 @@ pub mod import;
 pub mod moderation;
 pub mod money;
 pub mod names;
+pub mod net;
 pub mod room;
 pub mod show;
 

@@ -736,11 +736,17 @@ async fn set_webhook(
             "the webhook URL must be an absolute http(s) URL",
         ));
     };
-    if !state.config.webhook_allow_private && is_internal(&parsed) {
+    if !state.config.webhook_allow_private
+        && let Some(why) = internal_destination(&parsed)
+    {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "private_address",
-            "the webhook URL points at a loopback, private or link-local address",
+            format!(
+                "the webhook URL must point at a public address: {why} \
+                 (loopback, private, link-local, CGNAT, multicast, broadcast, reserved and \
+                 documentation ranges are refused)"
+            ),
         ));
     }
     let hook = Webhook {
@@ -754,38 +760,23 @@ async fn set_webhook(
     }))
 }
 
-/// Whether a URL names this machine or a private network by a literal address or
-/// `localhost` (names that resolve there are the operator's firewall's job).
-fn is_internal(url: &reqwest::Url) -> bool {
+/// Why a URL's host may not receive webhooks, if it is a literal address in a refused range
+/// ([`crate::domain::net`]) or a name that means this machine (`localhost`, `*.localhost`) or an
+/// internal network (`*.internal`). Other names are judged at delivery time, by every address
+/// they resolve to then.
+fn internal_destination(url: &reqwest::Url) -> Option<String> {
     use std::net::IpAddr;
-    let ip = match url.host() {
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
-        Some(url::Host::Domain(d)) => {
+    let ip = match url.host()? {
+        url::Host::Ipv4(ip) => IpAddr::V4(ip),
+        url::Host::Ipv6(ip) => IpAddr::V6(ip),
+        url::Host::Domain(d) => {
             let d = d.trim_end_matches('.').to_ascii_lowercase();
-            return d == "localhost" || d.ends_with(".localhost") || d.ends_with(".internal");
+            let internal =
+                d == "localhost" || d.ends_with(".localhost") || d.ends_with(".internal");
+            return internal.then(|| format!("{d} names this machine or an internal network"));
         }
-        None => return true,
     };
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xC0) == 64
-        }
-        IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6
-                    .to_ipv4_mapped()
-                    .is_some_and(|v4| v4.is_loopback() || v4.is_private())
-        }
-    }
+    crate::domain::net::refusal(ip).map(|why| format!("{ip} is {why}"))
 }
 
 /// The caller's webhook (creators).

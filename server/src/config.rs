@@ -225,7 +225,8 @@ pub struct Config {
     #[arg(long, env = "LIVESALE_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
     pub webhook_timeout_ms: u64,
 
-    /// Accept webhook URLs that point at loopback, private or link-local addresses (off by
+    /// Accept webhook URLs that point at, and deliver to names that resolve to, loopback,
+    /// private, link-local, CGNAT, multicast, reserved or documentation addresses (off by
     /// default, so a merchant cannot make the server call into its own network).
     #[arg(long, env = "LIVESALE_WEBHOOK_ALLOW_PRIVATE", value_parser = clap::builder::BoolishValueParser::new())]
     pub webhook_allow_private: bool,

@@ -86,7 +86,7 @@ fn describe() {
     );
     describe_counter!(
         "livesale_webhook_deliveries_total",
-        "Webhook deliveries, by outcome"
+        "Webhook delivery attempts, by outcome (ok, failed, refused)"
     );
     describe_gauge!(
         "livesale_webhook_pending_events",

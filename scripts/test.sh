@@ -43,6 +43,10 @@ PREREQS=(
   "cc:build-essential"
   "redis-server:redis-server"
   "redis-cli:redis-tools"
+  # The webhook destination tests run the server in a private network namespace of their own
+  # (tests/webhook_ssrf.rs): unshare makes it, ip sets up its interfaces.
+  "unshare:util-linux"
+  "ip:iproute2"
   "docker-compose:docker-compose"
   # Media tests: Chromium publishes and plays over WHIP/WHEP (tests/media_browser.rs) ...
   "chromium:chromium"

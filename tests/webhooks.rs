@@ -2,10 +2,17 @@
 //! through the `Store` trait) are drained from the outbox by the real worker and POSTed to a
 //! real HTTP receiver on 127.0.0.1. Covered: signature and headers, retries with growing
 //! backoff and a stable delivery id, timeouts, independence of merchants, order per creator,
-//! and (Redis) delivery after a restart between the order and its delivery.
+//! and (Redis) delivery after a restart between the order and its delivery. Also where webhooks
+//! may go (issue 13): `PUT` refuses literal addresses in special-purpose ranges, and delivery
+//! refuses literal URLs and names that resolve there, unless `--webhook-allow-private`. The
+//! delivery cases run in a private network namespace of their own (the test binary runs itself
+//! again under `unshare`), so even a broken check could reach nothing beyond that namespace.
 
 mod common;
 
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,8 +30,10 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use common::receiver::{Receiver, Recorded, free_addr};
-use common::redis::{redis_url, unique_prefix};
-use common::server::{ADMIN, Backend, SECRET, ServerProcess, TestServer, s, test_config};
+use common::redis::{PrivateRedis, redis_url, unique_prefix};
+use common::server::{
+    ADMIN, Backend, SECRET, ServerProcess, TestServer, assert_problem, s, test_config,
+};
 use serde_json::{Value, json};
 
 /// Every wait for a delivery is bounded by this.
@@ -37,6 +46,7 @@ on_both_stores!(
     one_failing_merchant_does_not_delay_another,
     events_arrive_in_order_per_creator,
     real_server_delivers_a_checkout,
+    put_refuses_literal_addresses_in_refused_ranges,
 );
 
 // ---- fixtures -------------------------------------------------------------------------------
@@ -63,6 +73,9 @@ fn fast() -> WebhookConfig {
         backoff_max: Duration::from_secs(2),
         timeout: Duration::from_secs(2),
         node: "test-node".into(),
+        // The receivers listen on 127.0.0.1 (tests/webhook_ssrf.rs tests the refusals).
+        allow_private: true,
+        lookup: webhooks::Lookup::system(),
     }
 }
 
@@ -786,4 +799,401 @@ async fn redis_binary_killed_before_delivery_delivers_after_restart() {
         "delivered once after the restart"
     );
     drop(second);
+}
+
+// ---- where webhooks may go ------------------------------------------------------------------
+
+/// Every literal address issue 13 saw accepted, and a few more, with the range named in the
+/// refusal.
+const REFUSED_LITERALS: &[(&str, &str)] = &[
+    ("http://[::ffff:a9fe:a9fe]/", "link-local (169.254.0.0/16)"),
+    (
+        "http://[::ffff:169.254.169.254]/latest",
+        "link-local (169.254.0.0/16)",
+    ),
+    (
+        "http://[64:ff9b::a9fe:a9fe]/",
+        "link-local (169.254.0.0/16)",
+    ),
+    ("http://[2002:a9fe:a9fe::]/", "link-local (169.254.0.0/16)"),
+    ("http://[::127.0.0.1]/", "loopback (127.0.0.0/8)"),
+    ("http://0.1.2.3/", "\"this network\" (0.0.0.0/8)"),
+    ("http://224.0.0.1/", "multicast (224.0.0.0/4)"),
+    ("http://240.0.0.1/", "reserved (240.0.0.0/4)"),
+    ("http://198.18.0.1/", "benchmarking (198.18.0.0/15)"),
+    ("http://100.64.0.1/", "carrier-grade NAT (100.64.0.0/10)"),
+    ("http://255.255.255.255/", "broadcast"),
+    ("https://203.0.113.9/", "documentation (203.0.113.0/24)"),
+    ("http://0x7f000001:8080/", "loopback (127.0.0.0/8)"),
+    ("http://127.1/", "loopback (127.0.0.0/8)"),
+    ("http://[fe80::1]/", "link-local (fe80::/10)"),
+    ("http://[fd00::1]/", "unique local (fc00::/7)"),
+    ("http://[ff02::1]/", "multicast (ff00::/8)"),
+    ("http://[2001:db8::1]/", "documentation (2001:db8::/32)"),
+];
+
+async fn put_webhook(srv: &TestServer, token: &str, url: &str) -> (u16, Value) {
+    let resp = srv
+        .http
+        .put(srv.url("/api/webhook"))
+        .bearer_auth(token)
+        .json(&json!({ "url": url }))
+        .send()
+        .await
+        .expect("PUT /api/webhook");
+    TestServer::finish(resp).await
+}
+
+/// No delivery happens here (no orders), so nothing is sent whatever the URLs say.
+async fn put_refuses_literal_addresses_in_refused_ranges(backend: Backend) {
+    let mut config = test_config(backend);
+    config.webhook_allow_private = false;
+    let srv = TestServer::start_with(config).await;
+    let (_, token) = srv.creator("Literal Shop").await;
+    for (url, range) in REFUSED_LITERALS {
+        let got = put_webhook(&srv, &token, url).await;
+        assert_problem(&got, 422, "private_address");
+        let detail = got.1["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains(range), "{url}: {detail}");
+    }
+    let got = put_webhook(&srv, &token, "http://db.localhost/hooks").await;
+    assert_problem(&got, 422, "private_address");
+    // A name is judged at delivery, by what it resolves to then.
+    let ok = put_webhook(&srv, &token, "https://shop.example.com/hooks").await;
+    assert_eq!(ok.0, 200, "{}", ok.1);
+    let (status, got) = srv.get("/api/webhook", Some(&token)).await;
+    assert_eq!(
+        (status, &got["url"]),
+        (200, &json!("https://shop.example.com/hooks"))
+    );
+    srv.stop().await;
+
+    // The operator's switch lets them through (only loopback literals tried here).
+    let srv = TestServer::start_with(test_config(backend)).await;
+    let (_, token) = srv.creator("Allowed Shop").await;
+    for url in [
+        "http://127.0.0.1:9/hooks",
+        "http://[::ffff:127.0.0.1]:9/hooks",
+        "http://[::127.0.0.1]:9/",
+        "http://localhost:9/",
+    ] {
+        let got = put_webhook(&srv, &token, url).await;
+        assert_eq!(got.0, 200, "{url}: {}", got.1);
+    }
+    srv.stop().await;
+}
+
+// ---- inside a private network namespace -----------------------------------------------------
+
+/// Set in the environment of a test binary re-run inside its network namespace.
+const IN_NETNS: &str = "LIVESALE_TEST_IN_NETNS";
+
+/// The namespace's /etc/hosts (bind-mounted over the real one in its own mount namespace), so
+/// the server's system resolver sees these names. 10.0.0.7 is an address of the namespace's
+/// own veth pair: a stand-in for a private network that exists nowhere else.
+const NETNS_HOSTS: &str = "127.0.0.1 localhost\n::1 localhost\n\
+                           127.0.0.1 shop.test\n10.0.0.7 intranet.test\n";
+
+/// Sets the namespace up (loopback up; a veth pair, both ends inside, with 10.0.0.7: WebRTC
+/// wants an interface besides loopback), then runs the test binary given as arguments.
+const NETNS_SETUP: &str = "set -e
+ip link set lo up
+ip link add lsv0 type veth peer name lsv1
+ip addr add 10.0.0.7/24 dev lsv0
+ip link set lsv0 up
+ip link set lsv1 up
+mount --bind \"$LIVESALE_TEST_HOSTS\" /etc/hosts
+exec \"$@\"";
+
+/// `in_private_netns!(a, …)`: for each `async fn a(backend: Backend)`, the tests
+/// `netns_memory::a` and `netns_redis::a`, each run inside a private network namespace.
+macro_rules! in_private_netns {
+    ($($name:ident),* $(,)?) => {
+        mod netns_memory {
+            $(#[test]
+            fn $name() {
+                super::netns_test(concat!("netns_memory::", stringify!($name)), || {
+                    super::$name(super::Backend::Memory)
+                })
+            })*
+        }
+        mod netns_redis {
+            $(#[test]
+            fn $name() {
+                super::netns_test(concat!("netns_redis::", stringify!($name)), || {
+                    super::$name(super::Backend::Redis)
+                })
+            })*
+        }
+    };
+}
+
+in_private_netns!(
+    literal_urls_stored_earlier_are_refused_at_delivery,
+    names_resolving_to_internal_addresses_are_refused_unless_allowed,
+    real_server_refuses_names_that_resolve_to_internal_addresses,
+);
+
+/// Runs `body` if this process is inside its namespace; otherwise runs this one test again in
+/// a new user, network and mount namespace and fails with its output if it fails there.
+fn netns_test<F: std::future::Future<Output = ()>>(name: &str, body: impl FnOnce() -> F) {
+    if std::env::var_os(IN_NETNS).is_some() {
+        assert_isolated();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        let body = body();
+        runtime
+            .block_on(async { tokio::time::timeout(Duration::from_secs(60), body).await })
+            .unwrap_or_else(|_| panic!("{name} did not finish within 60 s"));
+        return;
+    }
+    let hosts = tempfile::NamedTempFile::new().expect("a temporary hosts file");
+    std::fs::write(hosts.path(), NETNS_HOSTS).expect("write the hosts file");
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let out = Command::new("unshare")
+        .args([
+            "--user",
+            "--map-root-user",
+            "--net",
+            "--mount",
+            "sh",
+            "-c",
+            NETNS_SETUP,
+            "sh",
+        ])
+        .arg(exe)
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(IN_NETNS, "1")
+        .env("LIVESALE_TEST_HOSTS", hosts.path())
+        .output()
+        .expect("run unshare (util-linux) and ip (iproute2)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && text.contains("1 passed"),
+        "{name} failed in its network namespace ({}):\n{text}",
+        out.status
+    );
+}
+
+/// Refuses to run a namespace test anywhere but in a namespace with only our interfaces.
+fn assert_isolated() {
+    let dev = std::fs::read_to_string("/proc/self/net/dev").expect("read /proc/self/net/dev");
+    let names: Vec<&str> = dev
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split(':').next())
+        .map(str::trim)
+        .collect();
+    assert!(
+        names.iter().all(|n| ["lo", "lsv0", "lsv1"].contains(n)),
+        "not inside the test's private network namespace (interfaces {names:?})"
+    );
+}
+
+/// A store for a namespace test: Redis is a private `redis-server` started inside the
+/// namespace (the shared test Redis is outside it), kept running by the returned guard.
+async fn netns_store(backend: Backend) -> (SharedStore, Option<PrivateRedis>) {
+    match backend {
+        Backend::Memory => (Arc::new(MemoryStore::new()), None),
+        Backend::Redis => {
+            let redis = PrivateRedis::start();
+            let store = RedisStore::connect(&redis.url, &unique_prefix("wh-ns"), WAIT)
+                .await
+                .expect("connect to the namespace's Redis");
+            (Arc::new(store), Some(redis))
+        }
+    }
+}
+
+/// A lookup that knows only the names it is given (the seam `WebhookConfig::lookup`).
+struct Names(HashMap<&'static str, Vec<IpAddr>>);
+
+impl reqwest::dns::Resolve for Names {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let addrs: Option<Vec<SocketAddr>> = self
+            .0
+            .get(name.as_str())
+            .map(|ips| ips.iter().map(|ip| SocketAddr::new(*ip, 0)).collect());
+        let name = name.as_str().to_string();
+        Box::pin(async move {
+            let addrs = addrs.ok_or_else(|| format!("no such name: {name}"))?;
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// This process's count of delivery attempts with `outcome` (a namespace test is alone in its
+/// process, so the count is its own).
+fn deliveries(outcome: &str) -> u64 {
+    let line = format!("livesale_webhook_deliveries_total{{outcome=\"{outcome}\"}} ");
+    livesale::metrics::render()
+        .lines()
+        .find_map(|l| l.strip_prefix(line.as_str()))
+        .map_or(0, |n| n.trim().parse().expect("a counter value"))
+}
+
+/// Waits (bounded) until at least `n` attempts were refused; none may have failed otherwise,
+/// since any other failure means a connection (or a lookup) was tried instead.
+async fn wait_refused(n: u64) {
+    let deadline = Instant::now() + WAIT;
+    while deliveries("refused") < n {
+        assert!(
+            Instant::now() < deadline,
+            "{} refused, {} failed, {} ok; expected {n} refused",
+            deliveries("refused"),
+            deliveries("failed"),
+            deliveries("ok")
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(deliveries("failed"), 0, "a refused destination was tried");
+    assert_eq!(
+        deliveries("ok"),
+        0,
+        "a refused destination was delivered to"
+    );
+}
+
+/// URLs stored before the check existed (or by any other way around `PUT`) are judged again
+/// at every delivery: nothing is sent, the events stay pending, and the metric says why.
+async fn literal_urls_stored_earlier_are_refused_at_delivery(backend: Backend) {
+    livesale::metrics::install();
+    let (store, _redis) = netns_store(backend).await;
+    let receiver = Receiver::start(0).await;
+    let mut shops = vec![Shop::open(&store, "Loopback", &receiver.url()).await];
+    for (url, _) in REFUSED_LITERALS {
+        shops.push(Shop::open(&store, "Literal", url).await);
+    }
+    for shop in &shops {
+        shop.order().await;
+    }
+    let worker = Worker::start(
+        &store,
+        WebhookConfig {
+            allow_private: false,
+            ..fast()
+        },
+    );
+    wait_refused(2 * shops.len() as u64).await;
+    worker.stop().await;
+    assert!(receiver.requests().is_empty(), "{:?}", receiver.requests());
+    for shop in &shops {
+        assert_eq!(shop.pending().await.len(), 1, "{}", shop.hook.url);
+    }
+}
+
+/// A name is judged by every address it resolves to, at delivery, and the connection goes only
+/// to an address that passed: names for loopback (IPv4, IPv4-mapped, IPv6) and for the
+/// namespace's 10.0.0.7, each with a live receiver there, are refused, and delivered once the
+/// switch is on.
+async fn names_resolving_to_internal_addresses_are_refused_unless_allowed(backend: Backend) {
+    livesale::metrics::install();
+    let (store, _redis) = netns_store(backend).await;
+    let ok = |_| common::receiver::Reply::Status(200);
+    let receivers = [
+        Receiver::start(0).await,
+        Receiver::scripted("10.0.0.7:0".parse().unwrap(), ok).await,
+        Receiver::start(0).await,
+        Receiver::scripted("[::1]:0".parse().unwrap(), ok).await,
+    ];
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    let names = [
+        ("loopback.example", ip("127.0.0.1")),
+        ("intranet.example", ip("10.0.0.7")),
+        ("mapped.example", ip("::ffff:127.0.0.1")),
+        ("v6.example", ip("::1")),
+    ];
+    let lookup = webhooks::Lookup(Arc::new(Names(
+        names.iter().map(|(name, ip)| (*name, vec![*ip])).collect(),
+    )));
+    let mut shops = Vec::new();
+    for ((name, _), receiver) in names.iter().zip(&receivers) {
+        let port = reqwest::Url::parse(&receiver.url())
+            .unwrap()
+            .port()
+            .unwrap();
+        let url = format!("http://{name}:{port}/hooks");
+        shops.push(Shop::open(&store, name, &url).await);
+    }
+    let mut events = Vec::new();
+    for shop in &shops {
+        shop.order().await;
+        events.push(shop.pending().await.remove(0));
+    }
+    let config = WebhookConfig {
+        lookup,
+        allow_private: false,
+        ..fast()
+    };
+    let worker = Worker::start(&store, config.clone());
+    wait_refused(2 * shops.len() as u64).await;
+    worker.stop().await;
+    for receiver in &receivers {
+        assert!(receiver.requests().is_empty(), "{:?}", receiver.requests());
+    }
+    for shop in &shops {
+        assert_eq!(shop.pending().await.len(), 1, "{}", shop.hook.url);
+    }
+
+    // With the switch the same names deliver: the refusals above were not unreachable hosts.
+    let worker = Worker::start(
+        &store,
+        WebhookConfig {
+            allow_private: true,
+            ..config
+        },
+    );
+    for ((shop, receiver), event) in shops.iter().zip(&receivers).zip(&events) {
+        let got = receiver.wait_for(1, WAIT).await;
+        assert_delivery(&got[0], event, &shop.hook);
+        shop.wait_drained().await;
+    }
+    worker.stop().await;
+}
+
+/// Through the real server and the system resolver: a creator's webhook names a host that
+/// resolves to loopback (or to the private 10.0.0.7); `PUT` takes the name, and the order's
+/// `order.created` and `order.paid` are refused at delivery, never sent. With
+/// `--webhook-allow-private` the same name gets them.
+async fn real_server_refuses_names_that_resolve_to_internal_addresses(backend: Backend) {
+    let redis = (backend == Backend::Redis).then(PrivateRedis::start);
+    let config = |allow_private: bool| {
+        let mut config = test_config(Backend::Memory);
+        config.redis_url = redis.as_ref().map(|r| r.url.clone());
+        config.webhook_allow_private = allow_private;
+        config.webhook_poll_ms = 50;
+        config.webhook_backoff_base_ms = 100;
+        config
+    };
+    let here = Receiver::start(0).await;
+    let private = Receiver::scripted("10.0.0.7:0".parse().unwrap(), |_| {
+        common::receiver::Reply::Status(200)
+    })
+    .await;
+    let here_url = here.url().replace("127.0.0.1", "shop.test");
+    let private_url = private.url().replace("10.0.0.7", "intranet.test");
+
+    let srv = TestServer::start_with(config(false)).await;
+    let api = Api::new(&srv.base);
+    api.buy(&here_url).await;
+    api.buy(&private_url).await;
+    wait_refused(4).await;
+    srv.stop().await;
+    assert!(here.requests().is_empty(), "{:?}", here.requests());
+    assert!(private.requests().is_empty(), "{:?}", private.requests());
+
+    let srv = TestServer::start_with(config(true)).await;
+    let api = Api::new(&srv.base);
+    let bought = api.buy(&here_url).await;
+    assert_order_events(&here.wait_for(2, WAIT).await, &bought);
+    let bought = api.buy(&private_url).await;
+    assert_order_events(&private.wait_for(2, WAIT).await, &bought);
+    srv.stop().await;
 }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod export;
 pub mod ids;
 pub mod import;
+pub mod limits;
 pub mod moderation;
 pub mod money;
 pub mod names;

@@ -14,6 +14,7 @@ use super::{DemoRecord, ProductInsert, Store, StoreError};
 use crate::domain::commerce::{
     CartLine, CartLines, DealState, LineFacts, Order, OrderStatus, Pin, add_pin, plan_checkout,
 };
+use crate::domain::limits::{Budget, BudgetKey, DeviceId};
 use crate::domain::moderation::{AuditEntry, ChatPolicy, HeldMessage, Standing};
 use crate::domain::room::{BanScope, ChatMessage};
 use crate::domain::{
@@ -114,6 +115,7 @@ impl State {
 #[derive(Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    limits: Mutex<super::memory_limits::Limits>,
 }
 
 impl MemoryStore {
@@ -125,6 +127,11 @@ impl MemoryStore {
         // A panic while holding the lock cannot leave a half-applied change behind (every
         // closure validates before it writes), so a poisoned lock is safe to keep using.
         let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    }
+
+    fn limits<R>(&self, f: impl FnOnce(&mut super::memory_limits::Limits) -> R) -> R {
+        let mut guard = self.limits.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut guard)
     }
 }
@@ -812,6 +819,73 @@ impl Store for MemoryStore {
 
     async fn is_revoked(&self, show: ShowId, invite: InviteId) -> Result<bool, StoreError> {
         Ok(self.with(|s| s.revoked.contains(&(show, invite))))
+    }
+
+    async fn take_budget(
+        &self,
+        key: &BudgetKey,
+        budget: Budget,
+        now_ms: u64,
+    ) -> Result<Result<(), std::time::Duration>, StoreError> {
+        Ok(self.limits(|l| l.take_budget(key, budget, now_ms)))
+    }
+
+    async fn device_viewer(
+        &self,
+        creator: CreatorId,
+        device: &DeviceId,
+    ) -> Result<Option<ViewerId>, StoreError> {
+        Ok(self.limits(|l| l.device_viewer(creator, device)))
+    }
+
+    async fn bind_device(
+        &self,
+        creator: CreatorId,
+        device: &DeviceId,
+        viewer: ViewerId,
+        ttl: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        self.limits(|l| l.bind_device(creator, device, viewer, ttl));
+        Ok(())
+    }
+
+    async fn note_join_address(
+        &self,
+        creator: CreatorId,
+        viewer: ViewerId,
+        address: std::net::IpAddr,
+        ttl: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        self.limits(|l| l.note_join_address(creator, viewer, address, ttl));
+        Ok(())
+    }
+
+    async fn join_address(
+        &self,
+        creator: CreatorId,
+        viewer: ViewerId,
+    ) -> Result<Option<std::net::IpAddr>, StoreError> {
+        Ok(self.limits(|l| l.join_address(creator, viewer)))
+    }
+
+    async fn set_address_ban(
+        &self,
+        show: &Show,
+        scope: BanScope,
+        address: std::net::IpAddr,
+        until: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        self.limits(|l| l.set_address_ban(show.creator_id, show.id, scope, address, until));
+        Ok(())
+    }
+
+    async fn address_banned(
+        &self,
+        show: &Show,
+        address: std::net::IpAddr,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        Ok(self.limits(|l| l.address_banned(show.creator_id, show.id, address, now)))
     }
 
     async fn lease(

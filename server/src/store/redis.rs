@@ -33,11 +33,13 @@ use super::commerce::{
     CheckoutOutcome, CheckoutRequest, Completion, OutboxEvent, PinState, Webhook,
 };
 use super::redis_commerce as commerce;
+use super::redis_limits as limits;
 use super::redis_moderation as moderation;
 use super::{DemoRecord, ProductInsert, Store, StoreError};
 use crate::domain::DomainError;
 use crate::domain::InviteId;
 use crate::domain::commerce::{CartLine, CartLines, Order, Pin};
+use crate::domain::limits::{Budget, BudgetKey, DeviceId};
 use crate::domain::moderation::{AuditEntry, ChatPolicy, HeldMessage, Standing};
 use crate::domain::room::{BanScope, ChatMessage};
 use crate::domain::{
@@ -1078,6 +1080,70 @@ impl Store for RedisStore {
 
     async fn is_revoked(&self, show: ShowId, invite: InviteId) -> Result<bool, StoreError> {
         moderation::is_revoked(self, show, invite).await
+    }
+
+    async fn take_budget(
+        &self,
+        key: &BudgetKey,
+        budget: Budget,
+        now_ms: u64,
+    ) -> Result<Result<(), Duration>, StoreError> {
+        limits::take_budget(self, key, budget, now_ms).await
+    }
+
+    async fn device_viewer(
+        &self,
+        creator: CreatorId,
+        device: &DeviceId,
+    ) -> Result<Option<ViewerId>, StoreError> {
+        limits::device_viewer(self, creator, device).await
+    }
+
+    async fn bind_device(
+        &self,
+        creator: CreatorId,
+        device: &DeviceId,
+        viewer: ViewerId,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        limits::bind_device(self, creator, device, viewer, ttl).await
+    }
+
+    async fn note_join_address(
+        &self,
+        creator: CreatorId,
+        viewer: ViewerId,
+        address: std::net::IpAddr,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        limits::note_join_address(self, creator, viewer, address, ttl).await
+    }
+
+    async fn join_address(
+        &self,
+        creator: CreatorId,
+        viewer: ViewerId,
+    ) -> Result<Option<std::net::IpAddr>, StoreError> {
+        limits::join_address(self, creator, viewer).await
+    }
+
+    async fn set_address_ban(
+        &self,
+        show: &Show,
+        scope: BanScope,
+        address: std::net::IpAddr,
+        until: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        limits::set_address_ban(self, show, scope, address, until).await
+    }
+
+    async fn address_banned(
+        &self,
+        show: &Show,
+        address: std::net::IpAddr,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        limits::address_banned(self, show, address, now).await
     }
 
     async fn lease(

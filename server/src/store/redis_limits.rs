@@ -1,0 +1,259 @@
+//! RedisStore's limits per person: token buckets shared by every node, device ties, join
+//! addresses, and address cool-downs after bans. [`super::MemoryStore`] is the reference
+//! (`memory_limits.rs`); tests/limits.rs runs the same checks against both stores, and with
+//! two nodes on one Redis.
+//!
+//! Key layout (after `{prefix}:`). A show's budgets and its cool-downs live in its creator's
+//! slot beside its other keys; the join budget is per address and global (a one-key script is
+//! fine in a Cluster). Every key expires by itself, so none outlives its use:
+//!
+//! | key                                        | type   | content                                   | expires |
+//! |--------------------------------------------|--------|-------------------------------------------|---------|
+//! | `{c:<c>}:show:<s>:budget:chat:<member>`    | hash   | `t` tokens left, `l` last take (ms)       | one budget period after the last take (full again) |
+//! | `{c:<c>}:show:<s>:budget:reaction:<member>`| hash   | as above                                  | as above |
+//! | `budget:join:<address>`                    | hash   | as above                                  | as above |
+//! | `{c:<c>}:device:<device id>`               | string | the viewer id the device first joined as  | `--device-memory-days` |
+//! | `{c:<c>}:join-addr:<viewer>`               | string | the address the viewer last joined from   | `--device-memory-days` |
+//! | `{c:<c>}:show:<s>:mod:ban-addr:<address>`  | string | `1`: a show ban's cool-down               | at its end |
+//! | `{c:<c>}:ban-addr:<address>`               | string | `1`: a creator-wide ban's cool-down       | at its end |
+
+use std::net::IpAddr;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use redis::Script;
+
+use super::StoreError;
+use super::redis::{Keys, RedisStore, redis_error};
+use crate::domain::limits::{Budget, BudgetKey, DeviceId};
+use crate::domain::room::BanScope;
+use crate::domain::{CreatorId, Show, Timestamp, ViewerId};
+
+/// The token bucket of `domain::room::RateLimit`, kept in Redis. Returns 0 when a unit was
+/// taken, else the milliseconds until one is back. The key expires one period after the last
+/// take: by then the bucket is full, which is what a missing key means.
+/// KEYS: bucket. ARGV: capacity, period ms, now ms.
+const TAKE: &str = r"
+local cap = tonumber(ARGV[1])
+local period = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+local rate = cap / period
+local s = redis.call('HMGET', KEYS[1], 't', 'l')
+local tokens = tonumber(s[1]) or cap
+local last = tonumber(s[2]) or now
+if now > last then
+  tokens = math.min(cap, tokens + (now - last) * rate)
+  last = now
+end
+local wait = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+else
+  wait = math.ceil((1 - tokens) / rate)
+end
+redis.call('HSET', KEYS[1], 't', string.format('%.17g', tokens), 'l', last)
+redis.call('PEXPIRE', KEYS[1], period)
+return wait
+";
+
+static TAKE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(TAKE));
+
+impl Keys {
+    fn budget(&self, key: &BudgetKey) -> String {
+        match key.show() {
+            Some((creator, show)) => {
+                self.show_part(creator, show, format!("budget:{}", key.name()))
+            }
+            None => self.global(&format!("budget:{}", key.name())),
+        }
+    }
+    fn device(&self, creator: CreatorId, device: &DeviceId) -> String {
+        format!("{}:device:{}", self.tag(creator), device.as_str())
+    }
+    fn join_address(&self, creator: CreatorId, viewer: ViewerId) -> String {
+        format!("{}:join-addr:{viewer}", self.tag(creator))
+    }
+    fn show_address_ban(&self, show: &Show, address: IpAddr) -> String {
+        self.show_part(show.creator_id, show.id, format!("mod:ban-addr:{address}"))
+    }
+    fn creator_address_ban(&self, creator: CreatorId, address: IpAddr) -> String {
+        format!("{}:ban-addr:{address}", self.tag(creator))
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    (d.as_millis() as u64).max(1)
+}
+
+pub(super) async fn take_budget(
+    store: &RedisStore,
+    key: &BudgetKey,
+    budget: Budget,
+    now_ms: u64,
+) -> Result<Result<(), Duration>, StoreError> {
+    store
+        .guard("take_budget", async {
+            let wait: u64 = TAKE_SCRIPT
+                .key(store.keys.budget(key))
+                .arg(budget.capacity)
+                .arg(millis(budget.period))
+                .arg(now_ms)
+                .invoke_async(&mut store.conn.clone())
+                .await
+                .map_err(redis_error)?;
+            Ok(if wait == 0 {
+                Ok(())
+            } else {
+                Err(Duration::from_millis(wait))
+            })
+        })
+        .await
+}
+
+pub(super) async fn device_viewer(
+    store: &RedisStore,
+    creator: CreatorId,
+    device: &DeviceId,
+) -> Result<Option<ViewerId>, StoreError> {
+    store
+        .guard("device_viewer", async {
+            let raw: Option<String> = redis::cmd("GET")
+                .arg(store.keys.device(creator, device))
+                .query_async(&mut store.conn.clone())
+                .await
+                .map_err(redis_error)?;
+            raw.map(|raw| {
+                raw.parse::<ViewerId>().map_err(|_| {
+                    StoreError::Corrupt(format!("device tie {raw:?} is not a viewer id"))
+                })
+            })
+            .transpose()
+        })
+        .await
+}
+
+pub(super) async fn bind_device(
+    store: &RedisStore,
+    creator: CreatorId,
+    device: &DeviceId,
+    viewer: ViewerId,
+    ttl: Duration,
+) -> Result<(), StoreError> {
+    store
+        .guard("bind_device", async {
+            redis::cmd("SET")
+                .arg(store.keys.device(creator, device))
+                .arg(viewer.to_string())
+                .arg("NX")
+                .arg("PX")
+                .arg(millis(ttl))
+                .exec_async(&mut store.conn.clone())
+                .await
+                .map_err(redis_error)
+        })
+        .await
+}
+
+pub(super) async fn note_join_address(
+    store: &RedisStore,
+    creator: CreatorId,
+    viewer: ViewerId,
+    address: IpAddr,
+    ttl: Duration,
+) -> Result<(), StoreError> {
+    store
+        .guard("note_join_address", async {
+            redis::cmd("SET")
+                .arg(store.keys.join_address(creator, viewer))
+                .arg(address.to_string())
+                .arg("PX")
+                .arg(millis(ttl))
+                .exec_async(&mut store.conn.clone())
+                .await
+                .map_err(redis_error)
+        })
+        .await
+}
+
+pub(super) async fn join_address(
+    store: &RedisStore,
+    creator: CreatorId,
+    viewer: ViewerId,
+) -> Result<Option<IpAddr>, StoreError> {
+    store
+        .guard("join_address", async {
+            let raw: Option<String> = redis::cmd("GET")
+                .arg(store.keys.join_address(creator, viewer))
+                .query_async(&mut store.conn.clone())
+                .await
+                .map_err(redis_error)?;
+            raw.map(|raw| {
+                raw.parse::<IpAddr>()
+                    .map_err(|_| StoreError::Corrupt(format!("join address {raw:?}")))
+            })
+            .transpose()
+        })
+        .await
+}
+
+pub(super) async fn set_address_ban(
+    store: &RedisStore,
+    show: &Show,
+    scope: BanScope,
+    address: IpAddr,
+    until: Option<Timestamp>,
+) -> Result<(), StoreError> {
+    store
+        .guard("set_address_ban", async {
+            let show_key = store.keys.show_address_ban(show, address);
+            let creator_key = store.keys.creator_address_ban(show.creator_id, address);
+            let mut pipe = redis::pipe();
+            pipe.atomic();
+            match (scope, until) {
+                (_, Some(until)) => {
+                    let key = if scope == BanScope::Show {
+                        show_key
+                    } else {
+                        creator_key
+                    };
+                    pipe.cmd("SET")
+                        .arg(key)
+                        .arg(1)
+                        .arg("PXAT")
+                        .arg(until.timestamp_millis().max(1))
+                        .ignore();
+                }
+                (BanScope::Show, None) => {
+                    pipe.cmd("DEL").arg(show_key).ignore();
+                }
+                // Lifting a creator-wide ban lifts the show's own too (as bans do).
+                (BanScope::Creator, None) => {
+                    pipe.cmd("DEL").arg(creator_key).arg(show_key).ignore();
+                }
+            }
+            pipe.exec_async(&mut store.conn.clone())
+                .await
+                .map_err(redis_error)
+        })
+        .await
+}
+
+/// Redis ends the cool-downs itself (the keys expire), so `now` is not needed here.
+pub(super) async fn address_banned(
+    store: &RedisStore,
+    show: &Show,
+    address: IpAddr,
+    _now: Timestamp,
+) -> Result<bool, StoreError> {
+    store
+        .guard("address_banned", async {
+            let n: u64 = redis::cmd("EXISTS")
+                .arg(store.keys.show_address_ban(show, address))
+                .arg(store.keys.creator_address_ban(show.creator_id, address))
+                .query_async(&mut store.conn.clone())
+                .await
+                .map_err(redis_error)?;
+            Ok(n > 0)
+        })
+        .await
+}

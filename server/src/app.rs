@@ -117,7 +117,10 @@ impl App {
         let payments = config.payments;
         let now = chrono::Utc::now();
         let outcome = demo::ensure(store.as_ref(), !config.no_demo, now).await?;
+        let conn_caps =
+            crate::limits::ConnCaps::new(config.ws_max_per_member, config.ws_max_per_address);
         let state = AppState::new(Shared {
+            conn_caps,
             config,
             store,
             signer: TokenSigner::new(&secret),

@@ -161,7 +161,8 @@ pub struct Config {
     #[arg(long, env = "LIVESALE_CHAT_MAX_CHARS", default_value_t = 500)]
     pub chat_max_chars: usize,
 
-    /// Chat messages one connection may send per `--chat-rate-period`.
+    /// Chat messages one person (a viewer identity, or an invite or creator) may send in a
+    /// show per `--chat-rate-period`, across all their connections and nodes.
     #[arg(long, env = "LIVESALE_CHAT_RATE", default_value_t = 20)]
     pub chat_rate: u32,
 
@@ -169,9 +170,44 @@ pub struct Config {
     #[arg(long, env = "LIVESALE_CHAT_RATE_PERIOD", default_value_t = 30)]
     pub chat_rate_period_s: u64,
 
-    /// Reactions one connection may send per second.
+    /// Reactions one person may send in a show per second, across all their connections and
+    /// nodes.
     #[arg(long, env = "LIVESALE_REACTION_RATE", default_value_t = 20)]
     pub reaction_rate: u32,
+
+    /// WebSocket connections one person (one token's identity) may hold to one show on a
+    /// node; more are closed with 4029. 0: no cap.
+    #[arg(long, env = "LIVESALE_WS_MAX_PER_MEMBER", default_value_t = 5)]
+    pub ws_max_per_member: usize,
+
+    /// WebSocket connections one client address may hold to a node, all shows together;
+    /// more are closed with 4029. 0: no cap.
+    #[arg(long, env = "LIVESALE_WS_MAX_PER_ADDRESS", default_value_t = 200)]
+    pub ws_max_per_address: usize,
+
+    /// Joins (`POST /api/shows/{id}/viewers`) one client address may make per
+    /// `--join-rate-period`, across nodes; more get 429 `rate_limited`. 0: no limit.
+    #[arg(long, env = "LIVESALE_JOIN_RATE", default_value_t = 20)]
+    pub join_rate: u32,
+
+    /// The period of `--join-rate`, in seconds.
+    #[arg(long, env = "LIVESALE_JOIN_RATE_PERIOD", default_value_t = 60)]
+    pub join_rate_period_s: u64,
+
+    /// After a ban, how long new guests (no earlier token, no known device) joining from the
+    /// banned viewer's last join address are refused, in seconds. 0: off.
+    #[arg(long, env = "LIVESALE_BAN_ADDRESS_COOLDOWN", default_value_t = 600)]
+    pub ban_address_cooldown_s: u64,
+
+    /// How long a browser's device id is tied to the viewer it joined as, and a viewer's join
+    /// address remembered, in days.
+    #[arg(long, env = "LIVESALE_DEVICE_MEMORY_DAYS", default_value_t = 30)]
+    pub device_memory_days: u64,
+
+    /// Reverse proxies whose `X-Forwarded-For` is believed, comma-separated addresses or CIDR
+    /// blocks (e.g. 10.0.0.0/8). Empty (the default): the client address is the peer's.
+    #[arg(long, env = "LIVESALE_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_ip_net)]
+    pub trusted_proxies: Vec<crate::domain::limits::IpNet>,
 
     /// Reaction aggregation window, in ms: taps are broadcast as counts once per window.
     #[arg(long, env = "LIVESALE_REACTION_WINDOW_MS", default_value_t = 250)]
@@ -281,6 +317,10 @@ fn parse_port_range(text: &str) -> Result<(u16, u16), String> {
         return Err(format!("'{text}' is not a port range like 50000-50100"));
     }
     Ok((lo, hi))
+}
+
+fn parse_ip_net(text: &str) -> Result<crate::domain::limits::IpNet, String> {
+    crate::domain::limits::IpNet::parse(text)
 }
 
 fn parse_ice_server(text: &str) -> Result<crate::media::IceServer, String> {

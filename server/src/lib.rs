@@ -5,6 +5,8 @@
 //! - [`domain`]: the rules (shows, catalog, money, names, who may do what), pure and I/O-free.
 //! - [`auth`]: signed, expiring tokens that carry a [`domain::Principal`].
 //! - [`store`]: the `Store` seam, with an in-memory and a Redis implementation.
+//! - [`limits`]: limits that follow a person (connection caps, the client address); the
+//!   budgets live in the store.
 //! - [`media`]: WebRTC: WHIP cameras, WHEP viewers, the on-air switch and RTP forwarding.
 //! - [`http`]: the axum router, JSON API, error mapping, pages and operations endpoints.
 //! - [`app`]: wiring: builds the shared state from a [`config::Config`], seeds the demo, and
@@ -23,6 +25,7 @@ pub mod demo;
 pub mod domain;
 pub mod http;
 pub mod hub;
+pub mod limits;
 pub mod media;
 pub mod metrics;
 pub mod moderation;

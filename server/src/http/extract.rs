@@ -286,6 +286,32 @@ impl<S: Send + Sync> FromRequestParts<S> for Identity {
     }
 }
 
+/// The client's address (`crate::limits::client_ip`): the peer's, or what a trusted proxy
+/// says. Without a peer address (a listener that gives none), the unspecified address, so
+/// such requests share one set of per-address limits rather than escaping them.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub std::net::IpAddr);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0)
+            .unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
+        Ok(ClientIp(crate::limits::client_ip(
+            peer,
+            &parts.headers,
+            &state.config.trusted_proxies,
+        )))
+    }
+}
+
 /// The token of a request: the `Authorization: Bearer` header, or, on WebSocket upgrades only
 /// (browsers cannot set headers there), a `token` query parameter. Elsewhere a token in the
 /// URL is ignored: URLs end up in logs and `Referer` headers.

@@ -65,6 +65,8 @@ pub struct Shared {
     pub payments: Arc<dyn crate::commerce::payment::PaymentProvider>,
     /// WebRTC sessions and the on-air program of this node's shows.
     pub media: Arc<crate::media::Media>,
+    /// This node's WebSocket connections per identity and per client address.
+    pub conn_caps: crate::limits::ConnCaps,
 }
 
 impl Deref for AppState {

@@ -81,7 +81,9 @@ pub async fn admitted(store: &dyn Store, show: &Show, member: &str) -> Result<bo
 }
 
 /// Applies one moderation command by `actor` (already known to be the creator or a
-/// moderator of `show`).
+/// moderator of `show`). A ban also refuses new guests from the banned viewer's last join
+/// address for `ban_cooldown` (zero: not at all).
+#[allow(clippy::too_many_arguments)]
 pub async fn apply(
     store: &dyn Store,
     hub: &Hub,
@@ -89,6 +91,7 @@ pub async fn apply(
     actor: &Actor,
     command: ModCommand,
     rules: ChatRules,
+    ban_cooldown: std::time::Duration,
     now: Timestamp,
 ) -> Result<(), ModError> {
     let action = command.type_name();
@@ -156,6 +159,15 @@ pub async fn apply(
             ensure_viewer(store, show, &viewer_id).await?;
             store.set_ban(show, &viewer_id, scope, true).await?;
             store.set_timeout(show, &viewer_id, None).await?;
+            if !ban_cooldown.is_zero()
+                && let Some(address) = join_address(store, show, &viewer_id).await?
+            {
+                let until = now
+                    + chrono::Duration::from_std(ban_cooldown).unwrap_or(chrono::Duration::days(1));
+                store
+                    .set_address_ban(show, scope, address, Some(until))
+                    .await?;
+            }
             let notice = Broadcast::ModNotice {
                 to: viewer_id.clone(),
                 action: "ban".into(),
@@ -187,6 +199,9 @@ pub async fn apply(
                 .into());
             }
             store.set_ban(show, &viewer_id, scope, false).await?;
+            if let Some(address) = join_address(store, show, &viewer_id).await? {
+                store.set_address_ban(show, scope, address, None).await?;
+            }
             details = serde_json::json!({ "scope": scope });
             target = Some(viewer_id);
         }
@@ -328,6 +343,18 @@ async fn ensure_viewer(store: &dyn Store, show: &Show, target: &str) -> Result<(
         .into());
     }
     Ok(())
+}
+
+/// The address a viewer last joined the show's creator's shows from, if remembered.
+async fn join_address(
+    store: &dyn Store,
+    show: &Show,
+    viewer: &str,
+) -> Result<Option<std::net::IpAddr>, StoreError> {
+    match viewer.parse::<crate::domain::ViewerId>() {
+        Ok(id) => store.join_address(show.creator_id, id).await,
+        Err(_) => Ok(None),
+    }
 }
 
 async fn take_held(store: &dyn Store, show: &Show, id: &str) -> Result<HeldMessage, ModError> {

@@ -4,16 +4,19 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use std::time::Duration;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
-use super::extract::{ApiJson, ApiPath, Caller, Identity};
+use super::extract::{ApiJson, ApiPath, Caller, ClientIp, Identity};
 use crate::domain::access::{Action, authorize};
+use crate::domain::limits::{Budget, BudgetKey, DeviceId};
 use crate::domain::{
     Creator, CreatorId, InviteId, Principal, Role, ShowId, Viewer, ViewerId, names,
 };
+use crate::limits::JoinRefusal;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -171,6 +174,13 @@ pub struct NewViewer {
     /// visible; not a role name ("Creator", "Moderator", …) or the host's name
     /// (`reserved_display_name`).
     display_name: String,
+    /// Optional: the browser's stable id, a random string of 16-64 characters
+    /// (`A-Z a-z 0-9 - _`) created once and kept (the viewer page keeps it in localStorage).
+    /// A device that joined one of the creator's shows before gets its earlier viewer
+    /// identity back, so bans, per-buyer limits and budgets follow it. Keep it as secret as a
+    /// token.
+    #[schema(min_length = 16, max_length = 64, pattern = "^[A-Za-z0-9_-]+$")]
+    device_id: Option<String>,
 }
 
 #[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -180,13 +190,22 @@ pub struct CreatedViewer {
 }
 
 /// Join a show as a guest viewer with a display name (anyone).
+///
+/// Joining again with an earlier viewer token, or with the same `device_id`, keeps the
+/// earlier identity. Refused with 403 `banned` when that identity is banned, and for a new
+/// identity from the address of a viewer banned within `--ban-address-cooldown-s`; with 429
+/// `rate_limited` (and `Retry-After`) beyond `--join-rate` joins per address.
 #[utoipa::path(post, path = "/api/shows/{id}/viewers", tag = "identity",
     params(("id" = ShowId, Path)), request_body = NewViewer,
-    responses((status = 201, body = CreatedViewer), (status = 404, body = Problem),
-              (status = 422, body = Problem)))]
+    responses((status = 201, body = CreatedViewer), (status = 403, body = Problem,
+               description = "`banned`"),
+              (status = 404, body = Problem),
+              (status = 422, body = Problem, description = "e.g. `invalid_display_name`, `invalid_device_id`"),
+              (status = 429, body = Problem, description = "`rate_limited`, with `Retry-After`")))]
 async fn create_viewer(
     State(state): State<AppState>,
     identity: Identity,
+    ClientIp(ip): ClientIp,
     ApiPath(id): ApiPath<ShowId>,
     body: ApiJson<NewViewer>,
 ) -> ApiResult<(StatusCode, Json<CreatedViewer>)> {
@@ -197,19 +216,34 @@ async fn create_viewer(
     let host = state.store.creator(show.creator_id).await?;
     let host_name = host.as_ref().map_or("", |c| c.name.as_str());
     let name = names::viewer_name(&body.display_name, host_name)?;
-    // A guest who presents an earlier viewer token (of any show) keeps that identity, so a
-    // moderator's ban follows them; a banned identity gets no new token for the show.
-    let id = match identity {
-        Identity::Principal(Principal::Viewer { viewer_id, .. }) => viewer_id,
-        _ => ViewerId(Uuid::now_v7()),
+    let device = body.device_id.as_deref().map(DeviceId::parse).transpose()?;
+    join_budget(&state, ip).await?;
+    // A guest who presents an earlier viewer token (of any show), or whose browser joined one
+    // of the creator's shows before, keeps that identity, so a moderator's ban, a deal's
+    // per-buyer limit and the chat budget follow them; a banned identity gets no new token.
+    let token_viewer = match identity {
+        Identity::Principal(Principal::Viewer { viewer_id, .. }) => Some(viewer_id),
+        _ => None,
     };
-    if !crate::moderation::admitted(state.store.as_ref(), &show, &id.to_string()).await? {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "banned",
-            "you are banned from this show",
-        ));
-    }
+    let id = match crate::limits::resolve_join(
+        state.store.as_ref(),
+        &show,
+        token_viewer,
+        device.as_ref(),
+        ip,
+        state.now(),
+        ViewerId(Uuid::now_v7()),
+    )
+    .await?
+    {
+        Ok(id) => id,
+        Err(JoinRefusal::Banned) => return Err(banned("you are banned from this show")),
+        Err(JoinRefusal::AddressCoolingDown) => {
+            return Err(banned(
+                "a viewer banned from this show joined from your address recently; try again later",
+            ));
+        }
+    };
     let now = state.now();
     let viewer = Viewer {
         id,
@@ -218,6 +252,16 @@ async fn create_viewer(
         created_at: now,
     };
     state.store.insert_viewer(&show, &viewer).await?;
+    let remember = Duration::from_secs(state.config.device_memory_days.saturating_mul(86_400));
+    crate::limits::record_join(
+        state.store.as_ref(),
+        &show,
+        viewer.id,
+        device.as_ref(),
+        ip,
+        remember,
+    )
+    .await?;
     let token = state.signer.mint(
         &Principal::Viewer {
             show_id: show.id,
@@ -234,6 +278,51 @@ async fn create_viewer(
             token,
         }),
     ))
+}
+
+fn banned(detail: &str) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "banned", detail.to_string())
+}
+
+/// One join from `ip` out of its `--join-rate` budget, shared by every node; 429 beyond.
+async fn join_budget(state: &AppState, ip: std::net::IpAddr) -> ApiResult<()> {
+    let config = &state.config;
+    if config.join_rate == 0 {
+        return Ok(());
+    }
+    let budget = Budget::new(
+        config.join_rate,
+        Duration::from_secs(config.join_rate_period_s),
+    );
+    let now_ms = state.now().timestamp_millis().max(0) as u64;
+    match state
+        .store
+        .take_budget(&BudgetKey::Join { address: ip }, budget, now_ms)
+        .await?
+    {
+        Ok(()) => Ok(()),
+        Err(wait) => {
+            metrics::counter!("livesale_limits_refused_total", "limit" => "join_rate").increment(1);
+            Err(rate_limited(
+                wait,
+                "too many joins from your address; try again shortly",
+            ))
+        }
+    }
+}
+
+/// 429 `rate_limited` with `Retry-After` in whole seconds (at least 1).
+pub fn rate_limited(wait: Duration, detail: &str) -> ApiError {
+    let secs = wait.as_millis().div_ceil(1000).max(1);
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        detail.to_string(),
+    )
+    .with_header(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from(secs as u64),
+    )
 }
 
 #[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]

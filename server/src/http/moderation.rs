@@ -97,6 +97,7 @@ async fn moderate(
         &actor,
         command,
         rules,
+        std::time::Duration::from_secs(state.config.ban_address_cooldown_s),
         state.now(),
     )
     .await

@@ -30,7 +30,8 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{Caller, TokenProblem};
+use super::extract::{Caller, ClientIp, TokenProblem};
+use crate::domain::limits::{Budget, BudgetKey};
 use crate::domain::room::{
     Audience, Author, ChatMessage, ChatRules, ClientMsg, PROTOCOL_VERSIONS, RateLimit, may_chat,
     reaction_kind,
@@ -38,6 +39,7 @@ use crate::domain::room::{
 use crate::domain::{DomainError, Principal, Role, Show, ShowId};
 use crate::hub::outlet::{Ending, Outlet, encode_text};
 use crate::hub::{Frame, Membership, Replay};
+use crate::limits::{CapExceeded, ConnSlot};
 use crate::moderation::{ModError, Screened};
 
 /// Close codes (also documented in docs/protocol.md).
@@ -52,6 +54,7 @@ pub mod close {
     pub const UNSUPPORTED_VERSION: u16 = 4006;
     pub const SLOW_CONSUMER: u16 = 4008;
     pub const IDLE: u16 = 4010;
+    pub const TOO_MANY: u16 = 4029;
 }
 
 /// Initial read buffer of a connection (see `upgrade`).
@@ -101,6 +104,7 @@ async fn upgrade(
     State(state): State<AppState>,
     caller: Caller,
     token_problem: Option<Extension<TokenProblem>>,
+    ClientIp(ip): ClientIp,
     Path(raw_id): Path<String>,
     params: Result<Query<WsParams>, axum::extract::rejection::QueryRejection>,
     ws: Result<Upgrade, NotUpgrade>,
@@ -121,11 +125,13 @@ async fn upgrade(
         .write_buffer_size(0);
     // Refusals come after the upgrade: browsers cannot read an HTTP status from a failed
     // handshake, but they do see a close code and reason.
-    match admit(&state, caller, token_problem, &raw_id, params).await {
-        Ok((show, who, last_seq)) => {
+    match admit(&state, caller, token_problem, ip, &raw_id, params).await {
+        Ok((show, who, last_seq, slot)) => {
             let tracker = state.connections.token();
             ws.on_upgrade(move |io| async move {
                 let _tracked = tracker;
+                // The connection's places under the caps are held until it ends.
+                let _slot = slot;
                 run(state, show, who, last_seq, io, config).await;
             })
         }
@@ -211,14 +217,15 @@ impl Upgrade {
 }
 
 /// Decides whether the caller may join the show's room: protocol version, token, show,
-/// scope, and bans, in that order (docs/protocol.md).
+/// scope, bans, and the connection caps, in that order (docs/protocol.md).
 async fn admit(
     state: &AppState,
     caller: Caller,
     token_problem: Option<Extension<TokenProblem>>,
+    ip: std::net::IpAddr,
     raw_id: &str,
     params: Result<Query<WsParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<(Show, Who, Option<u64>), Refusal> {
+) -> Result<(Show, Who, Option<u64>, ConnSlot), Refusal> {
     let Query(params) = params.map_err(|e| {
         Refusal::new(
             close::UNSUPPORTED_VERSION,
@@ -270,7 +277,28 @@ async fn admit(
             "banned: you are banned from this show",
         ));
     }
-    Ok((show, who, params.last_seq))
+    let slot = state
+        .conn_caps
+        .admit(show.id, who.id.as_deref(), ip)
+        .map_err(|cap| {
+            metrics::counter!("livesale_limits_refused_total", "limit" => match cap {
+                CapExceeded::Member => "ws_per_member",
+                CapExceeded::Address => "ws_per_address",
+            })
+            .increment(1);
+            let reason = match cap {
+                CapExceeded::Member => format!(
+                    "rate_limited: at most {} connections per person to a show; close one",
+                    state.config.ws_max_per_member
+                ),
+                CapExceeded::Address => format!(
+                    "rate_limited: at most {} connections from one address",
+                    state.config.ws_max_per_address
+                ),
+            };
+            Refusal::new(close::TOO_MANY, reason)
+        })?;
+    Ok((show, who, params.last_seq, slot))
 }
 
 /// A refusal to deliver after the handshake.
@@ -416,8 +444,14 @@ struct Conn {
     outlet: Arc<Outlet>,
     /// The seq of the last `welcome` (what a `resume` must fill up to).
     welcome_seq: u64,
+    /// This connection's own buckets: a cheap first check, so that a flood from one
+    /// connection is refused here and never reaches the store.
     chat_limit: RateLimit,
     reaction_limit: RateLimit,
+    /// Until when (ms on `started`'s clock) the person's shared budget is known to be spent,
+    /// so refusals do not ask the store again.
+    chat_spent_until_ms: u64,
+    reaction_spent_until_ms: u64,
     /// When the last "too many reactions" error was sent, so refusals are not a flood too.
     reaction_refused_ms: u64,
     write_timeout: Duration,
@@ -489,6 +523,8 @@ async fn serve(
             0,
         ),
         reaction_limit: RateLimit::new(config.reaction_rate, Duration::from_secs(1), 0),
+        chat_spent_until_ms: 0,
+        reaction_spent_until_ms: 0,
         reaction_refused_ms: 0,
         write_timeout: Duration::from_millis(config.ws_write_timeout_ms),
         out: metrics::counter!("livesale_ws_messages_out_total"),
@@ -881,6 +917,7 @@ impl Conn {
             &actor,
             command,
             rules,
+            Duration::from_secs(self.state.config.ban_address_cooldown_s),
             now,
         )
         .await
@@ -912,7 +949,11 @@ impl Conn {
             Err(e) => return self.error(&e, None).await,
         };
         let now = mono_ms(self.started);
-        if let Err(wait) = self.reaction_limit.take(now) {
+        let taken = match self.reaction_limit.take(now) {
+            Ok(()) => self.take_shared(false, now).await,
+            Err(wait) => Err(wait),
+        };
+        if let Err(wait) = taken {
             // Refuse loudly but not once per tap: one error per second at most.
             if now.saturating_sub(self.reaction_refused_ms) >= 1000 || self.reaction_refused_ms == 0
             {
@@ -932,6 +973,66 @@ impl Conn {
         Ok(())
     }
 
+    /// Takes one unit of the person's chat (`chat`) or reaction budget in this show, which
+    /// all their connections on every node share. Anonymous watchers have no identity to
+    /// share a budget with: their connection's own bucket (and the per-address connection
+    /// cap) is their limit. A store that cannot be reached does not silence the room: the
+    /// connection's own bucket still holds.
+    async fn take_shared(&mut self, chat: bool, now: u64) -> Result<(), Duration> {
+        let Some(member) = self.who.id.clone() else {
+            return Ok(());
+        };
+        let spent_until = if chat {
+            self.chat_spent_until_ms
+        } else {
+            self.reaction_spent_until_ms
+        };
+        if now < spent_until {
+            return Err(Duration::from_millis(spent_until - now));
+        }
+        let config = &self.state.config;
+        let (creator, show) = (self.show.creator_id, self.show.id);
+        let (key, budget) = if chat {
+            (
+                BudgetKey::Chat {
+                    creator,
+                    show,
+                    member,
+                },
+                Budget::new(
+                    config.chat_rate,
+                    Duration::from_secs(config.chat_rate_period_s),
+                ),
+            )
+        } else {
+            (
+                BudgetKey::Reaction {
+                    creator,
+                    show,
+                    member,
+                },
+                Budget::new(config.reaction_rate, Duration::from_secs(1)),
+            )
+        };
+        let wall_ms = self.state.now().timestamp_millis().max(0) as u64;
+        match self.state.store.take_budget(&key, budget, wall_ms).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(wait)) => {
+                let until = now + wait.as_millis() as u64;
+                if chat {
+                    self.chat_spent_until_ms = until;
+                } else {
+                    self.reaction_spent_until_ms = until;
+                }
+                Err(wait)
+            }
+            Err(e) => {
+                tracing::warn!(show = %self.show.id, error = %e, "budget not checked");
+                Ok(())
+            }
+        }
+    }
+
     async fn chat(&mut self, raw: &str) -> Result<(), End> {
         if let Err(e) = may_chat(self.who.role) {
             return self.error(&e, None).await;
@@ -943,7 +1044,12 @@ impl Conn {
             Ok(t) => t,
             Err(e) => return self.error(&e, None).await,
         };
-        if let Err(wait) = self.chat_limit.take(mono_ms(self.started)) {
+        let now = mono_ms(self.started);
+        let taken = match self.chat_limit.take(now) {
+            Ok(()) => self.take_shared(true, now).await,
+            Err(wait) => Err(wait),
+        };
+        if let Err(wait) = taken {
             let e = DomainError::invalid("rate_limited", "you are sending messages too fast");
             return self
                 .error(

@@ -100,6 +100,20 @@ export const store = {
   },
 };
 
+/**
+ * This browser's stable id, created once and kept in localStorage (not per show), sent when
+ * joining a show: a guest who joins again from the same browser keeps their viewer identity,
+ * so bans and per-buyer limits follow them. Kept as secret as a token.
+ */
+export function deviceId() {
+  let id = store.get('device');
+  if (!id || !/^[A-Za-z0-9_-]{16,64}$/.test(id)) {
+    id = newKey();
+    store.set('device', id);
+  }
+  return id;
+}
+
 /** The payload of a JWT (no verification: only to read expiry and ids for display). */
 export function tokenClaims(token) {
   try {

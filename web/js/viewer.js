@@ -8,7 +8,7 @@
 // name re-joins with that token (the server keeps the same viewer id) and the named token
 // (`viewer:{show}`, also accepted from a `#token=` link) is used for the room, chat and cart.
 
-import { api, ApiError, tokenFromLink, store, formatMoney, newKey } from './api.js';
+import { api, ApiError, tokenFromLink, store, formatMoney, newKey, deviceId } from './api.js';
 import { h, fill, $, $$, toast, showError, busy, clock, startsIn, userText } from './dom.js';
 import { LiveRoom } from './live.js';
 import { whepPlay, Keeper } from './media.js';
@@ -207,7 +207,7 @@ function watchToken() {
   const kept = store.get(WATCH_KEY);
   if (kept) return Promise.resolve(kept);
   if (!watchTokenPromise) {
-    watchTokenPromise = api('POST', `/api/shows/${showId}/viewers`, { body: { display_name: 'Guest' } })
+    watchTokenPromise = api('POST', `/api/shows/${showId}/viewers`, { body: { display_name: 'Guest', device_id: deviceId() } })
       .then((r) => { store.set(WATCH_KEY, r.token); return r.token; })
       .finally(() => { watchTokenPromise = null; });
   }
@@ -335,7 +335,7 @@ el.joinForm.addEventListener('submit', (e) => {
     if (!name) throw new Error('Type the name others will see.');
     // Presenting the silent watch token keeps the same viewer identity.
     const watch = store.get(WATCH_KEY);
-    const r = await api('POST', `/api/shows/${showId}/viewers`, { token: watch || undefined, body: { display_name: name } });
+    const r = await api('POST', `/api/shows/${showId}/viewers`, { token: watch || undefined, body: { display_name: name, device_id: deviceId() } });
     S.token = r.token;
     S.name = name;
     store.set(TOKEN_KEY, r.token);

@@ -38,6 +38,10 @@ pub fn test_config(backend: Backend) -> Config {
     config.redis_prefix = super::redis::unique_prefix("srv");
     // Test receivers listen on loopback.
     config.webhook_allow_private = true;
+    // Every test client is one address (loopback); tests of the per-address limits
+    // (tests/limits.rs) set them.
+    config.join_rate = 0;
+    config.ws_max_per_address = 0;
     config
 }
 

@@ -139,19 +139,8 @@ pub(super) async fn bind_device(
     viewer: ViewerId,
     ttl: Duration,
 ) -> Result<(), StoreError> {
-    store
-        .guard("bind_device", async {
-            redis::cmd("SET")
-                .arg(store.keys.device(creator, device))
-                .arg(viewer.to_string())
-                .arg("NX")
-                .arg("PX")
-                .arg(millis(ttl))
-                .exec_async(&mut store.conn.clone())
-                .await
-                .map_err(redis_error)
-        })
-        .await
+    let key = store.keys.device(creator, device);
+    set_for(store, "bind_device", key, viewer.to_string(), ttl, true).await
 }
 
 pub(super) async fn note_join_address(
@@ -161,12 +150,35 @@ pub(super) async fn note_join_address(
     address: IpAddr,
     ttl: Duration,
 ) -> Result<(), StoreError> {
+    let key = store.keys.join_address(creator, viewer);
+    set_for(
+        store,
+        "note_join_address",
+        key,
+        address.to_string(),
+        ttl,
+        false,
+    )
+    .await
+}
+
+/// `SET key value PX ttl`, with `NX` (keep an existing value) when `keep` is set.
+async fn set_for(
+    store: &RedisStore,
+    op: &'static str,
+    key: String,
+    value: String,
+    ttl: Duration,
+    keep: bool,
+) -> Result<(), StoreError> {
     store
-        .guard("note_join_address", async {
-            redis::cmd("SET")
-                .arg(store.keys.join_address(creator, viewer))
-                .arg(address.to_string())
-                .arg("PX")
+        .guard(op, async {
+            let mut cmd = redis::cmd("SET");
+            cmd.arg(key).arg(value);
+            if keep {
+                cmd.arg("NX");
+            }
+            cmd.arg("PX")
                 .arg(millis(ttl))
                 .exec_async(&mut store.conn.clone())
                 .await

@@ -11,6 +11,7 @@ on_both_stores!(
     invites_and_viewers,
     catalog_import_reports_each_row,
     sample_catalog_imports_cleanly,
+    listings_come_in_pages,
 );
 
 async fn show_lifecycle_and_lineup(backend: Backend) {
@@ -35,7 +36,7 @@ async fn show_lifecycle_and_lineup(backend: Backend) {
     assert_eq!((status, &got), (200, &show));
     let (_, list) = srv.get("/api/shows", None).await;
     assert!(
-        list["shows"]
+        list["items"]
             .as_array()
             .unwrap()
             .iter()
@@ -231,7 +232,7 @@ async fn catalog_import_reports_each_row(backend: Backend) {
     );
     assert_eq!(report["updated"], json!([]));
     let (_, catalog) = srv.get("/api/products", Some(&token)).await;
-    let products = catalog["products"].as_array().unwrap();
+    let products = catalog["items"].as_array().unwrap();
     assert_eq!(products.len(), 4);
     let napkins = products.iter().find(|p| p["sku"] == "FX-NAPKINS").unwrap();
     assert_eq!(napkins["title"], "Fixture Napkins, Set of 2");
@@ -247,7 +248,7 @@ async fn catalog_import_reports_each_row(backend: Backend) {
     assert_eq!(again["created"], json!([]));
     assert_eq!(skus(&again["updated"]), skus(&report["created"]));
     let (_, catalog) = srv.get("/api/products", Some(&token)).await;
-    assert_eq!(catalog["products"].as_array().unwrap().len(), 4);
+    assert_eq!(catalog["items"].as_array().unwrap().len(), 4);
 
     // A malformed upload is a 400 and changes nothing.
     let garbage = std::fs::read("tests/fixtures/not-a-csv.bin").unwrap();
@@ -269,11 +270,133 @@ async fn sample_catalog_imports_cleanly(backend: Backend) {
         "{report}"
     );
     let (_, catalog) = srv.get("/api/products", Some(&token)).await;
-    for p in catalog["products"].as_array().unwrap() {
+    for p in catalog["items"].as_array().unwrap() {
         assert!(p["price"]["amount"].as_i64().unwrap() > 0, "{p}");
         assert!(
             !p["title"].as_str().unwrap().contains('<'),
             "HTML is stripped: {p}"
         );
     }
+}
+
+/// Every page of `path` (`limit` each), following `next_cursor`: the ids in order and the
+/// page sizes. Fails on a page that is not `{"items","next_cursor"}`.
+async fn walk(
+    srv: &TestServer,
+    path: &str,
+    token: Option<&str>,
+    limit: usize,
+) -> (Vec<String>, Vec<usize>) {
+    let (mut ids, mut sizes, mut cursor) = (Vec::new(), Vec::new(), None::<String>);
+    loop {
+        let url = match &cursor {
+            None => format!("{path}?limit={limit}"),
+            Some(c) => format!("{path}?limit={limit}&cursor={c}"),
+        };
+        let (status, page) = srv.get(&url, token).await;
+        assert_eq!(status, 200, "{url}: {page}");
+        let items = page["items"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{url}: {page}"));
+        sizes.push(items.len());
+        ids.extend(items.iter().map(|i| s(&i["id"])));
+        match &page["next_cursor"] {
+            Value::Null => return (ids, sizes),
+            Value::String(next) => cursor = Some(next.clone()),
+            other => panic!("{url}: next_cursor {other}"),
+        }
+        assert!(sizes.len() < 100, "{path} never ends");
+    }
+}
+
+async fn listings_come_in_pages(backend: Backend) {
+    let srv = TestServer::start(backend).await;
+    let (_, token) = srv.creator("Pager").await;
+    let t = Some(token.as_str());
+    // 20 shows at one instant (ties broken by id, more than one Redis read of a score), two a
+    // microsecond apart within one millisecond, and two at other times.
+    let mut times = vec!["2031-05-05T10:00:00Z"; 20];
+    times.extend(["2031-05-05T10:00:00.000300Z", "2031-05-05T10:00:00.000100Z"]);
+    times.extend(["2031-05-04T00:00:00Z", "2031-06-01T00:00:00Z"]);
+    for (n, at) in times.iter().enumerate() {
+        let body = json!({ "title": format!("Show {n}"), "scheduled_at": at });
+        let (status, show) = srv.post("/api/shows", t, body).await;
+        assert_eq!(status, 201, "{show}");
+    }
+    let (status, legacy) = srv.get("/api/shows?legacy=1", None).await;
+    assert_eq!(status, 200, "{legacy}");
+    let all: Vec<String> = legacy["shows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(all.len(), 24, "legacy answers the old whole list: {legacy}");
+
+    let (ids, sizes) = walk(&srv, "/api/shows", None, 5).await;
+    assert_eq!(ids, all, "pages of 5 list every show once, in order");
+    assert_eq!(sizes, vec![5, 5, 5, 5, 4]);
+    let (ids, _) = walk(&srv, "/api/shows", None, 200).await;
+    assert_eq!(ids, all);
+    let (status, first) = srv.get("/api/shows", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        first["items"].as_array().unwrap().len(),
+        24,
+        "the default page holds 50"
+    );
+    assert_eq!(first["next_cursor"], Value::Null);
+
+    // A cursor is a position: shows added before it afterwards do not shift the next page.
+    let (_, page) = srv.get("/api/shows?limit=3", None).await;
+    let cursor = s(&page["next_cursor"]);
+    let early = json!({ "title": "Earlier", "scheduled_at": "2031-01-01T00:00:00Z" });
+    let (status, _) = srv.post("/api/shows", t, early).await;
+    assert_eq!(status, 201);
+    let (_, next) = srv
+        .get(&format!("/api/shows?limit=3&cursor={cursor}"), None)
+        .await;
+    let next: Vec<String> = next["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(next, all[3..6].to_vec());
+
+    // The catalog pages the same way, per creator.
+    let mut skus = Vec::new();
+    for n in 0..7 {
+        let sku = format!("PAGE-{n}");
+        skus.push(srv.product(&token, &sku, 100 + n, 1).await);
+    }
+    let (_, other) = srv.creator("Other").await;
+    srv.product(&other, "NOT-MINE", 100, 1).await;
+    let (ids, sizes) = walk(&srv, "/api/products", t, 3).await;
+    assert_eq!(ids, skus, "in creation order, only the caller's");
+    assert_eq!(sizes, vec![3, 3, 1]);
+    let (status, legacy) = srv.get("/api/products?legacy=1", t).await;
+    assert_eq!(status, 200);
+    assert_eq!(legacy["products"].as_array().unwrap().len(), 7, "{legacy}");
+
+    // Bad paging is refused with its own code.
+    for (query, status, code) in [
+        ("limit=0", 422, "invalid_limit"),
+        ("limit=201", 422, "invalid_limit"),
+        ("limit=ten", 400, "invalid_query"),
+        ("cursor=not-a-cursor", 422, "invalid_cursor"),
+        (
+            "cursor=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA%3D",
+            422,
+            "invalid_cursor",
+        ),
+        ("legacy=yes", 400, "invalid_query"),
+    ] {
+        for path in ["/api/shows", "/api/products"] {
+            let got = srv.get(&format!("{path}?{query}"), t).await;
+            assert_problem(&got, status, code);
+        }
+    }
+    let (status, page) = srv.get("/api/shows?limit=200", None).await;
+    assert_eq!(status, 200, "{page}");
 }

@@ -62,6 +62,21 @@ export async function api(method, path, { token, body, contentType, headers = {}
   return text;
 }
 
+/** Every item of a paginated listing (`GET /api/shows`, `GET /api/products`): follows
+ * `next_cursor` page by page, at the largest page size. */
+export async function listAll(path, { token, signal } = {}) {
+  const items = [];
+  let cursor = null;
+  do {
+    const q = new URLSearchParams({ limit: '200' });
+    if (cursor) q.set('cursor', cursor);
+    const page = await api('GET', `${path}?${q}`, { token, signal });
+    items.push(...(page.items || []));
+    cursor = page.next_cursor;
+  } while (cursor);
+  return items;
+}
+
 // ---- tokens ---------------------------------------------------------------------------------
 
 /**

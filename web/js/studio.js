@@ -4,7 +4,7 @@
 // It speaks only the public API (../shared API.md, docs/protocol.md); the hooks tests rely on
 // are listed in docs/web-hooks.md.
 
-import { api, tokenFromLink, store, formatMoney, parseMoney } from './api.js';
+import { api, listAll, tokenFromLink, store, formatMoney, parseMoney } from './api.js';
 import { $, $$, h, fill, toast, busy, showError, clock } from './dom.js';
 import { LiveRoom } from './live.js';
 import { whipPublish, whepPlay, Keeper } from './media.js';
@@ -580,8 +580,8 @@ async function loadLineup() {
 async function loadCatalog() {
   const form = $('#add-product-form');
   try {
-    const res = await call('GET', '/api/products');
-    const others = (res.products || []).filter((p) => !state.products.has(p.id));
+    const catalog = await listAll('/api/products', { token });
+    const others = catalog.filter((p) => !state.products.has(p.id));
     const select = $('#add-product');
     fill(select, ...others.map((p) => h('option', { value: p.id }, `${p.title} · ${formatMoney(p.price)}`)));
     form.hidden = others.length === 0;

@@ -12,7 +12,9 @@ mod identity;
 mod media;
 mod moderation;
 pub use identity::invite_url;
+mod openapi;
 mod ops;
+mod page;
 mod pages;
 mod products;
 mod qr;
@@ -111,7 +113,7 @@ impl AppState {
                        Errors are application/problem+json with a stable `code`."
     ),
     modifiers(&BearerAuth),
-    components(schemas(error::Problem))
+    components(schemas(error::Problem, crate::domain::InviteId))
 )]
 struct ApiDoc;
 
@@ -138,6 +140,8 @@ pub fn router(state: AppState) -> Router {
         .merge(media::router())
         .merge(qr::router())
         .split_for_parts();
+    let mut openapi = openapi;
+    openapi::settle_problems(&mut openapi);
     let openapi = Arc::new(openapi);
 
     Router::new()

@@ -9,10 +9,11 @@ use uuid::Uuid;
 use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiBytes, ApiJson, ApiPath, ApiQuery, Caller};
+use super::page::{PageParams, encode_cursor};
 use crate::config::Config;
 use crate::domain::import::{ImportRow, parse_shopify_csv};
 use crate::domain::{Currency, Money, NewProduct, Product, ProductId};
-use crate::store::ProductInsert;
+use crate::store::{PageAfter, ProductInsert};
 
 pub fn router(config: &Config) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -29,19 +30,29 @@ pub fn router(config: &Config) -> OpenApiRouter<AppState> {
 #[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PriceInput {
-    /// Integer minor units (cents).
+    /// Integer minor units (cents), 0 to 10^12.
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
+    #[serde(deserialize_with = "crate::domain::whole::i64")]
     amount: i64,
+    #[schema(schema_with = super::openapi::text::currency)]
     currency: String,
 }
 
 #[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProduct {
+    #[schema(schema_with = super::openapi::text::sku)]
     sku: String,
+    #[schema(schema_with = super::openapi::text::product_title)]
     title: String,
     price: PriceInput,
+    /// Units available to sell, 0 to 10^9.
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
+    #[serde(deserialize_with = "crate::domain::whole::i64")]
     stock: i64,
+    #[schema(schema_with = super::openapi::text::product_description)]
     description: Option<String>,
+    #[schema(schema_with = super::openapi::text::image_url)]
     image_url: Option<String>,
 }
 
@@ -93,24 +104,62 @@ fn quota_reason(quota: u64) -> String {
     format!("your catalog is full: at most {quota} products per creator")
 }
 
+/// The old answer of `GET /api/products?legacy=1`: the whole catalog at once.
 #[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ProductList {
     products: Vec<Product>,
 }
 
-/// The caller's catalog (creators).
-#[utoipa::path(get, path = "/api/products", tag = "products",
-    responses((status = 200, body = ProductList), (status = 401, body = Problem),
-              (status = 403, body = Problem)),
+/// A page of the catalog.
+#[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ProductPage {
+    items: Vec<Product>,
+    /// The `cursor` of the next page; `null` on the last page.
+    next_cursor: Option<String>,
+}
+
+/// A page of products, or with `?legacy=1` the old whole list.
+#[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum ProductListing {
+    Page(ProductPage),
+    Legacy(ProductList),
+}
+
+/// The caller's catalog by creation time, a page at a time (creators).
+#[utoipa::path(get, path = "/api/products", tag = "products", params(PageParams),
+    responses((status = 200, body = ProductListing), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
 async fn list_products(
     State(state): State<AppState>,
     caller: Caller,
-) -> ApiResult<Json<ProductList>> {
+    ApiQuery(params): ApiQuery<PageParams>,
+) -> ApiResult<Json<ProductListing>> {
     let creator = caller.creator()?;
-    Ok(Json(ProductList {
-        products: state.store.products(creator).await?,
-    }))
+    let page = params.check()?;
+    if page.legacy {
+        return Ok(Json(ProductListing::Legacy(ProductList {
+            products: state.store.products(creator).await?,
+        })));
+    }
+    let found = state
+        .store
+        .products_page(creator, page.after, page.limit)
+        .await?;
+    let next_cursor = found
+        .more
+        .then(|| {
+            found
+                .items
+                .last()
+                .map(|p| encode_cursor(PageAfter::product(p)))
+        })
+        .flatten();
+    Ok(Json(ProductListing::Page(ProductPage {
+        items: found.items,
+        next_cursor,
+    })))
 }
 
 /// One product (anyone: products are shown to viewers).
@@ -130,9 +179,11 @@ async fn get_product(
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ImportParams {
     /// Currency of the prices in the file (Shopify exports carry none); default USD.
+    #[param(schema_with = super::openapi::text::currency)]
     currency: Option<String>,
 }
 
@@ -166,7 +217,8 @@ pub struct ImportReport {
     request_body(content = String, content_type = "text/csv"),
     responses((status = 200, body = ImportReport), (status = 400, body = Problem),
               (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 413, body = Problem), (status = 415, body = Problem)),
+              (status = 413, body = Problem), (status = 415, body = Problem),
+              (status = 422, body = Problem)),
     security(("bearer" = [])))]
 async fn import_products(
     State(state): State<AppState>,

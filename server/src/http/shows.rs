@@ -8,10 +8,12 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
-use super::extract::{ApiJson, ApiPath, Caller};
+use super::extract::{ApiJson, ApiPath, ApiQuery, Caller};
+use super::page::{PageParams, encode_cursor};
 use crate::domain::access::{Action, authorize};
 use crate::domain::room::Broadcast;
 use crate::domain::{NewShow, Product, ProductId, Show, ShowId, Timestamp};
+use crate::store::PageAfter;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -25,7 +27,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateShow {
+    #[schema(schema_with = super::openapi::text::show_title)]
     title: String,
+    #[schema(schema_with = super::openapi::text::show_description)]
     description: Option<String>,
     /// RFC 3339 time the show is announced for; defaults to now.
     #[schema(value_type = Option<String>, format = DateTime)]
@@ -55,18 +59,55 @@ async fn create_show(
     Ok((StatusCode::CREATED, Json(show)))
 }
 
+/// The old answer of `GET /api/shows?legacy=1`: every show at once.
 #[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ShowList {
     shows: Vec<Show>,
 }
 
-/// Every show, by scheduled time (anyone).
-#[utoipa::path(get, path = "/api/shows", tag = "shows",
-    responses((status = 200, body = ShowList)))]
-async fn list_shows(State(state): State<AppState>) -> ApiResult<Json<ShowList>> {
-    Ok(Json(ShowList {
-        shows: state.store.shows().await?,
-    }))
+/// A page of shows.
+#[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ShowPage {
+    items: Vec<Show>,
+    /// The `cursor` of the next page; `null` on the last page.
+    next_cursor: Option<String>,
+}
+
+/// A page of shows, or with `?legacy=1` the old whole list.
+#[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum ShowListing {
+    Page(ShowPage),
+    Legacy(ShowList),
+}
+
+/// Shows by scheduled time, a page at a time (anyone).
+#[utoipa::path(get, path = "/api/shows", tag = "shows", params(PageParams),
+    responses((status = 200, body = ShowListing), (status = 422, body = Problem)))]
+async fn list_shows(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<PageParams>,
+) -> ApiResult<Json<ShowListing>> {
+    let page = params.check()?;
+    if page.legacy {
+        return Ok(Json(ShowListing::Legacy(ShowList {
+            shows: state.store.shows().await?,
+        })));
+    }
+    let found = state.store.shows_page(page.after, page.limit).await?;
+    let next_cursor = found
+        .more
+        .then(|| {
+            found
+                .items
+                .last()
+                .map(|s| encode_cursor(PageAfter::show(s)))
+        })
+        .flatten();
+    Ok(Json(ShowListing::Page(ShowPage {
+        items: found.items,
+        next_cursor,
+    })))
 }
 
 /// One show (anyone).

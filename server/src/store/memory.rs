@@ -10,7 +10,7 @@ use super::commerce::{
     CheckoutOutcome, CheckoutRequest, Completion, OutboxEvent, PinState, Webhook, cart_fingerprint,
     event_body,
 };
-use super::{DemoRecord, ProductInsert, Store, StoreError};
+use super::{DemoRecord, Page, PageAfter, ProductInsert, Store, StoreError};
 use crate::domain::commerce::{
     CartLine, CartLines, DealState, LineFacts, Order, OrderStatus, Pin, add_pin, plan_checkout,
 };
@@ -190,6 +190,14 @@ impl Store for MemoryStore {
         Ok(shows)
     }
 
+    async fn shows_page(
+        &self,
+        after: Option<PageAfter>,
+        limit: usize,
+    ) -> Result<Page<Show>, StoreError> {
+        Ok(Page::of(self.shows().await?, PageAfter::show, after, limit))
+    }
+
     async fn update_show(&self, show: &Show, expected: ShowStatus) -> Result<bool, StoreError> {
         Ok(self.with(|s| match s.shows.get_mut(&show.id) {
             Some(stored) if stored.status == expected => {
@@ -261,6 +269,20 @@ impl Store for MemoryStore {
         });
         list.sort_by_key(|p| (p.created_at, p.id));
         Ok(list)
+    }
+
+    async fn products_page(
+        &self,
+        creator: CreatorId,
+        after: Option<PageAfter>,
+        limit: usize,
+    ) -> Result<Page<Product>, StoreError> {
+        Ok(Page::of(
+            self.products(creator).await?,
+            PageAfter::product,
+            after,
+            limit,
+        ))
     }
 
     async fn add_to_lineup(&self, show: &Show, product: ProductId) -> Result<(), StoreError> {

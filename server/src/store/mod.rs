@@ -60,6 +60,59 @@ pub enum ProductInsert {
 
 pub type SharedStore = std::sync::Arc<dyn Store>;
 
+/// Where a page of a listing starts: strictly after the item with this sort key. Listings are
+/// ordered by a time (a show's `scheduled_at`, a product's `created_at`) and then by id, so a
+/// key names one position that items inserted later never shift.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PageAfter {
+    pub at: Timestamp,
+    pub id: uuid::Uuid,
+}
+
+impl PageAfter {
+    /// The sort key of a show in [`Store::shows`].
+    pub fn show(show: &Show) -> Self {
+        PageAfter {
+            at: show.scheduled_at,
+            id: show.id.0,
+        }
+    }
+
+    /// The sort key of a product in [`Store::products`].
+    pub fn product(product: &Product) -> Self {
+        PageAfter {
+            at: product.created_at,
+            id: product.id.0,
+        }
+    }
+}
+
+/// One page of a listing, and whether more items follow it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub more: bool,
+}
+
+impl<T> Page<T> {
+    /// The page of `sorted` (in listing order, each with its sort key) after `after`.
+    pub fn of(
+        sorted: Vec<T>,
+        key: impl Fn(&T) -> PageAfter,
+        after: Option<PageAfter>,
+        limit: usize,
+    ) -> Self {
+        let mut items: Vec<T> = sorted
+            .into_iter()
+            .filter(|item| after.is_none_or(|a| key(item) > a))
+            .take(limit.saturating_add(1))
+            .collect();
+        let more = items.len() > limit;
+        items.truncate(limit);
+        Page { items, more }
+    }
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// `"memory"` or `"redis"`, for logs and metrics.
@@ -93,6 +146,13 @@ pub trait Store: Send + Sync + 'static {
     }
     /// Every show, ordered by `scheduled_at` then id.
     async fn shows(&self) -> Result<Vec<Show>, StoreError>;
+    /// At most `limit` shows of [`Self::shows`]' order, after `after` (from the first when
+    /// `None`), and whether more follow.
+    async fn shows_page(
+        &self,
+        after: Option<PageAfter>,
+        limit: usize,
+    ) -> Result<Page<Show>, StoreError>;
     /// Saves `show` only if the stored status is still `expected`; `false` when another
     /// request changed it first (the caller reloads and re-applies the rule).
     async fn update_show(&self, show: &Show, expected: ShowStatus) -> Result<bool, StoreError>;
@@ -122,6 +182,14 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<Product>, StoreError>;
     /// A creator's catalog, ordered by creation then id.
     async fn products(&self, creator: CreatorId) -> Result<Vec<Product>, StoreError>;
+    /// At most `limit` products of [`Self::products`]' order, after `after` (from the first
+    /// when `None`), and whether more follow.
+    async fn products_page(
+        &self,
+        creator: CreatorId,
+        after: Option<PageAfter>,
+        limit: usize,
+    ) -> Result<Page<Product>, StoreError>;
 
     /// Adds a product to a show's lineup; adding it twice keeps one entry.
     async fn add_to_lineup(&self, show: &Show, product: ProductId) -> Result<(), StoreError>;

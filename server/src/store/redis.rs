@@ -35,7 +35,7 @@ use super::commerce::{
 use super::redis_commerce as commerce;
 use super::redis_limits as limits;
 use super::redis_moderation as moderation;
-use super::{DemoRecord, ProductInsert, Store, StoreError};
+use super::{DemoRecord, Page, PageAfter, ProductInsert, Store, StoreError};
 use crate::domain::DomainError;
 use crate::domain::InviteId;
 use crate::domain::commerce::{CartLine, CartLines, Order, Pin};
@@ -372,6 +372,150 @@ impl RedisStore {
         }
     }
 
+    /// The show records of listing members (show ids), in no particular order; a member
+    /// whose record or index entry is gone is skipped.
+    async fn load_shows(&self, members: &[String]) -> Result<Vec<Show>, StoreError> {
+        let mut con = self.conn.clone();
+        let ids = members
+            .iter()
+            .map(|m| parse_id::<ShowId>(m, "show listing"))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        // Owners this process has not seen yet come from the index in one HMGET.
+        let unknown: Vec<ShowId> = self.owners(|o| {
+            ids.iter()
+                .filter(|id| !o.shows.contains_key(id))
+                .copied()
+                .collect()
+        });
+        if !unknown.is_empty() {
+            let mut cmd = redis::cmd("HMGET");
+            cmd.arg(self.keys.global("idx:show"));
+            for id in &unknown {
+                cmd.arg(id.to_string());
+            }
+            let owners: Vec<Option<String>> =
+                cmd.query_async(&mut con).await.map_err(redis_error)?;
+            let found = unknown
+                .iter()
+                .zip(owners)
+                .filter_map(|(id, raw)| raw.map(|raw| (*id, raw)))
+                .map(|(id, raw)| Ok((id, parse_id::<CreatorId>(&raw, "show index")?)))
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            self.owners(|o| o.shows.extend(found));
+        }
+        let located: Vec<(ShowId, CreatorId)> = self.owners(|o| {
+            ids.iter()
+                .filter_map(|id| o.shows.get(id).map(|c| (*id, *c)))
+                .collect()
+        });
+        if located.is_empty() {
+            return Ok(Vec::new());
+        }
+
+        let mut pipe = redis::pipe();
+        for (show, creator) in &located {
+            pipe.cmd("GET").arg(self.keys.show(*creator, *show));
+        }
+        let raws: Vec<Option<String>> = pipe.query_async(&mut con).await.map_err(redis_error)?;
+        raws.iter()
+            .flatten()
+            .map(|r| decode::<Show>(r, "show"))
+            .collect()
+    }
+
+    /// The product records (with stock) of catalog members (product ids), in no particular
+    /// order; a member whose record is gone is skipped.
+    async fn load_products(
+        &self,
+        creator: CreatorId,
+        members: &[String],
+    ) -> Result<Vec<Product>, StoreError> {
+        if members.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = members
+            .iter()
+            .map(|m| parse_id::<ProductId>(m, "catalog"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut records = redis::cmd("MGET");
+        let mut stock = redis::cmd("HMGET");
+        stock.arg(self.keys.stock(creator));
+        for id in &ids {
+            records.arg(self.keys.product(creator, *id));
+            stock.arg(id.to_string());
+        }
+        let (raws, stocks): (Vec<Option<String>>, Vec<Option<String>>) = redis::pipe()
+            .add_command(records)
+            .add_command(stock)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_error)?;
+        raws.iter()
+            .zip(&stocks)
+            .filter_map(|(raw, stock)| raw.as_ref().map(|r| (r, stock)))
+            .map(|(raw, stock)| decode_product(raw, stock.as_deref()))
+            .collect()
+    }
+
+    /// One page of a listing kept as a sorted set of ids scored by [`score`] (whole
+    /// milliseconds) whose records sort by `key` (the time at full precision, then the id).
+    ///
+    /// The set's order agrees with the records' except among members of one score, so members
+    /// are read from `after`'s score on, in batches, until every member of each score that
+    /// can still reach the page has been read; the records then decide the order. A cursor is
+    /// a position, not an offset: members added or removed elsewhere never shift a page.
+    async fn page_of<T, Fut>(
+        &self,
+        set: &str,
+        after: Option<PageAfter>,
+        limit: usize,
+        key: fn(&T) -> PageAfter,
+        load: impl Fn(Vec<String>) -> Fut,
+    ) -> Result<Page<T>, StoreError>
+    where
+        Fut: Future<Output = Result<Vec<T>, StoreError>>,
+    {
+        // One extra item tells whether more follow; a few more absorb boundary ties.
+        let batch = limit.saturating_add(1).max(16);
+        let min = after.map_or_else(|| "-inf".to_string(), |a| score(a.at).to_string());
+        let mut kept: Vec<T> = Vec::new();
+        let mut offset = 0usize;
+        loop {
+            let read: Vec<(String, f64)> = redis::cmd("ZRANGEBYSCORE")
+                .arg(set)
+                .arg(&min)
+                .arg("+inf")
+                .arg("WITHSCORES")
+                .arg("LIMIT")
+                .arg(offset)
+                .arg(batch)
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_error)?;
+            offset += read.len();
+            let exhausted = read.len() < batch;
+            let last_score = read.last().map(|(_, s)| *s);
+            let loaded = load(read.into_iter().map(|(m, _)| m).collect()).await?;
+            kept.extend(
+                loaded
+                    .into_iter()
+                    .filter(|item| after.is_none_or(|a| key(item) > a)),
+            );
+            kept.sort_by_key(key);
+            // Every member scored below the last one read has been read, so once the item
+            // just past the page scores below it, no unread member can come before it.
+            let settled = match (kept.get(limit), last_score) {
+                (Some(edge), Some(last)) => (score(key(edge).at) as f64) < last,
+                _ => false,
+            };
+            if exhausted || settled {
+                break;
+            }
+        }
+        Ok(Page::of(kept, key, None, limit))
+    }
+
     /// Writes the product's index entry unless this process already knows it.
     async fn index_product(&self, product: &Product) -> Result<(), StoreError> {
         if self.owners(|o| o.products.contains_key(&product.id)) {
@@ -573,65 +717,32 @@ impl Store for RedisStore {
 
     async fn shows(&self) -> Result<Vec<Show>, StoreError> {
         self.guard("shows", async {
-            let mut con = self.conn.clone();
             let members: Vec<String> = redis::cmd("ZRANGE")
                 .arg(self.keys.global("shows"))
                 .arg(0)
                 .arg(-1)
-                .query_async(&mut con)
+                .query_async(&mut self.conn.clone())
                 .await
                 .map_err(redis_error)?;
-            let ids = members
-                .iter()
-                .map(|m| parse_id::<ShowId>(m, "show listing"))
-                .collect::<Result<Vec<_>, _>>()?;
-
-            // Owners this process has not seen yet come from the index in one HMGET.
-            let unknown: Vec<ShowId> = self.owners(|o| {
-                ids.iter()
-                    .filter(|id| !o.shows.contains_key(id))
-                    .copied()
-                    .collect()
-            });
-            if !unknown.is_empty() {
-                let mut cmd = redis::cmd("HMGET");
-                cmd.arg(self.keys.global("idx:show"));
-                for id in &unknown {
-                    cmd.arg(id.to_string());
-                }
-                let owners: Vec<Option<String>> =
-                    cmd.query_async(&mut con).await.map_err(redis_error)?;
-                let found = unknown
-                    .iter()
-                    .zip(owners)
-                    .filter_map(|(id, raw)| raw.map(|raw| (*id, raw)))
-                    .map(|(id, raw)| Ok((id, parse_id::<CreatorId>(&raw, "show index")?)))
-                    .collect::<Result<Vec<_>, StoreError>>()?;
-                self.owners(|o| o.shows.extend(found));
-            }
-            let located: Vec<(ShowId, CreatorId)> = self.owners(|o| {
-                ids.iter()
-                    .filter_map(|id| o.shows.get(id).map(|c| (*id, *c)))
-                    .collect()
-            });
-            if located.is_empty() {
-                return Ok(Vec::new());
-            }
-
-            let mut pipe = redis::pipe();
-            for (show, creator) in &located {
-                pipe.cmd("GET").arg(self.keys.show(*creator, *show));
-            }
-            let raws: Vec<Option<String>> =
-                pipe.query_async(&mut con).await.map_err(redis_error)?;
-            let mut shows = raws
-                .iter()
-                .flatten()
-                .map(|r| decode::<Show>(r, "show"))
-                .collect::<Result<Vec<_>, _>>()?;
+            let mut shows = self.load_shows(&members).await?;
             // The score orders by millisecond; the records decide ties and finer precision.
-            shows.sort_by_key(|s| (s.scheduled_at, s.id));
+            shows.sort_by_key(PageAfter::show);
             Ok(shows)
+        })
+        .await
+    }
+
+    async fn shows_page(
+        &self,
+        after: Option<PageAfter>,
+        limit: usize,
+    ) -> Result<Page<Show>, StoreError> {
+        self.guard("shows_page", async {
+            let key = self.keys.global("shows");
+            self.page_of(&key, after, limit, PageAfter::show, |members| async move {
+                self.load_shows(&members).await
+            })
+            .await
         })
         .await
     }
@@ -769,42 +880,36 @@ impl Store for RedisStore {
 
     async fn products(&self, creator: CreatorId) -> Result<Vec<Product>, StoreError> {
         self.guard("products", async {
-            let mut con = self.conn.clone();
             let members: Vec<String> = redis::cmd("ZRANGE")
                 .arg(self.keys.catalog(creator))
                 .arg(0)
                 .arg(-1)
-                .query_async(&mut con)
+                .query_async(&mut self.conn.clone())
                 .await
                 .map_err(redis_error)?;
-            if members.is_empty() {
-                return Ok(Vec::new());
-            }
-            let ids = members
-                .iter()
-                .map(|m| parse_id::<ProductId>(m, "catalog"))
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut records = redis::cmd("MGET");
-            let mut stock = redis::cmd("HMGET");
-            stock.arg(self.keys.stock(creator));
-            for id in &ids {
-                records.arg(self.keys.product(creator, *id));
-                stock.arg(id.to_string());
-            }
-            let (raws, stocks): (Vec<Option<String>>, Vec<Option<String>>) = redis::pipe()
-                .add_command(records)
-                .add_command(stock)
-                .query_async(&mut con)
-                .await
-                .map_err(redis_error)?;
-            let mut list = raws
-                .iter()
-                .zip(&stocks)
-                .filter_map(|(raw, stock)| raw.as_ref().map(|r| (r, stock)))
-                .map(|(raw, stock)| decode_product(raw, stock.as_deref()))
-                .collect::<Result<Vec<_>, _>>()?;
-            list.sort_by_key(|p| (p.created_at, p.id));
+            let mut list = self.load_products(creator, &members).await?;
+            list.sort_by_key(PageAfter::product);
             Ok(list)
+        })
+        .await
+    }
+
+    async fn products_page(
+        &self,
+        creator: CreatorId,
+        after: Option<PageAfter>,
+        limit: usize,
+    ) -> Result<Page<Product>, StoreError> {
+        self.guard("products_page", async {
+            let key = self.keys.catalog(creator);
+            self.page_of(
+                &key,
+                after,
+                limit,
+                PageAfter::product,
+                |members| async move { self.load_products(creator, &members).await },
+            )
+            .await
         })
         .await
     }

@@ -26,6 +26,7 @@ macro_rules! on_both_backends {
 
 on_both_backends!(
     json_bodies_are_checked,
+    bodies_must_be_json_objects,
     body_limits_hold_with_or_without_a_length,
     field_rules_are_enforced,
     illegal_status_changes_conflict,
@@ -120,7 +121,7 @@ impl Ctx {
     /// The catalog of `token`'s creator is exactly these (sku, stock) pairs.
     async fn catalog(&mut self, token: &str, want: &[(&str, i64)]) {
         let (status, body) = self.srv.get("/api/products", Some(token)).await;
-        let products = body["products"].as_array().cloned().unwrap_or_default();
+        let products = body["items"].as_array().cloned().unwrap_or_default();
         let stock = |p: &Value| p["stock"].as_i64().unwrap_or(-1);
         let mut got: Vec<(String, i64)> =
             products.iter().map(|p| (s(&p["sku"]), stock(p))).collect();
@@ -134,7 +135,7 @@ impl Ctx {
     /// The number of shows, all creators included.
     async fn show_count(&self) -> Option<usize> {
         let (_, body) = self.srv.get("/api/shows", None).await;
-        body["shows"].as_array().map(Vec::len)
+        body["items"].as_array().map(Vec::len)
     }
 
     fn finish(self, test: &str) {
@@ -236,6 +237,78 @@ async fn json_bodies_are_checked(backend: Backend) {
     x.that("one show only", shows == Some(1), format!("{shows:?}"));
     x.catalog(&token, &[("GOOD-1", 5)]).await;
     x.finish("json_bodies_are_checked");
+}
+
+/// Every route that documents an object body answers anything else (an array, a string, a
+/// number, `true`, `null`) with 422 `invalid_body`, and changes nothing. serde would read a
+/// struct from an array of its fields in order, so `["Sneaky", null, null]` made a show.
+async fn bodies_must_be_json_objects(backend: Backend) {
+    let mut x = Ctx::new(backend).await;
+    let token = x.token.clone();
+    let c = Some(token.as_str());
+    let show = x.srv.show(&token, "Objects only").await;
+    let product = x.srv.product(&token, "OBJ-1", 1000, 5).await;
+    let lineup = format!("/api/shows/{show}/lineup");
+    let got = x.json(&lineup, c, json!({ "product_id": product })).await;
+    x.status("lineup", &got, 200);
+    let (_, viewer) = x.srv.viewer(&show, "Vi").await;
+    let v = Some(viewer.as_str());
+    let a = Some(ADMIN);
+
+    // Each route with a body that would pass as an array of its fields, then the other kinds.
+    #[rustfmt::skip]
+    let routes: Vec<(&str, String, Option<&str>, String)> = vec![
+        ("POST", "/api/creators".into(), a, r#"["Sneaky"]"#.into()),
+        ("POST", "/api/shows".into(), c, r#"["Sneaky", null, null]"#.into()),
+        ("POST", "/api/products".into(), c, r#"["SN-1", "Sneaky", {"amount": 1, "currency": "USD"}, 1, null, null]"#.into()),
+        ("POST", format!("/api/shows/{show}/invites"), c, r#"["moderator", null]"#.into()),
+        ("POST", format!("/api/shows/{show}/viewers"), None, r#"["Sneaky"]"#.into()),
+        ("POST", lineup.clone(), c, format!(r#"["{product}"]"#)),
+        ("POST", format!("/api/shows/{show}/pins"), c, format!(r#"["{product}", null]"#)),
+        ("PUT", format!("/api/shows/{show}/cart/items/{product}"), v, "[1]".into()),
+        ("POST", format!("/api/shows/{show}/moderation"), c, r#"["mod.clear"]"#.into()),
+        ("POST", format!("/api/shows/{show}/program"), c, "[null, null]".into()),
+        ("PUT", "/api/webhook".into(), c, r#"["http://127.0.0.1:9/hook"]"#.into()),
+        ("POST", "/api/qr".into(), None, r#"["sneaky"]"#.into()),
+    ];
+    for (method, path, token, sneaky) in &routes {
+        for body in [sneaky.as_str(), "[]", r#""text""#, "42", "true", "null"] {
+            let got = x.send(method, path, *token, JSON, body.to_string()).await;
+            x.problem(format!("{method} {path} {body}"), &got, 422, "invalid_body");
+        }
+    }
+    // Checkout's body is optional, but when there is one it is an object too.
+    let checkout = format!("/api/shows/{show}/checkout");
+    for (n, body) in ["[]", "[true]", "42"].iter().enumerate() {
+        let resp = x
+            .srv
+            .http
+            .post(x.srv.url(&checkout))
+            .bearer_auth(&viewer)
+            .header("content-type", "application/json")
+            .header("idempotency-key", format!("objects-{n}"))
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("request sent");
+        let ct = resp
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap_or("").to_string())
+            .unwrap_or_default();
+        let (status, value) = TestServer::finish(resp).await;
+        x.problem(
+            format!("checkout {body}"),
+            &(status, ct, value),
+            422,
+            "invalid_body",
+        );
+    }
+
+    let shows = x.show_count().await;
+    x.that("one show only", shows == Some(1), format!("{shows:?}"));
+    x.catalog(&token, &[("OBJ-1", 5)]).await;
+    x.finish("bodies_must_be_json_objects");
 }
 
 async fn body_limits_hold_with_or_without_a_length(backend: Backend) {

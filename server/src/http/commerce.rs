@@ -41,19 +41,60 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// A deal price: minor units of the product's currency, or a Money object (whose currency
 /// must be the product's).
-#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[derive(serde::Deserialize)]
 #[serde(untagged)]
 pub enum DealPrice {
-    Minor(i64),
-    Money { amount: i64, currency: String },
+    Minor(#[serde(deserialize_with = "crate::domain::whole::i64")] i64),
+    Money {
+        #[serde(deserialize_with = "crate::domain::whole::i64")]
+        amount: i64,
+        currency: String,
+    },
+}
+
+/// [`DealPrice`]'s schema: an amount, or a Money object (written out, since the derive cannot
+/// put limits on an untagged variant).
+fn deal_price_schema() -> utoipa::openapi::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+    let amount = || {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::Int64,
+            )))
+            .minimum(Some(0))
+            .maximum(Some(1_000_000_000_000_i64))
+            .build()
+    };
+    let money = ObjectBuilder::new()
+        .property("amount", amount())
+        .property("currency", super::openapi::text::currency())
+        .required("amount")
+        .required("currency")
+        .additional_properties(Some(
+            utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+        ))
+        .build();
+    utoipa::openapi::Schema::OneOf(OneOfBuilder::new().item(amount()).item(money).build())
 }
 
 #[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DealInput {
+    /// Below the product's price, in its currency.
+    #[schema(schema_with = deal_price_schema)]
     price: DealPrice,
+    /// Units at the deal price, 1 to 10^6.
+    #[schema(minimum = 1, maximum = 1_000_000)]
+    #[serde(deserialize_with = "crate::domain::whole::i64")]
     quantity: i64,
+    /// 1 to the deal's quantity.
+    #[schema(minimum = 1, maximum = 1_000_000)]
+    #[serde(deserialize_with = "crate::domain::whole::i64")]
     per_buyer_limit: i64,
+    /// How long the deal runs, in seconds.
+    #[schema(minimum = 10, maximum = 86_400)]
+    #[serde(deserialize_with = "crate::domain::whole::u64")]
     duration_s: u64,
 }
 
@@ -291,6 +332,9 @@ async fn get_cart(
 #[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Quantity {
+    /// Units in the cart, 1 to 100 (the stock left and a deal's per-buyer limit also apply).
+    #[schema(minimum = 1, maximum = 100)]
+    #[serde(deserialize_with = "crate::domain::whole::i64")]
     quantity: i64,
 }
 
@@ -469,13 +513,7 @@ async fn checkout(
     let input: CheckoutInput = if body.iter().all(u8::is_ascii_whitespace) {
         CheckoutInput::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_body",
-                e.to_string(),
-            )
-        })?
+        super::extract::json_object(&body)?
     };
     if show.status == ShowStatus::Ended {
         return Err(ApiError::new(

@@ -13,8 +13,9 @@ use super::error::ApiError;
 use crate::domain::access::{Action, authorize};
 use crate::domain::{CreatorId, Principal};
 
-/// A JSON body. Syntax errors are 400 `invalid_json`, type and shape errors 422
-/// `invalid_body` (or `unknown_field`), a wrong content type 415, an oversized body 413.
+/// A JSON body, which must be a JSON object. Syntax errors are 400 `invalid_json`; type and
+/// shape errors, a document that is not an object (an array, a string, a number) included,
+/// 422 `invalid_body` (or `unknown_field`); a wrong content type 415, an oversized body 413.
 ///
 /// The rejection is held, not raised, so a handler checks who is calling first and only then
 /// takes the body with [`ApiJson::value`]: a caller without the right role learns 401/403,
@@ -35,13 +36,53 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        Ok(ApiJson(
-            axum::Json::<T>::from_request(req, state)
-                .await
-                .map(|axum::Json(v)| v)
-                .map_err(json_rejection),
-        ))
+        if !json_content_type(req.headers()) {
+            return Ok(ApiJson(Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as Content-Type: application/json",
+            ))));
+        }
+        Ok(ApiJson(match Bytes::from_request(req, state).await {
+            Ok(bytes) => json_object(&bytes),
+            Err(e) => Err(bytes_rejection(e)),
+        }))
     }
+}
+
+/// `application/json`, or any `application/*+json`, as axum's own `Json` accepts.
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or("").trim();
+    let essence = essence.to_ascii_lowercase();
+    essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|sub| sub.ends_with("+json"))
+}
+
+/// Parses a body that must be a JSON object into `T`.
+///
+/// serde's derived structs also accept a JSON array (their fields in order), so the document's
+/// kind is checked first: only `{…}` is a body. A document that is well-formed but not an
+/// object is 422 `invalid_body`; anything malformed stays 400 `invalid_json`.
+pub fn json_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            "the body must be a JSON object",
+        ));
+    }
+    axum::Json::<T>::from_bytes(bytes)
+        .map(|axum::Json(v)| v)
+        .map_err(json_rejection)
 }
 
 fn json_rejection(r: JsonRejection) -> ApiError {

@@ -19,6 +19,7 @@ pub mod names;
 pub mod net;
 pub mod room;
 pub mod show;
+pub mod whole;
 
 pub use access::{Action, Principal, Role, SessionOwner};
 pub use catalog::{NewProduct, Product};

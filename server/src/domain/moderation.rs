@@ -345,7 +345,7 @@ pub struct AuditEntry {
     pub target: Option<String>,
     pub reason: Option<String>,
     /// Action-specific facts (the timeout's length, the terms added, …).
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub details: serde_json::Value,
 }
 

@@ -5,7 +5,7 @@ use std::fmt;
 use super::DomainError;
 
 /// Active ISO 4217 codes with their minor-unit exponent.
-const CURRENCIES: &[(&str, u8)] = &[
+pub const CURRENCIES: &[(&str, u8)] = &[
     ("AED", 2),
     ("AFN", 2),
     ("ALL", 2),

@@ -40,6 +40,9 @@ pub enum ModCommand {
     #[serde(rename = "mod.timeout")]
     Timeout {
         viewer_id: String,
+        /// 10 s to a day.
+        #[schema(minimum = 10, maximum = 86_400)]
+        #[serde(deserialize_with = "crate::domain::whole::u64")]
         seconds: u64,
         #[serde(default)]
         reason: Option<String>,
@@ -60,7 +63,12 @@ pub enum ModCommand {
         scope: BanScope,
     },
     #[serde(rename = "mod.slow")]
-    Slow { seconds: u64 },
+    Slow {
+        /// 0 turns slow mode off.
+        #[schema(minimum = 0, maximum = 3600)]
+        #[serde(deserialize_with = "crate::domain::whole::u64")]
+        seconds: u64,
+    },
     #[serde(rename = "mod.terms")]
     Terms {
         #[serde(default)]

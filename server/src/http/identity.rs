@@ -29,6 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCreator {
+    #[schema(schema_with = super::openapi::text::creator_name)]
     name: String,
 }
 
@@ -92,8 +93,10 @@ async fn create_creator(
 #[serde(deny_unknown_fields)]
 pub struct NewInvite {
     /// `moderator` or `camera`.
+    #[schema(schema_with = super::openapi::text::invite_role)]
     role: Role,
     /// A name for the invitee, e.g. "Back camera" or "Sam".
+    #[schema(schema_with = super::openapi::text::invite_label)]
     label: Option<String>,
 }
 
@@ -173,6 +176,7 @@ pub struct NewViewer {
     /// The name others see in chat and purchase events: 1-32 characters with something
     /// visible; not a role name ("Creator", "Moderator", …) or the host's name
     /// (`reserved_display_name`).
+    #[schema(schema_with = super::openapi::text::display_name)]
     display_name: String,
     /// Optional: the browser's stable id, a random string of 16-64 characters
     /// (`A-Z a-z 0-9 - _`) created once and kept (the viewer page keeps it in localStorage).

@@ -225,6 +225,7 @@ fn created(state: &AppState, show: ShowId, kind: SessionKind, answer: Answer) ->
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct WhipParams {
     /// The camera's name in the studio (a camera invite's own label wins).
@@ -289,6 +290,7 @@ async fn whip(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct WhepParams {
     /// Watch this camera instead of the program (creator and moderators).

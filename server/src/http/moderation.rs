@@ -154,10 +154,12 @@ async fn moderation_state(
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditParams {
-    /// How many of the newest entries (default 200, at most 1000).
-    limit: Option<usize>,
+    /// How many of the newest entries, 1-1000 (default 200).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
 }
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -169,7 +171,8 @@ pub struct Audit {
 #[utoipa::path(get, path = "/api/shows/{id}/audit", tag = "moderation",
     params(("id" = ShowId, Path), AuditParams),
     responses((status = 200, body = Audit), (status = 401, body = Problem),
-              (status = 403, body = Problem), (status = 404, body = Problem)),
+              (status = 403, body = Problem), (status = 404, body = Problem),
+              (status = 422, body = Problem)),
     security(("bearer" = [])))]
 async fn audit_log(
     State(state): State<AppState>,
@@ -179,7 +182,15 @@ async fn audit_log(
 ) -> ApiResult<Json<Audit>> {
     let show = state.show(id).await?;
     moderator(&state, &caller, &show).await?;
-    let limit = params.limit.unwrap_or(200).clamp(1, 1000);
+    let limit = params.limit.unwrap_or(200);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_limit",
+            "limit must be 1-1000",
+        ));
+    }
+    let limit = limit as usize;
     Ok(Json(Audit {
         entries: state.store.audit_log(&show, limit).await?,
     }))

@@ -28,6 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct QrRequest {
     /// What the code says: usually a link. 1 to 2048 bytes of UTF-8.
+    #[schema(min_length = 1, max_length = 2048)]
     text: String,
 }
 

@@ -22,6 +22,11 @@
 #   LIVESALE_TEST_REDIS_SERVER  path of redis-server (tests may start their own to test outages)
 # REDIS_URL is deliberately left alone: it would change the server's own default store.
 #
+# The API fuzzer (tests/schemathesis.rs): Schemathesis from PyPI, the version pinned in
+# tests/schemathesis/requirements.txt, installed into a venv in target/schemathesis-venv
+# (reinstalled when the requirements change) and exported as
+#   LIVESALE_TEST_SCHEMATHESIS  path of the venv's `st`
+#
 # The media tests' clients that nobody here wrote (docs/operations.md, "Testing media with real
 # clients"): Debian's Chromium driven by playwright-core from npm (tests/browser, `npm ci`, no
 # browser download), and GStreamer with the whipsink/whepsrc plugin of the crate
@@ -67,6 +72,8 @@ PREREQS=(
   "$GST_LIBDIR/pkgconfig/gstreamer-webrtc-1.0.pc:libgstreamer-plugins-bad1.0-dev"
   "$GST_LIBDIR/pkgconfig/openssl.pc:libssl-dev"
   "pkg-config:pkg-config"
+  # The API fuzzer's venv (tests/schemathesis.rs): Python 3 with venv and pip.
+  "python3:python3"
   # The GStreamer test's launcher: gst-launch's parser from Debian's Python, which also gives the
   # ICE agents their loopback address (tests/media_gstreamer.rs says why).
   "/usr/lib/python3/dist-packages/gi/__init__.py:python3-gi"
@@ -218,6 +225,35 @@ EOF
   fi
   echo "$want" >"$stamp"
   echo "built $so"
+}
+
+# ---- API fuzzer --------------------------------------------------------------------------------
+
+ST_REQUIREMENTS=tests/schemathesis/requirements.txt
+ST_VENV=$PWD/target/schemathesis-venv
+
+# Schemathesis in its own venv, from PyPI with the machine's pip. Skipped when the venv was made
+# from the same requirements file; any failure stops the run (the fuzz test cannot run without it).
+ensure_schemathesis() {
+  local stamp=$ST_VENV/.requirements
+  if [[ -x $ST_VENV/bin/st && -f $stamp ]] && cmp -s "$stamp" "$ST_REQUIREMENTS"; then
+    echo "$ST_VENV ($(grep -v '^#' "$ST_REQUIREMENTS" | tr '\n' ' ')) is up to date"
+    return 0
+  fi
+  rm -rf "$ST_VENV"
+  if ! python3 -m venv "$ST_VENV"; then
+    log "test.sh: python3 -m venv failed; on Debian install python3-venv (apt-get install -y python3-venv)"
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+      DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv \
+        && python3 -m venv "$ST_VENV" || return 1
+    else
+      return 1
+    fi
+  fi
+  "$ST_VENV/bin/python" -m pip install --disable-pip-version-check --quiet -r "$ST_REQUIREMENTS" \
+    || { log "test.sh: pip could not install $ST_REQUIREMENTS from PyPI"; return 1; }
+  "$ST_VENV/bin/st" --version || { log "test.sh: $ST_VENV/bin/st does not run"; return 1; }
+  cp "$ST_REQUIREMENTS" "$stamp"
 }
 
 # ---- private redis --------------------------------------------------------------------------
@@ -384,8 +420,11 @@ ensure_prereqs
 run_step "browser harness: npm ci in $BROWSER_DIR (playwright-core)" ensure_browser_harness
 run_step "GStreamer plugin: $GST_PLUGIN_CRATE $GST_PLUGIN_VERSION (whipsink, whepsrc)" ensure_gst_plugin
 export GST_PLUGIN_PATH="$GST_PLUGIN_DIR${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
+run_step "API fuzzer: Schemathesis from $ST_REQUIREMENTS in $ST_VENV" ensure_schemathesis
+export LIVESALE_TEST_SCHEMATHESIS=$ST_VENV/bin/st
 if ((setup_only)); then
-  printf '\n==> set-up done (%d s); GST_PLUGIN_PATH=%s\n' "$SECONDS" "$GST_PLUGIN_PATH"
+  printf '\n==> set-up done (%d s); GST_PLUGIN_PATH=%s LIVESALE_TEST_SCHEMATHESIS=%s\n' \
+    "$SECONDS" "$GST_PLUGIN_PATH" "$LIVESALE_TEST_SCHEMATHESIS"
   exit 0
 fi
 

@@ -218,14 +218,15 @@ ADMIN_TOKEN="bench-admin-$RANDOM$RANDOM"
 
 # start_livesale CPUSET NAME [extra flags...]: a fresh release server on a free port;
 # sets LS_PORT, LS_PID, LS_URL. The load tools are thousands of people on a few loopback
-# addresses, so the per-address limits are off.
+# addresses, so the per-address limits are off (the connection cap is lifted to the total).
 start_livesale() {
   local cpus=$1 name=$2
   shift 2
   LS_PORT=$(free_port)
   LS_URL="http://127.0.0.1:$LS_PORT"
   launch "$BENCH_TMP/$name.server.log" taskset -c "$cpus" "$SERVER_BIN" --bind "127.0.0.1:$LS_PORT" \
-    --no-demo --admin-token "$ADMIN_TOKEN" --log warn --ws-max-per-address 0 --join-rate 0 "$@"
+    --no-demo --admin-token "$ADMIN_TOKEN" --log warn --ws-max-per-address 0 --join-rate 0 \
+    --max-connections-per-ip 100000000 "$@"
   LS_PID=$BG_PID
   wait_http "$LS_URL/healthz" "$LS_PID" "livesale ($name)" "$BENCH_TMP/$name.server.log"
 }

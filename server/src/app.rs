@@ -22,7 +22,6 @@ use crate::http::{self, AppState, Shared};
 use crate::hub::{Bus, Hub, MemoryBus, RedisBus};
 use crate::store::{MemoryStore, RedisStore, SharedStore, StoreError};
 use crate::tls::TlsSetup;
-use std::future::IntoFuture;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
@@ -191,34 +190,22 @@ impl App {
             token.clone(),
         );
         let signal_token = token.clone();
-        let shutdown = async move {
+        tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down: no new connections; telling open ones to close");
             signal_token.cancel();
-        };
-        let make_service = router.into_make_service_with_connect_info::<SocketAddr>();
-        let server = match &self.tls {
-            None => {
-                // Room frames are small and latency-bound: no Nagle delays on accepted sockets.
-                let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-                    if let Err(e) = tcp.set_nodelay(true) {
-                        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-                    }
-                });
-                axum::serve(listener, make_service)
-                    .with_graceful_shutdown(shutdown)
-                    .into_future()
-            }
-            Some(tls) => {
-                // The TLS listener sets TCP_NODELAY itself; the no-op tap gives connections
-                // their peer address (axum's ConnectInfo for tapped listeners).
-                let listener = crate::tls::TlsListener::new(listener, tls.config.clone())?;
-                let listener = axum::serve::ListenerExt::tap_io(listener, |_| {});
-                axum::serve(listener, make_service)
-                    .with_graceful_shutdown(shutdown)
-                    .into_future()
-            }
-        };
+        });
+        let limits = self
+            .state
+            .config
+            .connection_limits(crate::connections::file_limit());
+        let server = crate::connections::serve(
+            listener,
+            router,
+            self.tls.as_ref().map(|tls| tls.config.clone()),
+            limits,
+            token.clone(),
+        );
         let connections = self.state.connections.clone();
         let hub = self.state.hub.clone();
         let media = self.state.media.clone();

@@ -240,6 +240,47 @@ pub struct Config {
     #[arg(long, env = "LIVESALE_RESERVATION_TTL", default_value_t = 120)]
     pub reservation_ttl_s: u64,
 
+    /// Time a client has to send a whole request head (request line and headers), in ms,
+    /// counted from its first byte; then the connection is closed.
+    #[arg(
+        long,
+        env = "LIVESALE_HTTP_HEADER_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub http_header_timeout_ms: u64,
+
+    /// Time a client has to send a whole request body, in ms, counted from the end of its
+    /// head; then the request is answered 408 `body_timeout` (or the connection is closed).
+    #[arg(long, env = "LIVESALE_HTTP_BODY_TIMEOUT_MS", default_value_t = 30_000)]
+    pub http_body_timeout_ms: u64,
+
+    /// Time a keep-alive connection may stay open with no request, in seconds (also a new
+    /// connection that has not sent a byte yet); then it is closed.
+    #[arg(long, env = "LIVESALE_HTTP_IDLE_TIMEOUT", default_value_t = 30)]
+    pub http_idle_timeout_s: u64,
+
+    /// Connections open at once (HTTP and WebSocket). 0 derives it from the process's open
+    /// file limit (three quarters of it, keeping the rest for Redis, media sockets and
+    /// files). At the cap a new connection takes the place of the longest-idle one; when none
+    /// is idle it is answered 503 (closed before the handshake with TLS).
+    #[arg(long, env = "LIVESALE_MAX_CONNECTIONS", default_value_t = 0)]
+    pub max_connections: usize,
+
+    /// Connections one client address may hold at once; 0 means half of --max-connections,
+    /// and more than --max-connections means no cap of its own. Behind a reverse proxy (every
+    /// client has its address) set it to --max-connections or more.
+    #[arg(long, env = "LIVESALE_MAX_CONNECTIONS_PER_IP", default_value_t = 0)]
+    pub max_connections_per_ip: usize,
+
+    /// Time a WebSocket client has, after the upgrade, to send its first frame (a pong to the
+    /// server's first ping counts), in ms; then it is closed (4010).
+    #[arg(
+        long,
+        env = "LIVESALE_WS_HANDSHAKE_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub ws_handshake_timeout_ms: u64,
+
     /// Time allowed for open connections to finish after a shutdown signal, in seconds.
     #[arg(long, env = "LIVESALE_SHUTDOWN_GRACE", default_value_t = 10)]
     pub shutdown_grace_s: u64,
@@ -474,6 +515,28 @@ impl Config {
             reaction_window: Duration::from_millis(self.reaction_window_ms.max(10)),
             presence_interval: Duration::from_secs(1),
             linger: Duration::from_secs(10),
+        }
+    }
+
+    /// The connection limits and timeouts; a derived cap comes from `file_limit` (the
+    /// process's soft RLIMIT_NOFILE, when known).
+    pub fn connection_limits(&self, file_limit: Option<u64>) -> crate::connections::Limits {
+        let total = if self.max_connections > 0 {
+            self.max_connections
+        } else {
+            crate::connections::derived_cap(file_limit)
+        };
+        let per_ip = if self.max_connections_per_ip > 0 {
+            self.max_connections_per_ip.min(total)
+        } else {
+            (total / 2).max(1)
+        };
+        crate::connections::Limits {
+            max_total: total,
+            max_per_ip: per_ip,
+            header_timeout: Duration::from_millis(self.http_header_timeout_ms.max(1)),
+            body_timeout: Duration::from_millis(self.http_body_timeout_ms.max(1)),
+            idle_timeout: Duration::from_secs(self.http_idle_timeout_s.max(1)),
         }
     }
 

@@ -11,6 +11,7 @@
 //! - [`http`]: the axum router, JSON API, error mapping, pages and operations endpoints.
 //! - [`app`]: wiring: builds the shared state from a [`config::Config`], seeds the demo, and
 //!   serves a bound listener until a shutdown future resolves.
+//! - [`connections`]: the accept loop: caps on open connections, their timeouts, hyper.
 //! - [`config`]: the only reader of flags and environment.
 //! - [`tls`]: HTTPS (a certificate from files or a self-signed one) and [`qr`]: QR codes.
 //!
@@ -21,6 +22,7 @@ pub mod app;
 pub mod auth;
 pub mod commerce;
 pub mod config;
+pub mod connections;
 pub mod demo;
 pub mod domain;
 pub mod http;

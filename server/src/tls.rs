@@ -7,24 +7,17 @@
 //!
 //! rustls with the ring provider (the one reqwest and webrtc already use). Only HTTP/1.1 is
 //! offered by ALPN, so WebSocket upgrades work the same as over plain HTTP (`wss://`).
-//! Handshakes run in their own tasks, bounded in number and time, so a slow or silent client
-//! never holds up the accept loop; finished connections are handed to `axum::serve`, which
-//! keeps graceful shutdown as it is.
+//! Handshakes run in each connection's own task (`connections`), bounded in time and counted
+//! against the connection caps, so a slow or silent client never holds up the accept loop.
 
-use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
 
 /// Why HTTPS cannot be set up.
 #[derive(Debug, thiserror::Error)]
@@ -193,88 +186,4 @@ pub fn lan_address() -> Option<IpAddr> {
         IpAddr::V4(v4) => !v4.is_link_local(),
         IpAddr::V6(v6) => !v6.is_unicast_link_local(),
     })
-}
-
-/// Handshakes in progress at once; beyond it, accepting waits.
-const MAX_HANDSHAKES: usize = 256;
-/// Time a client has to finish its handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A listener whose connections have finished their TLS handshake, for `axum::serve`.
-/// Dropping it (graceful shutdown does) stops accepting and closes the port.
-pub struct TlsListener {
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local: SocketAddr,
-}
-
-impl TlsListener {
-    pub fn new(listener: TcpListener, config: Arc<ServerConfig>) -> io::Result<TlsListener> {
-        let local = listener.local_addr()?;
-        let (tx, ready) = mpsc::channel(64);
-        tokio::spawn(accept_loop(listener, TlsAcceptor::from(config), tx));
-        Ok(TlsListener { ready, local })
-    }
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    acceptor: TlsAcceptor,
-    tx: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
-) {
-    let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
-    loop {
-        let permit = tokio::select! {
-            _ = tx.closed() => return,
-            permit = handshakes.clone().acquire_owned() => match permit {
-                Ok(p) => p,
-                Err(_) => return,
-            },
-        };
-        let (tcp, peer) = tokio::select! {
-            _ = tx.closed() => return,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // As axum does: out of file descriptors and the like pass; wait a little.
-                    tracing::debug!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
-        // Room frames are small and latency-bound: no Nagle delays.
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-        let acceptor = acceptor.clone();
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(stream)) => {
-                    let _ = tx.send((stream, peer)).await;
-                }
-                // Browsers that do not (yet) trust a self-signed certificate end here.
-                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-            }
-        });
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(accepted) => accepted,
-            // The accept loop ended: nothing more will come.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.local)
-    }
 }

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
-use super::extract::{ApiJson, ApiPath, Caller};
+use super::extract::{ApiBytes, ApiJson, ApiPath, Caller};
 use crate::commerce::{
     announce_deal_end, announce_pins, announce_purchase, pin_views, publish_pins,
 };
@@ -486,7 +486,7 @@ async fn checkout(
     caller: Caller,
     ApiPath(id): ApiPath<ShowId>,
     IdempotencyKey(key): IdempotencyKey,
-    body: axum::body::Bytes,
+    body: ApiBytes,
 ) -> ApiResult<Response> {
     // A recent copy of the show is enough: its id and creator never change, and the store's
     // checkout refuses an ended show from the stored record (the check below only answers
@@ -510,6 +510,7 @@ async fn checkout(
             ));
         }
     };
+    let body = body.value()?;
     let input: CheckoutInput = if body.iter().all(u8::is_ascii_whitespace) {
         CheckoutInput::default()
     } else {

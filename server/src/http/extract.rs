@@ -43,6 +43,9 @@ where
                 "send the body as Content-Type: application/json",
             ))));
         }
+        if let Some(e) = declared_too_large(&req) {
+            return Ok(ApiJson(Err(e)));
+        }
         Ok(ApiJson(match Bytes::from_request(req, state).await {
             Ok(bytes) => json_object(&bytes),
             Err(e) => Err(bytes_rejection(e)),
@@ -124,6 +127,9 @@ impl<S: Send + Sync> FromRequest<S> for ApiBytes {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(e) = declared_too_large(&req) {
+            return Ok(ApiBytes(Err(e)));
+        }
         Ok(ApiBytes(
             Bytes::from_request(req, state)
                 .await
@@ -134,14 +140,80 @@ impl<S: Send + Sync> FromRequest<S> for ApiBytes {
 
 fn bytes_rejection(e: BytesRejection) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        payload_too_large()
+    } else if let Some(timeout) = cause::<crate::connections::BodyTimeout>(&e) {
         ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "the request body is larger than this route accepts",
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!(
+                "the request body did not arrive within {} ms",
+                timeout.0.as_millis()
+            ),
+        )
+        .with_header(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
         )
     } else {
         ApiError::bad_request("invalid_body", e.body_text())
     }
+}
+
+fn payload_too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        "the request body is larger than this route accepts",
+    )
+}
+
+/// The first error of type `E` in `e`'s chain of causes.
+fn cause<'a, E: std::error::Error + 'static>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a E> {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if let Some(found) = e.downcast_ref::<E>() {
+            return Some(found);
+        }
+        next = e.source();
+    }
+    None
+}
+
+/// The body limit of a route, for [`declared_too_large`]: set by [`body_limit`] next to
+/// axum's own limit, the innermost (the route's) last, so it wins.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// A route's body limit, in bytes: axum's (which stops reading past it) and ours (which
+/// answers a larger declared `Content-Length` before reading anything).
+pub fn body_limit(
+    bytes: usize,
+) -> tower::ServiceBuilder<
+    tower::layer::util::Stack<
+        axum::Extension<BodyLimit>,
+        tower::layer::util::Stack<axum::extract::DefaultBodyLimit, tower::layer::util::Identity>,
+    >,
+> {
+    tower::ServiceBuilder::new()
+        .layer(axum::extract::DefaultBodyLimit::max(bytes))
+        .layer(axum::Extension(BodyLimit(bytes)))
+}
+
+/// 413 at once when the body's declared length is over the route's limit: waiting for a body
+/// that will be refused anyway (`Content-Length: 2^63-1`) would only hold the connection.
+fn declared_too_large(req: &Request) -> Option<ApiError> {
+    let BodyLimit(limit) = *req.extensions().get::<BodyLimit>()?;
+    let declared: u64 = req
+        .headers()
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    (declared > limit as u64).then(payload_too_large)
 }
 
 /// Path parameters. An id that does not parse names nothing: 404 `not_found`.

@@ -28,7 +28,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{MatchedPath, Request};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -152,7 +152,7 @@ pub fn router(state: AppState) -> Router {
         .nest_service("/static", static_files(&state.config))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(extract::body_limit(state.config.max_body_bytes))
         // One layer for both (each layer clones the route's service and boxes a future per
         // request): the metrics see every answer, the caller's 401s included.
         .layer(middleware::from_fn_with_state(

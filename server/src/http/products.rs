@@ -1,7 +1,7 @@
 //! The creator's catalog: create and read products, and import a Shopify product export.
 
 use axum::Json;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -22,7 +22,7 @@ pub fn router(config: &Config) -> OpenApiRouter<AppState> {
         .merge(
             OpenApiRouter::new()
                 .routes(routes!(import_products))
-                .layer(DefaultBodyLimit::max(config.max_import_bytes)),
+                .layer(super::extract::body_limit(config.max_import_bytes)),
         )
 }
 

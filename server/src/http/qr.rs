@@ -4,7 +4,6 @@
 //! stores nothing; the body is capped at [`BODY_LIMIT`] bytes and the text at
 //! [`crate::qr::MAX_TEXT_BYTES`].
 
-use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
@@ -21,7 +20,7 @@ pub const BODY_LIMIT: usize = 4096;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(qr_svg))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(super::extract::body_limit(BODY_LIMIT))
 }
 
 #[derive(serde::Deserialize, utoipa::ToSchema)]

@@ -46,6 +46,8 @@ on_both_stores!(
     a_client_close_is_answered,
     hostile_text_is_plain_text,
     a_room_left_empty_still_delivers_to_new_joiners,
+    protocol_violations_close_1002_and_bad_utf8_1007,
+    a_silent_upgrade_is_dropped_after_the_handshake_timeout,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1474,4 +1476,188 @@ async fn a_room_left_empty_still_delivers_to_new_joiners(backend: Backend) {
         let frames = client.drain(Duration::from_millis(1500)).await;
         assert_eq!(chats(&frames), ["anyone here?"], "{who} got {frames:?}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Protocol violations, with frames written byte by byte (no client library would send them)
+
+/// A WebSocket to the show over a raw socket, past the 101 answer.
+async fn raw_ws(room: &Room) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut sock = tokio::net::TcpStream::connect(room.srv.addr).await.unwrap();
+    let head = format!(
+        "GET /api/shows/{}/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n\
+         Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        room.show
+    );
+    sock.write_all(head.as_bytes()).await.unwrap();
+    // Byte by byte up to the end of the head, so no frame after it is swallowed.
+    let mut got = Vec::new();
+    let mut byte = [0u8; 1];
+    while !got.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(WAIT, sock.read(&mut byte))
+            .await
+            .expect("an answer to the upgrade")
+            .unwrap();
+        assert_eq!(
+            n,
+            1,
+            "closed during the upgrade: {}",
+            String::from_utf8_lossy(&got)
+        );
+        got.push(byte[0]);
+    }
+    assert!(
+        got.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    sock
+}
+
+/// A client frame: FIN and opcode in `first`, masked (unless `masked` is false) `payload`.
+fn frame(first: u8, payload: &[u8], masked: bool) -> Vec<u8> {
+    let mask = [0x37u8, 0xfa, 0x21, 0x3d];
+    let bit = if masked { 0x80 } else { 0 };
+    let mut out = vec![first];
+    match payload.len() {
+        n if n < 126 => out.push(bit | n as u8),
+        n => {
+            out.push(bit | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+    }
+    if masked {
+        out.extend_from_slice(&mask);
+        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    } else {
+        out.extend_from_slice(payload);
+    }
+    out
+}
+
+/// Reads server frames until a close frame; its code (`None` if the connection ends first).
+/// Text frames are collected into `texts`; pings are not answered.
+async fn close_code(sock: &mut tokio::net::TcpStream, texts: &mut Vec<String>) -> Option<u16> {
+    use tokio::io::AsyncReadExt;
+    let mut data: Vec<u8> = Vec::new();
+    let mut buf = [0u8; 8192];
+    let deadline = Instant::now() + WAIT;
+    loop {
+        // Parse every whole frame in `data`.
+        while data.len() >= 2 {
+            let opcode = data[0] & 0x0f;
+            let (len, at) = match data[1] & 0x7f {
+                126 if data.len() >= 4 => (u16::from_be_bytes([data[2], data[3]]) as usize, 4),
+                127 if data.len() >= 10 => (
+                    u64::from_be_bytes(data[2..10].try_into().unwrap()) as usize,
+                    10,
+                ),
+                126 | 127 => break,
+                n => (n as usize, 2),
+            };
+            if data.len() < at + len {
+                break;
+            }
+            let payload: Vec<u8> = data[at..at + len].to_vec();
+            data.drain(..at + len);
+            match opcode {
+                0x8 if payload.len() >= 2 => {
+                    return Some(u16::from_be_bytes([payload[0], payload[1]]));
+                }
+                0x8 => return Some(1005),
+                0x1 => texts.push(String::from_utf8_lossy(&payload).to_string()),
+                _ => {}
+            }
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, sock.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return None,
+            Ok(Ok(n)) => data.extend_from_slice(&buf[..n]),
+            Err(_) => panic!("no close frame within {WAIT:?}"),
+        }
+    }
+}
+
+async fn protocol_violations_close_1002_and_bad_utf8_1007(backend: Backend) {
+    use tokio::io::AsyncWriteExt;
+    let room = room(test_config(backend)).await;
+    // The harness itself: a well-formed frame is answered, and a close is echoed.
+    let mut sock = raw_ws(&room).await;
+    sock.write_all(&frame(0x81, br#"{"type":"ping"}"#, true))
+        .await
+        .unwrap();
+    sock.write_all(&frame(0x88, &1000u16.to_be_bytes(), true))
+        .await
+        .unwrap();
+    let mut texts = Vec::new();
+    assert_eq!(close_code(&mut sock, &mut texts).await, Some(1000));
+    assert!(texts.iter().any(|t| t.contains("\"pong\"")), "{texts:?}");
+
+    let cases: [(&str, Vec<u8>, u16); 8] = [
+        ("an unmasked frame", frame(0x81, b"hello", false), 1002),
+        ("RSV1 set", frame(0xc1, b"hello", true), 1002),
+        ("RSV3 set", frame(0x91, b"hello", true), 1002),
+        ("reserved data opcode 3", frame(0x83, b"", true), 1002),
+        (
+            "a continuation with nothing to continue",
+            frame(0x80, b"x", true),
+            1002,
+        ),
+        ("a 200-byte ping", frame(0x89, &[b'p'; 200], true), 1002),
+        ("a fragmented ping", frame(0x09, b"p", true), 1002),
+        (
+            "invalid UTF-8 in a text frame",
+            frame(0x81, &[b'{', 0xc3, 0x28, b'}'], true),
+            1007,
+        ),
+    ];
+    for (what, bytes, code) in cases {
+        let mut sock = raw_ws(&room).await;
+        sock.write_all(&bytes).await.unwrap();
+        let mut texts = Vec::new();
+        assert_eq!(
+            close_code(&mut sock, &mut texts).await,
+            Some(code),
+            "{what}"
+        );
+    }
+    // Fragments of a text message whose UTF-8 only breaks across them: still 1007.
+    let mut sock = raw_ws(&room).await;
+    sock.write_all(&frame(0x01, &[b'{', 0xe2, 0x82], true))
+        .await
+        .unwrap();
+    sock.write_all(&frame(0x80, &[0x28, b'}'], true))
+        .await
+        .unwrap();
+    assert_eq!(close_code(&mut sock, &mut Vec::new()).await, Some(1007));
+    // The room carries on for everyone else.
+    let (mut a, _) = room.join("Ada").await;
+    a.chat("after").await;
+    let frames = a.collect_until(|v| v["text"] == "after", WAIT).await;
+    assert_eq!(chats(&frames), ["after"]);
+}
+
+async fn a_silent_upgrade_is_dropped_after_the_handshake_timeout(backend: Backend) {
+    let mut config = test_config(backend);
+    config.ws_handshake_timeout_ms = 800;
+    let room = room(config).await;
+    // Never answers the server's first ping, never sends anything.
+    let mut silent = raw_ws(&room).await;
+    let started = Instant::now();
+    let mut texts = Vec::new();
+    assert_eq!(close_code(&mut silent, &mut texts).await, Some(4010));
+    assert!(
+        started.elapsed() >= Duration::from_millis(600),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(texts.iter().any(|t| t.contains("\"welcome\"")), "{texts:?}");
+    // A client that reads (and so answers the ping) stays, past the timeout.
+    let (mut a, _) = room.join("Ada").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    a.chat("still here").await;
+    let frames = a.collect_until(|v| v["text"] == "still here", WAIT).await;
+    assert_eq!(chats(&frames), ["still here"]);
 }

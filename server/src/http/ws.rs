@@ -45,7 +45,9 @@ use crate::moderation::{ModError, Screened};
 /// Close codes (also documented in docs/protocol.md).
 pub mod close {
     pub const GOING_AWAY: u16 = 1001;
+    pub const PROTOCOL_ERROR: u16 = 1002;
     pub const UNSUPPORTED_DATA: u16 = 1003;
+    pub const INVALID_DATA: u16 = 1007;
     pub const TOO_BIG: u16 = 1009;
     pub const INTERNAL: u16 = 1011;
     pub const UNAUTHORIZED: u16 = 4001;
@@ -81,6 +83,8 @@ enum End {
     Shutdown,
     Binary,
     TooBig,
+    ProtocolError,
+    InvalidUtf8,
     Refused,
     Error,
 }
@@ -94,6 +98,8 @@ impl End {
             End::Shutdown => "shutdown",
             End::Binary => "binary_frame",
             End::TooBig => "frame_too_big",
+            End::ProtocolError => "protocol_error",
+            End::InvalidUtf8 => "invalid_utf8",
             End::Refused => "refused",
             End::Error => "error",
         }
@@ -488,9 +494,18 @@ async fn run(
         Some(config),
     )
     .await;
-    let end = serve(state, show, who, last_seq, ws, outlet.clone()).await;
+    let (end, mut ws) = serve(state, show, who, last_seq, ws, outlet.clone()).await;
     // What is still queued (a close frame, the last frames) gets a bounded chance to leave.
     outlet.finish(Duration::from_secs(2)).await;
+    if matches!(
+        end,
+        End::ProtocolError | End::InvalidUtf8 | End::TooBig | End::Binary
+    ) {
+        // The client's frame may be partly unread: closing now would reset the connection,
+        // and a reset can destroy the close frame before the client reads it. Read on
+        // (bounded) until the client closes its side, as RFC 6455 section 7.1.1 asks.
+        linger(&mut ws.get_mut().read).await;
+    }
     metrics::counter!("livesale_ws_disconnects_total", "reason" => end.label()).increment(1);
 }
 
@@ -501,7 +516,7 @@ async fn serve(
     last_seq: Option<u64>,
     mut ws: Socket,
     outlet: Arc<Outlet>,
-) -> End {
+) -> (End, Socket) {
     let membership = match state.hub.join(&show).await {
         Ok(m) => m,
         Err(e) => {
@@ -512,7 +527,7 @@ async fn serve(
                 "store_unavailable: try again shortly",
             )
             .await;
-            return End::Error;
+            return (End::Error, ws);
         }
     };
     let config = &state.config;
@@ -539,7 +554,53 @@ async fn serve(
     };
     let end = conn.serve(last_seq).await;
     tracing::debug!(show = %conn.show.id, reason = end.label(), "WebSocket closed");
-    end
+    (end, conn.ws)
+}
+
+/// Reads and discards what the client still sends until it closes, for at most a second
+/// and 64 KiB.
+async fn linger(read: &mut ReadHalf<Upgraded>) {
+    use tokio::io::AsyncReadExt;
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let mut buf = [0u8; 4096];
+        let mut left = 64 * 1024usize;
+        while left > 0 {
+            match read.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    })
+    .await;
+}
+
+/// The close code and reason for a frame the client should not have sent; `None` when the
+/// connection simply failed (reset, closed under us).
+fn violation(e: &tungstenite::Error, max_frame: usize) -> Option<(u16, String, End)> {
+    use tungstenite::error::ProtocolError as P;
+    match e {
+        tungstenite::Error::Capacity(_) => Some((
+            close::TOO_BIG,
+            format!("frames are limited to {max_frame} bytes"),
+            End::TooBig,
+        )),
+        tungstenite::Error::Utf8(_) => Some((
+            close::INVALID_DATA,
+            "invalid UTF-8 in a text frame".to_string(),
+            End::InvalidUtf8,
+        )),
+        tungstenite::Error::Protocol(
+            P::ResetWithoutClosingHandshake | P::SendAfterClosing | P::ReceivedAfterClosing,
+        ) => None,
+        // Unmasked frames, RSV bits, unknown opcodes, a continuation with nothing to
+        // continue, oversized or fragmented control frames, a malformed close frame.
+        tungstenite::Error::Protocol(p) => Some((
+            close::PROTOCOL_ERROR,
+            format!("protocol error: {p}"),
+            End::ProtocolError,
+        )),
+        _ => None,
+    }
 }
 
 /// Sends a close frame (bounded in time: a stalled peer must not hold the task).
@@ -587,6 +648,17 @@ impl Conn {
         // Attach before the snapshot, so nothing after it can be missed; the outlet holds
         // the room's frames until the welcome is out and skips those up to its seq.
         self.membership.room.attach(self.outlet.clone());
+        // A ping first, so that even a client with nothing to say answers within the
+        // handshake timeout (a pong counts); one that never does is a half-open upgrade.
+        // It goes before the welcome so a client that reads the welcome has answered it.
+        let first_word = tokio::time::sleep(Duration::from_millis(
+            self.state.config.ws_handshake_timeout_ms.max(1),
+        ));
+        tokio::pin!(first_word);
+        let mut heard_any = false;
+        if let Err(end) = self.send_now(Message::Ping(Default::default())).await {
+            return end;
+        }
         let opened = match last_seq {
             Some(last) => self.resume(last).await,
             None => self.welcome(false).await,
@@ -633,8 +705,13 @@ impl Conn {
                         Err(ending) => return self.ended(ending).await,
                     }
                 }
+                _ = &mut first_word, if !heard_any => {
+                    let _ = close_with(&mut self.ws, close::IDLE, "nothing received since the upgrade (not even a pong)").await;
+                    return End::Idle;
+                }
                 incoming = self.ws.next() => {
                     heard_since_ping = true;
+                    heard_any = true;
                     match incoming {
                         Some(Ok(Message::Text(text))) => {
                             if let Err(end) = self.on_text(&text).await {
@@ -653,12 +730,13 @@ impl Conn {
                             return End::ClientClosed;
                         }
                         None => return End::ClientClosed,
-                        Some(Err(tungstenite::Error::Capacity(_))) => {
-                            let limit = self.state.config.ws_max_frame_bytes;
-                            let _ = close_with(&mut self.ws, close::TOO_BIG, &format!("frames are limited to {limit} bytes")).await;
-                            return End::TooBig;
+                        Some(Err(e)) => {
+                            let Some((code, reason, end)) = violation(&e, self.state.config.ws_max_frame_bytes) else {
+                                return End::Error;
+                            };
+                            let _ = close_with(&mut self.ws, code, &reason).await;
+                            return end;
                         }
-                        Some(Err(_)) => return End::Error,
                     }
                 }
                 _ = ping.tick() => {

@@ -333,7 +333,21 @@ impl ServerProcess {
     /// Starts the binary with `args` (plus `--bind 127.0.0.1:0` unless given) and waits for
     /// its banner to learn the address.
     pub fn spawn(args: &[&str], envs: &[(&str, &str)]) -> ServerProcess {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_livesale"));
+        Self::spawn_wrapped(&[], args, envs)
+    }
+
+    /// [`ServerProcess::spawn`] through a wrapper command, e.g.
+    /// `["prlimit", "--nofile=256:256", "--"]`.
+    pub fn spawn_wrapped(wrapper: &[&str], args: &[&str], envs: &[(&str, &str)]) -> ServerProcess {
+        let binary = env!("CARGO_BIN_EXE_livesale");
+        let mut cmd = match wrapper.split_first() {
+            None => Command::new(binary),
+            Some((program, rest)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(rest).arg(binary);
+                cmd
+            }
+        };
         if !args.contains(&"--bind") {
             cmd.args(["--bind", "127.0.0.1:0"]);
         }

@@ -9,8 +9,8 @@
 //!   routes included) and 503 (the store is down; the token check itself reads it);
 //! - a path parameter: 404 (an id that does not parse names nothing);
 //! - a query: 400 `invalid_query`;
-//! - a JSON body: 400 `invalid_json`, 413, 415, 422 `invalid_body`;
-//! - any other body (SDP, CSV): 413 and 415.
+//! - a JSON body: 400 `invalid_json`, 408, 413, 415, 422 `invalid_body`;
+//! - any other body (SDP, CSV): 408, 413 and 415.
 //!
 //! A status the annotation already lists keeps its own description.
 
@@ -76,11 +76,11 @@ fn settle(op: &mut Operation) {
     };
     add(
         "401",
-        "A token was sent but is not valid (`invalid_token`, `token_expired`, `token_revoked`), or this route needs one (`missing_token`)",
+        "A token was sent but is not valid (`invalid_token`, `token_expired`, `token_not_yet_valid`, `token_revoked`), or this route needs one (`missing_token`)",
     );
     add(
         "503",
-        "The store cannot be reached (`store_unavailable`, with `Retry-After`)",
+        "The store cannot be reached (`store_unavailable`, with `Retry-After`), or the node is at its connection cap with no idle connection to close (`too_many_connections`, with `Retry-After`)",
     );
     if in_path {
         add(
@@ -104,7 +104,11 @@ fn settle(op: &mut Operation) {
     if !body_types.is_empty() {
         add(
             "413",
-            "The body is larger than this route accepts (`payload_too_large`)",
+            "The body is larger than this route accepts (`payload_too_large`), answered before the body when `Content-Length` says so",
+        );
+        add(
+            "408",
+            "The body did not arrive within `--http-body-timeout-ms` (`body_timeout`)",
         );
         add(
             "415",

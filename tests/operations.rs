@@ -110,7 +110,7 @@ async fn no_demo_means_no_demo() {
     let srv = TestServer::start(Backend::Memory).await;
     assert!(srv.links.is_none());
     let (_, shows) = srv.get("/api/shows", None).await;
-    assert_eq!(shows["shows"], json!([]));
+    assert_eq!(shows["items"], json!([]));
 }
 
 #[test]
@@ -193,7 +193,7 @@ fn redis_restart_loses_nothing_and_prints_the_existing_demo() {
             .await
             .unwrap();
         assert_eq!(
-            shows["shows"].as_array().unwrap().len(),
+            shows["items"].as_array().unwrap().len(),
             1,
             "nothing seeded twice"
         );

@@ -137,17 +137,7 @@ async fn call(
 
 /// A creator with a live show; (creator token, show id).
 async fn live_show(srv: &TestServer, name: &str) -> (String, String) {
-    let (_, creator) = srv.creator(name).await;
-    let show = srv.show(&creator, "Flash sale").await;
-    let (status, body) = srv
-        .post(
-            &format!("/api/shows/{show}/start"),
-            Some(&creator),
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, 200, "start the show: {body}");
-    (creator, show)
+    srv.live_show(name, "Flash sale").await
 }
 
 async fn add_to_lineup(srv: &TestServer, creator: &str, show: &str, product: &str) {

@@ -13,7 +13,7 @@ use base64::engine::{GeneralPurpose, GeneralPurposeConfig};
 use chrono::DateTime;
 
 use super::error::ApiError;
-use crate::store::PageAfter;
+use crate::store::{Page, PageAfter};
 
 /// Items per page when the request names no `limit`.
 pub const DEFAULT_LIMIT: u32 = 50;
@@ -80,6 +80,14 @@ impl PageParams {
             legacy: self.legacy.is_some(),
         })
     }
+}
+
+/// The `next_cursor` of a page: after its last item (sort key `key`), or none on the last page.
+pub fn next_cursor<T>(found: &Page<T>, key: impl Fn(&T) -> PageAfter) -> Option<String> {
+    if !found.more {
+        return None;
+    }
+    found.items.last().map(|last| encode_cursor(key(last)))
 }
 
 /// The cursor of the page after the item with sort key `last`.

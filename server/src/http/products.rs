@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiBytes, ApiJson, ApiPath, ApiQuery, Caller};
-use super::page::{PageParams, encode_cursor};
+use super::page::{PageParams, next_cursor};
 use crate::config::Config;
 use crate::domain::import::{ImportRow, parse_shopify_csv};
 use crate::domain::{Currency, Money, NewProduct, Product, ProductId};
@@ -147,15 +147,7 @@ async fn list_products(
         .store
         .products_page(creator, page.after, page.limit)
         .await?;
-    let next_cursor = found
-        .more
-        .then(|| {
-            found
-                .items
-                .last()
-                .map(|p| encode_cursor(PageAfter::product(p)))
-        })
-        .flatten();
+    let next_cursor = next_cursor(&found, PageAfter::product);
     Ok(Json(ProductListing::Page(ProductPage {
         items: found.items,
         next_cursor,

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Caller};
-use super::page::{PageParams, encode_cursor};
+use super::page::{PageParams, next_cursor};
 use crate::domain::access::{Action, authorize};
 use crate::domain::room::Broadcast;
 use crate::domain::{NewShow, Product, ProductId, Show, ShowId, Timestamp};
@@ -95,15 +95,7 @@ async fn list_shows(
         })));
     }
     let found = state.store.shows_page(page.after, page.limit).await?;
-    let next_cursor = found
-        .more
-        .then(|| {
-            found
-                .items
-                .last()
-                .map(|s| encode_cursor(PageAfter::show(s)))
-        })
-        .flatten();
+    let next_cursor = next_cursor(&found, PageAfter::show);
     Ok(Json(ShowListing::Page(ShowPage {
         items: found.items,
         next_cursor,

@@ -22,7 +22,7 @@ use livesale::domain::{
     Creator, CreatorId, Money, NewProduct, NewShow, Product, ProductId, Show, ShowId, ShowStatus,
     Timestamp, ViewerId,
 };
-use livesale::store::commerce::event_body;
+use livesale::store::commerce::{AddressAllowance, event_body};
 use livesale::store::{
     CheckoutOutcome, CheckoutRequest, Completion, OutboxEvent, PinState, SharedStore, Webhook,
 };
@@ -52,6 +52,7 @@ store_contracts!(
     expire_reservations_releases_due_orders,
     two_thousand_buyers_race_for_a_hundred_units,
     one_buyer_racing_itself_stays_within_the_limit,
+    deal_limits_hold_per_address_too,
     outbox_pending_until_acknowledged,
     webhooks_round_trip,
 );
@@ -192,6 +193,7 @@ impl World {
             order_id: Uuid::now_v7(),
             now,
             reserve_for: chrono::Duration::seconds(600),
+            address: None,
         }
     }
 
@@ -1436,6 +1438,95 @@ async fn one_buyer_racing_itself_stays_within_the_limit(store: SharedStore) {
     assert_eq!(w.bought(&mug, buyer).await, created);
     assert_eq!(w.remaining(&mug).await, 100 - created);
     assert_eq!(w.stock(&mug).await, 1000 - created);
+}
+
+/// Buyers from one client address share `buyers` allowances of a deal; a released order gives
+/// its address its allowance back; a new deal starts afresh; no address, no address limit.
+async fn deal_limits_hold_per_address_too(store: SharedStore) {
+    let w = World::new(store).await;
+    let mug = w.product("Mug", 2000, "USD", 100).await;
+    let deal = w.pin_deal(&mug, 1500, 50, 2, 3600, t(0)).await;
+    let from = |key: &str, buyers| AddressAllowance {
+        key: key.into(),
+        buyers,
+    };
+    let buy = |viewer, qty, key: &'static str, address: Option<AddressAllowance>| {
+        let (w, mug, deal) = (&w, &mug, &deal);
+        async move {
+            w.add(viewer, mug, qty, Some(deal)).await;
+            let req = CheckoutRequest {
+                address,
+                ..w.request(viewer, key, t(1))
+            };
+            w.store.checkout(&w.show, &req).await.unwrap()
+        }
+    };
+    let code = |outcome: CheckoutOutcome| match outcome {
+        CheckoutOutcome::Refused(e) => e.code,
+        CheckoutOutcome::Created(_) => "created",
+        other => panic!("unexpected {other:?}"),
+    };
+    let (kim, lee, ann, bob) = (viewer(), viewer(), viewer(), viewer());
+    let kims = match buy(kim, 2, "k", Some(from("a:192.0.2.1", 1))).await {
+        CheckoutOutcome::Created(o) => o,
+        other => panic!("unexpected {other:?}"),
+    };
+    // Another viewer from the same address: the address's allowance is used up.
+    assert_eq!(
+        code(buy(lee, 1, "l", Some(from("a:192.0.2.1", 1))).await),
+        "over_limit"
+    );
+    // Two buyers' allowances for that address: one more buyer's worth.
+    assert_eq!(
+        code(buy(lee, 2, "l2", Some(from("a:192.0.2.1", 2))).await),
+        "created"
+    );
+    assert_eq!(
+        code(buy(ann, 1, "a", Some(from("a:192.0.2.1", 2))).await),
+        "over_limit"
+    );
+    // Another address, and no address at all, are not held to it.
+    assert_eq!(
+        code(buy(ann, 2, "a2", Some(from("a:192.0.2.2", 1))).await),
+        "created"
+    );
+    assert_eq!(code(buy(bob, 2, "b", None).await), "created");
+    assert_eq!(w.remaining(&mug).await, 50 - 8);
+
+    // Kim's payment fails: the address gets her units back.
+    w.store
+        .complete_order(
+            &w.show,
+            kims.id,
+            &Completion::Failed {
+                reason: "declined".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let eve = viewer();
+    assert_eq!(
+        code(buy(eve, 2, "e", Some(from("a:192.0.2.1", 2))).await),
+        "created"
+    );
+    let gus = viewer();
+    assert_eq!(
+        code(buy(gus, 1, "g", Some(from("a:192.0.2.1", 2))).await),
+        "over_limit"
+    );
+
+    // A new deal on the product starts every address afresh.
+    let deal2 = w.pin_deal(&mug, 1400, 50, 2, 3600, t(2)).await;
+    let fay = viewer();
+    w.add(fay, &mug, 2, Some(&deal2)).await;
+    let req = CheckoutRequest {
+        address: Some(from("a:192.0.2.1", 1)),
+        ..w.request(fay, "f", t(3))
+    };
+    assert_eq!(
+        code(w.store.checkout(&w.show, &req).await.unwrap()),
+        "created"
+    );
 }
 
 async fn outbox_pending_until_acknowledged(store: SharedStore) {

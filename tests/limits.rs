@@ -23,23 +23,14 @@ on_both_stores!(
     banned_device_cannot_join_again,
     ban_cools_down_the_address,
     per_buyer_limit_survives_joining_again,
+    per_buyer_limit_holds_per_address,
 );
 
 const DEVICE: &str = "dev-0123456789abcdef";
 
 /// A creator with a live show on `srv`; (creator token, show id).
 async fn live_show(srv: &TestServer) -> (String, String) {
-    let (_, creator) = srv.creator("Ann").await;
-    let show = srv.show(&creator, "Limits").await;
-    let (status, body) = srv
-        .post(
-            &format!("/api/shows/{show}/start"),
-            Some(&creator),
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, 200, "start: {body}");
-    (creator, show)
+    srv.live_show("Ann", "Limits").await
 }
 
 async fn join(srv: &TestServer, show: &str, body: Value, token: Option<&str>) -> (u16, Value) {
@@ -413,9 +404,9 @@ async fn ban_cools_down_the_address(backend: Backend) {
 
 /// A deal's per-buyer limit counts the browser, not the token: joining again from the same
 /// browser is the same buyer.
-async fn per_buyer_limit_survives_joining_again(backend: Backend) {
-    let srv = TestServer::start(backend).await;
-    let (creator, show) = live_show(&srv).await;
+/// A live show with one product pinned with a deal of 5 units, 1 per buyer; (show, product).
+async fn deal_show(srv: &TestServer) -> (String, String) {
+    let (creator, show) = live_show(srv).await;
     let product = srv.product(&creator, "DEAL-1", 1000, 10).await;
     let (status, body) = srv
         .post(
@@ -434,43 +425,82 @@ async fn per_buyer_limit_survives_joining_again(backend: Backend) {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let buy = |token: String, key: &'static str| {
-        let srv = &srv;
-        let (show, product) = (show.clone(), product.clone());
-        async move {
-            let put = srv
-                .http
-                .put(srv.url(&format!("/api/shows/{show}/cart/items/{product}")))
-                .bearer_auth(&token)
-                .json(&json!({ "quantity": 1 }))
-                .send()
-                .await
-                .unwrap();
-            let put = TestServer::finish(put).await;
-            if put.0 != 200 {
-                return put;
-            }
-            let resp = srv
-                .http
-                .post(srv.url(&format!("/api/shows/{show}/checkout")))
-                .bearer_auth(&token)
-                .header("Idempotency-Key", key)
-                .send()
-                .await
-                .unwrap();
-            TestServer::finish(resp).await
-        }
-    };
+    (show, product)
+}
+
+/// Puts one unit of `product` in the cart of `token` and checks out with `key`.
+async fn buy_one(
+    srv: &TestServer,
+    show: &str,
+    product: &str,
+    token: &str,
+    key: &str,
+) -> (u16, Value) {
+    let put = srv
+        .http
+        .put(srv.url(&format!("/api/shows/{show}/cart/items/{product}")))
+        .bearer_auth(token)
+        .json(&json!({ "quantity": 1 }))
+        .send()
+        .await
+        .unwrap();
+    let put = TestServer::finish(put).await;
+    if put.0 != 200 {
+        return put;
+    }
+    let resp = srv
+        .http
+        .post(srv.url(&format!("/api/shows/{show}/checkout")))
+        .bearer_auth(token)
+        .header("Idempotency-Key", key)
+        .send()
+        .await
+        .unwrap();
+    TestServer::finish(resp).await
+}
+
+async fn per_buyer_limit_survives_joining_again(backend: Backend) {
+    let srv = TestServer::start(backend).await;
+    let (show, product) = deal_show(&srv).await;
     let (_, first) = join_device(&srv, &show, "Buyer", DEVICE).await;
-    let (status, body) = buy(first, "k1").await;
+    let (status, body) = buy_one(&srv, &show, &product, &first, "k1").await;
     assert_eq!(status, 201, "the first deal unit: {body}");
     let (_, second) = join_device(&srv, &show, "Buyer again", DEVICE).await;
-    let (status, body) = buy(second, "k2").await;
+    let (status, body) = buy_one(&srv, &show, &product, &second, "k2").await;
     assert_eq!(
         (status, body["code"].as_str()),
         (409, Some("over_limit")),
         "a second unit by joining again: {body}"
     );
+}
+
+/// Joining again without the old token and without a device id (a script, a cleared browser)
+/// is a new viewer, but the same client address: `--deal-buyers-per-address` 1 keeps the
+/// deal's per-buyer limit; 0 turns that off.
+async fn per_buyer_limit_holds_per_address(backend: Backend) {
+    let mut config = test_config(backend);
+    config.deal_buyers_per_address = 1;
+    let srv = TestServer::start_with(config).await;
+    let (show, product) = deal_show(&srv).await;
+    let (_, first) = srv.viewer(&show, "Buyer").await;
+    let (status, body) = buy_one(&srv, &show, &product, &first, "k1").await;
+    assert_eq!(status, 201, "the first deal unit: {body}");
+    let (_, second) = srv.viewer(&show, "Someone else, honest").await;
+    let (status, body) = buy_one(&srv, &show, &product, &second, "k2").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("over_limit")),
+        "a second unit from the same address: {body}"
+    );
+    srv.stop().await;
+
+    let srv = TestServer::start(backend).await;
+    let (show, product) = deal_show(&srv).await;
+    for (n, name) in ["Buyer", "Another buyer"].iter().enumerate() {
+        let (_, token) = srv.viewer(&show, name).await;
+        let (status, body) = buy_one(&srv, &show, &product, &token, &format!("k{n}")).await;
+        assert_eq!(status, 201, "without the address limit: {body}");
+    }
 }
 
 /// Two nodes on one Redis: one person's chat budget is shared by their connections on both.

@@ -194,6 +194,7 @@ impl Shop {
             order_id: Uuid::now_v7(),
             now,
             reserve_for: chrono::Duration::minutes(10),
+            address: None,
         };
         match self.store.checkout(&self.show, &req).await.unwrap() {
             CheckoutOutcome::Created(order) => order,

@@ -225,7 +225,7 @@ start_livesale() {
   LS_PORT=$(free_port)
   LS_URL="http://127.0.0.1:$LS_PORT"
   launch "$BENCH_TMP/$name.server.log" taskset -c "$cpus" "$SERVER_BIN" --bind "127.0.0.1:$LS_PORT" \
-    --no-demo --admin-token "$ADMIN_TOKEN" --log warn --ws-max-per-address 0 --join-rate 0 \
+    --no-demo --admin-token "$ADMIN_TOKEN" --log warn --ws-max-per-address 0 --join-rate 0 --deal-buyers-per-address 0 \
     --max-connections-per-ip 100000000 "$@"
   LS_PID=$BG_PID
   wait_http "$LS_URL/healthz" "$LS_PID" "livesale ($name)" "$BENCH_TMP/$name.server.log"

@@ -194,6 +194,13 @@ pub struct Config {
     #[arg(long, env = "LIVESALE_JOIN_RATE_PERIOD", default_value_t = 60)]
     pub join_rate_period_s: u64,
 
+    /// How many buyers' allowances of one flash deal all guests from one client address share
+    /// (the deal's per-buyer limit × this; an IPv6 address counts by its /64), so joining again
+    /// under a new name buys no more. Raise it when many buyers share an address (an office
+    /// NAT); 0: no address limit.
+    #[arg(long, env = "LIVESALE_DEAL_BUYERS_PER_ADDRESS", default_value_t = 1)]
+    pub deal_buyers_per_address: u32,
+
     /// After a ban, how long new guests (no earlier token, no known device) joining from the
     /// banned viewer's last join address are refused, in seconds. 0: off.
     #[arg(long, env = "LIVESALE_BAN_ADDRESS_COOLDOWN", default_value_t = 600)]

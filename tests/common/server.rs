@@ -41,6 +41,7 @@ pub fn test_config(backend: Backend) -> Config {
     // Every test client is one address (loopback); tests of the per-address limits
     // (tests/limits.rs) set them.
     config.join_rate = 0;
+    config.deal_buyers_per_address = 0;
     config.ws_max_per_address = 0;
     config
 }
@@ -225,6 +226,21 @@ impl TestServer {
             .await;
         assert_eq!(status, 201, "invite: {body}");
         s(&body["token"])
+    }
+
+    /// A new creator `name` with a live show `title`; returns (creator token, show id).
+    pub async fn live_show(&self, name: &str, title: &str) -> (String, String) {
+        let (_, creator) = self.creator(name).await;
+        let show = self.show(&creator, title).await;
+        let (status, body) = self
+            .post(
+                &format!("/api/shows/{show}/start"),
+                Some(&creator),
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, 200, "start the show: {body}");
+        (creator, show)
     }
 
     /// Joins a show as a guest; returns (viewer_id, token).

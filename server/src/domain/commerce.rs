@@ -239,6 +239,58 @@ pub fn give_back(cart: &mut CartLines, lines: &CartLines) {
     }
 }
 
+/// The key a client address counts deal purchases under: an IPv4 address (an IPv4-mapped IPv6
+/// one included) as it is, an IPv6 address by its /64, the block one subscriber gets and can
+/// change within for free.
+pub fn address_key(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => format!("a:{v4}"),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => format!("a:{v4}"),
+            None => {
+                let s = v6.segments();
+                let block = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+                format!("a:{block}/64")
+            }
+        },
+    }
+}
+
+/// A flash deal's per-buyer limit held against the buyer's client address too: every guest
+/// who joins from one address shares `buyers` buyers' allowances of each deal, so joining
+/// again under a new name buys no more. `bought` is what the address already bought or holds
+/// of a product's current deal; `pins` the show's pins. `buyers` 0 turns the check off.
+pub fn check_address_allowance(
+    items: &[OrderLine],
+    pins: &[Pin],
+    bought: impl Fn(ProductId) -> i64,
+    buyers: i64,
+) -> Result<(), DomainError> {
+    if buyers <= 0 {
+        return Ok(());
+    }
+    for item in items.iter().filter(|i| i.deal) {
+        let Some(deal) = pins
+            .iter()
+            .find(|p| p.product_id == item.product_id)
+            .and_then(|p| p.deal.as_ref())
+        else {
+            continue;
+        };
+        let allowance = deal.per_buyer_limit.saturating_mul(buyers);
+        if bought(item.product_id).saturating_add(item.quantity) > allowance {
+            return Err(DomainError::conflict(
+                "over_limit",
+                format!(
+                    "the deal allows {} per buyer, and buyers from one address share {allowance}",
+                    deal.per_buyer_limit
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// What the store knows about one product at checkout.
 #[derive(Debug, Clone)]
 pub struct LineFacts<'a> {
@@ -558,6 +610,49 @@ mod tests {
         give_back(&mut full, &lines);
         assert_eq!(full.len(), MAX_CART_ITEMS);
         assert!(!full.contains_key(&mug.id));
+    }
+
+    #[test]
+    fn an_address_shares_the_deal_allowance_of_its_buyers() {
+        assert_eq!(address_key("192.0.2.7".parse().unwrap()), "a:192.0.2.7");
+        assert_eq!(
+            address_key("::ffff:192.0.2.7".parse().unwrap()),
+            "a:192.0.2.7"
+        );
+        // Every address of one /64 is one key.
+        assert_eq!(
+            address_key("2001:db8:1:2:aaaa::1".parse().unwrap()),
+            address_key("2001:db8:1:2:ffff::9".parse().unwrap())
+        );
+        assert_eq!(
+            address_key("2001:db8:1:2::1".parse().unwrap()),
+            "a:2001:db8:1:2::/64"
+        );
+        assert_ne!(
+            address_key("2001:db8:1:2::1".parse().unwrap()),
+            address_key("2001:db8:1:3::1".parse().unwrap())
+        );
+        let mug = product(50);
+        let pin = deal_pin(&mug); // 2 per buyer
+        let line = |quantity, deal| OrderLine {
+            product_id: mug.id,
+            title: "Mug".into(),
+            quantity,
+            unit_price: mug.price,
+            deal,
+        };
+        let pins = std::slice::from_ref(&pin);
+        assert!(check_address_allowance(&[line(2, true)], pins, |_| 0, 1).is_ok());
+        assert_eq!(
+            check_address_allowance(&[line(1, true)], pins, |_| 2, 1)
+                .unwrap_err()
+                .code,
+            "over_limit"
+        );
+        assert!(check_address_allowance(&[line(2, true)], pins, |_| 2, 2).is_ok());
+        // Off, and lines at the regular price, are not held to it.
+        assert!(check_address_allowance(&[line(5, true)], pins, |_| 9, 0).is_ok());
+        assert!(check_address_allowance(&[line(5, false)], pins, |_| 9, 1).is_ok());
     }
 
     #[test]

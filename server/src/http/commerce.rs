@@ -13,16 +13,17 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
-use super::extract::{ApiBytes, ApiJson, ApiPath, Caller};
+use super::extract::{ApiBytes, ApiJson, ApiPath, Caller, ClientIp};
 use crate::commerce::{
     announce_deal_end, announce_pins, announce_purchase, pin_views, publish_pins,
 };
 use crate::domain::access::{Action, authorize};
 use crate::domain::commerce::{
-    CartLines, DealTerms, LineFacts, MAX_CART_ITEMS, Order, OrderStatus, Pin, PinView,
+    CartLines, DealTerms, LineFacts, MAX_CART_ITEMS, Order, OrderStatus, Pin, PinView, address_key,
     check_cart_line, price_in_effect,
 };
 use crate::domain::{Money, Principal, ProductId, Show, ShowId, ShowStatus, ViewerId};
+use crate::store::commerce::AddressAllowance;
 use crate::store::{CheckoutOutcome, CheckoutRequest, Completion, Webhook};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -486,6 +487,7 @@ async fn checkout(
     caller: Caller,
     ApiPath(id): ApiPath<ShowId>,
     IdempotencyKey(key): IdempotencyKey,
+    ClientIp(ip): ClientIp,
     body: ApiBytes,
 ) -> ApiResult<Response> {
     // A recent copy of the show is enough: its id and creator never change, and the store's
@@ -541,6 +543,10 @@ async fn checkout(
         order_id: Uuid::now_v7(),
         now,
         reserve_for: chrono::Duration::seconds(state.config.reservation_ttl_s as i64),
+        address: (state.config.deal_buyers_per_address > 0).then(|| AddressAllowance {
+            key: address_key(ip),
+            buyers: state.config.deal_buyers_per_address,
+        }),
     };
     let order = match state.store.checkout(&show, &request).await? {
         CheckoutOutcome::Created(order) => order,

@@ -25,6 +25,18 @@ pub struct CheckoutRequest {
     pub now: Timestamp,
     /// How long stock stays reserved for the payment.
     pub reserve_for: chrono::Duration,
+    /// The buyer's client address, held to [`crate::domain::commerce::check_address_allowance`];
+    /// `None`: no address limit.
+    pub address: Option<AddressAllowance>,
+}
+
+/// A client address and how many buyers' allowances of each deal it may use
+/// (`--deal-buyers-per-address`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressAllowance {
+    /// [`crate::domain::commerce::address_key`] of the address.
+    pub key: String,
+    pub buyers: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

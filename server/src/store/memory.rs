@@ -12,7 +12,8 @@ use super::commerce::{
 };
 use super::{DemoRecord, Page, PageAfter, ProductInsert, Store, StoreError};
 use crate::domain::commerce::{
-    CartLine, CartLines, DealState, LineFacts, Order, OrderStatus, Pin, add_pin, plan_checkout,
+    CartLine, CartLines, DealState, LineFacts, Order, OrderStatus, Pin, add_pin,
+    check_address_allowance, plan_checkout,
 };
 use crate::domain::limits::{Budget, BudgetKey, DeviceId};
 use crate::domain::moderation::{AuditEntry, ChatPolicy, HeldMessage, Standing};
@@ -43,6 +44,10 @@ struct State {
     viewers: HashMap<(ShowId, ViewerId), Viewer>,
     pins: HashMap<ShowId, Vec<PinState>>,
     deal_buyers: HashMap<(ShowId, ProductId), HashMap<ViewerId, i64>>,
+    /// Deal units bought or held per client address ([`crate::domain::commerce::address_key`]).
+    deal_addresses: HashMap<(ShowId, ProductId), HashMap<String, i64>>,
+    /// The address key an order's deal units count under.
+    order_addresses: HashMap<uuid::Uuid, String>,
     carts: HashMap<(ShowId, ViewerId), CartLines>,
     orders: HashMap<ShowId, Vec<Order>>,
     keys: HashMap<(ShowId, ViewerId, String), KeyUse>,
@@ -105,6 +110,13 @@ impl State {
                     .get_mut(&(show, line.product_id))
                     .and_then(|b| b.get_mut(&order.viewer_id))
                 {
+                    *n = (*n - line.quantity).max(0);
+                }
+                if let Some(n) = self.order_addresses.get(&order.id).and_then(|a| {
+                    self.deal_addresses
+                        .get_mut(&(show, line.product_id))
+                        .and_then(|b| b.get_mut(a))
+                }) {
                     *n = (*n - line.quantity).max(0);
                 }
             }
@@ -348,6 +360,7 @@ impl Store for MemoryStore {
                 .collect();
             if pin.deal.is_some() {
                 s.deal_buyers.remove(&(show.id, pin.product_id));
+                s.deal_addresses.remove(&(show.id, pin.product_id));
             }
             s.pins.insert(show.id, next.clone());
             Ok(next)
@@ -495,6 +508,21 @@ impl Store for MemoryStore {
                 Ok(plan) => plan,
                 Err(e) => return CheckoutOutcome::Refused(e),
             };
+            if let Some(address) = &req.address {
+                let pinned: Vec<Pin> = pins.iter().map(|p| p.pin.clone()).collect();
+                let bought = |product: ProductId| {
+                    s.deal_addresses
+                        .get(&(show.id, product))
+                        .and_then(|b| b.get(&address.key))
+                        .copied()
+                        .unwrap_or(0)
+                };
+                if let Err(e) =
+                    check_address_allowance(&items, &pinned, bought, i64::from(address.buyers))
+                {
+                    return CheckoutOutcome::Refused(e);
+                }
+            }
             for line in &items {
                 if let Some(p) = s.products.get_mut(&line.product_id) {
                     p.stock -= line.quantity;
@@ -511,6 +539,13 @@ impl Store for MemoryStore {
                         .or_default()
                         .entry(req.viewer)
                         .or_default() += line.quantity;
+                    if let Some(address) = req.address.as_ref().filter(|a| a.buyers > 0) {
+                        *s.deal_addresses
+                            .entry((show.id, line.product_id))
+                            .or_default()
+                            .entry(address.key.clone())
+                            .or_default() += line.quantity;
+                    }
                 }
             }
             let order = Order {
@@ -526,6 +561,9 @@ impl Store for MemoryStore {
                 paid_at: None,
                 failure: None,
             };
+            if let Some(address) = req.address.as_ref().filter(|a| a.buyers > 0) {
+                s.order_addresses.insert(order.id, address.key.clone());
+            }
             s.orders.entry(show.id).or_default().push(order.clone());
             s.keys.insert(
                 key,

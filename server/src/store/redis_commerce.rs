@@ -204,6 +204,13 @@ local function opt(v)
   return 'null'
 end
 
+-- The address key an order's deal units count under, kept with the order for its release;
+-- `Order` has no such field, so serde reads past it and the API never shows it.
+local function address_json(a)
+  if type(a) ~= 'string' or a == '' then return '' end
+  return ',"buyer_address":' .. str(a)
+end
+
 -- An order, field for field as serde_json writes domain::commerce::Order.
 local function order_json(o)
   local items = {}
@@ -217,7 +224,7 @@ local function order_json(o)
     .. ',"status":' .. str(o.status) .. ',"items":[' .. table.concat(items, ',') .. ']'
     .. ',"total":' .. money(o.total) .. ',"created_at":' .. str(o.created_at)
     .. ',"reserved_until":' .. str(o.reserved_until) .. ',"paid_at":' .. opt(o.paid_at)
-    .. ',"failure":' .. opt(o.failure) .. '}'
+    .. ',"failure":' .. opt(o.failure) .. address_json(o.buyer_address) .. '}'
 end
 
 local function read_pins(key)
@@ -282,9 +289,13 @@ local function release(o, stock, pins_key, remaining, buyers)
       if same then
         redis.call('HINCRBY', remaining, l.product_id, int(l.quantity))
         local key = buyers[l.product_id]
-        local n = redis.call('HGET', key, o.viewer_id)
-        if n then
-          redis.call('HSET', key, o.viewer_id, int(math.max(tonumber(n) - l.quantity, 0)))
+        for _, who in ipairs({o.viewer_id, o.buyer_address}) do
+          if type(who) == 'string' and who ~= '' then
+            local n = redis.call('HGET', key, who)
+            if n then
+              redis.call('HSET', key, who, int(math.max(tonumber(n) - l.quantity, 0)))
+            end
+          end
         end
       end
     end
@@ -340,7 +351,8 @@ return pin_states(KEYS[1], KEYS[2])
 /// ARGV: 1 viewer, 2 idempotency field, 3 body fingerprint, 4 order id, 5 show id,
 ///   6 creator id, 7 buyer name, 8 now, 9 reserved until, 10 reserved until (ms), 11 event id,
 ///   12 '1' when the caller has just added the show to `reservation-shows`, 13 n, then n
-///   declared product ids.
+///   declared product ids, then the buyer's address key ('' for none) and how many buyers'
+///   allowances of a deal it shares (`check_address_allowance`).
 /// Answers `retry` followed by the cart's product ids when they were not all declared, and
 /// `unindexed` when it would reserve stock in a show without the marker and ARGV[12] is not
 /// '1' (both write nothing).
@@ -448,6 +460,28 @@ for i, id in ipairs(ids) do
     deal = open}
 end
 
+-- check_address_allowance: a client address shares `share` buyers' allowances of each deal.
+local declared_count = tonumber(ARGV[13])
+local address, share = ARGV[14 + declared_count], tonumber(ARGV[15 + declared_count]) or 0
+if address == nil or share <= 0 then address = '' end
+if address ~= '' then
+  for _, it in ipairs(items) do
+    if it.deal then
+      local limit = nil
+      for _, candidate in ipairs(pins) do
+        if candidate.product_id == it.product_id and present(candidate.deal) then
+          limit = candidate.deal.per_buyer_limit
+        end
+      end
+      local had = tonumber(redis.call('HGET', KEYS[slot[it.product_id] + 1], address)) or 0
+      if limit and had + it.quantity > limit * share then
+        return refuse('over_limit', 'the deal allows ' .. int(limit)
+          .. ' per buyer, and buyers from one address share ' .. int(limit * share))
+      end
+    end
+  end
+end
+
 if redis.call('EXISTS', KEYS[13]) == 0 then
   if ARGV[12] ~= '1' then return {'unindexed'} end
   redis.call('SET', KEYS[13], '1')
@@ -457,12 +491,15 @@ for _, it in ipairs(items) do
   if it.deal then
     redis.call('HINCRBY', KEYS[9], it.product_id, int(-it.quantity))
     redis.call('HINCRBY', KEYS[slot[it.product_id] + 1], viewer, int(it.quantity))
+    if address ~= '' then
+      redis.call('HINCRBY', KEYS[slot[it.product_id] + 1], address, int(it.quantity))
+    end
   end
 end
 local json = order_json({id = ARGV[4], show_id = ARGV[5], viewer_id = viewer,
   buyer_name = ARGV[7], status = 'pending_payment', items = items,
   total = {amount = total, currency = currency}, created_at = ARGV[8],
-  reserved_until = ARGV[9]})
+  reserved_until = ARGV[9], buyer_address = address})
 redis.call('HSET', KEYS[3], ARGV[4], json)
 redis.call('ZADD', KEYS[4], int(redis.call('ZCARD', KEYS[4]) + 1), ARGV[4])
 redis.call('RPUSH', KEYS[5], ARGV[4])
@@ -949,6 +986,10 @@ pub(super) async fn checkout(
                 for p in &products {
                     call.arg(p.to_string());
                 }
+                match &req.address {
+                    Some(a) => call.arg(&a.key).arg(a.buyers),
+                    None => call.arg("").arg(0),
+                };
                 let reply: Vec<String> = eval(&mut con, &CHECKOUT_SCRIPT, &call)
                     .await
                     .map_err(script_error)?;

@@ -601,6 +601,11 @@ function addToCart(productId, button) {
 function renderCart() {
   const cart = S.cart;
   const items = cart ? cart.items : [];
+  // Drawing the lines anew (the cart was read again, a purchase elsewhere) must not drop the
+  // keyboard's place: the focused control of a line is focused again in the new line.
+  const focused = el.cartItems.contains(document.activeElement) ? document.activeElement : null;
+  const focusedLine = focused && focused.closest('.cart-item');
+  const focusedKind = focused && ['qty-minus', 'qty-plus', 'remove'].find((c) => focused.classList.contains(c));
   el.cartItems.replaceChildren(...items.map((i) => h('li', { class: 'cart-item', dataset: { productId: i.product_id } },
     i.image_url ? h('img', { src: i.image_url, alt: '', width: 48, height: 48 }) : h('span', { class: 'cart-img' }),
     h('div', { class: 'cart-line' },
@@ -615,6 +620,11 @@ function renderCart() {
   el.cartEmpty.hidden = items.length > 0;
   fill(el.cartTotal, cart ? formatMoney(cart.total) : '—');
   el.checkout.disabled = items.length === 0;
+  if (focused && !document.contains(focused)) {
+    const again = focusedLine && focusedKind && el.cartItems.querySelector(
+      `.cart-item[data-product-id="${CSS.escape(focusedLine.dataset.productId)}"] .${focusedKind}`);
+    (again || (el.checkout.disabled ? $('#cart-close') : el.checkout)).focus();
+  }
 }
 
 function changeQty(item, quantity, button) {

@@ -40,16 +40,9 @@ struct Studio {
 }
 
 async fn studio(srv: &TestServer) -> Studio {
-    let (_, creator) = srv.creator("Media studio").await;
-    let show = srv.show(&creator, "Two cameras, one program").await;
-    let (status, body) = srv
-        .post(
-            &format!("/api/shows/{show}/start"),
-            Some(&creator),
-            json!({}),
-        )
+    let (creator, show) = srv
+        .live_show("Media studio", "Two cameras, one program")
         .await;
-    assert_eq!(status, 200, "start the show: {body}");
     let mut cams = Vec::new();
     for label in ["red", "blue"] {
         let (status, body) = srv

@@ -468,16 +468,7 @@ async fn gstreamer_encoders_and_player_follow_the_program() {
 
 async fn gstreamer_scenario() {
     let srv = TestServer::start(Backend::Memory).await;
-    let (_, creator) = srv.creator("GStreamer studio").await;
-    let show = srv.show(&creator, "Encoders on air").await;
-    let (status, body) = srv
-        .post(
-            &format!("/api/shows/{show}/start"),
-            Some(&creator),
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, 200, "start the show: {body}");
+    let (creator, show) = srv.live_show("GStreamer studio", "Encoders on air").await;
     let whip = srv.url(&format!("/api/shows/{show}/whip"));
     let whep = srv.url(&format!("/api/shows/{show}/whep"));
 

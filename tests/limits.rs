@@ -402,8 +402,6 @@ async fn ban_cools_down_the_address(backend: Backend) {
     assert_eq!(status, 201, "after the unban: {body}");
 }
 
-/// A deal's per-buyer limit counts the browser, not the token: joining again from the same
-/// browser is the same buyer.
 /// A live show with one product pinned with a deal of 5 units, 1 per buyer; (show, product).
 async fn deal_show(srv: &TestServer) -> (String, String) {
     let (creator, show) = live_show(srv).await;
@@ -459,6 +457,8 @@ async fn buy_one(
     TestServer::finish(resp).await
 }
 
+/// A deal's per-buyer limit counts the browser, not the token: joining again from the same
+/// browser is the same buyer.
 async fn per_buyer_limit_survives_joining_again(backend: Backend) {
     let srv = TestServer::start(backend).await;
     let (show, product) = deal_show(&srv).await;

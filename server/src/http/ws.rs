@@ -1060,17 +1060,9 @@ impl Conn {
         let Some(member) = self.who.id.clone() else {
             return Ok(());
         };
-        let spent_until = if chat {
-            self.chat_spent_until_ms
-        } else {
-            self.reaction_spent_until_ms
-        };
-        if now < spent_until {
-            return Err(Duration::from_millis(spent_until - now));
-        }
         let config = &self.state.config;
         let (creator, show) = (self.show.creator_id, self.show.id);
-        let (key, budget) = if chat {
+        let (key, budget, spent_until) = if chat {
             (
                 BudgetKey::Chat {
                     creator,
@@ -1081,6 +1073,7 @@ impl Conn {
                     config.chat_rate,
                     Duration::from_secs(config.chat_rate_period_s),
                 ),
+                &mut self.chat_spent_until_ms,
             )
         } else {
             (
@@ -1090,18 +1083,17 @@ impl Conn {
                     member,
                 },
                 Budget::new(config.reaction_rate, Duration::from_secs(1)),
+                &mut self.reaction_spent_until_ms,
             )
         };
+        if now < *spent_until {
+            return Err(Duration::from_millis(*spent_until - now));
+        }
         let wall_ms = self.state.now().timestamp_millis().max(0) as u64;
         match self.state.store.take_budget(&key, budget, wall_ms).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(wait)) => {
-                let until = now + wait.as_millis() as u64;
-                if chat {
-                    self.chat_spent_until_ms = until;
-                } else {
-                    self.reaction_spent_until_ms = until;
-                }
+                *spent_until = now + wait.as_millis() as u64;
                 Err(wait)
             }
             Err(e) => {

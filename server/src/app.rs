@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{TokenSigner, random_secret};
+use crate::clock::{SharedClock, SystemClock};
 use crate::commerce::payment::TestPayments;
 use crate::config::Config;
 use crate::config::TlsMode;
@@ -59,6 +60,15 @@ pub struct App {
 impl App {
     /// Connects everything; `bound` is the listener's actual address (for derived links).
     pub async fn build(config: Config, bound: SocketAddr) -> Result<App, StartError> {
+        Self::build_with_clock(config, bound, Arc::new(SystemClock)).await
+    }
+
+    /// [`Self::build`] on `clock` (tests pass a [`crate::clock::TestClock`]).
+    pub async fn build_with_clock(
+        config: Config,
+        bound: SocketAddr,
+        clock: SharedClock,
+    ) -> Result<App, StartError> {
         // TLS first: a bad certificate or key fails the start before anything is touched.
         let tls = match config.tls_mode().map_err(StartError::Config)? {
             TlsMode::Off => None,
@@ -114,7 +124,7 @@ impl App {
             public_url.clone(),
         );
         let payments = config.payments;
-        let now = chrono::Utc::now();
+        let now = clock.now();
         let outcome = demo::ensure(store.as_ref(), !config.no_demo, now).await?;
         let conn_caps =
             crate::limits::ConnCaps::new(config.ws_max_per_member, config.ws_max_per_address);
@@ -130,6 +140,7 @@ impl App {
             connections: TaskTracker::new(),
             payments: Arc::new(TestPayments { mode: payments }),
             media,
+            clock,
         });
         let links = match outcome {
             DemoOutcome::Seeded(r) => Some((true, r)),

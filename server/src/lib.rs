@@ -3,10 +3,13 @@
 //! A tour of the modules, from the inside out:
 //!
 //! - [`domain`]: the rules (shows, catalog, money, names, who may do what), pure and I/O-free.
+//! - [`clock`]: the one source of "now" (a test clock moves ahead instead of sleeping).
 //! - [`auth`]: signed, expiring tokens that carry a [`domain::Principal`].
 //! - [`store`]: the `Store` seam, with an in-memory and a Redis implementation.
 //! - [`limits`]: limits that follow a person (connection caps, the client address); the
 //!   budgets live in the store.
+//! - [`services`]: one service per feature (commerce, chat, moderation, shows, catalog),
+//!   between the transports and the store.
 //! - [`media`]: WebRTC: WHIP cameras, WHEP viewers, the on-air switch and RTP forwarding.
 //! - [`http`]: the axum router, JSON API, error mapping, pages and operations endpoints.
 //! - [`app`]: wiring: builds the shared state from a [`config::Config`], seeds the demo, and
@@ -20,6 +23,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod clock;
 pub mod commerce;
 pub mod config;
 pub mod connections;
@@ -32,6 +36,7 @@ pub mod media;
 pub mod metrics;
 pub mod moderation;
 pub mod qr;
+pub mod services;
 pub mod store;
 pub mod tls;
 

@@ -56,6 +56,8 @@ pub struct TestServer {
     pub tls: Option<ServedCert>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
+    /// The server's clock: the wall clock until a test advances it past a deadline.
+    pub clock: std::sync::Arc<livesale::clock::TestClock>,
 }
 
 impl TestServer {
@@ -76,7 +78,8 @@ impl TestServer {
             .await
             .expect("bind a test port");
         let addr = listener.local_addr().expect("local addr");
-        let app = App::build(config.clone(), addr)
+        let clock = livesale::clock::TestClock::new();
+        let app = App::build_with_clock(config.clone(), addr, clock.clone())
             .await
             .expect("the test server builds");
         let links = app.links().cloned();
@@ -121,6 +124,7 @@ impl TestServer {
             tls,
             shutdown: Some(tx),
             task: Some(task),
+            clock,
         }
     }
 

@@ -69,6 +69,8 @@ pub struct Shared {
     pub media: Arc<crate::media::Media>,
     /// This node's WebSocket connections per identity and per client address.
     pub conn_caps: crate::limits::ConnCaps,
+    /// The one source of "now".
+    pub clock: crate::clock::SharedClock,
 }
 
 impl Deref for AppState {
@@ -84,7 +86,7 @@ impl AppState {
     }
 
     pub fn now(&self) -> Timestamp {
-        chrono::Utc::now()
+        self.clock.now()
     }
 
     /// The show, or 404 `show_not_found`.

@@ -78,7 +78,9 @@ mod tests {
 
     #[test]
     fn the_system_clock_is_the_wall_clock() {
-        let gap = (SystemClock.now() - chrono::Utc::now()).num_milliseconds().abs();
+        let gap = (SystemClock.now() - chrono::Utc::now())
+            .num_milliseconds()
+            .abs();
         assert!(gap < 1_000, "{gap}");
     }
 }

@@ -1,6 +1,8 @@
 // The public HTTP API, as any third-party client would call it: JSON in and out, errors as
 // problem+json turned into an ApiError whose `message` is fit to show a person.
 
+import { apiWords } from './feature/errors.js';
+
 /** An API answer that was not a success, or a request that never got an answer. */
 export class ApiError extends Error {
   constructor(status, code, message, problem = {}) {
@@ -12,13 +14,6 @@ export class ApiError extends Error {
     this.retryAfter = problem.retry_after_s ?? null;
   }
 }
-
-const FRIENDLY = {
-  network: 'The server could not be reached. Check your connection and try again.',
-  unavailable: 'The service is busy for a moment. Please try again.',
-  token_expired: 'Your session has expired. Reload the page to continue.',
-  invalid_token: 'Your session is no longer valid. Reload the page to continue.',
-};
 
 /**
  * Calls the API. `body` is sent as JSON unless `contentType` says otherwise. Resolves with the
@@ -42,7 +37,7 @@ export async function api(method, path, { token, body, contentType, headers = {}
     res = await fetch(path, { method, headers: h, body: payload, signal });
   } catch (e) {
     if (e.name === 'AbortError') throw e;
-    throw new ApiError(0, 'network', FRIENDLY.network);
+    throw new ApiError(0, 'network', apiWords('network'));
   }
   if (res.status === 204) return null;
   const type = res.headers.get('content-type') || '';
@@ -55,7 +50,7 @@ export async function api(method, path, { token, body, contentType, headers = {}
     const code = problem.code || `http_${res.status}`;
     const retry = res.headers.get('retry-after');
     if (retry && problem.retry_after_s === undefined) problem.retry_after_s = Number(retry);
-    const message = FRIENDLY[code] || problem.detail || problem.title || `The request failed (${res.status}).`;
+    const message = apiWords(code) || problem.detail || problem.title || `The request failed (${res.status}).`;
     throw new ApiError(res.status, code, message, problem);
   }
   if (type.includes('json')) return text ? JSON.parse(text) : null;

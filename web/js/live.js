@@ -2,24 +2,20 @@
 // and resumes from the last applied seq, so a page loses nothing across a network drop.
 //
 //   const room = new LiveRoom(showId, () => token);
-//   room.on('welcome', (w) => …);        // first connection, and a resync
-//   room.on('chat.message', (m) => …);   // any server frame type
-//   room.on('state', ({state, code, reason}) => …); // connecting | open | reconnecting | closed
-//   room.connect(); room.send({type: 'chat.send', text});
+//   room.on(Frame.WELCOME, (w) => …);        // first connection, and a resync
+//   room.on(Frame.CHAT_MESSAGE, (m) => …);   // any server frame type (protocol.js)
+//   room.onState(({state, code, reason}) => …); // Conn: connecting | open | reconnecting | closed
+//   room.connect(); room.send({type: Command.CHAT_SEND, text});
 //
 // Frames with a seq already applied are dropped here (protocol: "clients ignore any frame
 // whose seq they have already applied"). A resumed connection sends no welcome; a resync
 // welcome (`resync: true`) means the page rebuilds its state from it.
 
-/** Close codes after which reconnecting cannot help (docs/protocol.md, "Close codes"). */
-const FINAL = {
-  1003: 'The page sent something the server does not accept.',
-  1009: 'The page sent a message that is too large.',
-  4001: 'Your session is no longer valid. Reload the page to continue.',
-  4003: 'You cannot join this show.',
-  4004: 'This show does not exist.',
-  4006: 'This page is out of date. Reload it.',
-};
+import { Frame, Close, Conn, PING_FRAME } from './protocol.js';
+import { finalCloseWords } from './feature/errors.js';
+
+/** LiveRoom's own event for its connection state (not a frame type). */
+const STATE = 'state';
 
 export class LiveRoom {
   constructor(showId, tokenFn = () => null, { pingMs = 10000, pongTimeoutMs = 6000 } = {}) {
@@ -35,13 +31,18 @@ export class LiveRoom {
     this.timers = {};
     this.stopped = false;
     this.outbox = [];
-    addEventListener('online', () => this.state === 'reconnecting' && this.reconnectNow());
+    addEventListener('online', () => this.state === Conn.RECONNECTING && this.reconnectNow());
   }
 
   on(type, fn) {
     if (!this.handlers.has(type)) this.handlers.set(type, []);
     this.handlers.get(type).push(fn);
     return this;
+  }
+
+  /** `fn({state, code, reason, message, inMs})` on every change of the connection's state. */
+  onState(fn) {
+    return this.on(STATE, fn);
   }
 
   emit(type, data) {
@@ -55,7 +56,7 @@ export class LiveRoom {
 
   setState(state, extra = {}) {
     this.state = state;
-    this.emit('state', { state, ...extra });
+    this.emit(STATE, { state, ...extra });
   }
 
   url() {
@@ -71,13 +72,13 @@ export class LiveRoom {
   connect() {
     this.stopped = false;
     clearTimeout(this.timers.retry);
-    this.setState(this.attempt === 0 && this.lastSeq === null ? 'connecting' : 'reconnecting');
+    this.setState(this.attempt === 0 && this.lastSeq === null ? Conn.CONNECTING : Conn.RECONNECTING);
     const ws = new WebSocket(this.url());
     this.ws = ws;
     ws.onopen = () => {
       if (ws !== this.ws) return;
       this.attempt = 0;
-      this.setState('open');
+      this.setState(Conn.OPEN);
       this.startPing();
       for (const msg of this.outbox.splice(0)) ws.send(JSON.stringify(msg));
     };
@@ -86,9 +87,9 @@ export class LiveRoom {
       this.lastHeard = Date.now();
       let frame;
       try { frame = JSON.parse(ev.data); } catch { return; }
-      if (frame.type === 'welcome') {
+      if (frame.type === Frame.WELCOME) {
         this.lastSeq = frame.seq;
-        this.emit('welcome', frame);
+        this.emit(Frame.WELCOME, frame);
         return;
       }
       if (typeof frame.seq === 'number') {
@@ -102,13 +103,13 @@ export class LiveRoom {
       this.stopPing();
       this.ws = null;
       if (this.stopped) {
-        this.setState('closed', { code: ev.code, reason: ev.reason });
+        this.setState(Conn.CLOSED, { code: ev.code, reason: ev.reason });
         return;
       }
-      const final = FINAL[ev.code];
+      const final = finalCloseWords(ev.code);
       if (final) {
         this.stopped = true;
-        this.setState('closed', { code: ev.code, reason: ev.reason, message: final });
+        this.setState(Conn.CLOSED, { code: ev.code, reason: ev.reason, message: final });
         return;
       }
       this.scheduleReconnect(ev.code, ev.reason);
@@ -121,7 +122,7 @@ export class LiveRoom {
     // 0.5 s, 1 s, 2 s … up to 10 s, with jitter so a crowd does not come back in one instant.
     const base = Math.min(10000, 500 * 2 ** Math.min(this.attempt - 1, 5));
     const delay = base / 2 + Math.random() * base / 2;
-    this.setState('reconnecting', { code, reason, inMs: Math.round(delay) });
+    this.setState(Conn.RECONNECTING, { code, reason, inMs: Math.round(delay) });
     this.timers.retry = setTimeout(() => this.connect(), delay);
   }
 
@@ -141,7 +142,7 @@ export class LiveRoom {
         this.drop();
         return;
       }
-      this.ws.send('{"type":"ping"}');
+      this.ws.send(PING_FRAME);
     }, this.pingMs);
   }
 
@@ -156,7 +157,7 @@ export class LiveRoom {
     this.ws = null;
     this.stopPing();
     try { ws.close(); } catch { /* already closing */ }
-    this.scheduleReconnect(1006, 'connection lost');
+    this.scheduleReconnect(Close.ABNORMAL, 'connection lost');
   }
 
   /** Sends a client frame; while reconnecting it waits in a short outbox (at most 20). */
@@ -175,7 +176,7 @@ export class LiveRoom {
     this.ws = null;
     if (ws) {
       this.stopPing();
-      try { ws.close(1000, 'new identity'); } catch { /* closing */ }
+      try { ws.close(Close.NORMAL, 'new identity'); } catch { /* closing */ }
     }
     // A new identity needs a new welcome (role, you, standing): start without last_seq.
     this.lastSeq = null;
@@ -187,6 +188,6 @@ export class LiveRoom {
     this.stopped = true;
     clearTimeout(this.timers.retry);
     this.stopPing();
-    if (this.ws) this.ws.close(1000, 'page closed');
+    if (this.ws) this.ws.close(Close.NORMAL, 'page closed');
   }
 }

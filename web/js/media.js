@@ -7,6 +7,14 @@ import { ApiError } from './api.js';
 
 const iceServersFromLinks = [];
 
+/** HTTP answers to a WHIP/WHEP offer after which retrying the same offer cannot help. */
+const FINAL_STATUS = [400, 401, 403, 404, 415];
+
+/** Whether `error` (an ApiError of an offer) is final: the same attempt would fail again. */
+export function isFinal(error) {
+  return !!(error && error.status && FINAL_STATUS.includes(error.status));
+}
+
 function parseLinks(header) {
   if (!header) return [];
   const out = [];
@@ -164,7 +172,7 @@ export class Keeper {
       this.watch(session);
     } catch (error) {
       this.onchange({ state: 'error', error });
-      if (error.status && [400, 401, 403, 404, 415].includes(error.status)) return; // retrying won't help
+      if (isFinal(error)) return; // retrying won't help
       this.retry(error.retryAfter ? error.retryAfter * 1000 : undefined);
     }
   }

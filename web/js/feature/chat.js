@@ -3,7 +3,8 @@
 // protocol's rule), and everyone's text gets its own direction (dir="auto"), so Arabic and
 // Hebrew render right to left inside a left-to-right page and the other way round.
 
-import { h, fill, timeOf } from './dom.js';
+import { h, fill, timeOf } from '../dom.js';
+import { Role } from '../protocol.js';
 
 const URL_RE = /\bhttps?:\/\/[^\s<>"']+/g;
 
@@ -20,7 +21,7 @@ function linkified(text) {
   return parts;
 }
 
-const ROLE_LABEL = { creator: 'Host', moderator: 'Mod' };
+const ROLE_LABEL = { [Role.CREATOR]: 'Host', [Role.MODERATOR]: 'Mod' };
 
 /**
  * A chat list bound to a <ul>. `actions(msg)` returns extra elements for a message (the
@@ -49,8 +50,8 @@ export class ChatList {
   }
 
   render(m) {
-    const role = m.role || 'viewer';
-    const text = role === 'creator' || role === 'moderator' ? linkified(m.text) : [m.text];
+    const role = m.role || Role.VIEWER;
+    const text = role === Role.CREATOR || role === Role.MODERATOR ? linkified(m.text) : [m.text];
     const li = h('li', { class: `msg role-${role}`, dataset: { id: m.id, author: (m.author && m.author.id) || '' } },
       ROLE_LABEL[role] ? h('span', { class: 'role badge' }, ROLE_LABEL[role]) : null,
       h('bdi', { class: 'who', dir: 'auto' }, (m.author && m.author.name) || 'Someone'),
@@ -104,22 +105,5 @@ export class ChatList {
 
   scroll(force) {
     if (force) this.ul.scrollTop = this.ul.scrollHeight;
-  }
-}
-
-/** The human text of a chat `error` frame's code, for the person who sent the message. */
-export function chatErrorText(frame) {
-  const seconds = frame.retry_after_ms ? Math.ceil(frame.retry_after_ms / 1000) : null;
-  switch (frame.code) {
-    case 'join_required': return 'Pick a name to chat.';
-    case 'rate_limited': return seconds ? `Slow down: try again in ${seconds} s.` : 'Slow down a little.';
-    case 'slow_mode': return frame.message || 'Slow mode is on: wait a moment between messages.';
-    case 'message_too_long': return frame.message || 'That message is too long.';
-    case 'empty_message': return 'Type a message first.';
-    case 'forbidden_characters': return 'That message has characters chat does not allow.';
-    case 'chat_paused': return 'Chat is paused by the moderators.';
-    case 'timed_out': return frame.message || 'You are timed out for a while.';
-    case 'banned': return 'You cannot chat in this show.';
-    default: return frame.message || 'That did not work. Please try again.';
   }
 }

@@ -17,6 +17,7 @@ mod flow;
 mod moderate;
 mod studio;
 mod tls_camera;
+mod units;
 mod viewer;
 
 use common::server::{Backend, TestServer, s, test_config};

@@ -1,0 +1,151 @@
+// Unit tests of the pages' pure modules, in node without a browser (node --test): the wire
+// vocabulary of web/js/protocol.js against docs/protocol.md, the code → words tables of
+// web/js/feature/errors.js, the deal arithmetic of feature/deals.js, and the connection banner
+// of feature/banner.js on a fake room and element. Run by tests/browser_apps/units.rs.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const web = (file) => import(pathToFileURL(path.join(repo, 'web/js', file)).href);
+const protocolDoc = fs.readFileSync(path.join(repo, 'docs/protocol.md'), 'utf8');
+
+const { Frame, Command, Close, Conn } = await web('protocol.js');
+const errors = await web('feature/errors.js');
+
+test('every frame type and command of protocol.js is documented in docs/protocol.md', () => {
+  for (const name of [...Object.values(Frame), ...Object.values(Command)]) {
+    // Named in backquotes: alone, or before its fields (`chat.held {"message","reason"}`).
+    assert.ok(new RegExp(`\`${name.replace('.', '\\.')}[\`\\s]`).test(protocolDoc), `${name} is not in docs/protocol.md`);
+  }
+});
+
+test('every dotted frame or command named in docs/protocol.md is in protocol.js', () => {
+  const known = new Set([...Object.values(Frame), ...Object.values(Command)]);
+  const named = protocolDoc.match(/`(chat|mod|pin|show|program|reaction)\.[a-z]+/g).map((s) => s.slice(1));
+  assert.ok(named.length > 20, 'the doc names the frames');
+  for (const name of new Set(named)) assert.ok(known.has(name), `${name} is not in protocol.js`);
+});
+
+test('the close codes of protocol.js are those of the documented close-code table', () => {
+  const table = new Set(protocolDoc.match(/^\| (\d{4}) \|/gm).map((row) => Number(row.slice(2, 6))));
+  for (const [name, code] of Object.entries(Close)) {
+    if (code === Close.NORMAL || code === Close.ABNORMAL) continue; // RFC 6455's own, not the server's
+    assert.ok(table.has(code), `${name} = ${code} is not in docs/protocol.md`);
+  }
+});
+
+test('only the close codes after which reconnecting cannot help are final', () => {
+  for (const code of [1003, 1009, 4001, 4003, 4004, 4006]) {
+    assert.equal(typeof errors.finalCloseWords(code), 'string', String(code));
+  }
+  for (const code of [1000, 1001, 1006, 1011, 4008, 4010, 4029]) {
+    assert.equal(errors.finalCloseWords(code), undefined, String(code));
+  }
+  assert.equal(errors.deskCloseWords(Close.INVALID_TOKEN), errors.DESK_INVALID_INVITE);
+  assert.equal(errors.deskCloseWords(Close.SLOW_CONSUMER), undefined);
+});
+
+test('chat error frames in words', () => {
+  const text = (frame) => errors.chatErrorText(frame);
+  assert.equal(text({ code: 'rate_limited', retry_after_ms: 1200 }), 'Slow down: try again in 2 s.');
+  assert.equal(text({ code: 'rate_limited' }), 'Slow down a little.');
+  assert.equal(text({ code: 'timed_out', message: 'for 40 s more' }), 'for 40 s more');
+  assert.equal(text({ code: 'timed_out' }), 'You are timed out for a while.');
+  assert.equal(text({ code: 'banned', message: 'server words' }), 'You cannot chat in this show.');
+  assert.equal(text({ code: 'something_new', message: 'server words' }), 'server words');
+  // A code that is a property of every object is not a row of the table.
+  assert.equal(text({ code: 'constructor' }), 'That did not work. Please try again.');
+});
+
+test('shop and moderation refusals in words, the server text otherwise', () => {
+  assert.equal(errors.shopWords('sold_out', { detail: 'the mug sold out' }), 'Sorry, the mug sold out.');
+  assert.equal(errors.shopWords('sold_out', {}), 'Sorry, that just sold out.');
+  assert.equal(errors.shopWords('no_such_code', { detail: 'x' }), undefined);
+  assert.equal(errors.shopWords('toString'), undefined);
+  assert.equal(errors.moderationWords('invalid_term', 'too short'), 'That term cannot be blocked: too short.');
+  // Chat codes of mod.chat get the chat's words, with the server's detail where the chat uses it.
+  assert.equal(errors.moderationWords('message_too_long', 'at most 200'), 'at most 200');
+  assert.equal(errors.moderationWords('empty_message', ''), 'Type a message first.');
+  assert.equal(errors.moderationWords('unknown_code', 'd'), undefined);
+  assert.equal(errors.apiWords('network'), 'The server could not be reached. Check your connection and try again.');
+  assert.equal(errors.apiWords('sold_out'), undefined);
+});
+
+test('camera errors in words', () => {
+  assert.equal(errors.phoneCameraWords({ name: 'PermissionDeniedError' }), errors.phoneCameraWords({ name: 'NotAllowedError' }));
+  assert.equal(errors.phoneCameraWords({ name: 'SecurityError' }), errors.INSECURE_CAMERA);
+  assert.equal(errors.phoneCameraWords({ name: 'Weird', message: 'why' }), 'why');
+  assert.equal(errors.phoneCameraWords(null), 'The camera could not start.');
+  const odd = new Error('odd');
+  assert.equal(errors.computerCameraError(odd), odd);
+  assert.equal(errors.computerCameraError({ name: 'NotFoundError' }).message, 'No camera was found on this computer.');
+});
+
+test('deal arithmetic', async () => {
+  const { dealOpen, unitsLeft, secondsLeft } = await web('feature/deals.js');
+  const open = { stock_left: 7, deal: { open: true, remaining: 3, ends_at: new Date(Date.now() + 90500).toISOString() } };
+  assert.equal(dealOpen(open), true);
+  assert.equal(dealOpen({ deal: { open: false } }), false);
+  assert.equal(dealOpen(undefined), false);
+  assert.equal(unitsLeft(open), 3);
+  assert.equal(unitsLeft({ ...open, stock_left: 2 }), 2);
+  assert.equal(unitsLeft({ stock_left: 5, deal: { open: false, remaining: 1 } }), 5);
+  const left = secondsLeft(open.deal.ends_at);
+  assert.ok(left > 89 && left <= 90.5, String(left));
+  assert.equal(secondsLeft(new Date(Date.now() - 5000).toISOString()), 0);
+});
+
+/** Just enough DOM for dom.js's fill() and the banner: text nodes and one element. */
+function fakeDom() {
+  globalThis.Node = class {};
+  globalThis.document = { body: { dataset: {} }, createTextNode: (text) => ({ text }) };
+  const el = {
+    hidden: true,
+    kids: [],
+    replaceChildren() { this.kids = []; },
+    appendChild(c) { this.kids.push(c); },
+    get text() { return this.kids.map((k) => k.text).join(''); },
+  };
+  const room = { fire: null, onState(fn) { this.fire = fn; } };
+  return { el, room };
+}
+
+test('the connection banner shows, hides, keeps and skips as the page words say', async () => {
+  const { connectionBanner } = await web('feature/banner.js');
+  const { el, room } = fakeDom();
+  let gated = false;
+  connectionBanner(room, el, {
+    [Conn.OPEN]: () => null,
+    [Conn.CONNECTING]: () => ({ text: 'Connecting…', hidden: true }),
+    [Conn.RECONNECTING]: ({ inMs }) => `again in ${inMs}`,
+    [Conn.CLOSED]: ({ code }) => (code === 4001 ? undefined : 'closed'),
+  }, { skip: () => gated });
+  room.fire({ state: Conn.CONNECTING });
+  assert.deepEqual([document.body.dataset.conn, el.text, el.hidden], ['connecting', 'Connecting…', true]);
+  room.fire({ state: Conn.RECONNECTING, inMs: 500 });
+  assert.deepEqual([document.body.dataset.conn, el.text, el.hidden], ['reconnecting', 'again in 500', false]);
+  room.fire({ state: Conn.CLOSED, code: 4001 });
+  assert.deepEqual([document.body.dataset.conn, el.text, el.hidden], ['closed', 'again in 500', false], 'left as it was');
+  room.fire({ state: Conn.OPEN });
+  assert.deepEqual([el.text, el.hidden], ['again in 500', true], 'hidden, text kept');
+  gated = true;
+  room.fire({ state: Conn.CLOSED, code: 1006 });
+  assert.deepEqual([document.body.dataset.conn, el.hidden], ['open', true], 'skipped entirely');
+});
+
+test('a banner that never hides empties itself instead', async () => {
+  const { connectionBanner } = await web('feature/banner.js');
+  const { el, room } = fakeDom();
+  el.hidden = false;
+  connectionBanner(room, el, { [Conn.OPEN]: () => null, [Conn.CLOSED]: ({ message }) => message || 'gone' }, { hide: false });
+  room.fire({ state: Conn.CLOSED });
+  assert.deepEqual([el.text, el.hidden], ['gone', false]);
+  room.fire({ state: Conn.OPEN });
+  assert.deepEqual([el.text, el.hidden], ['', false]);
+  room.fire({ state: Conn.CONNECTING });
+  assert.equal(el.text, '', 'no words for this state: left as it is');
+});

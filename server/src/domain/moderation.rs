@@ -1,9 +1,9 @@
 //! Moderation rules: the chat policy of a show (slow mode, pause, blocked terms, links), the
 //! verdict on each message, timeouts and bans, and the audit entries every action leaves.
-//! Pure: the store keeps the state, the WebSocket and HTTP adapters apply the verdicts.
+//! Pure: the store keeps the state, the moderation service (`services::moderation`) applies
+//! the commands and verdicts. Text is compared by its look-alike skeleton (`names`).
 
-use unicode_normalization::UnicodeNormalization;
-
+use super::names::skeleton;
 use super::{DomainError, Role, Timestamp};
 
 pub const MIN_TIMEOUT_S: u64 = 10;
@@ -12,6 +12,9 @@ pub const MAX_SLOW_MODE_S: u64 = 3600;
 pub const MAX_TERMS: usize = 500;
 pub const MAX_TERM_CHARS: usize = 64;
 pub const MAX_REASON_CHARS: usize = 200;
+/// Audit entries one read returns, at most and by default.
+pub const MAX_AUDIT_READ: u32 = 1000;
+pub const DEFAULT_AUDIT_READ: u32 = 200;
 
 /// What happens to a viewer's message that contains a link.
 #[derive(
@@ -51,67 +54,6 @@ pub struct ChatPolicy {
 /// Who may moderate: the creator and moderators.
 pub fn is_moderator(role: Option<Role>) -> bool {
     matches!(role, Some(Role::Creator | Role::Moderator))
-}
-
-/// The comparable form of text: compatibility-decomposed (fullwidth and styled letters become
-/// plain), accents dropped, lower-cased, common look-alike letters from other scripts and
-/// digit substitutions folded to Latin, and invisible characters removed.
-pub fn skeleton(text: &str) -> String {
-    text.nfkd()
-        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
-        .filter(|c| !super::names::is_invisible(*c))
-        .flat_map(char::to_lowercase)
-        .map(fold_lookalike)
-        .collect()
-}
-
-/// Letters that render like Latin ones, and the usual digit/symbol stand-ins.
-fn fold_lookalike(c: char) -> char {
-    match c {
-        // Cyrillic
-        'а' => 'a',
-        'в' => 'b',
-        'е' | 'ё' => 'e',
-        'к' => 'k',
-        'м' => 'm',
-        'н' => 'h',
-        'о' => 'o',
-        'р' => 'p',
-        'с' => 'c',
-        'т' => 't',
-        'у' => 'y',
-        'х' => 'x',
-        'і' => 'i',
-        'ј' => 'j',
-        'ѕ' => 's',
-        'ԁ' => 'd',
-        'ɡ' => 'g',
-        'ո' => 'n',
-        'ս' => 'u',
-        // Greek
-        'α' => 'a',
-        'β' => 'b',
-        'ε' => 'e',
-        'η' => 'n',
-        'ι' => 'i',
-        'κ' => 'k',
-        'ν' => 'v',
-        'ο' => 'o',
-        'ρ' => 'p',
-        'τ' => 't',
-        'υ' => 'u',
-        'χ' => 'x',
-        'ω' => 'w',
-        // Digits and symbols used as letters
-        '0' => 'o',
-        '1' => 'i',
-        '3' => 'e',
-        '4' | '@' => 'a',
-        '5' | '$' => 's',
-        '7' => 't',
-        '8' => 'b',
-        other => other,
-    }
 }
 
 /// A blocked term, parsed: its skeleton and where the wildcards are.
@@ -411,6 +353,18 @@ pub fn edit_terms(
     Ok(next)
 }
 
+/// How many of the newest audit entries to read: 1-1000, 200 when not asked.
+pub fn audit_limit(asked: Option<u32>) -> Result<usize, DomainError> {
+    let limit = asked.unwrap_or(DEFAULT_AUDIT_READ);
+    if !(1..=MAX_AUDIT_READ).contains(&limit) {
+        return Err(DomainError::invalid(
+            "invalid_limit",
+            "limit must be 1-1000",
+        ));
+    }
+    Ok(limit as usize)
+}
+
 /// Parses stored terms (already validated when added).
 pub fn compile_terms(terms: &[String]) -> Vec<Term> {
     terms.iter().filter_map(|t| parse_term(t).ok()).collect()
@@ -568,5 +522,19 @@ mod tests {
         assert!(timeout_seconds(86_401).is_err());
         assert!(slow_mode_seconds(0).is_ok());
         assert!(slow_mode_seconds(3601).is_err());
+    }
+
+    #[test]
+    fn audit_reads_are_bounded() {
+        assert_eq!(audit_limit(None), Ok(200));
+        assert_eq!(audit_limit(Some(1)), Ok(1));
+        assert_eq!(audit_limit(Some(1000)), Ok(1000));
+        for bad in [0, 1001] {
+            let e = audit_limit(Some(bad)).unwrap_err();
+            assert_eq!(
+                (e.code, e.message.as_str()),
+                ("invalid_limit", "limit must be 1-1000")
+            );
+        }
     }
 }

@@ -6,7 +6,8 @@
 //! characters (zero-width spaces, fillers, tags, variation selectors, soft hyphens) counts as
 //! empty, and a character may carry only a few combining marks, so "Zalgo" stacks cannot spill
 //! over neighbouring lines. Viewers' display names may not read as the host's: the reserved
-//! role names and the creator's own name are compared by their look-alike skeleton.
+//! role names and the creator's own name are compared by their look-alike [`skeleton`], the
+//! comparable form of text that blocked chat terms are matched on too.
 
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
@@ -176,8 +177,10 @@ pub fn viewer_name(raw: &str, host: &str) -> Result<String, DomainError> {
 /// none, such as "★", falls back to its compatibility form, case-folded, without whitespace,
 /// so it still compares with itself.
 fn name_key(name: &str) -> String {
-    let skeleton = super::moderation::skeleton(name);
-    let core: String = skeleton.chars().filter(|c| c.is_alphanumeric()).collect();
+    let core: String = skeleton(name)
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .collect();
     if !core.is_empty() {
         return core;
     }
@@ -185,6 +188,67 @@ fn name_key(name: &str) -> String {
         .flat_map(char::to_lowercase)
         .filter(|c| !c.is_whitespace() && !is_invisible(*c))
         .collect()
+}
+
+/// The comparable form of text: compatibility-decomposed (fullwidth and styled letters become
+/// plain), accents dropped, lower-cased, common look-alike letters from other scripts and
+/// digit substitutions folded to Latin, and invisible characters removed.
+pub fn skeleton(text: &str) -> String {
+    text.nfkd()
+        .filter(|c| !is_combining_mark(*c))
+        .filter(|c| !is_invisible(*c))
+        .flat_map(char::to_lowercase)
+        .map(fold_lookalike)
+        .collect()
+}
+
+/// Letters that render like Latin ones, and the usual digit/symbol stand-ins.
+fn fold_lookalike(c: char) -> char {
+    match c {
+        // Cyrillic
+        'а' => 'a',
+        'в' => 'b',
+        'е' | 'ё' => 'e',
+        'к' => 'k',
+        'м' => 'm',
+        'н' => 'h',
+        'о' => 'o',
+        'р' => 'p',
+        'с' => 'c',
+        'т' => 't',
+        'у' => 'y',
+        'х' => 'x',
+        'і' => 'i',
+        'ј' => 'j',
+        'ѕ' => 's',
+        'ԁ' => 'd',
+        'ɡ' => 'g',
+        'ո' => 'n',
+        'ս' => 'u',
+        // Greek
+        'α' => 'a',
+        'β' => 'b',
+        'ε' => 'e',
+        'η' => 'n',
+        'ι' => 'i',
+        'κ' => 'k',
+        'ν' => 'v',
+        'ο' => 'o',
+        'ρ' => 'p',
+        'τ' => 't',
+        'υ' => 'u',
+        'χ' => 'x',
+        'ω' => 'w',
+        // Digits and symbols used as letters
+        '0' => 'o',
+        '1' => 'i',
+        '3' => 'e',
+        '4' | '@' => 'a',
+        '5' | '$' => 's',
+        '7' => 't',
+        '8' => 'b',
+        other => other,
+    }
 }
 
 /// A required single-line field such as a title (`code` names the error, e.g. `invalid_title`).
@@ -388,6 +452,23 @@ mod tests {
         // Marks spread over many letters are fine however many there are.
         let spread = "a\u{0301}".repeat(20);
         assert!(short_text(&spread, 50).is_ok());
+    }
+
+    #[test]
+    fn skeletons_fold_look_alikes_accents_and_invisible_characters() {
+        for text in [
+            "scam",
+            "SCAM",
+            "\u{0455}\u{0441}\u{0430}m",
+            "\u{FF53}\u{FF43}\u{FF41}\u{FF4D}",
+            "sc\u{200B}am",
+            "5c4m",
+            "sc\u{00E1}m",
+        ] {
+            assert_eq!(skeleton(text), "scam", "{text:?}");
+        }
+        assert_eq!(skeleton("Free Money"), "free money");
+        assert_ne!(skeleton("scum"), "scam");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use common::server::{Backend, TestServer, assert_problem, s, test_config};
 use common::ws::{Ending, WAIT, WsClient};
+use livesale::clock::Clock;
 use livesale::config::Config;
 use livesale::domain::Principal;
 use serde_json::{Value, json};
@@ -1145,12 +1146,12 @@ async fn timeout_slow_mode_pause_and_links(backend: Backend) {
     w.next_of_type("chat.mode", WAIT).await;
     said(&mut w, "now https://x.test/2 is fine").await;
 
-    // The timeout runs out on its own.
-    let wait = (until.with_timezone(&chrono::Utc) - chrono::Utc::now())
+    // The timeout runs out on its own (by the server's clock).
+    let wait = (until.with_timezone(&chrono::Utc) - room.srv.clock.now())
         .to_std()
         .unwrap_or_default();
     assert!(wait <= Duration::from_secs(10), "{wait:?}");
-    tokio::time::sleep(wait + Duration::from_millis(300)).await;
+    room.srv.clock.advance(wait + Duration::from_millis(300));
     said(&mut t, "I am back").await;
     assert_eq!(
         room.welcome(Some(&ttoken)).await["standing"]["timed_out_until"],

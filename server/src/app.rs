@@ -128,6 +128,12 @@ impl App {
         let outcome = demo::ensure(store.as_ref(), !config.no_demo, now).await?;
         let conn_caps =
             crate::limits::ConnCaps::new(config.ws_max_per_member, config.ws_max_per_address);
+        let moderation = crate::services::moderation::ModerationService::new(
+            store.clone(),
+            hub.clone(),
+            clock.clone(),
+            (&config).into(),
+        );
         let state = AppState::new(Shared {
             conn_caps,
             config,
@@ -141,6 +147,7 @@ impl App {
             payments: Arc::new(TestPayments { mode: payments }),
             media,
             clock,
+            moderation,
         });
         let links = match outcome {
             DemoOutcome::Seeded(r) => Some((true, r)),

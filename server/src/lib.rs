@@ -34,7 +34,6 @@ pub mod hub;
 pub mod limits;
 pub mod media;
 pub mod metrics;
-pub mod moderation;
 pub mod qr;
 pub mod services;
 pub mod store;

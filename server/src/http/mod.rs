@@ -71,6 +71,8 @@ pub struct Shared {
     pub conn_caps: crate::limits::ConnCaps,
     /// The one source of "now".
     pub clock: crate::clock::SharedClock,
+    /// Every `mod.*` command, over HTTP and the WebSocket alike.
+    pub moderation: crate::services::moderation::ModerationService,
 }
 
 impl Deref for AppState {

@@ -1,6 +1,6 @@
 //! Moderation over HTTP: the same `mod.*` commands as the WebSocket (one body shape, one
-//! implementation in `crate::moderation`), the moderation state, the audit log, and revoking
-//! invitations.
+//! implementation: `services::moderation`), the moderation state, the audit log, and revoking
+//! invitations. Handlers extract, call the moderation service and map its outcome.
 
 use axum::Json;
 use axum::extract::State;
@@ -12,9 +12,9 @@ use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Caller};
 use crate::domain::access::{Action, authorize};
 use crate::domain::moderation::{Actor, AuditEntry, ChatPolicy};
-use crate::domain::room::{Broadcast, ChatMessage, ChatRules, ModCommand};
-use crate::domain::{InviteId, Principal, Show, ShowId};
-use crate::moderation::ModError;
+use crate::domain::room::{ChatMessage, ModCommand};
+use crate::domain::{InviteId, Show, ShowId};
+use crate::services::moderation::ModError;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -25,42 +25,15 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// The calling moderator or creator of the show, as an audit actor.
 async fn moderator(state: &AppState, caller: &Caller, show: &Show) -> ApiResult<Actor> {
-    authorize(caller.principal(), Action::Moderate, Some(show))?;
-    Ok(match caller.principal() {
-        Some(Principal::Creator { creator_id }) => {
-            let name = state
-                .store
-                .creator(*creator_id)
-                .await?
-                .map(|c| c.name)
-                .unwrap_or_else(|| "Host".into());
-            Actor {
-                id: creator_id.to_string(),
-                name,
-                role: crate::domain::Role::Creator,
-            }
-        }
-        Some(Principal::Moderator {
-            invite_id, label, ..
-        }) => Actor {
-            id: invite_id.to_string(),
-            name: label.clone().unwrap_or_else(|| "Moderator".into()),
-            role: crate::domain::Role::Moderator,
-        },
-        _ => {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden_role",
-                "only the creator and moderators moderate",
-            ));
-        }
-    })
+    Ok(state.moderation.actor(caller.principal(), show).await?)
 }
 
-fn mod_error(e: ModError) -> ApiError {
-    match e {
-        ModError::Rule(e) => e.into(),
-        ModError::Store(e) => e.into(),
+impl From<ModError> for ApiError {
+    fn from(e: ModError) -> Self {
+        match e {
+            ModError::Rule(e) => e.into(),
+            ModError::Store(e) => e.into(),
+        }
     }
 }
 
@@ -86,23 +59,10 @@ async fn moderate(
     let show = state.show(id).await?;
     let actor = moderator(&state, &caller, &show).await?;
     let command = body.value()?;
-    let applied = command.type_name().to_string();
-    let rules = ChatRules {
-        max_chars: state.config.chat_max_chars,
-    };
-    crate::moderation::apply(
-        state.store.as_ref(),
-        &state.hub,
-        &show,
-        &actor,
-        command,
-        rules,
-        std::time::Duration::from_secs(state.config.ban_address_cooldown_s),
-        state.now(),
-    )
-    .await
-    .map_err(mod_error)?;
-    Ok(Json(Applied { applied }))
+    let applied = state.moderation.apply(&show, &actor, command).await?;
+    Ok(Json(Applied {
+        applied: applied.command.to_string(),
+    }))
 }
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -135,10 +95,9 @@ async fn moderation_state(
 ) -> ApiResult<Json<ModerationState>> {
     let show = state.show(id).await?;
     moderator(&state, &caller, &show).await?;
-    let held = state
-        .store
-        .held_messages(&show)
-        .await?
+    let overview = state.moderation.overview(&show).await?;
+    let held = overview
+        .held
         .into_iter()
         .map(|h| HeldView {
             message: h.message,
@@ -147,9 +106,9 @@ async fn moderation_state(
         })
         .collect();
     Ok(Json(ModerationState {
-        policy: state.store.chat_policy(&show).await?,
+        policy: overview.policy,
         held,
-        pinned_message: state.store.pinned_message(&show).await?,
+        pinned_message: overview.pinned_message,
     }))
 }
 
@@ -182,18 +141,8 @@ async fn audit_log(
 ) -> ApiResult<Json<Audit>> {
     let show = state.show(id).await?;
     moderator(&state, &caller, &show).await?;
-    let limit = params.limit.unwrap_or(200);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_limit",
-            "limit must be 1-1000",
-        ));
-    }
-    let limit = limit as usize;
-    Ok(Json(Audit {
-        entries: state.store.audit_log(&show, limit).await?,
-    }))
+    let entries = state.moderation.audit_log(&show, params.limit).await?;
+    Ok(Json(Audit { entries }))
 }
 
 /// Revoke a moderator or camera invitation (the show's creator): its token stops working on
@@ -211,37 +160,9 @@ async fn revoke_invite(
     let show = state.show(id).await?;
     authorize(caller.principal(), Action::ManageShow, Some(&show))?;
     let actor = moderator(&state, &caller, &show).await?;
-    if !state.store.revoke_invite(show.id, invite).await? {
-        return Err(ApiError::not_found(
-            "invite_not_found",
-            format!("show {} has no invitation {invite}", show.id),
-        ));
-    }
     state
-        .hub
-        .publish(
-            &show,
-            &Broadcast::ModNotice {
-                to: invite.to_string(),
-                action: "revoked".into(),
-                until: None,
-                reason: None,
-            },
-        )
-        .await?;
-    let entry = AuditEntry {
-        id: uuid::Uuid::now_v7().to_string(),
-        at: state.now(),
-        actor,
-        action: "invite.revoke".into(),
-        target: Some(invite.to_string()),
-        reason: None,
-        details: serde_json::Value::Null,
-    };
-    state.store.append_audit(&show, &entry).await?;
-    state
-        .hub
-        .publish(&show, &Broadcast::ModAudit { entry })
+        .moderation
+        .revoke_invite(&show, &actor, invite)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -40,7 +40,7 @@ use crate::domain::{DomainError, Principal, Role, Show, ShowId};
 use crate::hub::outlet::{Ending, Outlet, encode_text};
 use crate::hub::{Frame, Membership, Replay};
 use crate::limits::{CapExceeded, ConnSlot};
-use crate::moderation::{ModError, Screened};
+use crate::services::moderation::{ModError, Screened};
 
 /// Close codes (also documented in docs/protocol.md).
 pub mod close {
@@ -274,7 +274,7 @@ async fn admit(
         .await
         .map_err(Refusal::unavailable)?;
     if let Some(member) = &who.id
-        && !crate::moderation::admitted(state.store.as_ref(), &show, member)
+        && !crate::services::moderation::admitted(state.store.as_ref(), &show, member)
             .await
             .map_err(Refusal::unavailable)?
     {
@@ -880,7 +880,8 @@ impl Conn {
         let store = self.state.store.as_ref();
         if let Ok(policy) = store.chat_policy(&self.show).await {
             welcome["chat_mode"] =
-                serde_json::to_value(crate::moderation::mode_of(&policy)).unwrap_or_default();
+                serde_json::to_value(crate::services::moderation::mode_of(&policy))
+                    .unwrap_or_default();
             if crate::domain::moderation::is_moderator(self.who.role) {
                 welcome["terms"] = serde_json::json!(policy.blocked_terms);
                 if let Ok(held) = store.held_messages(&self.show).await {
@@ -898,7 +899,8 @@ impl Conn {
         if let Some(member) = &self.who.id
             && let Ok(standing) = store.standing(&self.show, member).await
         {
-            welcome["standing"] = crate::moderation::standing_view(&standing, self.state.now());
+            welcome["standing"] =
+                crate::services::moderation::standing_view(&standing, self.state.now());
         }
         if resync {
             welcome["resync"] = serde_json::Value::Bool(true);
@@ -983,24 +985,13 @@ impl Conn {
             name: self.who.name.clone().unwrap_or_default(),
             role: self.who.role.unwrap_or(Role::Moderator),
         };
-        let rules = ChatRules {
-            max_chars: self.state.config.chat_max_chars,
-        };
-        let store = self.state.store.as_ref();
-        let now = self.state.now();
-        match crate::moderation::apply(
-            store,
-            &self.state.hub,
-            &self.show,
-            &actor,
-            command,
-            rules,
-            Duration::from_secs(self.state.config.ban_address_cooldown_s),
-            now,
-        )
-        .await
+        match self
+            .state
+            .moderation
+            .apply(&self.show, &actor, command)
+            .await
         {
-            Ok(()) => Ok(()),
+            Ok(_) => Ok(()),
             Err(ModError::Rule(e)) => self.error(&e, None).await,
             Err(ModError::Store(e)) => {
                 tracing::warn!(show = %self.show.id, error = %e, "moderation action failed");
@@ -1141,7 +1132,7 @@ impl Conn {
         };
         let now = message.at;
         let store = self.state.store.as_ref();
-        match crate::moderation::screen(
+        match crate::services::moderation::screen(
             store,
             &self.state.hub,
             &self.show,

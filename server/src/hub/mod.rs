@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 pub use bus::{Bus, Frame, LogLimits, MemoryBus, Replay, Snapshot};
 pub use redis_bus::RedisBus;
 
-use crate::domain::room::Broadcast;
+use crate::domain::room::{Broadcast, ChatMessage};
 use crate::domain::{Show, ShowId};
 use crate::store::StoreError;
 
@@ -139,6 +139,25 @@ impl Hub {
     /// Publishes an event to the show through the bus (whether or not this node has a room).
     pub async fn publish(&self, show: &Show, event: &Broadcast) -> Result<Frame, StoreError> {
         self.bus.publish(show, event).await
+    }
+
+    /// A message of the show's recent chat, by id (a moderator pins it).
+    pub async fn find_chat(
+        &self,
+        show: &Show,
+        id: &str,
+    ) -> Result<Option<ChatMessage>, StoreError> {
+        self.bus.find_chat(show, id).await
+    }
+
+    /// Drops a message from the show's recent chat; `false` if it was not there.
+    pub async fn delete_chat(&self, show: &Show, id: &str) -> Result<bool, StoreError> {
+        self.bus.delete_chat(show, id).await
+    }
+
+    /// Empties the show's recent chat.
+    pub async fn clear_chat(&self, show: &Show) -> Result<(), StoreError> {
+        self.bus.clear_chat(show).await
     }
 
     /// The room ticker: reaction windows, presence reports, and retirement when empty.

@@ -5,3 +5,5 @@
 //! `domain/` and returns a typed outcome. Handlers only extract, call one service method and
 //! map the outcome to a response or a frame; they hold no rules and make no store calls of
 //! their own.
+
+pub mod moderation;

@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use livesale::domain::room::{Author, Broadcast, ChatMessage};
+use livesale::domain::chat::{Author, ChatMessage};
+use livesale::domain::protocol::Broadcast;
 use livesale::domain::{CreatorId, NewShow, Role, Show, ShowId};
 use livesale::hub::{Bus, Frame, LogLimits, MemoryBus, RedisBus, Replay};
 use livesale::store::StoreError;
@@ -126,7 +127,7 @@ fn show_of(creator: CreatorId) -> Show {
 
 fn chat(text: &str) -> ChatMessage {
     ChatMessage {
-        id: Uuid::now_v7().to_string(),
+        id: Uuid::now_v7().to_string().into(),
         author: Author {
             id: "v-1".into(),
             name: "Ann | the tester".into(),

@@ -17,11 +17,12 @@
 //! it: later runs replay it first); then it becomes a named regression test at the end of this
 //! file, next to the fix.
 
+use livesale::domain::chat::ChatRules;
 use livesale::domain::export::csv_safe;
 use livesale::domain::import::{ImportRow, parse_shopify_csv};
 use livesale::domain::money::MAX_AMOUNT;
 use livesale::domain::names::{self, MAX_DISPLAY_NAME};
-use livesale::domain::room::{ChatRules, ClientMsg};
+use livesale::domain::protocol::ClientMsg;
 use livesale::domain::{Currency, Money, catalog};
 use livesale::media::sdp::summarize;
 use proptest::prelude::*;

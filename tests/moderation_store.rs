@@ -11,10 +11,11 @@ mod common;
 use std::sync::Arc;
 
 use chrono::DateTime;
+use livesale::domain::chat::{Author, ChatMessage, MessageId};
 use livesale::domain::moderation::{
     Actor, AuditEntry, ChatPolicy, HeldMessage, HoldReason, LinkPolicy, Standing,
 };
-use livesale::domain::room::{Author, BanScope, ChatMessage};
+use livesale::domain::protocol::BanScope;
 use livesale::domain::{Creator, CreatorId, InviteId, NewShow, Role, Show, ShowId, Timestamp};
 use livesale::store::{RedisStore, SharedStore};
 use tokio::sync::Barrier;
@@ -113,7 +114,7 @@ fn member() -> String {
 
 fn message(text: &str, s: i64) -> ChatMessage {
     ChatMessage {
-        id: Uuid::now_v7().to_string(),
+        id: Uuid::now_v7().to_string().into(),
         author: Author {
             id: member(),
             name: "Kim".into(),
@@ -450,7 +451,7 @@ async fn held_messages_oldest_first(store: SharedStore) {
     // A message held after others comes last; taking them all empties the list.
     let late = held("late", 20);
     w.store.hold_message(&w.show, &late).await.unwrap();
-    let ids: Vec<String> = w
+    let ids: Vec<MessageId> = w
         .store
         .held_messages(&w.show)
         .await

@@ -85,6 +85,16 @@ pub enum CapExceeded {
     Address,
 }
 
+impl CapExceeded {
+    /// The `limit` label of `livesale_limits_refused_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            CapExceeded::Member => "ws_per_member",
+            CapExceeded::Address => "ws_per_address",
+        }
+    }
+}
+
 #[derive(Default)]
 struct Counts {
     members: HashMap<(ShowId, String), usize>,
@@ -150,6 +160,22 @@ impl ConnCaps {
     }
 }
 
+impl ConnCaps {
+    /// What a connection refused by `cap` is told (its close reason).
+    pub fn refusal(&self, cap: CapExceeded) -> String {
+        match cap {
+            CapExceeded::Member => format!(
+                "rate_limited: at most {} connections per person to a show; close one",
+                self.per_member
+            ),
+            CapExceeded::Address => format!(
+                "rate_limited: at most {} connections from one address",
+                self.per_address
+            ),
+        }
+    }
+}
+
 impl Drop for ConnSlot {
     fn drop(&mut self) {
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
@@ -209,6 +235,14 @@ mod tests {
         assert!(caps.admit(show, Some("v2"), a).is_ok());
         drop(two);
         assert!(caps.admit(show, Some("v1"), b).is_ok());
+        assert_eq!(
+            caps.refusal(CapExceeded::Member),
+            "rate_limited: at most 2 connections per person to a show; close one"
+        );
+        assert_eq!(
+            caps.refusal(CapExceeded::Address),
+            "rate_limited: at most 3 connections from one address"
+        );
         // 0: no cap.
         let open = ConnCaps::new(0, 0);
         let _many: Vec<_> = (0..50)

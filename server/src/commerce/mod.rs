@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::commerce::{Order, PinView};
-use crate::domain::room::Broadcast;
+use crate::domain::protocol::Broadcast;
 use crate::domain::{Show, ShowId, Timestamp};
 use crate::hub::Hub;
 use crate::store::{SharedStore, Store, StoreError};

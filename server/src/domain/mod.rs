@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod catalog;
+pub mod chat;
 pub mod commerce;
 pub mod error;
 pub mod export;
@@ -17,7 +18,7 @@ pub mod moderation;
 pub mod money;
 pub mod names;
 pub mod net;
-pub mod room;
+pub mod protocol;
 pub mod show;
 pub mod whole;
 

@@ -294,7 +294,7 @@ pub struct AuditEntry {
 /// A message waiting for a moderator's decision.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HeldMessage {
-    pub message: super::room::ChatMessage,
+    pub message: super::chat::ChatMessage,
     pub reason: HoldReason,
     pub held_at: Timestamp,
 }

@@ -11,8 +11,9 @@ use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Caller};
 use crate::domain::access::{Action, authorize};
+use crate::domain::chat::ChatMessage;
 use crate::domain::moderation::{Actor, AuditEntry, ChatPolicy};
-use crate::domain::room::{ChatMessage, ModCommand};
+use crate::domain::protocol::ModCommand;
 use crate::domain::{InviteId, Show, ShowId};
 use crate::services::moderation::ModError;
 

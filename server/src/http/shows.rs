@@ -11,7 +11,7 @@ use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Caller};
 use super::page::{PageParams, next_cursor};
 use crate::domain::access::{Action, authorize};
-use crate::domain::room::Broadcast;
+use crate::domain::protocol::Broadcast;
 use crate::domain::{NewShow, Product, ProductId, Show, ShowId, Timestamp};
 use crate::store::PageAfter;
 

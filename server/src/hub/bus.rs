@@ -14,7 +14,8 @@ use async_trait::async_trait;
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::broadcast;
 
-use crate::domain::room::{Audience, Broadcast, ChatMessage, seal};
+use crate::domain::chat::ChatMessage;
+use crate::domain::protocol::{Audience, Broadcast, seal};
 use crate::domain::{Show, ShowId};
 use crate::store::StoreError;
 

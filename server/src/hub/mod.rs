@@ -23,7 +23,8 @@ use tokio_util::sync::CancellationToken;
 pub use bus::{Bus, Frame, LogLimits, MemoryBus, Replay, Snapshot};
 pub use redis_bus::RedisBus;
 
-use crate::domain::room::{Broadcast, ChatMessage};
+use crate::domain::chat::ChatMessage;
+use crate::domain::protocol::Broadcast;
 use crate::domain::{Show, ShowId};
 use crate::store::StoreError;
 

@@ -599,7 +599,7 @@ fn encoded(frame: Frame) -> (Frame, Bytes) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::room::Audience;
+    use crate::domain::protocol::Audience;
 
     /// A socket that takes every byte at once.
     struct Wire(Arc<Mutex<Vec<u8>>>);

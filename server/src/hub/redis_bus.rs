@@ -75,7 +75,8 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::bus::{Bus, Frame, LogLimits, Replay, Snapshot};
 use crate::domain::Show;
-use crate::domain::room::{Audience, Broadcast, ChatMessage, seal};
+use crate::domain::chat::ChatMessage;
+use crate::domain::protocol::{Audience, Broadcast, seal};
 use crate::store::StoreError;
 
 /// Idle shows' keys expire after this; every publish refreshes it.

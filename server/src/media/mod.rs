@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use webrtc::peer_connection::PeerConnection;
 
-use crate::domain::room::Broadcast;
+use crate::domain::protocol::Broadcast;
 use crate::domain::{SessionOwner, Show, ShowId};
 use crate::hub::Hub;
 use codec::Codec;

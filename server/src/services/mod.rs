@@ -6,4 +6,5 @@
 //! map the outcome to a response or a frame; they hold no rules and make no store calls of
 //! their own.
 
+pub mod chat;
 pub mod moderation;

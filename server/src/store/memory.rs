@@ -11,13 +11,14 @@ use super::commerce::{
     event_body,
 };
 use super::{DemoRecord, Page, PageAfter, ProductInsert, Store, StoreError};
+use crate::domain::chat::ChatMessage;
 use crate::domain::commerce::{
     CartLine, CartLines, DealState, LineFacts, Order, OrderStatus, Pin, add_pin,
     check_address_allowance, plan_checkout,
 };
 use crate::domain::limits::{Budget, BudgetKey, DeviceId};
 use crate::domain::moderation::{AuditEntry, ChatPolicy, HeldMessage, Standing};
-use crate::domain::room::{BanScope, ChatMessage};
+use crate::domain::protocol::BanScope;
 use crate::domain::{
     Creator, CreatorId, DomainError, InviteId, Product, ProductId, Show, ShowId, ShowStatus,
     Timestamp, Viewer, ViewerId,

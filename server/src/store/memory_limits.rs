@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use crate::domain::chat::RateLimit;
 use crate::domain::limits::{Budget, BudgetKey, DeviceId};
-use crate::domain::room::{BanScope, RateLimit};
+use crate::domain::protocol::BanScope;
 use crate::domain::{CreatorId, ShowId, Timestamp, ViewerId};
 
 /// Maps are swept once they reach this many entries (then at twice what survives).

@@ -21,10 +21,11 @@ pub(crate) use self::redis::connect_manager;
 use async_trait::async_trait;
 
 use crate::domain::InviteId;
+use crate::domain::chat::ChatMessage;
 use crate::domain::commerce::{CartLine, CartLines, Order, Pin};
 use crate::domain::limits::{Budget, BudgetKey, DeviceId};
 use crate::domain::moderation::{AuditEntry, ChatPolicy, HeldMessage, Standing};
-use crate::domain::room::{BanScope, ChatMessage};
+use crate::domain::protocol::BanScope;
 use crate::domain::{
     Creator, CreatorId, DomainError, Product, ProductId, Show, ShowId, ShowStatus, Timestamp,
     Viewer, ViewerId,

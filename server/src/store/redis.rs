@@ -38,10 +38,11 @@ use super::redis_moderation as moderation;
 use super::{DemoRecord, Page, PageAfter, ProductInsert, Store, StoreError};
 use crate::domain::DomainError;
 use crate::domain::InviteId;
+use crate::domain::chat::ChatMessage;
 use crate::domain::commerce::{CartLine, CartLines, Order, Pin};
 use crate::domain::limits::{Budget, BudgetKey, DeviceId};
 use crate::domain::moderation::{AuditEntry, ChatPolicy, HeldMessage, Standing};
-use crate::domain::room::{BanScope, ChatMessage};
+use crate::domain::protocol::BanScope;
 use crate::domain::{
     Creator, CreatorId, Product, ProductId, Show, ShowId, ShowStatus, Timestamp, Viewer, ViewerId,
 };

@@ -26,10 +26,10 @@ use redis::Script;
 use super::StoreError;
 use super::redis::{Keys, RedisStore, redis_error};
 use crate::domain::limits::{Budget, BudgetKey, DeviceId};
-use crate::domain::room::BanScope;
+use crate::domain::protocol::BanScope;
 use crate::domain::{CreatorId, Show, Timestamp, ViewerId};
 
-/// The token bucket of `domain::room::RateLimit`, kept in Redis. Returns 0 when a unit was
+/// The token bucket of `domain::chat::RateLimit`, kept in Redis. Returns 0 when a unit was
 /// taken, else the milliseconds until one is back. The key expires one period after the last
 /// take: by then the bucket is full, which is what a missing key means.
 /// KEYS: bucket. ARGV: capacity, period ms, now ms.

@@ -39,8 +39,9 @@ use redis::{RedisError, Script};
 
 use super::StoreError;
 use super::redis::{Keys, RedisStore, decode, encode, redis_error};
+use crate::domain::chat::ChatMessage;
 use crate::domain::moderation::{AuditEntry, ChatPolicy, HeldMessage, Standing};
-use crate::domain::room::{BanScope, ChatMessage};
+use crate::domain::protocol::BanScope;
 use crate::domain::{CreatorId, InviteId, Show, ShowId, Timestamp};
 
 /// Audit entries kept per show; older ones are dropped as new ones arrive.
@@ -321,7 +322,7 @@ pub(super) async fn hold_message(
             let _: i64 = HOLD_SCRIPT
                 .key(store.keys.held(show))
                 .key(store.keys.held_order(show))
-                .arg(&held.message.id)
+                .arg(held.message.id.as_str())
                 .arg(encode(held)?)
                 .invoke_async(&mut store.conn.clone())
                 .await

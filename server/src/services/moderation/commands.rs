@@ -6,8 +6,9 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::{ModError, ModerationService};
+use crate::domain::chat::{Author, ChatMessage};
 use crate::domain::moderation::{self, Actor, ChatPolicy, HeldMessage, LinkPolicy};
-use crate::domain::room::{Author, BanScope, Broadcast, ChatMessage};
+use crate::domain::protocol::{BanScope, Broadcast};
 use crate::domain::{DomainError, Role, Show, ShowStatus, Timestamp, ViewerId};
 use crate::store::StoreError;
 
@@ -274,7 +275,7 @@ impl ModerationService {
     ) -> Result<(), ModError> {
         let text = self.settings.chat.text(text)?;
         let message = ChatMessage {
-            id: Uuid::now_v7().to_string(),
+            id: Uuid::now_v7().to_string().into(),
             author: Author {
                 id: actor.id.clone(),
                 name: actor.name.clone(),

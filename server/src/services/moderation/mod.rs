@@ -21,10 +21,11 @@ use uuid::Uuid;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::domain::access::{Action, authorize};
+use crate::domain::chat::{ChatMessage, ChatRules};
 use crate::domain::moderation::{
     self, Actor, AuditEntry, ChatPolicy, HeldMessage, Standing, Verdict, compile_terms, judge,
 };
-use crate::domain::room::{Broadcast, ChatMessage, ChatRules, ModCommand};
+use crate::domain::protocol::{Broadcast, ModCommand};
 use crate::domain::{DomainError, InviteId, Principal, Role, Show, Timestamp};
 use crate::hub::Hub;
 use crate::store::{SharedStore, Store, StoreError};
@@ -63,7 +64,7 @@ pub async fn screen(
     match judge(&policy, &terms, role, standing, &message.text, now) {
         Verdict::Refuse(e) => Err(e.into()),
         Verdict::Hold(reason) => {
-            let id = message.id.clone();
+            let id = message.id.to_string();
             store
                 .hold_message(
                     show,

@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use super::*;
 use crate::clock::{Clock, TestClock};
+use crate::domain::chat::Author;
 use crate::domain::moderation::LinkPolicy;
-use crate::domain::room::Author;
 use crate::domain::{Creator, CreatorId, NewShow, ShowId, Viewer, ViewerId};
 use crate::hub::{LogLimits, MemoryBus, Replay, RoomConfig};
 use crate::store::MemoryStore;
@@ -98,7 +98,7 @@ impl Fixture {
                 role: Role::Creator,
             },
             moderator: Actor {
-                id: Uuid::now_v7().to_string(),
+                id: Uuid::now_v7().to_string().into(),
                 name: "Mia".into(),
                 role: Role::Moderator,
             },
@@ -123,7 +123,7 @@ impl Fixture {
     /// A viewer's chat message through [`screen`], at the clock's now.
     async fn chat(&self, author: &str, role: Role, text: &str) -> Result<Screened, ModError> {
         let message = ChatMessage {
-            id: Uuid::now_v7().to_string(),
+            id: Uuid::now_v7().to_string().into(),
             author: Author {
                 id: author.into(),
                 name: "Someone".into(),

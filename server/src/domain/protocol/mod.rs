@@ -1,17 +1,27 @@
-//! The live room's rules and wire vocabulary: client and server messages (protocol v1), chat
-//! text validation, reaction kinds, and per-connection rate limits. Pure: the hub and the
-//! WebSocket adapter feed in time and perform the effects.
+//! The wire vocabulary of the live room (protocol v1, docs/protocol.md): what a client sends
+//! ([`ClientMsg`], moderation's [`ModCommand`]), what the server sends to one connection
+//! ([`ServerMsg`]: `welcome`, `error`, `pong`, `chat.pending`) and to the room through the
+//! sequencer ([`Broadcast`], with its [`Audience`]), the codes of `error` frames
+//! ([`ErrorCode`]) and the actions of personal notices ([`NoticeAction`]). Every frame is a
+//! type here, serialised by serde; this is the one place a message type is spelt. Pure: what
+//! a frame means to the room is the chat service's and the hub's business.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use super::{DomainError, Role, ShowId, Timestamp, ViewerId, names};
+mod welcome;
 
-/// Protocol versions this server speaks (`?v=` on the WebSocket URL).
-pub const PROTOCOL_VERSIONS: &[u32] = &[1];
+pub use welcome::{HeldView, ShowSummary, StandingView, Welcome, You, role_name};
 
-/// Reactions viewers can send; anything else is refused, so tallies stay small and bounded.
-pub const REACTION_KINDS: &[&str] = &["heart", "fire", "clap", "laugh", "wow", "cart"];
+use super::chat::{ChatMessage, MessageId};
+use super::commerce::PinView;
+use super::moderation::HoldReason;
+use super::{DomainError, Role, ShowStatus, Timestamp};
+
+/// The protocol version this server speaks (`welcome.protocol`).
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Protocol versions this server accepts (`?v=` on the WebSocket URL).
+pub const PROTOCOL_VERSIONS: &[u32] = &[PROTOCOL_VERSION];
 
 /// Messages a client sends (text frames of JSON with a `type`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
@@ -175,7 +185,10 @@ impl ClientMsg {
             return serde_json::from_str::<ModCommand>(text)
                 .map(ClientMsg::Mod)
                 .map_err(|e| {
-                    DomainError::invalid("bad_message", format!("malformed message: {e}"))
+                    DomainError::invalid(
+                        ErrorCode::BadMessage.as_str(),
+                        format!("malformed message: {e}"),
+                    )
                 });
         }
         match serde_json::from_str::<ClientMsg>(text) {
@@ -186,11 +199,11 @@ impl ClientMsg {
                     .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_string));
                 match ty {
                     Some(t) if !KNOWN_TYPES.contains(&t.as_str()) => Err(DomainError::invalid(
-                        "unknown_type",
+                        ErrorCode::UnknownType.as_str(),
                         format!("unknown message type '{t}'"),
                     )),
                     _ => Err(DomainError::invalid(
-                        "bad_message",
+                        ErrorCode::BadMessage.as_str(),
                         format!("malformed message: {e}"),
                     )),
                 }
@@ -211,26 +224,6 @@ impl ClientMsg {
 
 const KNOWN_TYPES: &[&str] = &["chat.send", "reaction.send", "resume", "ping"];
 
-/// Who wrote a chat message.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Author {
-    pub id: String,
-    pub name: String,
-}
-
-/// A published chat message, as broadcast and as kept in the recent-history snapshot.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ChatMessage {
-    pub id: String,
-    pub author: Author,
-    pub role: Role,
-    pub text: String,
-    pub at: Timestamp,
-    /// Set when the message is broadcast; the history keeps it too.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seq: Option<u64>,
-}
-
 /// Events that go through the show's sequencer: each gets the next `seq`, is kept in the
 /// resume log, and reaches every viewer on every node in the same order.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -243,9 +236,9 @@ pub enum Broadcast {
     #[serde(rename = "presence")]
     Presence { viewers: u64 },
     #[serde(rename = "show.status")]
-    ShowStatus { status: super::ShowStatus },
+    ShowStatus { status: ShowStatus },
     #[serde(rename = "pin.updated")]
-    PinUpdated { pins: Vec<super::commerce::PinView> },
+    PinUpdated { pins: Vec<PinView> },
     #[serde(rename = "purchase")]
     Purchase {
         buyer: String,
@@ -271,7 +264,7 @@ pub enum Broadcast {
     #[serde(rename = "chat.held")]
     ChatHeld {
         message: ChatMessage,
-        reason: super::moderation::HoldReason,
+        reason: HoldReason,
     },
     /// Moderators only: a held message was approved or rejected.
     #[serde(rename = "chat.resolved")]
@@ -385,109 +378,111 @@ pub fn seal(prefix: &str, seq: u64) -> String {
     format!("{prefix}{seq}}}")
 }
 
-/// Limits of chat text, configurable by the operator.
-#[derive(Debug, Clone, Copy)]
-pub struct ChatRules {
-    pub max_chars: usize,
+/// Frames for one connection only, outside the show's sequence (they carry no `seq`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "type")]
+pub enum ServerMsg {
+    /// The room as it is: the first frame of a connection that did not resume, and the
+    /// answer to a resume that is too old to replay.
+    #[serde(rename = "welcome")]
+    Welcome(Box<Welcome>),
+    /// An answer to one of the connection's messages; the connection stays open.
+    #[serde(rename = "error")]
+    Error(ErrorFrame),
+    #[serde(rename = "pong")]
+    Pong,
+    /// The sender's message waits for a moderator (not which rule held it).
+    #[serde(rename = "chat.pending")]
+    ChatPending { id: MessageId },
 }
 
-impl ChatRules {
-    /// Trims and checks a chat message: not empty, at most `max_chars` characters, no control,
-    /// line-separator or bidi-override characters (newlines included: chat is one line).
-    /// Text made only of invisible characters is `empty_message`; a character stacking more
-    /// than [`names::MAX_MARKS_PER_CHAR`] combining marks is `forbidden_characters`.
-    pub fn text(&self, raw: &str) -> Result<String, DomainError> {
-        names::short_text(raw, self.max_chars).map_err(|e| {
-            let code = match e {
-                names::ShortTextError::Empty | names::ShortTextError::Invisible => "empty_message",
-                names::ShortTextError::TooLong => "message_too_long",
-                names::ShortTextError::ForbiddenChar | names::ShortTextError::StackedMarks => {
-                    "forbidden_characters"
-                }
-            };
-            DomainError::invalid(code, e.describe("chat text", self.max_chars))
-        })
+impl ServerMsg {
+    /// The frame's JSON text.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("server messages always serialise")
     }
 }
 
-/// Whether a reaction kind is one of [`REACTION_KINDS`].
-pub fn reaction_kind(kind: &str) -> Result<&'static str, DomainError> {
-    REACTION_KINDS
-        .iter()
-        .find(|k| **k == kind)
-        .copied()
-        .ok_or_else(|| {
-            DomainError::invalid(
-                "unknown_reaction",
-                format!("reactions are one of {}", REACTION_KINDS.join(", ")),
-            )
-        })
+/// The body of an `error` frame.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ErrorFrame {
+    pub code: &'static str,
+    pub message: String,
+    /// When the next message of this kind is accepted (`rate_limited`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
 }
 
-/// Who may send chat: everyone with an identity except cameras; anonymous watchers must join.
-pub fn may_chat(role: Option<Role>) -> Result<(), DomainError> {
-    match role {
-        None => Err(DomainError::unauthenticated(
-            "join_required",
-            "pick a display name to chat",
-        )),
-        Some(Role::Camera) => Err(DomainError::forbidden(
-            "forbidden_role",
-            "a camera cannot chat",
-        )),
-        Some(_) => Ok(()),
-    }
-}
-
-/// A token bucket: `capacity` actions, refilled evenly over `period`. Time comes in as an
-/// argument (milliseconds on any monotonic clock).
-#[derive(Debug, Clone)]
-pub struct RateLimit {
-    capacity: f64,
-    per_ms: f64,
-    tokens: f64,
-    last_ms: u64,
-}
-
-impl RateLimit {
-    pub fn new(capacity: u32, period: Duration, now_ms: u64) -> Self {
-        let capacity = f64::from(capacity.max(1));
-        RateLimit {
-            capacity,
-            per_ms: capacity / (period.as_millis().max(1) as f64),
-            tokens: capacity,
-            last_ms: now_ms,
+impl ErrorFrame {
+    pub fn of(e: &DomainError) -> Self {
+        ErrorFrame {
+            code: e.code,
+            message: e.message.clone(),
+            retry_after_ms: None,
         }
     }
 
-    /// Takes one token, or says how long until one is available.
-    pub fn take(&mut self, now_ms: u64) -> Result<(), Duration> {
-        let elapsed = now_ms.saturating_sub(self.last_ms) as f64;
-        self.last_ms = self.last_ms.max(now_ms);
-        self.tokens = (self.tokens + elapsed * self.per_ms).min(self.capacity);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            Ok(())
-        } else {
-            let wait_ms = ((1.0 - self.tokens) / self.per_ms).ceil() as u64;
-            Err(Duration::from_millis(wait_ms))
+    pub fn retry_after(mut self, wait: std::time::Duration) -> Self {
+        self.retry_after_ms = Some(wait.as_millis() as u64);
+        self
+    }
+}
+
+/// The `error` codes the protocol layer itself answers with; the other codes of an `error`
+/// frame are those of the rule that refused (chat text, moderation), as over HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// Not JSON, no `type`, a missing, mistyped or unknown field.
+    BadMessage,
+    /// A `type` the server does not know.
+    UnknownType,
+    /// Chat or reactions faster than the person's budget allows.
+    RateLimited,
+    /// The store could not take the message or the resume right now.
+    Unavailable,
+    /// The caller's role may not do that.
+    ForbiddenRole,
+}
+
+impl ErrorCode {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadMessage => "bad_message",
+            ErrorCode::UnknownType => "unknown_type",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::ForbiddenRole => "forbidden_role",
         }
     }
 }
 
-/// How the viewer on the other end is known in the room.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Member {
-    pub show_id: ShowId,
-    /// `None` for an anonymous watcher (no token).
-    pub role: Option<Role>,
-    pub id: Option<String>,
-    pub name: Option<String>,
+/// What a personal `mod.notice` tells its member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeAction {
+    Timeout,
+    /// Then the connection is closed with 4003.
+    Ban,
+    /// An invitation was revoked; then the connection is closed with 4001.
+    Revoked,
 }
 
-impl Member {
-    pub fn viewer_id(&self) -> Option<ViewerId> {
-        self.id.as_deref().and_then(|s| s.parse().ok())
+impl NoticeAction {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            NoticeAction::Timeout => "timeout",
+            NoticeAction::Ban => "ban",
+            NoticeAction::Revoked => "revoked",
+        }
+    }
+
+    /// The action of a sealed `mod.notice` frame; `None` for any other frame.
+    pub fn of_frame(text: &str) -> Option<NoticeAction> {
+        #[derive(serde::Deserialize)]
+        struct Notice {
+            action: NoticeAction,
+        }
+        serde_json::from_str::<Notice>(text).ok().map(|n| n.action)
     }
 }
 
@@ -546,37 +541,6 @@ mod tests {
     }
 
     #[test]
-    fn chat_text_is_trimmed_bounded_and_plain() {
-        let rules = ChatRules { max_chars: 10 };
-        assert_eq!(rules.text("  hi  ").unwrap(), "hi");
-        assert_eq!(rules.text("   ").unwrap_err().code, "empty_message");
-        assert_eq!(
-            rules.text(&"x".repeat(11)).unwrap_err().code,
-            "message_too_long"
-        );
-        assert_eq!(
-            rules.text("a\u{202E}b").unwrap_err().code,
-            "forbidden_characters"
-        );
-        assert_eq!(rules.text("a\nb").unwrap_err().code, "forbidden_characters");
-        // Markup is just text; escaping is the renderer's job.
-        assert_eq!(rules.text("<b>x</b>").unwrap(), "<b>x</b>");
-        // Text that shows nothing is empty; text that breaks lines or stacks marks is refused.
-        #[rustfmt::skip]
-        let cases = [
-            ("\u{200B}", "empty_message"), ("\u{2060}\u{FEFF}", "empty_message"),
-            ("\u{3164}", "empty_message"), ("\u{E0041}\u{E007F}", "empty_message"),
-            ("\u{00AD}", "empty_message"), ("\u{FE0F}", "empty_message"),
-            ("a\u{2028}b", "forbidden_characters"), ("a\u{2029}b", "forbidden_characters"),
-            ("a\u{0301}\u{0302}\u{0303}\u{0304}\u{0305}", "forbidden_characters"),
-        ];
-        for (text, code) in cases {
-            assert_eq!(rules.text(text).unwrap_err().code, code, "{text:?}");
-        }
-        assert_eq!(rules.text("\u{2764}\u{FE0F}").unwrap(), "\u{2764}\u{FE0F}");
-    }
-
-    #[test]
     fn frames_get_their_seq_appended() {
         let b = Broadcast::Presence { viewers: 3 };
         let frame = seal(&b.json_prefix(), 42);
@@ -610,28 +574,46 @@ mod tests {
     }
 
     #[test]
-    fn rate_limit_refills_over_time() {
-        let mut rl = RateLimit::new(2, Duration::from_secs(10), 0);
-        assert!(rl.take(0).is_ok());
-        assert!(rl.take(0).is_ok());
-        let wait = rl.take(0).unwrap_err();
-        assert_eq!(wait, Duration::from_secs(5));
-        assert!(rl.take(4_999).is_err());
-        assert!(rl.take(5_000).is_ok());
+    fn connection_frames_keep_their_wire_shape() {
+        let json = |m: ServerMsg| serde_json::from_str::<serde_json::Value>(&m.to_json()).unwrap();
+        assert_eq!(json(ServerMsg::Pong), serde_json::json!({"type":"pong"}));
+        assert_eq!(
+            json(ServerMsg::ChatPending { id: "m1".into() }),
+            serde_json::json!({"type":"chat.pending","id":"m1"})
+        );
+        let e = DomainError::invalid(ErrorCode::RateLimited.as_str(), "slow down");
+        assert_eq!(
+            json(ServerMsg::Error(ErrorFrame::of(&e))),
+            serde_json::json!({"type":"error","code":"rate_limited","message":"slow down"})
+        );
+        assert_eq!(
+            json(ServerMsg::Error(
+                ErrorFrame::of(&e).retry_after(std::time::Duration::from_millis(1500))
+            )),
+            serde_json::json!({"type":"error","code":"rate_limited","message":"slow down",
+                               "retry_after_ms":1500})
+        );
     }
 
     #[test]
-    fn cameras_and_guests_cannot_chat() {
-        assert_eq!(may_chat(None).unwrap_err().code, "join_required");
-        assert_eq!(
-            may_chat(Some(Role::Camera)).unwrap_err().code,
-            "forbidden_role"
-        );
-        assert!(may_chat(Some(Role::Viewer)).is_ok());
-        assert!(reaction_kind("heart").is_ok());
-        assert_eq!(
-            reaction_kind("<script>").unwrap_err().code,
-            "unknown_reaction"
-        );
+    fn notices_are_read_back_by_their_action() {
+        let notice = Broadcast::ModNotice {
+            to: "v1".into(),
+            action: NoticeAction::Ban.as_str().into(),
+            until: None,
+            reason: Some("spam".into()),
+        };
+        let frame = seal(&notice.json_prefix(), 9);
+        assert_eq!(NoticeAction::of_frame(&frame), Some(NoticeAction::Ban));
+        let other = seal(&Broadcast::Presence { viewers: 1 }.json_prefix(), 10);
+        assert_eq!(NoticeAction::of_frame(&other), None);
+        for action in [
+            NoticeAction::Timeout,
+            NoticeAction::Ban,
+            NoticeAction::Revoked,
+        ] {
+            let quoted = serde_json::to_string(&action).unwrap();
+            assert_eq!(quoted, format!("\"{}\"", action.as_str()));
+        }
     }
 }

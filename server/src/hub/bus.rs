@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::broadcast;
 
+use crate::clock::SharedClock;
 use crate::domain::chat::ChatMessage;
 use crate::domain::protocol::{Audience, Broadcast, seal};
 use crate::domain::{Show, ShowId};
@@ -102,14 +103,6 @@ pub trait Bus: Send + Sync + 'static {
     fn kind(&self) -> &'static str;
 }
 
-/// Wall-clock milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 #[derive(Default)]
 struct ShowLog {
     seq: u64,
@@ -120,16 +113,18 @@ struct ShowLog {
     subscribers: Vec<broadcast::Sender<Frame>>,
 }
 
-/// The single-node bus: everything in this process.
+/// The single-node bus: everything in this process, on the server's clock.
 pub struct MemoryBus {
     limits: LogLimits,
+    clock: SharedClock,
     shows: Mutex<HashMap<ShowId, ShowLog>>,
 }
 
 impl MemoryBus {
-    pub fn new(limits: LogLimits) -> Self {
+    pub fn new(limits: LogLimits, clock: SharedClock) -> Self {
         MemoryBus {
             limits,
+            clock,
             shows: Mutex::new(HashMap::new()),
         }
     }
@@ -143,7 +138,7 @@ impl MemoryBus {
     fn append(&self, log: &mut ShowLog, event: &Broadcast) -> Frame {
         log.seq += 1;
         let seq = log.seq;
-        let published_ms = now_ms();
+        let published_ms = self.clock.now_ms();
         let frame = Frame {
             seq,
             text: Utf8Bytes::from(seal(&event.json_prefix(), seq)),
@@ -178,7 +173,10 @@ impl Bus for MemoryBus {
     }
 
     async fn since(&self, show: &Show, last_seq: u64) -> Result<Replay, StoreError> {
-        let oldest_allowed = now_ms().saturating_sub(self.limits.max_age.as_millis() as u64);
+        let oldest_allowed = self
+            .clock
+            .now_ms()
+            .saturating_sub(self.limits.max_age.as_millis() as u64);
         Ok(self.with(show.id, |log| {
             if last_seq > log.seq {
                 return Replay::TooOld;
@@ -223,7 +221,7 @@ impl Bus for MemoryBus {
         node: &str,
         local: u64,
     ) -> Result<u64, StoreError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let stale = self.limits.presence_stale.as_millis() as u64;
         let every = self.limits.presence_every.as_millis() as u64;
         Ok(self.with(show.id, |log| {

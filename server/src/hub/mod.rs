@@ -11,6 +11,7 @@
 pub mod bus;
 pub mod outlet;
 mod redis_bus;
+mod writer;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 pub use bus::{Bus, Frame, LogLimits, MemoryBus, Replay, Snapshot};
 pub use redis_bus::RedisBus;
 
+use crate::clock::SharedClock;
 use crate::domain::chat::ChatMessage;
 use crate::domain::protocol::Broadcast;
 use crate::domain::{Show, ShowId};
@@ -44,7 +46,7 @@ pub struct RoomConfig {
 pub struct Room {
     pub show: Show,
     tx: broadcast::Sender<Frame>,
-    writers: outlet::Writers,
+    writers: writer::Writers,
     members: AtomicU64,
     reactions: Mutex<BTreeMap<String, u64>>,
     stop: CancellationToken,
@@ -89,17 +91,26 @@ pub struct Hub {
     pub bus: Arc<dyn Bus>,
     pub node_id: String,
     config: RoomConfig,
+    /// The server's clock: the writers measure fan-out latency on it (from a frame's
+    /// `published_ms`).
+    clock: SharedClock,
     /// An async lock: a room is published in the map only once its bus subscription is
     /// live, so no joiner can take a snapshot before frames after it are delivered.
     rooms: tokio::sync::Mutex<HashMap<ShowId, Arc<Room>>>,
 }
 
 impl Hub {
-    pub fn new(bus: Arc<dyn Bus>, node_id: String, config: RoomConfig) -> Arc<Hub> {
+    pub fn new(
+        bus: Arc<dyn Bus>,
+        node_id: String,
+        config: RoomConfig,
+        clock: SharedClock,
+    ) -> Arc<Hub> {
         Arc::new(Hub {
             bus,
             node_id,
             config,
+            clock,
             rooms: tokio::sync::Mutex::new(HashMap::new()),
         })
     }
@@ -118,7 +129,7 @@ impl Hub {
                 let shards = tokio::runtime::Handle::current().metrics().num_workers();
                 let room = Arc::new(Room {
                     show: show.clone(),
-                    writers: outlet::Writers::start(shards, &tx, &stop),
+                    writers: writer::Writers::start(shards, &tx, &stop, &self.clock),
                     tx,
                     members: AtomicU64::new(0),
                     reactions: Mutex::new(BTreeMap::new()),

@@ -1,7 +1,9 @@
 //! The `Bus` contract, written once and run against both implementations: each contract is an
 //! async function over a [`Backend`] (which builds a bus with the limits the contract needs),
 //! and `contracts!` turns it into `memory::<name>` and `redis::<name>` tests. The Redis runs
-//! use the Redis from `LIVESALE_TEST_REDIS_URL` under a unique key prefix per test.
+//! use the Redis from `LIVESALE_TEST_REDIS_URL` under a unique key prefix per test. A contract
+//! about time (the log's age, presence throttling and staleness) lets it pass with
+//! `Backend::elapse`: the memory bus's `TestClock` is advanced, Redis's clock waited for.
 //!
 //! Tests at the bottom check what only Redis has: several nodes (two `RedisBus` on one Redis
 //! and prefix), the pub/sub connection being killed, Redis restarting without its data, and
@@ -14,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use livesale::clock::{Clock, SystemClock, TestClock};
 use livesale::domain::chat::{Author, ChatMessage};
 use livesale::domain::protocol::Broadcast;
 use livesale::domain::{CreatorId, NewShow, Role, Show, ShowId};
@@ -31,15 +34,21 @@ const WAIT: Duration = Duration::from_secs(5);
 /// How long "nothing more arrives" is watched.
 const QUIET: Duration = Duration::from_millis(300);
 
-/// Which bus a contract runs against; each `bus()` of `Memory` is a separate bus, each
-/// `bus()` of `Redis` is another node on the same Redis and prefix.
+/// Which bus a contract runs against; each `bus()` of `Memory` is a separate bus (all on the
+/// backend's clock), each `bus()` of `Redis` is another node on the same Redis and prefix.
 #[derive(Clone)]
 enum Backend {
-    Memory,
+    Memory { clock: Arc<TestClock> },
     Redis { url: String, prefix: String },
 }
 
 impl Backend {
+    fn memory() -> Backend {
+        Backend::Memory {
+            clock: TestClock::new(),
+        }
+    }
+
     fn redis(test: &str) -> Backend {
         Backend::Redis {
             url: redis_url(),
@@ -49,12 +58,21 @@ impl Backend {
 
     async fn bus(&self, limits: LogLimits) -> Arc<dyn Bus> {
         match self {
-            Backend::Memory => Arc::new(MemoryBus::new(limits)),
+            Backend::Memory { clock } => Arc::new(MemoryBus::new(limits, clock.clone())),
             Backend::Redis { url, prefix } => Arc::new(
                 RedisBus::connect(url, prefix, TIMEOUT, limits)
                     .await
                     .unwrap_or_else(|e| panic!("cannot connect the bus to {url}: {e}")),
             ),
+        }
+    }
+
+    /// Lets `by` pass for the bus's timers: the memory bus's clock is moved ahead; Redis's
+    /// clock (`TIME`) can only be waited for.
+    async fn elapse(&self, by: Duration) {
+        match self {
+            Backend::Memory { clock } => clock.advance(by),
+            Backend::Redis { .. } => tokio::time::sleep(by).await,
         }
     }
 }
@@ -65,7 +83,7 @@ macro_rules! contracts {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    super::$name(super::Backend::Memory).await;
+                    super::$name(super::Backend::memory()).await;
                 }
             )+
         }
@@ -230,7 +248,7 @@ async fn seq_starts_at_one_and_frames_are_sealed(backend: Backend) {
             status: livesale::domain::ShowStatus::Live,
         },
     ];
-    let before = livesale::hub::bus::now_ms();
+    let before = SystemClock.now_ms();
     for (i, event) in events.iter().enumerate() {
         let frame = publish(&bus, &show, event).await;
         let seq = i as u64 + 1;
@@ -247,7 +265,7 @@ async fn seq_starts_at_one_and_frames_are_sealed(backend: Backend) {
         // Redis's clock and ours may differ by a little.
         assert!(frame.published_ms + 1_000 >= before, "{frame:?}");
         assert!(
-            frame.published_ms <= livesale::hub::bus::now_ms() + 1_000,
+            frame.published_ms <= SystemClock.now_ms() + 1_000,
             "{frame:?}"
         );
     }
@@ -357,7 +375,7 @@ async fn since_is_too_old_when_expired(backend: Backend) {
     publish(&bus, &show, &reactions(1)).await;
     publish(&bus, &show, &reactions(2)).await;
     assert_eq!(seqs(&missed(bus.since(&show, 0).await.unwrap())), [1, 2]);
-    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    backend.elapse(Duration::from_millis(1_300)).await;
     too_old(bus.since(&show, 0).await.unwrap());
     too_old(bus.since(&show, 1).await.unwrap());
     // Being current is never too old.
@@ -452,7 +470,7 @@ async fn presence_is_throttled(backend: Backend) {
     assert_eq!(bus.report_presence(&show, "b", 1).await.unwrap(), 3);
     assert_eq!(bus.snapshot(&show).await.unwrap().viewers, 1);
     assert_eq!(presence_log(&bus, &show).await, [presence_frame(1, 1)]);
-    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    backend.elapse(Duration::from_millis(1_200)).await;
     assert_eq!(bus.report_presence(&show, "a", 2).await.unwrap(), 3);
     assert_eq!(bus.report_presence(&show, "b", 1).await.unwrap(), 3);
     assert_eq!(bus.snapshot(&show).await.unwrap().viewers, 3);
@@ -472,9 +490,9 @@ async fn stale_nodes_drop_out(backend: Backend) {
     let show = new_show();
     assert_eq!(bus.report_presence(&show, "a", 3).await.unwrap(), 3);
     assert_eq!(bus.report_presence(&show, "b", 4).await.unwrap(), 7);
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    backend.elapse(Duration::from_millis(600)).await;
     assert_eq!(bus.report_presence(&show, "a", 3).await.unwrap(), 7);
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    backend.elapse(Duration::from_millis(600)).await;
     // b last reported 1.2 s ago, a 0.6 s ago.
     assert_eq!(bus.report_presence(&show, "a", 3).await.unwrap(), 3);
     assert_eq!(bus.snapshot(&show).await.unwrap().viewers, 3);

@@ -13,6 +13,7 @@ use std::time::Duration;
 use common::sdp::MINIMAL_OFFER;
 use common::server::{ADMIN, Backend, ServerProcess, TestServer, assert_problem, s, test_config};
 use futures::StreamExt;
+use livesale::app::{media_config, public_base};
 use livesale::config::Config;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -469,15 +470,15 @@ fn self_signed_without_bind_listens_on_the_lan_and_links_to_it() {
         Some(ip) => format!("https://{}", std::net::SocketAddr::new(ip, 8080)),
         None => "https://127.0.0.1:8080".to_string(),
     };
-    assert_eq!(config.public_base(config.bind), expected);
+    assert_eq!(public_base(&config, config.bind), expected);
     // Media follows the bind address: every interface, so LAN host candidates are offered.
-    assert!(config.media_config().ip.is_unspecified());
+    assert!(media_config(&config).ip.is_unspecified());
 
     let explicit =
         Config::load_from(["livesale", "--tls-self-signed", "--bind", "127.0.0.1:9000"]).unwrap();
     assert!(!explicit.bind_widened);
     assert_eq!(
-        explicit.public_base(explicit.bind),
+        public_base(&explicit, explicit.bind),
         "https://127.0.0.1:9000"
     );
     let given = Config::load_from([
@@ -487,10 +488,10 @@ fn self_signed_without_bind_listens_on_the_lan_and_links_to_it() {
         "https://shop.example/",
     ])
     .unwrap();
-    assert_eq!(given.public_base(given.bind), "https://shop.example");
+    assert_eq!(public_base(&given, given.bind), "https://shop.example");
     let plain = Config::load_from(["livesale"]).unwrap();
     assert!(!plain.bind_widened);
-    assert_eq!(plain.public_base(plain.bind), "http://127.0.0.1:8080");
+    assert_eq!(public_base(&plain, plain.bind), "http://127.0.0.1:8080");
     let err = Config::load_from(["livesale", "--tls-key", "k.pem"]).unwrap_err();
     assert_eq!(err.exit_code(), 2);
 }

@@ -3,11 +3,14 @@
 //! [`App::build`] connects the store, settles the signing secret, seeds the demo and builds
 //! the router; [`App::serve`] runs it on a bound listener until the shutdown future resolves,
 //! then tells long-lived connections to close and gives them a grace period. `main.rs` and the
-//! end-to-end tests both go through here (tests bind port 0).
+//! end-to-end tests both go through here (tests bind port 0). Each component's own settings
+//! (the rooms', the connections', media's, the link base) are made from the `Config` here, so
+//! `config.rs` names no feature module.
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -15,12 +18,13 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::{TokenSigner, random_secret};
 use crate::clock::{SharedClock, SystemClock};
 use crate::commerce::payment::TestPayments;
-use crate::config::Config;
-use crate::config::TlsMode;
+use crate::config::{Config, TlsMode};
+use crate::connections;
 use crate::demo::{self, DemoOutcome};
 use crate::domain::{Principal, Timestamp};
 use crate::http::{self, AppState, Shared};
-use crate::hub::{Bus, Hub, MemoryBus, RedisBus};
+use crate::hub::{Bus, Hub, LogLimits, MemoryBus, RedisBus, RoomConfig};
+use crate::media::MediaConfig;
 use crate::store::{MemoryStore, RedisStore, SharedStore, StoreError};
 use crate::tls::TlsSetup;
 use tokio_util::task::TaskTracker;
@@ -70,15 +74,9 @@ impl App {
         clock: SharedClock,
     ) -> Result<App, StartError> {
         // TLS first: a bad certificate or key fails the start before anything is touched.
-        let tls = match config.tls_mode().map_err(StartError::Config)? {
-            TlsMode::Off => None,
-            TlsMode::Files { cert, key } => Some(crate::tls::from_files(&cert, &key)?),
-            TlsMode::SelfSigned => {
-                Some(crate::tls::self_signed(&crate::tls::interface_addresses())?)
-            }
-        };
+        let tls = tls_setup(&config, clock.now())?;
         crate::metrics::install();
-        let limits = config.room_limits();
+        let limits = room_limits(&config);
         let (store, bus): (SharedStore, Arc<dyn Bus>) = match &config.redis_url {
             Some(url) => {
                 let timeout = config.redis_timeout();
@@ -94,31 +92,24 @@ impl App {
                 );
                 (
                     Arc::new(MemoryStore::new()),
-                    Arc::new(MemoryBus::new(limits)),
+                    Arc::new(MemoryBus::new(limits, clock.clone())),
                 )
             }
         };
-        // Stable across restarts of the same node (same host, same port), so a restarted node
-        // takes its own leases back at once.
-        let node_id = config
-            .node_id
-            .clone()
-            .unwrap_or_else(|| format!("{}:{}", hostname(), bound.port()));
-        let hub = Hub::new(bus, node_id, config.room_config());
+        let hub = Hub::new(
+            bus,
+            node_id(&config, bound),
+            room_config(&config),
+            clock.clone(),
+        );
 
         metrics::gauge!("livesale_info", "store" => store.kind(), "version" => env!("CARGO_PKG_VERSION"))
             .set(1.0);
-        let secret = match &config.secret {
-            Some(s) => s.clone(),
-            None => store.secret_or_init(&random_secret()).await?,
-        };
-        let (admin_token, admin_token_generated) = match &config.admin_token {
-            Some(t) => (t.clone(), false),
-            None => (random_secret(), true),
-        };
-        let public_url = config.public_base(bound);
+        let secret = signing_secret(&config, &store).await?;
+        let (admin_token, admin_token_generated) = admin_token(&config);
+        let public_url = public_base(&config, bound);
         let media = crate::media::Media::new(
-            config.media_config(),
+            media_config(&config),
             hub.clone(),
             store.clone(),
             public_url.clone(),
@@ -149,15 +140,7 @@ impl App {
             clock,
             moderation,
         });
-        let links = match outcome {
-            DemoOutcome::Seeded(r) => Some((true, r)),
-            DemoOutcome::Existing(r) => Some((false, r)),
-            DemoOutcome::None => None,
-        };
-        let links = match links {
-            Some((seeded_now, record)) => demo_links(&state, &record, seeded_now, now).await?,
-            None => None,
-        };
+        let links = demo_links(&state, outcome, now).await?;
         Ok(App {
             state,
             links,
@@ -213,11 +196,8 @@ impl App {
             tracing::info!("shutting down: no new connections; telling open ones to close");
             signal_token.cancel();
         });
-        let limits = self
-            .state
-            .config
-            .connection_limits(crate::connections::file_limit());
-        let server = crate::connections::serve(
+        let limits = connection_limits(&self.state.config, connections::file_limit());
+        let server = connections::serve(
             listener,
             router,
             self.tls.as_ref().map(|tls| tls.config.clone()),
@@ -247,12 +227,17 @@ impl App {
     }
 }
 
+/// The demo's links, when there is a demo (seeded now or before).
 async fn demo_links(
     state: &AppState,
-    record: &crate::store::DemoRecord,
-    seeded_now: bool,
+    outcome: DemoOutcome,
     now: Timestamp,
 ) -> Result<Option<Links>, StoreError> {
+    let (seeded_now, record) = match outcome {
+        DemoOutcome::Seeded(record) => (true, record),
+        DemoOutcome::Existing(record) => (false, record),
+        DemoOutcome::None => return Ok(None),
+    };
     let Some(show) = state.store.show(record.show_id).await? else {
         return Ok(None);
     };
@@ -310,6 +295,125 @@ fn result_of(r: std::io::Result<()>) -> Result<(), StartError> {
     r.map_err(StartError::Io)
 }
 
+/// The certificate to serve, when the server speaks HTTPS.
+fn tls_setup(config: &Config, now: Timestamp) -> Result<Option<TlsSetup>, StartError> {
+    Ok(match config.tls_mode().map_err(StartError::Config)? {
+        TlsMode::Off => None,
+        TlsMode::Files { cert, key } => Some(crate::tls::from_files(&cert, &key)?),
+        TlsMode::SelfSigned => Some(crate::tls::self_signed(
+            &crate::tls::interface_addresses(),
+            now,
+        )?),
+    })
+}
+
+/// `--node-id`, or one stable across restarts of the same node (same host, same port), so a
+/// restarted node takes its own leases back at once.
+fn node_id(config: &Config, bound: SocketAddr) -> String {
+    config
+        .node_id
+        .clone()
+        .unwrap_or_else(|| format!("{}:{}", hostname(), bound.port()))
+}
+
+/// `--secret`, or the one kept in the store (first writer wins, so nodes agree).
+async fn signing_secret(config: &Config, store: &SharedStore) -> Result<String, StoreError> {
+    match &config.secret {
+        Some(s) => Ok(s.clone()),
+        None => store.secret_or_init(&random_secret()).await,
+    }
+}
+
+/// `--admin-token`, or a random one, and whether it was generated.
+fn admin_token(config: &Config) -> (String, bool) {
+    match &config.admin_token {
+        Some(t) => (t.clone(), false),
+        None => (random_secret(), true),
+    }
+}
+
+// ---- each component's settings, from the config ---------------------------------------------
+
+/// The base URL for links: `--public-url`, or one derived from the bound address (https
+/// with TLS; with --tls-self-signed on a wildcard address, this machine's LAN address, so
+/// printed links and invites work on a phone).
+pub fn public_base(config: &Config, bound: SocketAddr) -> String {
+    if let Some(url) = &config.public_url {
+        return url.trim_end_matches('/').to_string();
+    }
+    let ip = if !bound.ip().is_unspecified() {
+        bound.ip()
+    } else if config.tls_self_signed {
+        crate::tls::lan_address().unwrap_or(Ipv4Addr::LOCALHOST.into())
+    } else {
+        Ipv4Addr::LOCALHOST.into()
+    };
+    let scheme = if config.tls_enabled() {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{}", SocketAddr::new(ip, bound.port()))
+}
+
+/// The bounds of each show's resume log, chat history and presence.
+pub fn room_limits(config: &Config) -> LogLimits {
+    LogLimits {
+        max_frames: config.resume_log_size.max(1),
+        max_age: Duration::from_secs(config.resume_log_age_s),
+        chat_history: config.chat_history,
+        presence_every: Duration::from_secs(1),
+        presence_stale: Duration::from_secs(5),
+    }
+}
+
+/// The tuning of this node's rooms.
+pub fn room_config(config: &Config) -> RoomConfig {
+    RoomConfig {
+        queue: config.ws_queue.max(1),
+        reaction_window: Duration::from_millis(config.reaction_window_ms.max(10)),
+        presence_interval: Duration::from_secs(1),
+        linger: Duration::from_secs(10),
+    }
+}
+
+/// The connection limits and timeouts; a derived cap comes from `file_limit` (the
+/// process's soft RLIMIT_NOFILE, when known).
+pub fn connection_limits(config: &Config, file_limit: Option<u64>) -> connections::Limits {
+    let total = if config.max_connections > 0 {
+        config.max_connections
+    } else {
+        connections::derived_cap(file_limit)
+    };
+    let per_ip = if config.max_connections_per_ip > 0 {
+        config.max_connections_per_ip.min(total)
+    } else {
+        (total / 2).max(1)
+    };
+    connections::Limits {
+        max_total: total,
+        max_per_ip: per_ip,
+        header_timeout: Duration::from_millis(config.http_header_timeout_ms.max(1)),
+        body_timeout: Duration::from_millis(config.http_body_timeout_ms.max(1)),
+        idle_timeout: Duration::from_secs(config.http_idle_timeout_s.max(1)),
+    }
+}
+
+/// The media settings; media binds the HTTP bind address's IP unless told otherwise.
+pub fn media_config(config: &Config) -> MediaConfig {
+    MediaConfig {
+        ip: config.media_ip.unwrap_or_else(|| config.bind.ip()),
+        udp_ports: config.media_udp_ports,
+        public_ips: config.media_public_ips.clone(),
+        ice_tcp: config.media_ice_tcp,
+        ice_servers: config.ice_servers.clone(),
+        max_viewers: config.max_viewers_per_node,
+        viewer_queue: config.media_viewer_queue.max(8),
+        connect_timeout: Duration::from_secs(config.media_connect_timeout_s.max(1)),
+        pli_interval: Duration::from_millis(500),
+    }
+}
+
 /// This machine's name, for default node ids.
 fn hostname() -> String {
     ["/proc/sys/kernel/hostname", "/etc/hostname"]
@@ -318,4 +422,28 @@ fn hostname() -> String {
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "node".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_per_address_cap_is_half_the_total_unless_set_and_never_above_it() {
+        let config = |total, per_ip| Config {
+            max_connections: total,
+            max_connections_per_ip: per_ip,
+            ..Config::defaults()
+        };
+        let caps = |c: &Config, files| {
+            let limits = connection_limits(c, files);
+            (limits.max_total, limits.max_per_ip)
+        };
+        assert_eq!(caps(&config(100, 0), None), (100, 50));
+        assert_eq!(caps(&config(100, 30), None), (100, 30));
+        assert_eq!(caps(&config(100, 500), None), (100, 100));
+        assert_eq!(caps(&config(1, 0), None), (1, 1));
+        // No total set: three quarters of the file limit.
+        assert_eq!(caps(&config(0, 0), Some(1024)), (768, 384));
+    }
 }

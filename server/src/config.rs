@@ -2,7 +2,8 @@
 //!
 //! Every setting is a clap flag with an environment-variable equivalent and a doc line, so
 //! `livesale --help` documents all of them. Other modules receive a `Config` (or a part of it)
-//! and never look at the environment themselves.
+//! and never look at the environment themselves. This is a leaf: it names no feature module;
+//! the wiring (`app.rs`) turns settings into each component's own settings.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -18,6 +19,18 @@ pub enum LogFormat {
     Human,
     /// One JSON object per line, for log collectors.
     Json,
+}
+
+/// How the built-in test payment provider answers (`--payments`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum TestPaymentMode {
+    /// Every charge succeeds.
+    #[default]
+    Approve,
+    /// Every charge is declined.
+    Decline,
+    /// No charge ever answers (the payment timeout applies).
+    Hang,
 }
 
 /// livesale: a livestream shopping server (multi-camera WebRTC studio, live chat, pinned
@@ -234,8 +247,8 @@ pub struct Config {
 
     /// How the built-in test payment provider answers: approve, decline, or hang (the
     /// payment timeout then applies). Real providers plug in through `PaymentProvider`.
-    #[arg(long, env = "LIVESALE_PAYMENTS", value_enum, default_value_t = crate::commerce::payment::TestPaymentMode::Approve)]
-    pub payments: crate::commerce::payment::TestPaymentMode,
+    #[arg(long, env = "LIVESALE_PAYMENTS", value_enum, default_value_t = TestPaymentMode::Approve)]
+    pub payments: TestPaymentMode,
 
     /// Longest wait for the payment provider, in ms; then the payment counts as failed and
     /// the reserved stock goes back.
@@ -397,7 +410,6 @@ pub enum TlsMode {
 }
 
 impl Config {
-    /// Defaults as if no flag and no environment variable were given (for tests and tools).
     /// The log filter in effect: `--log`, with the WebRTC stack quietened where `--log` does
     /// not name it. Its per-session chatter (a viewer that never connects logs a warning five
     /// times a second until the connect timeout) would bury everything else.
@@ -422,6 +434,7 @@ impl Config {
         filter
     }
 
+    /// Defaults as if no flag and no environment variable were given (for tests and tools).
     pub fn defaults() -> Self {
         Config::parse_from(["livesale"])
     }
@@ -484,86 +497,12 @@ impl Config {
         self.tls_cert.is_some() || self.tls_key.is_some() || self.tls_self_signed
     }
 
-    /// The base URL for links: `--public-url`, or one derived from the bound address (https
-    /// with TLS; with --tls-self-signed on a wildcard address, this machine's LAN address, so
-    /// printed links and invites work on a phone).
-    pub fn public_base(&self, bound: SocketAddr) -> String {
-        if let Some(url) = &self.public_url {
-            return url.trim_end_matches('/').to_string();
-        }
-        let ip = if !bound.ip().is_unspecified() {
-            bound.ip()
-        } else if self.tls_self_signed {
-            crate::tls::lan_address().unwrap_or(Ipv4Addr::LOCALHOST.into())
-        } else {
-            Ipv4Addr::LOCALHOST.into()
-        };
-        let scheme = if self.tls_enabled() { "https" } else { "http" };
-        format!("{scheme}://{}", SocketAddr::new(ip, bound.port()))
-    }
-
     pub fn redis_timeout(&self) -> Duration {
         Duration::from_millis(self.redis_timeout_ms)
     }
 
-    pub fn room_limits(&self) -> crate::hub::LogLimits {
-        crate::hub::LogLimits {
-            max_frames: self.resume_log_size.max(1),
-            max_age: Duration::from_secs(self.resume_log_age_s),
-            chat_history: self.chat_history,
-            presence_every: Duration::from_secs(1),
-            presence_stale: Duration::from_secs(5),
-        }
-    }
-
-    pub fn room_config(&self) -> crate::hub::RoomConfig {
-        crate::hub::RoomConfig {
-            queue: self.ws_queue.max(1),
-            reaction_window: Duration::from_millis(self.reaction_window_ms.max(10)),
-            presence_interval: Duration::from_secs(1),
-            linger: Duration::from_secs(10),
-        }
-    }
-
-    /// The connection limits and timeouts; a derived cap comes from `file_limit` (the
-    /// process's soft RLIMIT_NOFILE, when known).
-    pub fn connection_limits(&self, file_limit: Option<u64>) -> crate::connections::Limits {
-        let total = if self.max_connections > 0 {
-            self.max_connections
-        } else {
-            crate::connections::derived_cap(file_limit)
-        };
-        let per_ip = if self.max_connections_per_ip > 0 {
-            self.max_connections_per_ip.min(total)
-        } else {
-            (total / 2).max(1)
-        };
-        crate::connections::Limits {
-            max_total: total,
-            max_per_ip: per_ip,
-            header_timeout: Duration::from_millis(self.http_header_timeout_ms.max(1)),
-            body_timeout: Duration::from_millis(self.http_body_timeout_ms.max(1)),
-            idle_timeout: Duration::from_secs(self.http_idle_timeout_s.max(1)),
-        }
-    }
-
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_s)
-    }
-
-    /// The media settings; media binds the HTTP bind address's IP unless told otherwise.
-    pub fn media_config(&self) -> crate::media::MediaConfig {
-        crate::media::MediaConfig {
-            ip: self.media_ip.unwrap_or_else(|| self.bind.ip()),
-            udp_ports: self.media_udp_ports,
-            public_ips: self.media_public_ips.clone(),
-            ice_tcp: self.media_ice_tcp,
-            ice_servers: self.ice_servers.clone(),
-            max_viewers: self.max_viewers_per_node,
-            viewer_queue: self.media_viewer_queue.max(8),
-            connect_timeout: Duration::from_secs(self.media_connect_timeout_s.max(1)),
-            pli_interval: Duration::from_millis(500),
-        }
     }
 }
 

@@ -71,8 +71,12 @@ pub fn from_files(cert: &Path, key: &Path) -> Result<TlsSetup, TlsError> {
 }
 
 /// Generates a self-signed certificate for `localhost`, 127.0.0.1, ::1 and `addresses`
-/// (valid from yesterday for a year: Apple devices refuse longer-lived server certificates).
-pub fn self_signed(addresses: &[IpAddr]) -> Result<TlsSetup, TlsError> {
+/// (valid from the day before `now` for a year: Apple devices refuse longer-lived server
+/// certificates).
+pub fn self_signed(
+    addresses: &[IpAddr],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<TlsSetup, TlsError> {
     let mut names = vec![
         "localhost".to_string(),
         Ipv4Addr::LOCALHOST.to_string(),
@@ -95,7 +99,6 @@ pub fn self_signed(addresses: &[IpAddr]) -> Result<TlsSetup, TlsError> {
         use chrono::Datelike;
         rcgen::date_time_ymd(t.year(), t.month() as u8, t.day() as u8)
     };
-    let now = chrono::Utc::now();
     params.not_before = ymd(now - chrono::Duration::days(1));
     params.not_after = ymd(now + chrono::Duration::days(365));
     let key = rcgen::KeyPair::generate().map_err(failed)?;

@@ -29,17 +29,8 @@ pub trait PaymentProvider: Send + Sync + 'static {
     async fn charge(&self, order: &Order) -> Result<Receipt, PaymentError>;
 }
 
-/// How the built-in test provider answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum TestPaymentMode {
-    /// Every charge succeeds.
-    #[default]
-    Approve,
-    /// Every charge is declined.
-    Decline,
-    /// No charge ever answers (the payment timeout applies).
-    Hang,
-}
+/// How the built-in test provider answers: a setting, so it lives with the settings.
+pub use crate::config::TestPaymentMode;
 
 pub struct TestPayments {
     pub mode: TestPaymentMode,

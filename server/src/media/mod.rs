@@ -1251,7 +1251,11 @@ mod tests {
 
     fn show_media() -> Arc<ShowMedia> {
         let config = crate::config::Config::defaults();
-        let bus = Arc::new(MemoryBus::new(config.room_limits()));
+        let clock: crate::clock::SharedClock = Arc::new(crate::clock::SystemClock);
+        let bus = Arc::new(MemoryBus::new(
+            crate::app::room_limits(&config),
+            clock.clone(),
+        ));
         let hub = Hub::new(
             bus,
             "test".into(),
@@ -1261,6 +1265,7 @@ mod tests {
                 presence_interval: Duration::from_secs(1),
                 linger: Duration::from_secs(1),
             },
+            clock,
         );
         let show = Show::schedule(
             ShowId(uuid::Uuid::now_v7()),

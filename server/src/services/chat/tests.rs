@@ -19,13 +19,16 @@ struct World {
 async fn world(chat: u32, reactions: u32) -> World {
     let store: SharedStore = Arc::new(MemoryStore::new());
     let clock = TestClock::new();
-    let bus = Arc::new(MemoryBus::new(LogLimits {
-        max_frames: 100,
-        max_age: Duration::from_secs(300),
-        chat_history: 50,
-        presence_every: Duration::from_secs(1),
-        presence_stale: Duration::from_secs(5),
-    }));
+    let bus = Arc::new(MemoryBus::new(
+        LogLimits {
+            max_frames: 100,
+            max_age: Duration::from_secs(300),
+            chat_history: 50,
+            presence_every: Duration::from_secs(1),
+            presence_stale: Duration::from_secs(5),
+        },
+        clock.clone(),
+    ));
     let hub = Hub::new(
         bus,
         "node-test".into(),
@@ -35,6 +38,7 @@ async fn world(chat: u32, reactions: u32) -> World {
             presence_interval: Duration::from_secs(1),
             linger: Duration::from_secs(10),
         },
+        clock.clone(),
     );
     let new = NewShow {
         title: "Friday drop".into(),

@@ -52,7 +52,13 @@ fn memory_hub() -> Arc<Hub> {
         presence_interval: Duration::from_secs(1),
         linger: Duration::from_secs(10),
     };
-    Hub::new(Arc::new(MemoryBus::new(limits)), "test".into(), rooms)
+    let clock: crate::clock::SharedClock = Arc::new(crate::clock::SystemClock);
+    Hub::new(
+        Arc::new(MemoryBus::new(limits, clock.clone())),
+        "test".into(),
+        rooms,
+        clock,
+    )
 }
 
 async fn stored_show(store: &SharedStore, creator: CreatorId, title: &str, now: Timestamp) -> Show {

@@ -38,37 +38,26 @@ struct HandleInfo {
 
 /// Parses `bytes` as a Shopify export with prices in `currency`.
 pub fn parse_shopify_csv(bytes: &[u8], currency: Currency) -> Result<Vec<ImportRow>, DomainError> {
-    let malformed = |why: String| DomainError::invalid("invalid_csv", why);
-    let text =
-        std::str::from_utf8(bytes).map_err(|_| malformed("the file is not UTF-8 text".into()))?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let text = utf8_text(bytes)?;
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .from_reader(text.as_bytes());
     let headers = reader
         .headers()
-        .map_err(|e| malformed(format!("cannot read the header row: {e}")))?
-        .clone();
-    let col = |name: &str| headers.iter().position(|h| h.trim() == name);
-    let (Some(handle_col), Some(sku_col), Some(price_col)) = (col(HANDLE), col(SKU), col(PRICE))
-    else {
-        return Err(malformed(format!(
-            "not a Shopify product export: the header must name '{HANDLE}', '{SKU}' and '{PRICE}'"
-        )));
+        .map_err(|e| malformed(format!("cannot read the header row: {e}")))?;
+    let mut parser = Parser {
+        columns: Columns::find(headers)?,
+        currency,
+        handles: HashMap::new(),
+        seen_skus: HashMap::new(),
     };
-    let (title_col, body_col, qty_col) = (col(TITLE), col(BODY), col(QTY));
-    let (image_col, vimage_col) = (col(IMAGE), col(VARIANT_IMAGE));
-    let option_cols: Vec<usize> = OPTIONS.iter().filter_map(|o| col(o)).collect();
-
-    let mut handles: HashMap<String, HandleInfo> = HashMap::new();
-    let mut seen_skus: HashMap<String, u64> = HashMap::new();
     let mut rows = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {
         let line = reader.position().line();
         match reader.read_record(&mut record) {
             Ok(false) => break,
-            Ok(true) => {}
+            Ok(true) => rows.extend(parser.row(line, &record)),
             Err(e) => {
                 // A broken record (e.g. an unterminated quote) is that row's problem; the
                 // reader cannot resynchronise after some errors, so stop at the first one.
@@ -80,74 +69,142 @@ pub fn parse_shopify_csv(bytes: &[u8], currency: Currency) -> Result<Vec<ImportR
                 break;
             }
         }
-        let get = |c: Option<usize>| c.and_then(|c| record.get(c)).map(str::trim).unwrap_or("");
-        let handle = get(Some(handle_col));
+    }
+    Ok(rows)
+}
+
+/// A refusal of the whole file.
+fn malformed(why: String) -> DomainError {
+    DomainError::invalid("invalid_csv", why)
+}
+
+/// The file as text, without a leading byte order mark.
+fn utf8_text(bytes: &[u8]) -> Result<&str, DomainError> {
+    let text =
+        std::str::from_utf8(bytes).map_err(|_| malformed("the file is not UTF-8 text".into()))?;
+    Ok(text.strip_prefix('\u{feff}').unwrap_or(text))
+}
+
+/// Where the columns the import reads are; only handle, SKU and price are required.
+struct Columns {
+    handle: usize,
+    sku: usize,
+    price: usize,
+    title: Option<usize>,
+    body: Option<usize>,
+    qty: Option<usize>,
+    image: Option<usize>,
+    variant_image: Option<usize>,
+    options: Vec<usize>,
+}
+
+impl Columns {
+    fn find(headers: &csv::StringRecord) -> Result<Columns, DomainError> {
+        let col = |name: &str| headers.iter().position(|h| h.trim() == name);
+        let (Some(handle), Some(sku), Some(price)) = (col(HANDLE), col(SKU), col(PRICE)) else {
+            return Err(malformed(format!(
+                "not a Shopify product export: the header must name '{HANDLE}', '{SKU}' and '{PRICE}'"
+            )));
+        };
+        Ok(Columns {
+            handle,
+            sku,
+            price,
+            title: col(TITLE),
+            body: col(BODY),
+            qty: col(QTY),
+            image: col(IMAGE),
+            variant_image: col(VARIANT_IMAGE),
+            options: OPTIONS.iter().filter_map(|o| col(o)).collect(),
+        })
+    }
+}
+
+/// A record's field in column `c`, trimmed; empty when the column or the field is missing.
+fn field(record: &csv::StringRecord, c: Option<usize>) -> &str {
+    c.and_then(|c| record.get(c)).map(str::trim).unwrap_or("")
+}
+
+/// The state of one file's parse: what each handle's first row said, and where each SKU was.
+struct Parser {
+    columns: Columns,
+    currency: Currency,
+    handles: HashMap<String, HandleInfo>,
+    seen_skus: HashMap<String, u64>,
+}
+
+impl Parser {
+    /// One data row's outcome; `None` for a row with nothing to import (blank, image-only).
+    fn row(&mut self, line: u64, record: &csv::StringRecord) -> Option<ImportRow> {
+        let get = |c: usize| field(record, Some(c));
+        let handle = get(self.columns.handle);
         if record.iter().all(|f| f.trim().is_empty()) {
-            continue;
+            return None;
         }
         if handle.is_empty() {
-            rows.push(ImportRow::Rejected {
-                line,
-                reason: "the row has no Handle".into(),
-            });
-            continue;
+            let reason = "the row has no Handle".into();
+            return Some(ImportRow::Rejected { line, reason });
         }
-        let info = handles.entry(handle.to_string()).or_default();
-        let title = get(title_col);
+        let info = self.note_handle(handle, record);
+        let (sku, price) = (get(self.columns.sku), get(self.columns.price));
+        if sku.is_empty() && price.is_empty() {
+            // An image-only row (or a variant row with nothing to sell): nothing to import.
+            return None;
+        }
+        Some(match self.variant(handle, &info, record) {
+            Ok(fields) => {
+                self.seen_skus.insert(sku.to_string(), line);
+                ImportRow::Product { line, fields }
+            }
+            Err(reason) => ImportRow::Rejected { line, reason },
+        })
+    }
+
+    /// Takes the product's title, body and image from the first row of `handle` that has
+    /// them; answers what is known of the handle so far.
+    fn note_handle(&mut self, handle: &str, record: &csv::StringRecord) -> HandleInfo {
+        let get = |c: Option<usize>| field(record, c);
+        let info = self.handles.entry(handle.to_string()).or_default();
+        let title = get(self.columns.title);
         if !title.is_empty() && info.title.is_empty() {
             info.title = title.to_string();
-            info.body = Some(html_to_text(get(body_col))).filter(|b| !b.is_empty());
+            info.body = Some(html_to_text(get(self.columns.body))).filter(|b| !b.is_empty());
         }
-        let image = get(image_col);
+        let image = get(self.columns.image);
         if !image.is_empty() && info.image.is_none() {
             info.image = Some(image.to_string());
         }
-        let sku = get(Some(sku_col));
-        let price = get(Some(price_col));
-        if sku.is_empty() && price.is_empty() {
-            // An image-only row (or a variant row with nothing to sell): nothing to import.
-            continue;
-        }
-        let info = info.clone();
-        let reject = |reason: String| ImportRow::Rejected { line, reason };
+        info.clone()
+    }
+
+    /// The product a variant row describes, or why it cannot be imported.
+    fn variant(
+        &self,
+        handle: &str,
+        info: &HandleInfo,
+        record: &csv::StringRecord,
+    ) -> Result<NewProduct, String> {
+        let get = |c: Option<usize>| field(record, c);
+        let sku = get(Some(self.columns.sku));
         if sku.is_empty() {
-            rows.push(reject("the variant has no SKU".into()));
-            continue;
+            return Err("the variant has no SKU".into());
         }
         if info.title.is_empty() {
-            rows.push(reject(format!(
+            return Err(format!(
                 "no title for handle '{handle}' (its first row must carry the Title)"
-            )));
-            continue;
+            ));
         }
-        if let Some(first) = seen_skus.get(sku) {
-            rows.push(reject(format!(
-                "SKU '{sku}' already appears on line {first}"
-            )));
-            continue;
+        if let Some(first) = self.seen_skus.get(sku) {
+            return Err(format!("SKU '{sku}' already appears on line {first}"));
         }
-        let amount = match currency.parse_decimal(price) {
-            Ok(a) => a,
-            Err(e) => {
-                rows.push(reject(e.message));
-                continue;
-            }
-        };
-        let qty = get(qty_col);
-        let stock = if qty.is_empty() {
-            0
-        } else {
-            match qty.parse::<i64>() {
-                Ok(n) if (0..=catalog::MAX_STOCK).contains(&n) => n,
-                _ => {
-                    rows.push(reject(format!(
-                        "'{qty}' is not an inventory quantity (a whole number from 0)"
-                    )));
-                    continue;
-                }
-            }
-        };
-        let options: Vec<&str> = option_cols
+        let amount = self
+            .currency
+            .parse_decimal(get(Some(self.columns.price)))
+            .map_err(|e| e.message)?;
+        let stock = stock(get(self.columns.qty))?;
+        let options: Vec<&str> = self
+            .columns
+            .options
             .iter()
             .map(|c| get(Some(*c)))
             .filter(|v| !v.is_empty() && *v != "Default Title")
@@ -157,7 +214,7 @@ pub fn parse_shopify_csv(bytes: &[u8], currency: Currency) -> Result<Vec<ImportR
         } else {
             format!("{} — {}", info.title, options.join(" / "))
         };
-        let variant_image = get(vimage_col);
+        let variant_image = get(self.columns.variant_image);
         let image_url = if variant_image.is_empty() {
             info.image.clone()
         } else {
@@ -168,18 +225,27 @@ pub fn parse_shopify_csv(bytes: &[u8], currency: Currency) -> Result<Vec<ImportR
             title,
             description: info.body.clone(),
             image_url,
-            price: Money { amount, currency },
+            price: Money {
+                amount,
+                currency: self.currency,
+            },
             stock,
         };
-        match fields.validate() {
-            Ok(fields) => {
-                seen_skus.insert(sku.to_string(), line);
-                rows.push(ImportRow::Product { line, fields });
-            }
-            Err(e) => rows.push(reject(e.message)),
-        }
+        fields.validate().map_err(|e| e.message)
     }
-    Ok(rows)
+}
+
+/// The inventory quantity of a variant: 0 when blank.
+fn stock(qty: &str) -> Result<i64, String> {
+    if qty.is_empty() {
+        return Ok(0);
+    }
+    match qty.parse::<i64>() {
+        Ok(n) if (0..=catalog::MAX_STOCK).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "'{qty}' is not an inventory quantity (a whole number from 0)"
+        )),
+    }
 }
 
 /// Turns Shopify's Body (HTML) into plain text: tags dropped, block tags become line breaks,
@@ -300,5 +366,28 @@ mod tests {
         let csv = format!("{HEADER}a,A,,,,S1,1,1.00,\nb,B,,,,S1,1,2.00,\n");
         let rows = parse_shopify_csv(csv.as_bytes(), usd()).unwrap();
         assert!(matches!(rows[1], ImportRow::Rejected { line: 3, .. }));
+    }
+
+    #[test]
+    fn a_byte_order_mark_and_a_blank_quantity_are_fine() {
+        let csv = format!("\u{feff}{HEADER}mug,Mug,,,,MUG-1,,18.00,\n");
+        let rows = parse_shopify_csv(csv.as_bytes(), usd()).unwrap();
+        let [ImportRow::Product { line: 2, fields }] = rows.as_slice() else {
+            panic!("one product: {rows:?}");
+        };
+        assert_eq!((fields.sku.as_str(), fields.stock), ("MUG-1", 0));
+    }
+
+    #[test]
+    fn quantities_are_whole_numbers_within_the_stock_limit() {
+        assert_eq!(stock("7"), Ok(7));
+        assert_eq!(stock(""), Ok(0));
+        assert_eq!(
+            stock(&catalog::MAX_STOCK.to_string()),
+            Ok(catalog::MAX_STOCK)
+        );
+        for bad in ["-1", "1.5", "ten", "1000000001"] {
+            assert!(stock(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -25,6 +25,8 @@ use crate::domain::{Principal, Timestamp};
 use crate::http::{self, AppState, Shared};
 use crate::hub::{Bus, Hub, LogLimits, MemoryBus, RedisBus, RoomConfig};
 use crate::media::MediaConfig;
+use crate::services::catalog::CatalogService;
+use crate::services::shows::{ShowsService, ShowsSettings};
 use crate::store::{MemoryStore, RedisStore, SharedStore, StoreError};
 use crate::tls::TlsSetup;
 use tokio_util::task::TaskTracker;
@@ -125,11 +127,24 @@ impl App {
             clock.clone(),
             (&config).into(),
         );
+        let signer = TokenSigner::new(&secret);
+        let shows = ShowsService::new(
+            store.clone(),
+            hub.clone(),
+            signer.clone(),
+            clock.clone(),
+            ShowsSettings::new(&config, &public_url),
+        );
+        let catalog = CatalogService::new(
+            store.clone(),
+            clock.clone(),
+            config.max_products_per_creator,
+        );
         let state = AppState::new(Shared {
             conn_caps,
             config,
             store,
-            signer: TokenSigner::new(&secret),
+            signer,
             admin_token,
             public_url,
             shutdown: CancellationToken::new(),
@@ -139,6 +154,8 @@ impl App {
             media,
             clock,
             moderation,
+            shows,
+            catalog,
         });
         let links = demo_links(&state, outcome, now).await?;
         Ok(App {

@@ -1,22 +1,20 @@
-//! Who is who: creators (minted by the operator), invites for moderators and cameras (minted
-//! by a show's creator), guest viewers (anyone, with a display name), and `GET /api/me`.
+//! Who is who, over HTTP: creators (minted by the operator), invites for moderators and cameras
+//! (minted by a show's creator), guest viewers (anyone, with a display name), and `GET /api/me`.
+//! Handlers extract, call `services::shows` and map the outcome.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use std::time::Duration;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiJson, ApiPath, Caller, ClientIp, Identity};
-use crate::domain::access::{Action, authorize};
-use crate::domain::limits::{Budget, BudgetKey, DeviceId};
-use crate::domain::{
-    Creator, CreatorId, InviteId, Principal, Role, ShowId, Viewer, ViewerId, names,
-};
-use crate::limits::JoinRefusal;
+use crate::domain::{CreatorId, Principal, Role, ShowId, ViewerId};
+use crate::services::shows::{Invite, Join, Joined, Requester};
+
+pub use crate::services::shows::invite_url;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -51,42 +49,18 @@ async fn create_creator(
     identity: Identity,
     body: ApiJson<NewCreator>,
 ) -> ApiResult<(StatusCode, Json<CreatedCreator>)> {
-    match identity {
-        Identity::Admin => {}
-        Identity::Anonymous => {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "missing_token",
-                "creating creators needs the operator's admin token",
-            ));
-        }
-        Identity::Principal(_) => {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden_role",
-                "only the operator's admin token can create creators",
-            ));
-        }
-    }
+    state.shows.authorize_operator(requester(&identity))?;
     let body = body.value()?;
-    let now = state.now();
-    let creator = Creator::new(CreatorId(Uuid::now_v7()), &body.name, now)?;
-    state.store.insert_creator(&creator).await?;
-    let token = state.signer.mint(
-        &Principal::Creator {
-            creator_id: creator.id,
-        },
-        now,
-        state.config.creator_token_ttl_s,
-    );
-    tracing::info!(creator = %creator.id, "creator created");
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedCreator {
-            id: creator.id,
-            token,
-        }),
-    ))
+    let (id, token) = state.shows.create_creator(&body.name).await?;
+    Ok((StatusCode::CREATED, Json(CreatedCreator { id, token })))
+}
+
+fn requester(identity: &Identity) -> Requester {
+    match identity {
+        Identity::Admin => Requester::Operator,
+        Identity::Anonymous => Requester::Anonymous,
+        Identity::Principal(_) => Requester::Principal,
+    }
 }
 
 #[derive(serde::Deserialize, utoipa::ToSchema)]
@@ -120,54 +94,11 @@ async fn create_invite(
     ApiPath(id): ApiPath<ShowId>,
     body: ApiJson<NewInvite>,
 ) -> ApiResult<(StatusCode, Json<CreatedInvite>)> {
-    let show = state.show(id).await?;
-    authorize(caller.principal(), Action::ManageShow, Some(&show))?;
+    let show = state.shows.managed(caller.principal(), id).await?;
     let body = body.value()?;
-    let label = body
-        .label
-        .as_deref()
-        .map(|l| names::required(l, "label", 40, "invalid_label"))
-        .transpose()?;
-    let invite_id = InviteId(Uuid::now_v7());
-    let principal = match body.role {
-        Role::Moderator => Principal::Moderator {
-            show_id: show.id,
-            invite_id,
-            label,
-        },
-        Role::Camera => Principal::Camera {
-            show_id: show.id,
-            invite_id,
-            label,
-        },
-        other => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_role",
-                format!(
-                    "invites are for moderators and cameras, not {}",
-                    other.as_str()
-                ),
-            ));
-        }
-    };
-    state.store.record_invite(show.id, invite_id).await?;
-    let token = state
-        .signer
-        .mint(&principal, state.now(), state.config.invite_token_ttl_s);
-    let url = invite_url(&state.public_url, &principal, &token);
+    let label = body.label.as_deref();
+    let Invite { token, url } = state.shows.invite(&show, body.role, label).await?;
     Ok((StatusCode::CREATED, Json(CreatedInvite { token, url })))
-}
-
-/// The page an invite opens. Tokens for pages that take the show in the path travel in the
-/// fragment, which browsers never send to servers or log.
-pub fn invite_url(base: &str, principal: &Principal, token: &str) -> String {
-    match principal {
-        Principal::Camera { .. } => format!("{base}/camera/{token}"),
-        Principal::Moderator { show_id, .. } => format!("{base}/moderate/{show_id}#token={token}"),
-        Principal::Creator { .. } => format!("{base}/#token={token}"),
-        Principal::Viewer { show_id, .. } => format!("{base}/s/{show_id}#token={token}"),
-    }
 }
 
 #[derive(serde::Deserialize, utoipa::ToSchema)]
@@ -213,106 +144,23 @@ async fn create_viewer(
     ApiPath(id): ApiPath<ShowId>,
     body: ApiJson<NewViewer>,
 ) -> ApiResult<(StatusCode, Json<CreatedViewer>)> {
-    let show = state.show(id).await?;
+    let show = state.shows.get(id).await?;
     let body = body.value()?;
-    // The host's name is reserved in their shows (a deleted creator leaves only the role
-    // names reserved).
-    let host = state.store.creator(show.creator_id).await?;
-    let host_name = host.as_ref().map_or("", |c| c.name.as_str());
-    let name = names::viewer_name(&body.display_name, host_name)?;
-    let device = body.device_id.as_deref().map(DeviceId::parse).transpose()?;
-    join_budget(&state, ip).await?;
-    // A guest who presents an earlier viewer token (of any show), or whose browser joined one
-    // of the creator's shows before, keeps that identity, so a moderator's ban, a deal's
-    // per-buyer limit and the chat budget follow them; a banned identity gets no new token.
-    let token_viewer = match identity {
+    let earlier = match identity {
         Identity::Principal(Principal::Viewer { viewer_id, .. }) => Some(viewer_id),
         _ => None,
     };
-    let id = match crate::limits::resolve_join(
-        state.store.as_ref(),
-        &show,
-        token_viewer,
-        device.as_ref(),
-        ip,
-        state.now(),
-        ViewerId(Uuid::now_v7()),
-    )
-    .await?
-    {
-        Ok(id) => id,
-        Err(JoinRefusal::Banned) => return Err(banned("you are banned from this show")),
-        Err(JoinRefusal::AddressCoolingDown) => {
-            return Err(banned(
-                "a viewer banned from this show joined from your address recently; try again later",
-            ));
-        }
+    let join = Join {
+        display_name: &body.display_name,
+        device_id: body.device_id.as_deref(),
+        address: ip,
+        earlier,
     };
-    let now = state.now();
-    let viewer = Viewer {
-        id,
-        show_id: show.id,
-        display_name: name.clone(),
-        created_at: now,
-    };
-    state.store.insert_viewer(&show, &viewer).await?;
-    let remember = Duration::from_secs(state.config.device_memory_days.saturating_mul(86_400));
-    crate::limits::record_join(
-        state.store.as_ref(),
-        &show,
-        viewer.id,
-        device.as_ref(),
-        ip,
-        remember,
-    )
-    .await?;
-    let token = state.signer.mint(
-        &Principal::Viewer {
-            show_id: show.id,
-            viewer_id: viewer.id,
-            name,
-        },
-        now,
-        state.config.viewer_token_ttl_s,
-    );
+    let Joined { viewer_id, token } = state.shows.join(&show, join).await?;
     Ok((
         StatusCode::CREATED,
-        Json(CreatedViewer {
-            viewer_id: viewer.id,
-            token,
-        }),
+        Json(CreatedViewer { viewer_id, token }),
     ))
-}
-
-fn banned(detail: &str) -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, "banned", detail.to_string())
-}
-
-/// One join from `ip` out of its `--join-rate` budget, shared by every node; 429 beyond.
-async fn join_budget(state: &AppState, ip: std::net::IpAddr) -> ApiResult<()> {
-    let config = &state.config;
-    if config.join_rate == 0 {
-        return Ok(());
-    }
-    let budget = Budget::new(
-        config.join_rate,
-        Duration::from_secs(config.join_rate_period_s),
-    );
-    let now_ms = state.now().timestamp_millis().max(0) as u64;
-    match state
-        .store
-        .take_budget(&BudgetKey::Join { address: ip }, budget, now_ms)
-        .await?
-    {
-        Ok(()) => Ok(()),
-        Err(wait) => {
-            metrics::counter!("livesale_limits_refused_total", "limit" => "join_rate").increment(1);
-            Err(rate_limited(
-                wait,
-                "too many joins from your address; try again shortly",
-            ))
-        }
-    }
 }
 
 /// 429 `rate_limited` with `Retry-After` in whole seconds (at least 1).
@@ -345,13 +193,7 @@ pub struct Me {
     responses((status = 200, body = Me), (status = 401, body = Problem)),
     security(("bearer" = [])))]
 async fn me(caller: Caller) -> ApiResult<Json<Me>> {
-    let Some(p) = caller.0 else {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "missing_token",
-            "this needs a token (Authorization: Bearer)",
-        ));
-    };
+    let p = caller.signed_in()?.clone();
     let role = p.role();
     let me = match p {
         Principal::Creator { creator_id } => Me {

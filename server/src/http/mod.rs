@@ -73,6 +73,10 @@ pub struct Shared {
     pub clock: crate::clock::SharedClock,
     /// Every `mod.*` command, over HTTP and the WebSocket alike.
     pub moderation: crate::services::moderation::ModerationService,
+    /// Creators, shows, invites and viewers joining.
+    pub shows: crate::services::shows::ShowsService,
+    /// Products, the Shopify import and lineups.
+    pub catalog: crate::services::catalog::CatalogService,
 }
 
 impl Deref for AppState {
@@ -93,10 +97,7 @@ impl AppState {
 
     /// The show, or 404 `show_not_found`.
     pub async fn show(&self, id: ShowId) -> ApiResult<Show> {
-        self.store
-            .show(id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("show_not_found", format!("no show {id}")))
+        Ok(self.shows.get(id).await?)
     }
 
     /// Like [`Self::show`], possibly as this node read it up to a second ago

@@ -1,19 +1,21 @@
-//! The creator's catalog: create and read products, and import a Shopify product export.
+//! The creator's catalog over HTTP: create and read products, and import a Shopify product
+//! export. Handlers extract, call `services::catalog` and map the outcome.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiBytes, ApiJson, ApiPath, ApiQuery, Caller};
 use super::page::{PageParams, next_cursor};
+use super::shows::list_query;
 use crate::config::Config;
-use crate::domain::import::{ImportRow, parse_shopify_csv};
-use crate::domain::{Currency, Money, NewProduct, Product, ProductId};
-use crate::store::{PageAfter, ProductInsert};
+use crate::domain::{Money, NewProduct, Product, ProductId};
+use crate::services::catalog::{CatalogError, ImportReport};
+use crate::services::shows::Listing;
+use crate::store::PageAfter;
 
 pub fn router(config: &Config) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -78,30 +80,8 @@ async fn create_product(
         price: Money::price(body.price.amount, &body.price.currency)?,
         stock: body.stock,
     };
-    let product = Product::create(ProductId(Uuid::now_v7()), creator, fields, state.now())?;
-    let quota = state.config.max_products_per_creator;
-    match state.store.insert_product_within(&product, quota).await? {
-        ProductInsert::Inserted => Ok((StatusCode::CREATED, Json(product))),
-        ProductInsert::DuplicateSku => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "duplicate_sku",
-            format!(
-                "your catalog already has a product with SKU '{}'",
-                product.sku
-            ),
-        )),
-        ProductInsert::OverQuota => Err(quota_error(quota)),
-    }
-}
-
-/// A catalog at `--max-products-per-creator`: a state the creator can change (by asking the
-/// operator), not a bad request, hence 409.
-fn quota_error(quota: u64) -> ApiError {
-    ApiError::new(StatusCode::CONFLICT, "product_quota", quota_reason(quota))
-}
-
-fn quota_reason(quota: u64) -> String {
-    format!("your catalog is full: at most {quota} products per creator")
+    let product = state.catalog.create(creator, fields).await?;
+    Ok((StatusCode::CREATED, Json(product)))
 }
 
 /// The old answer of `GET /api/products?legacy=1`: the whole catalog at once.
@@ -137,21 +117,14 @@ async fn list_products(
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> ApiResult<Json<ProductListing>> {
     let creator = caller.creator()?;
-    let page = params.check()?;
-    if page.legacy {
-        return Ok(Json(ProductListing::Legacy(ProductList {
-            products: state.store.products(creator).await?,
-        })));
-    }
-    let found = state
-        .store
-        .products_page(creator, page.after, page.limit)
-        .await?;
-    let next_cursor = next_cursor(&found, PageAfter::product);
-    Ok(Json(ProductListing::Page(ProductPage {
-        items: found.items,
-        next_cursor,
-    })))
+    let query = list_query(params.check()?);
+    Ok(Json(match state.catalog.list(creator, query).await? {
+        Listing::All(products) => ProductListing::Legacy(ProductList { products }),
+        Listing::Page(found) => ProductListing::Page(ProductPage {
+            next_cursor: next_cursor(&found, PageAfter::product),
+            items: found.items,
+        }),
+    }))
 }
 
 /// One product (anyone: products are shown to viewers).
@@ -162,12 +135,7 @@ async fn get_product(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<ProductId>,
 ) -> ApiResult<Json<Product>> {
-    state
-        .store
-        .product(id)
-        .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found("product_not_found", format!("no product {id}")))
+    Ok(Json(state.catalog.get(id).await?))
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
@@ -177,27 +145,6 @@ pub struct ImportParams {
     /// Currency of the prices in the file (Shopify exports carry none); default USD.
     #[param(schema_with = super::openapi::text::currency)]
     currency: Option<String>,
-}
-
-#[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct ImportedProduct {
-    /// Line of the row in the file (the header is line 1).
-    line: u64,
-    id: ProductId,
-    sku: String,
-}
-
-#[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct RejectedRow {
-    line: u64,
-    reason: String,
-}
-
-#[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct ImportReport {
-    created: Vec<ImportedProduct>,
-    updated: Vec<ImportedProduct>,
-    rejected: Vec<RejectedRow>,
 }
 
 /// Import a Shopify product export (CSV). Each variant with a SKU becomes a product; an
@@ -221,90 +168,37 @@ async fn import_products(
 ) -> ApiResult<Json<ImportReport>> {
     let creator = caller.creator()?;
     let body = body.value()?;
+    require_csv(&headers)?;
+    let currency = params.currency.as_deref();
+    Ok(Json(state.catalog.import(creator, &body, currency).await?))
+}
+
+/// The import takes CSV only: 415 `unsupported_media_type` for any other declared type.
+fn require_csv(headers: &HeaderMap) -> ApiResult<()> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let essence = content_type.split(';').next().unwrap_or("").trim();
-    if !matches!(
+    if matches!(
         essence.to_ascii_lowercase().as_str(),
         "text/csv" | "application/csv" | "text/plain"
     ) {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the Shopify export as Content-Type: text/csv",
-        ));
+        return Ok(());
     }
-    let currency = Currency::parse(params.currency.as_deref().unwrap_or("USD"))?;
-    let rows =
-        parse_shopify_csv(&body, currency).map_err(|e| ApiError::bad_request(e.code, e.message))?;
-    let mut report = ImportReport {
-        created: Vec::new(),
-        updated: Vec::new(),
-        rejected: Vec::new(),
-    };
-    let now = state.now();
-    let quota = state.config.max_products_per_creator;
-    for row in rows {
-        let (line, fields) = match row {
-            ImportRow::Rejected { line, reason } => {
-                report.rejected.push(RejectedRow { line, reason });
-                continue;
-            }
-            ImportRow::Product { line, fields } => (line, fields),
-        };
-        let sku = fields.sku.clone();
-        if let Some(mut existing) = state.store.product_by_sku(creator, &sku).await? {
-            if let Err(e) = existing.update(fields, now) {
-                report.rejected.push(RejectedRow {
-                    line,
-                    reason: e.message,
-                });
-                continue;
-            }
-            state.store.update_product(&existing).await?;
-            report.updated.push(ImportedProduct {
-                line,
-                id: existing.id,
-                sku,
-            });
-            continue;
-        }
-        let product = match Product::create(ProductId(Uuid::now_v7()), creator, fields, now) {
-            Ok(p) => p,
-            Err(e) => {
-                report.rejected.push(RejectedRow {
-                    line,
-                    reason: e.message,
-                });
-                continue;
-            }
-        };
-        // Rows beyond the quota are rejected one by one (updates of existing SKUs still
-        // apply), so the report says exactly which lines did not make it in.
-        match state.store.insert_product_within(&product, quota).await? {
-            ProductInsert::Inserted => report.created.push(ImportedProduct {
-                line,
-                id: product.id,
-                sku,
-            }),
-            ProductInsert::DuplicateSku => report.rejected.push(RejectedRow {
-                line,
-                reason: format!("SKU '{sku}' was created by another request meanwhile"),
-            }),
-            ProductInsert::OverQuota => report.rejected.push(RejectedRow {
-                line,
-                reason: quota_reason(quota),
-            }),
+    Err(ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        "send the Shopify export as Content-Type: text/csv",
+    ))
+}
+
+impl From<CatalogError> for ApiError {
+    fn from(e: CatalogError) -> Self {
+        match e {
+            CatalogError::Refused(e) => e.into(),
+            CatalogError::BadFile(e) => ApiError::bad_request(e.code, e.message),
+            CatalogError::Store(e) => e.into(),
         }
     }
-    tracing::info!(
-        creator = %creator,
-        created = report.created.len(),
-        updated = report.updated.len(),
-        rejected = report.rejected.len(),
-        "catalog imported"
-    );
-    Ok(Json(report))
 }

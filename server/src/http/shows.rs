@@ -1,18 +1,17 @@
-//! Shows: schedule, list, read, go live, end, and the lineup of products.
+//! Shows over HTTP: schedule, list, read, go live, end, and the lineup of products. Handlers
+//! extract, call `services::shows` / `services::catalog` and map the outcome.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Caller};
-use super::page::{PageParams, next_cursor};
-use crate::domain::access::{Action, authorize};
-use crate::domain::protocol::Broadcast;
+use super::page::{PageParams, PageRequest, next_cursor};
 use crate::domain::{NewShow, Product, ProductId, Show, ShowId, Timestamp};
+use crate::services::shows::{ListQuery, Listing, ShowsError};
 use crate::store::PageAfter;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -46,16 +45,14 @@ async fn create_show(
     caller: Caller,
     body: ApiJson<CreateShow>,
 ) -> ApiResult<(StatusCode, Json<Show>)> {
-    let creator_id = caller.creator()?;
+    let creator = caller.creator()?;
     let body = body.value()?;
     let new = NewShow {
         title: body.title,
         description: body.description,
         scheduled_at: body.scheduled_at,
     };
-    let show = Show::schedule(ShowId(Uuid::now_v7()), creator_id, new, state.now())?;
-    state.store.insert_show(&show).await?;
-    tracing::info!(show = %show.id, creator = %creator_id, "show scheduled");
+    let show = state.shows.schedule(creator, new).await?;
     Ok((StatusCode::CREATED, Json(show)))
 }
 
@@ -88,18 +85,14 @@ async fn list_shows(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> ApiResult<Json<ShowListing>> {
-    let page = params.check()?;
-    if page.legacy {
-        return Ok(Json(ShowListing::Legacy(ShowList {
-            shows: state.store.shows().await?,
-        })));
-    }
-    let found = state.store.shows_page(page.after, page.limit).await?;
-    let next_cursor = next_cursor(&found, PageAfter::show);
-    Ok(Json(ShowListing::Page(ShowPage {
-        items: found.items,
-        next_cursor,
-    })))
+    let query = list_query(params.check()?);
+    Ok(Json(match state.shows.list(query).await? {
+        Listing::All(shows) => ShowListing::Legacy(ShowList { shows }),
+        Listing::Page(found) => ShowListing::Page(ShowPage {
+            next_cursor: next_cursor(&found, PageAfter::show),
+            items: found.items,
+        }),
+    }))
 }
 
 /// One show (anyone).
@@ -109,7 +102,7 @@ async fn get_show(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<ShowId>,
 ) -> ApiResult<Json<Show>> {
-    Ok(Json(state.show(id).await?))
+    Ok(Json(state.shows.get(id).await?))
 }
 
 /// Go live: Scheduled → Live (the show's creator).
@@ -123,7 +116,7 @@ async fn start_show(
     caller: Caller,
     ApiPath(id): ApiPath<ShowId>,
 ) -> ApiResult<Json<Show>> {
-    transition(&state, &caller, id, Show::start).await.map(Json)
+    Ok(Json(state.shows.start(caller.principal(), id).await?))
 }
 
 /// End the show: Live → Ended (the show's creator).
@@ -137,39 +130,7 @@ async fn end_show(
     caller: Caller,
     ApiPath(id): ApiPath<ShowId>,
 ) -> ApiResult<Json<Show>> {
-    transition(&state, &caller, id, Show::end).await.map(Json)
-}
-
-/// Applies a lifecycle rule and saves it only if nobody changed the status meanwhile; on a
-/// lost race the rule is re-applied to the fresh show (and usually refuses).
-async fn transition(
-    state: &AppState,
-    caller: &Caller,
-    id: ShowId,
-    rule: fn(&mut Show, Timestamp) -> Result<(), crate::domain::DomainError>,
-) -> ApiResult<Show> {
-    for _ in 0..3 {
-        let mut show = state.show(id).await?;
-        authorize(caller.principal(), Action::ManageShow, Some(&show))?;
-        let before = show.status;
-        rule(&mut show, state.now())?;
-        if state.store.update_show(&show, before).await? {
-            tracing::info!(show = %id, status = show.status.as_str(), "show status changed");
-            let event = Broadcast::ShowStatus {
-                status: show.status,
-            };
-            // The change is saved; a room that cannot be told now learns it from `welcome`.
-            if let Err(e) = state.hub.publish(&show, &event).await {
-                tracing::warn!(show = %id, error = %e, "show.status not broadcast");
-            }
-            return Ok(show);
-        }
-    }
-    Err(ApiError::new(
-        StatusCode::CONFLICT,
-        "concurrent_update",
-        "the show changed while this request ran; try again",
-    ))
+    Ok(Json(state.shows.end(caller.principal(), id).await?))
 }
 
 #[derive(serde::Deserialize, utoipa::ToSchema)]
@@ -197,21 +158,10 @@ async fn add_to_lineup(
     ApiPath(id): ApiPath<ShowId>,
     body: ApiJson<LineupAdd>,
 ) -> ApiResult<Json<Lineup>> {
-    let show = state.show(id).await?;
-    authorize(caller.principal(), Action::ManageShow, Some(&show))?;
+    let show = state.shows.managed(caller.principal(), id).await?;
     let body = body.value()?;
-    // Another creator's product is reported as unknown: its existence is not ours to reveal.
-    match state.store.product(body.product_id).await? {
-        Some(p) if p.creator_id == show.creator_id => {}
-        _ => {
-            return Err(ApiError::not_found(
-                "product_not_found",
-                format!("no product {} in your catalog", body.product_id),
-            ));
-        }
-    }
-    state.store.add_to_lineup(&show, body.product_id).await?;
-    Ok(Json(lineup(&state, &show).await?))
+    let products = state.catalog.add_to_lineup(&show, body.product_id).await?;
+    Ok(Json(Lineup { products }))
 }
 
 /// The show's lineup (anyone).
@@ -221,16 +171,32 @@ async fn get_lineup(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<ShowId>,
 ) -> ApiResult<Json<Lineup>> {
-    let show = state.show(id).await?;
-    Ok(Json(lineup(&state, &show).await?))
+    let show = state.shows.get(id).await?;
+    let products = state.catalog.lineup(&show).await?;
+    Ok(Json(Lineup { products }))
 }
 
-async fn lineup(state: &AppState, show: &Show) -> ApiResult<Lineup> {
-    let mut products = Vec::new();
-    for id in state.store.lineup(show).await? {
-        if let Some(p) = state.store.product(id).await? {
-            products.push(p);
+/// A checked page request as the services take it.
+pub(super) fn list_query(page: PageRequest) -> ListQuery {
+    if page.legacy {
+        ListQuery::All
+    } else {
+        ListQuery::Page {
+            after: page.after,
+            limit: page.limit,
         }
     }
-    Ok(Lineup { products })
+}
+
+impl From<ShowsError> for ApiError {
+    fn from(e: ShowsError) -> Self {
+        match e {
+            ShowsError::Refused(e) => e.into(),
+            ShowsError::JoinRateLimited(wait) => super::identity::rate_limited(
+                wait,
+                "too many joins from your address; try again shortly",
+            ),
+            ShowsError::Store(e) => e.into(),
+        }
+    }
 }

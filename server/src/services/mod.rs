@@ -6,5 +6,9 @@
 //! map the outcome to a response or a frame; they hold no rules and make no store calls of
 //! their own.
 
+pub mod catalog;
 pub mod chat;
 pub mod moderation;
+pub mod shows;
+#[cfg(test)]
+pub mod testing;

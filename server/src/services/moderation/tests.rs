@@ -104,7 +104,7 @@ impl Fixture {
                 role: Role::Creator,
             },
             moderator: Actor {
-                id: Uuid::now_v7().to_string().into(),
+                id: Uuid::now_v7().to_string(),
                 name: "Mia".into(),
                 role: Role::Moderator,
             },

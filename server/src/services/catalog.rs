@@ -1,0 +1,361 @@
+//! The catalog service: a creator's products (create, list, read), the Shopify CSV import, and
+//! the lineup of a show. It applies the `domain::catalog` and `domain::import` rules, keeps a
+//! catalog within `--max-products-per-creator` and saves through the store; it knows nothing of
+//! HTTP.
+
+use uuid::Uuid;
+
+use super::shows::{ListQuery, Listing};
+use crate::clock::SharedClock;
+use crate::domain::import::{ImportRow, parse_shopify_csv};
+use crate::domain::{
+    CreatorId, Currency, DomainError, NewProduct, Product, ProductId, Show, Timestamp,
+};
+use crate::store::{ProductInsert, SharedStore, StoreError};
+
+/// Why the catalog service refused a request.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// A rule refused it; the error's kind and code say which.
+    #[error(transparent)]
+    Refused(#[from] DomainError),
+    /// The uploaded file as a whole is not a Shopify product export (`invalid_csv`).
+    #[error("bad import file: {0}")]
+    BadFile(DomainError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub type CatalogResult<T> = Result<T, CatalogError>;
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ImportedProduct {
+    /// Line of the row in the file (the header is line 1).
+    pub line: u64,
+    pub id: ProductId,
+    pub sku: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct RejectedRow {
+    pub line: u64,
+    pub reason: String,
+}
+
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+pub struct ImportReport {
+    pub created: Vec<ImportedProduct>,
+    pub updated: Vec<ImportedProduct>,
+    pub rejected: Vec<RejectedRow>,
+}
+
+impl ImportReport {
+    fn reject(&mut self, line: u64, reason: String) {
+        self.rejected.push(RejectedRow { line, reason });
+    }
+}
+
+pub struct CatalogService {
+    store: SharedStore,
+    clock: SharedClock,
+    /// `--max-products-per-creator`.
+    quota: u64,
+}
+
+impl CatalogService {
+    pub fn new(store: SharedStore, clock: SharedClock, quota: u64) -> Self {
+        CatalogService {
+            store,
+            clock,
+            quota,
+        }
+    }
+
+    /// Adds a product to `creator`'s catalog: 409 `duplicate_sku` for a SKU the catalog has,
+    /// 409 `product_quota` for a full catalog.
+    pub async fn create(&self, creator: CreatorId, fields: NewProduct) -> CatalogResult<Product> {
+        let product =
+            Product::create(ProductId(Uuid::now_v7()), creator, fields, self.clock.now())?;
+        match self
+            .store
+            .insert_product_within(&product, self.quota)
+            .await?
+        {
+            ProductInsert::Inserted => Ok(product),
+            ProductInsert::DuplicateSku => Err(DomainError::conflict(
+                "duplicate_sku",
+                format!(
+                    "your catalog already has a product with SKU '{}'",
+                    product.sku
+                ),
+            )
+            .into()),
+            // A state the creator can change (by asking the operator), not a bad request.
+            ProductInsert::OverQuota => {
+                Err(DomainError::conflict("product_quota", quota_reason(self.quota)).into())
+            }
+        }
+    }
+
+    /// `creator`'s catalog by creation time.
+    pub async fn list(
+        &self,
+        creator: CreatorId,
+        query: ListQuery,
+    ) -> CatalogResult<Listing<Product>> {
+        Ok(match query {
+            ListQuery::All => Listing::All(self.store.products(creator).await?),
+            ListQuery::Page { after, limit } => {
+                Listing::Page(self.store.products_page(creator, after, limit).await?)
+            }
+        })
+    }
+
+    /// One product (anyone may read it), or 404 `product_not_found`.
+    pub async fn get(&self, id: ProductId) -> CatalogResult<Product> {
+        self.store.product(id).await?.ok_or_else(|| {
+            DomainError::not_found("product_not_found", format!("no product {id}")).into()
+        })
+    }
+
+    /// Imports a Shopify product export with prices in `currency` (USD when absent). Each
+    /// variant with a SKU becomes a product, an existing SKU is updated; bad rows are reported
+    /// by line and never stop the good ones.
+    pub async fn import(
+        &self,
+        creator: CreatorId,
+        csv: &[u8],
+        currency: Option<&str>,
+    ) -> CatalogResult<ImportReport> {
+        let currency = Currency::parse(currency.unwrap_or("USD"))?;
+        let rows = parse_shopify_csv(csv, currency).map_err(CatalogError::BadFile)?;
+        let mut report = ImportReport::default();
+        let now = self.clock.now();
+        for row in rows {
+            match row {
+                ImportRow::Rejected { line, reason } => report.reject(line, reason),
+                ImportRow::Product { line, fields } => {
+                    self.import_row(creator, line, fields, now, &mut report)
+                        .await?;
+                }
+            }
+        }
+        tracing::info!(
+            creator = %creator,
+            created = report.created.len(),
+            updated = report.updated.len(),
+            rejected = report.rejected.len(),
+            "catalog imported"
+        );
+        Ok(report)
+    }
+
+    /// One variant of the file: updates the product of its SKU, or creates one.
+    async fn import_row(
+        &self,
+        creator: CreatorId,
+        line: u64,
+        fields: NewProduct,
+        now: Timestamp,
+        report: &mut ImportReport,
+    ) -> Result<(), StoreError> {
+        let sku = fields.sku.clone();
+        if let Some(mut existing) = self.store.product_by_sku(creator, &sku).await? {
+            if let Err(e) = existing.update(fields, now) {
+                report.reject(line, e.message);
+                return Ok(());
+            }
+            self.store.update_product(&existing).await?;
+            let id = existing.id;
+            report.updated.push(ImportedProduct { line, id, sku });
+            return Ok(());
+        }
+        let product = match Product::create(ProductId(Uuid::now_v7()), creator, fields, now) {
+            Ok(p) => p,
+            Err(e) => {
+                report.reject(line, e.message);
+                return Ok(());
+            }
+        };
+        // Rows beyond the quota are rejected one by one (updates of existing SKUs still
+        // apply), so the report says exactly which lines did not make it in.
+        match self
+            .store
+            .insert_product_within(&product, self.quota)
+            .await?
+        {
+            ProductInsert::Inserted => report.created.push(ImportedProduct {
+                line,
+                id: product.id,
+                sku,
+            }),
+            ProductInsert::DuplicateSku => report.reject(
+                line,
+                format!("SKU '{sku}' was created by another request meanwhile"),
+            ),
+            ProductInsert::OverQuota => report.reject(line, quota_reason(self.quota)),
+        }
+        Ok(())
+    }
+
+    /// Adds one of the show's creator's products to `show`'s lineup (the caller already may
+    /// manage the show) and answers the lineup. Another creator's product is reported as
+    /// unknown: its existence is not ours to reveal.
+    pub async fn add_to_lineup(
+        &self,
+        show: &Show,
+        product: ProductId,
+    ) -> CatalogResult<Vec<Product>> {
+        match self.store.product(product).await? {
+            Some(p) if p.creator_id == show.creator_id => {}
+            _ => {
+                return Err(DomainError::not_found(
+                    "product_not_found",
+                    format!("no product {product} in your catalog"),
+                )
+                .into());
+            }
+        }
+        self.store.add_to_lineup(show, product).await?;
+        self.lineup(show).await
+    }
+
+    /// The show's products, in the order they were added.
+    pub async fn lineup(&self, show: &Show) -> CatalogResult<Vec<Product>> {
+        let mut products = Vec::new();
+        for id in self.store.lineup(show).await? {
+            if let Some(p) = self.store.product(id).await? {
+                products.push(p);
+            }
+        }
+        Ok(products)
+    }
+}
+
+fn quota_reason(quota: u64) -> String {
+    format!("your catalog is full: at most {quota} products per creator")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::clock::{Clock, TestClock};
+    use crate::domain::error::ErrorKind;
+    use crate::domain::{Money, NewShow, ShowId};
+    use crate::store::MemoryStore;
+
+    fn service(quota: u64) -> (CatalogService, SharedStore, Arc<TestClock>) {
+        let store: SharedStore = Arc::new(MemoryStore::new());
+        let clock = TestClock::new();
+        let service = CatalogService::new(store.clone(), clock.clone(), quota);
+        (service, store, clock)
+    }
+
+    fn creator() -> CreatorId {
+        CreatorId(Uuid::now_v7())
+    }
+
+    fn draft(sku: &str) -> NewProduct {
+        NewProduct {
+            sku: sku.into(),
+            title: "Mug".into(),
+            description: None,
+            image_url: None,
+            price: Money::price(1800, "USD").unwrap(),
+            stock: 5,
+        }
+    }
+
+    fn refusal<T: std::fmt::Debug>(result: CatalogResult<T>) -> DomainError {
+        match result {
+            Err(CatalogError::Refused(e)) => e,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_catalog_has_one_product_per_sku_within_its_quota() {
+        let (s, _, clock) = service(2);
+        let me = creator();
+        clock.advance(Duration::from_secs(3_600));
+        let mug = s.create(me, draft("MUG")).await.unwrap();
+        assert!(mug.created_at > chrono::Utc::now() + chrono::Duration::minutes(59));
+        assert_eq!(s.get(mug.id).await.unwrap(), mug);
+        let e = refusal(s.create(me, draft("MUG")).await);
+        assert_eq!((e.kind, e.code), (ErrorKind::Conflict, "duplicate_sku"));
+        s.create(me, draft("CUP")).await.unwrap();
+        let e = refusal(s.create(me, draft("HAT")).await);
+        assert_eq!((e.kind, e.code), (ErrorKind::Conflict, "product_quota"));
+        // Another creator's catalog is theirs: same SKU, own quota.
+        s.create(creator(), draft("MUG")).await.unwrap();
+        let Listing::All(mine) = s.list(me, ListQuery::All).await.unwrap() else {
+            panic!("asked for all");
+        };
+        assert_eq!(mine.len(), 2);
+        let e = refusal(s.get(ProductId(Uuid::now_v7())).await);
+        assert_eq!(e.code, "product_not_found");
+    }
+
+    const CSV: &str = "Handle,Title,Variant SKU,Variant Inventory Qty,Variant Price\n\
+                       mug,Mug,MUG,4,18.00\n\
+                       cup,Cup,CUP,1,5.00\n\
+                       hat,Hat,HAT,-1,9.00\n\
+                       cap,Cap,CAP,2,7.50\n";
+
+    #[tokio::test]
+    async fn an_import_creates_updates_and_rejects_row_by_row() {
+        let (s, store, clock) = service(2);
+        let me = creator();
+        let mug = s.create(me, draft("MUG")).await.unwrap();
+        clock.advance(Duration::from_secs(60));
+        let report = s.import(me, CSV.as_bytes(), Some("EUR")).await.unwrap();
+        let updated: Vec<_> = report.updated.iter().map(|p| (p.line, p.id)).collect();
+        assert_eq!(updated, vec![(2, mug.id)]);
+        let created: Vec<_> = report.created.iter().map(|p| (p.line, &*p.sku)).collect();
+        assert_eq!(created, vec![(3, "CUP")]);
+        let rejected: Vec<_> = report.rejected.iter().map(|r| r.line).collect();
+        assert_eq!(rejected, vec![4, 5], "a bad quantity, then a full catalog");
+        assert_eq!(report.rejected[1].reason, quota_reason(2));
+        let stored = store.product(mug.id).await.unwrap().unwrap();
+        assert_eq!((stored.stock, stored.price.amount), (4, 1800));
+        assert_eq!(stored.price.currency.as_str(), "EUR");
+        assert!(stored.updated_at > mug.updated_at + chrono::Duration::seconds(59));
+    }
+
+    #[tokio::test]
+    async fn a_file_that_is_no_export_is_refused_whole() {
+        let (s, _, _) = service(10);
+        match s.import(creator(), b"name,price\nx,1\n", None).await {
+            Err(CatalogError::BadFile(e)) => assert_eq!(e.code, "invalid_csv"),
+            other => panic!("expected a bad file, got {other:?}"),
+        }
+        let e = refusal(s.import(creator(), CSV.as_bytes(), Some("nope")).await);
+        assert_eq!(e.kind, ErrorKind::Invalid);
+    }
+
+    #[tokio::test]
+    async fn a_lineup_takes_only_the_shows_creators_products_in_order() {
+        let (s, store, clock) = service(10);
+        let me = creator();
+        let new = NewShow {
+            title: "Drop".into(),
+            ..Default::default()
+        };
+        let show = Show::schedule(ShowId(Uuid::now_v7()), me, new, clock.now()).unwrap();
+        store.insert_show(&show).await.unwrap();
+        let theirs = s.create(creator(), draft("MUG")).await.unwrap();
+        let e = refusal(s.add_to_lineup(&show, theirs.id).await);
+        assert_eq!((e.kind, e.code), (ErrorKind::NotFound, "product_not_found"));
+        let cup = s.create(me, draft("CUP")).await.unwrap();
+        let mug = s.create(me, draft("MUG")).await.unwrap();
+        s.add_to_lineup(&show, cup.id).await.unwrap();
+        let lineup = s.add_to_lineup(&show, mug.id).await.unwrap();
+        assert_eq!(lineup, vec![cup.clone(), mug.clone()]);
+        assert_eq!(s.lineup(&show).await.unwrap(), vec![cup, mug]);
+    }
+}

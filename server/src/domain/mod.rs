@@ -14,6 +14,7 @@ pub mod export;
 pub mod ids;
 pub mod import;
 pub mod limits;
+pub mod media_ids;
 pub mod moderation;
 pub mod money;
 pub mod names;

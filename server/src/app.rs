@@ -115,6 +115,7 @@ impl App {
             hub.clone(),
             store.clone(),
             public_url.clone(),
+            clock.clone(),
         );
         let payments = config.payments;
         let now = clock.now();

@@ -28,10 +28,11 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiBytes, ApiJson, ApiPath, ApiQuery, Caller};
-use crate::domain::access::{Action, authorize, may_control_session};
-use crate::domain::{Principal, Show, ShowId, ShowStatus};
+use crate::domain::access::{Action, authorize};
+use crate::domain::media_ids::CameraId;
+use crate::domain::{Principal, Show, ShowId};
 use crate::media::{
-    Answer, CameraView, Home, MediaError, ProgramView, Publisher, SessionKind, Watch,
+    Answer, CameraView, MediaError, ProgramChoice, ProgramView, Reply, SessionKind, Via, Watch,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -87,6 +88,16 @@ impl From<MediaError> for ApiError {
             MediaError::SessionNotFound => {
                 ApiError::not_found("session_not_found", "no such media session")
             }
+            MediaError::ShowEnded => {
+                ApiError::new(StatusCode::CONFLICT, "show_ended", "this show has ended")
+            }
+            MediaError::NothingToDirect => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                "give \"camera\" (an id, or null for off air) and/or \"audio\"",
+            ),
+            MediaError::Refused(e) => e.into(),
+            MediaError::Store(e) => e.into(),
             MediaError::Internal(cause) => ApiError::internal(cause),
         }
     }
@@ -109,17 +120,6 @@ fn sdp_body(headers: &HeaderMap, body: ApiBytes) -> ApiResult<String> {
     let bytes = body.value()?;
     String::from_utf8(bytes.to_vec())
         .map_err(|_| ApiError::bad_request("invalid_sdp", "the offer is not UTF-8 text"))
-}
-
-fn not_ended(show: &Show) -> ApiResult<()> {
-    if show.status == ShowStatus::Ended {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "show_ended",
-            "this show has ended",
-        ));
-    }
-    Ok(())
 }
 
 fn cors(headers: &mut HeaderMap) {
@@ -151,8 +151,12 @@ fn redirect(home: &str, uri: &axum::http::Uri) -> Response {
 
 /// Whether this request was forwarded by another node (then it is answered here, whatever
 /// the lease says, so two nodes that disagree never bounce a request between them).
-fn forwarded(headers: &HeaderMap) -> bool {
-    headers.contains_key(crate::media::FORWARDED_HEADER)
+fn via(headers: &HeaderMap) -> Via {
+    if headers.contains_key(crate::media::FORWARDED_HEADER) {
+        Via::Node
+    } else {
+        Via::Client
+    }
 }
 
 /// Asks the show's home node on the caller's behalf (same method, path, token and JSON body)
@@ -169,7 +173,7 @@ async fn proxy(
     let url = format!("{}{path}", home.trim_end_matches('/'));
     let mut req = state
         .media
-        .http
+        .client()
         .request(method, &url)
         .header(crate::media::FORWARDED_HEADER, "1");
     if let Some(auth) = headers.get(header::AUTHORIZATION) {
@@ -216,12 +220,26 @@ fn created(state: &AppState, show: ShowId, kind: SessionKind, answer: Answer) ->
         }
     }
     if let Some(camera) = answer.camera
-        && let Ok(v) = HeaderValue::from_str(&camera)
+        && let Ok(v) = HeaderValue::from_str(camera.as_str())
     {
         headers.insert(HeaderName::from_static("x-camera-id"), v);
     }
     cors(headers);
     response
+}
+
+/// A new session's answer here, or 307 to the show's media home.
+fn session_reply(
+    state: &AppState,
+    show: ShowId,
+    kind: SessionKind,
+    reply: Reply<Answer>,
+    uri: &axum::http::Uri,
+) -> Response {
+    match reply {
+        Reply::Here(answer) => created(state, show, kind, answer),
+        Reply::AtHome(home) => redirect(&home, uri),
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -257,36 +275,18 @@ async fn whip(
     let show = state.show(id).await?;
     authorize(caller.principal(), Action::Publish, Some(&show))?;
     let offer = sdp_body(&headers, body)?;
-    not_ended(&show)?;
-    if !forwarded(&headers)
-        && let Home::There(home) = state.media.claim_home(show.id).await?
-    {
-        return Ok(redirect(&home, &uri));
-    }
-    let query_label = params
-        .label
-        .as_deref()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(|l| l.chars().take(40).collect::<String>());
-    let publisher = match caller.principal() {
-        Some(Principal::Camera {
-            invite_id, label, ..
-        }) => Publisher {
-            camera_id: invite_id.to_string(),
-            label: label
-                .clone()
-                .or(query_label)
-                .unwrap_or_else(|| "Camera".into()),
-        },
-        _ => Publisher {
-            camera_id: uuid::Uuid::now_v7().to_string(),
-            label: query_label.unwrap_or_else(|| "Studio camera".into()),
-        },
-    };
-    let owner = caller.signed_in()?.as_session_owner();
-    let answer = state.media.publish(&show, owner, publisher, &offer).await?;
-    Ok(created(&state, show.id, SessionKind::Whip, answer))
+    let who = caller.signed_in()?;
+    let label = params.label.as_deref();
+    let reply = (state.media)
+        .publish(&show, who, label, &offer, via(&headers))
+        .await?;
+    Ok(session_reply(
+        &state,
+        show.id,
+        SessionKind::Whip,
+        reply,
+        &uri,
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -320,44 +320,32 @@ async fn whep(
     body: ApiBytes,
 ) -> ApiResult<Response> {
     let show = state.show(id).await?;
-    let watch = match params.camera {
-        Some(camera) => {
-            authorize(caller.principal(), Action::Preview, Some(&show))?;
-            Watch::Camera(camera)
-        }
-        None => {
-            authorize(caller.principal(), Action::Watch, Some(&show))?;
-            Watch::Program
-        }
-    };
+    let watch = params
+        .camera
+        .map_or(Watch::Program, |c| Watch::Camera(CameraId::new(c)));
+    authorize(caller.principal(), watch.action(), Some(&show))?;
     let offer = sdp_body(&headers, body)?;
-    not_ended(&show)?;
-    if !forwarded(&headers)
-        && let Home::There(home) = state.media.claim_home(show.id).await?
-    {
-        return Ok(redirect(&home, &uri));
-    }
-    let owner = caller.signed_in()?.as_session_owner();
-    let answer = state.media.watch(&show, owner, watch, &offer).await?;
-    Ok(created(&state, show.id, SessionKind::Whep, answer))
+    let who = caller.signed_in()?;
+    let reply = (state.media)
+        .watch(&show, who, watch, &offer, via(&headers))
+        .await?;
+    Ok(session_reply(
+        &state,
+        show.id,
+        SessionKind::Whep,
+        reply,
+        &uri,
+    ))
 }
 
-/// Checks that the caller may end or change `session` (a session of `kind` of the show): its
-/// owner or the show's creator. 401 without a token, 404 for an unknown session, else 403.
-async fn controlled_session(
+/// Who asks about a session of a show: 401 without a token, then the show (404).
+async fn session_caller<'a>(
     state: &AppState,
-    caller: &Caller,
+    caller: &'a Caller,
     id: ShowId,
-    session: &str,
-    kind: SessionKind,
-) -> ApiResult<()> {
+) -> ApiResult<(&'a Principal, Show)> {
     let who = caller.signed_in()?;
-    let show = state.show(id).await?;
-    let owner = state
-        .media
-        .session_owner(session, show.id, kind)
-        .ok_or(MediaError::SessionNotFound)?;
-    Ok(may_control_session(who, owner, &show)?)
+    Ok((who, state.show(id).await?))
 }
 
 /// Ends a session of `kind` of the show, for its owner or the show's creator.
@@ -368,8 +356,8 @@ async fn end(
     session: &str,
     kind: SessionKind,
 ) -> ApiResult<Response> {
-    controlled_session(state, caller, id, session, kind).await?;
-    state.media.end_session(session, "deleted").await;
+    let (who, show) = session_caller(state, caller, id).await?;
+    state.media.end(&show, who, session, kind).await?;
     let mut response = StatusCode::OK.into_response();
     cors(response.headers_mut());
     Ok(response)
@@ -396,7 +384,8 @@ async fn patch_whip(
     caller: Caller,
     ApiPath((id, session)): ApiPath<(ShowId, String)>,
 ) -> ApiResult<Response> {
-    controlled_session(&state, &caller, id, &session, SessionKind::Whip).await?;
+    let (who, show) = session_caller(&state, &caller, id).await?;
+    (state.media).check_control(&show, who, &session, SessionKind::Whip)?;
     Err(not_implemented())
 }
 
@@ -405,7 +394,8 @@ async fn patch_whep(
     caller: Caller,
     ApiPath((id, session)): ApiPath<(ShowId, String)>,
 ) -> ApiResult<Response> {
-    controlled_session(&state, &caller, id, &session, SessionKind::Whep).await?;
+    let (who, show) = session_caller(&state, &caller, id).await?;
+    (state.media).check_control(&show, who, &session, SessionKind::Whep)?;
     Err(not_implemented())
 }
 
@@ -475,19 +465,19 @@ async fn cameras(
 ) -> ApiResult<Response> {
     let show = state.show(id).await?;
     authorize(caller.principal(), Action::Preview, Some(&show))?;
-    if !forwarded(&headers)
-        && let Home::There(home) = state.media.home(show.id).await?
-    {
-        return proxy(&state, &home, axum::http::Method::GET, &uri, &headers, None).await;
+    match state.media.cameras(show.id, via(&headers)).await? {
+        Reply::Here((cameras, program)) => Ok(Json(Cameras { cameras, program }).into_response()),
+        Reply::AtHome(home) => {
+            proxy(&state, &home, axum::http::Method::GET, &uri, &headers, None).await
+        }
     }
-    let (cameras, program) = state.media.cameras(show.id);
-    Ok(Json(Cameras { cameras, program }).into_response())
 }
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct OnAir {
     /// The camera on air (or being switched to); `null`: nothing is.
-    camera: Option<String>,
+    #[schema(value_type = Option<String>)]
+    camera: Option<CameraId>,
 }
 
 /// What is on air (anyone): the camera id, as `program.changed` announces it.
@@ -501,15 +491,12 @@ async fn program_state(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let show = state.show(id).await?;
-    if !forwarded(&headers)
-        && let Home::There(home) = state.media.home(show.id).await?
-    {
-        return proxy(&state, &home, axum::http::Method::GET, &uri, &headers, None).await;
+    match state.media.on_air(show.id, via(&headers)).await? {
+        Reply::Here(camera) => Ok(Json(OnAir { camera }).into_response()),
+        Reply::AtHome(home) => {
+            proxy(&state, &home, axum::http::Method::GET, &uri, &headers, None).await
+        }
     }
-    Ok(Json(OnAir {
-        camera: state.media.program_camera(show.id),
-    })
-    .into_response())
 }
 
 /// Distinguishes a missing field (`None`) from an explicit `null` (`Some(None)`).
@@ -554,32 +541,34 @@ async fn program(
     let show = state.show(id).await?;
     authorize(caller.principal(), Action::Direct, Some(&show))?;
     let body = body.value()?;
-    if body.camera.is_none() && body.audio.is_none() {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_body",
-            "give \"camera\" (an id, or null for off air) and/or \"audio\"",
-        ));
-    }
-    if !forwarded(&headers)
-        && let Home::There(home) = state.media.home(show.id).await?
-    {
-        let mut json = serde_json::Map::new();
-        for (key, value) in [("camera", &body.camera), ("audio", &body.audio)] {
-            if let Some(v) = value {
-                json.insert(key.into(), serde_json::json!(v));
-            }
+    let choice = ProgramChoice {
+        camera: body.camera.map(|c| c.map(CameraId::new)),
+        audio: body.audio.map(|a| a.map(CameraId::new)),
+    };
+    match state.media.direct(&show, &choice, via(&headers)).await? {
+        Reply::Here(program) => Ok(Json(program).into_response()),
+        Reply::AtHome(home) => {
+            let body = Some(forwarded_choice(&choice));
+            proxy(
+                &state,
+                &home,
+                axum::http::Method::POST,
+                &uri,
+                &headers,
+                body,
+            )
+            .await
         }
-        let body = Some(serde_json::Value::Object(json));
-        return proxy(
-            &state,
-            &home,
-            axum::http::Method::POST,
-            &uri,
-            &headers,
-            body,
-        )
-        .await;
     }
-    Ok(Json(state.media.direct(&show, body.camera, body.audio)?).into_response())
+}
+
+/// The body of a program change forwarded to the show's home: the parts the caller gave.
+fn forwarded_choice(choice: &ProgramChoice) -> serde_json::Value {
+    let mut json = serde_json::Map::new();
+    for (key, value) in [("camera", &choice.camera), ("audio", &choice.audio)] {
+        if let Some(v) = value {
+            json.insert(key.into(), serde_json::json!(v));
+        }
+    }
+    serde_json::Value::Object(json)
 }

@@ -55,12 +55,7 @@ pub fn summarize(sdp: &str) -> Result<Summary, String> {
         Some("v=0") => {}
         _ => return Err("an SDP body starts with v=0".into()),
     }
-    let mut sections: Vec<Section> = Vec::new();
-    // Per section: (payload type, codec name, fmtp) in order of the m= line.
-    let mut formats: Vec<Vec<String>> = Vec::new();
-    let mut rtpmap: Vec<Vec<(String, String)>> = Vec::new();
-    let mut fmtp: Vec<Vec<(String, String)>> = Vec::new();
-    let mut session_direction: Option<String> = None;
+    let mut reader = Reader::default();
     for line in lines {
         let Some((key, value)) = line.split_once('=') else {
             return Err(format!("not an SDP line: {:.60}", line));
@@ -69,82 +64,113 @@ pub fn summarize(sdp: &str) -> Result<Summary, String> {
             return Err(format!("not an SDP line: {:.60}", line));
         }
         match key {
-            "m" => {
-                let mut parts = value.split_whitespace();
-                let kind = parts.next().unwrap_or_default().to_string();
-                let port = parts
-                    .next()
-                    .and_then(|p| p.split('/').next())
-                    .and_then(|p| p.parse::<u16>().ok())
-                    .ok_or_else(|| format!("bad m= line: {value:.60}"))?;
-                let _proto = parts.next().ok_or("an m= line without a protocol")?;
-                formats.push(parts.map(str::to_string).collect());
-                rtpmap.push(Vec::new());
-                fmtp.push(Vec::new());
-                sections.push(Section {
-                    kind,
-                    port,
-                    direction: String::new(),
-                    families: Vec::new(),
-                });
+            "m" => reader.media(value)?,
+            "a" => reader.attribute(value),
+            _ => {}
+        }
+    }
+    reader.finish()
+}
+
+/// The lines of an offer read so far, per media section in order.
+#[derive(Default)]
+struct Reader {
+    sections: Vec<Section>,
+    /// Per section: the payload types of its m= line, in order.
+    formats: Vec<Vec<String>>,
+    /// Per section: (payload type, codec name) of each a=rtpmap.
+    rtpmap: Vec<Vec<(String, String)>>,
+    /// Per section: (payload type, parameters) of each a=fmtp.
+    fmtp: Vec<Vec<(String, String)>>,
+    session_direction: Option<String>,
+}
+
+impl Reader {
+    /// An `m=` line: a new section.
+    fn media(&mut self, value: &str) -> Result<(), String> {
+        let mut parts = value.split_whitespace();
+        let kind = parts.next().unwrap_or_default().to_string();
+        let port = parts
+            .next()
+            .and_then(|p| p.split('/').next())
+            .and_then(|p| p.parse::<u16>().ok())
+            .ok_or_else(|| format!("bad m= line: {value:.60}"))?;
+        let _proto = parts.next().ok_or("an m= line without a protocol")?;
+        self.formats.push(parts.map(str::to_string).collect());
+        self.rtpmap.push(Vec::new());
+        self.fmtp.push(Vec::new());
+        self.sections.push(Section {
+            kind,
+            port,
+            direction: String::new(),
+            families: Vec::new(),
+        });
+        Ok(())
+    }
+
+    /// An `a=` line: a direction (of the session or the current section), a codec or its
+    /// parameters.
+    fn attribute(&mut self, value: &str) {
+        let (name, arg) = value.split_once(':').unwrap_or((value, ""));
+        let in_media = !self.sections.is_empty();
+        match name {
+            "sendrecv" | "sendonly" | "recvonly" | "inactive" => {
+                if let Some(s) = self.sections.last_mut() {
+                    s.direction = name.to_string();
+                } else {
+                    self.session_direction = Some(name.to_string());
+                }
             }
-            "a" => {
-                let (name, arg) = value.split_once(':').unwrap_or((value, ""));
-                let in_media = !sections.is_empty();
-                match name {
-                    "sendrecv" | "sendonly" | "recvonly" | "inactive" => {
-                        if let Some(s) = sections.last_mut() {
-                            s.direction = name.to_string();
-                        } else {
-                            session_direction = Some(name.to_string());
-                        }
-                    }
-                    "rtpmap" if in_media => {
-                        if let Some((pt, codec)) = arg.split_once(' ')
-                            && let Some(m) = rtpmap.last_mut()
-                        {
-                            m.push((pt.to_string(), codec.to_string()));
-                        }
-                    }
-                    "fmtp" if in_media => {
-                        if let Some((pt, params)) = arg.split_once(' ')
-                            && let Some(m) = fmtp.last_mut()
-                        {
-                            m.push((pt.to_string(), params.to_string()));
-                        }
-                    }
-                    _ => {}
+            "rtpmap" if in_media => {
+                if let Some((pt, codec)) = arg.split_once(' ')
+                    && let Some(m) = self.rtpmap.last_mut()
+                {
+                    m.push((pt.to_string(), codec.to_string()));
+                }
+            }
+            "fmtp" if in_media => {
+                if let Some((pt, params)) = arg.split_once(' ')
+                    && let Some(m) = self.fmtp.last_mut()
+                {
+                    m.push((pt.to_string(), params.to_string()));
                 }
             }
             _ => {}
         }
     }
-    if sections.is_empty() {
-        return Err("the offer has no media section".into());
-    }
-    for (i, section) in sections.iter_mut().enumerate() {
-        if section.direction.is_empty() {
-            section.direction = session_direction
-                .clone()
-                .unwrap_or_else(|| "sendrecv".to_string());
+
+    /// Each section's direction (its own, else the session's, else sendrecv) and families.
+    fn finish(mut self) -> Result<Summary, String> {
+        if self.sections.is_empty() {
+            return Err("the offer has no media section".into());
         }
-        for pt in &formats[i] {
-            let Some((_, name)) = rtpmap[i].iter().find(|(p, _)| p == pt) else {
-                continue;
-            };
-            let params = fmtp[i]
-                .iter()
-                .find(|(p, _)| p == pt)
-                .map(|(_, f)| f.as_str())
-                .unwrap_or("");
-            if let Some(family) = family_of(name, params)
-                && !section.families.contains(&family)
-            {
-                section.families.push(family);
+        for (i, section) in self.sections.iter_mut().enumerate() {
+            if section.direction.is_empty() {
+                section.direction = self
+                    .session_direction
+                    .clone()
+                    .unwrap_or_else(|| "sendrecv".to_string());
+            }
+            for pt in &self.formats[i] {
+                let Some((_, name)) = self.rtpmap[i].iter().find(|(p, _)| p == pt) else {
+                    continue;
+                };
+                let params = self.fmtp[i]
+                    .iter()
+                    .find(|(p, _)| p == pt)
+                    .map(|(_, f)| f.as_str())
+                    .unwrap_or("");
+                if let Some(family) = family_of(name, params)
+                    && !section.families.contains(&family)
+                {
+                    section.families.push(family);
+                }
             }
         }
+        Ok(Summary {
+            sections: self.sections,
+        })
     }
-    Ok(Summary { sections })
 }
 
 /// Which of our families an `a=rtpmap` codec (`VP8/90000`) with its fmtp belongs to.

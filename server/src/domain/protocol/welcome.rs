@@ -24,7 +24,7 @@ pub struct Welcome {
     pub pins: Vec<PinView>,
     pub chat: Vec<ChatMessage>,
     /// The camera on air (or being switched to).
-    pub program: Option<String>,
+    pub program: Option<crate::domain::media_ids::CameraId>,
     /// The chat's public settings, as the `chat.mode` broadcast (`type` included).
     pub chat_mode: Broadcast,
     /// Moderators and the creator only: the blocked terms.

@@ -39,7 +39,12 @@ impl Conn {
         sent
     }
 
-    fn welcome_of(&self, room: RoomSnapshot, program: Option<String>, resync: bool) -> Welcome {
+    fn welcome_of(
+        &self,
+        room: RoomSnapshot,
+        program: Option<crate::domain::media_ids::CameraId>,
+        resync: bool,
+    ) -> Welcome {
         let speaker = &self.who.speaker;
         let viewer_id = match &self.who.principal {
             Some(Principal::Viewer { viewer_id, .. }) => Some(viewer_id.to_string()),

@@ -1,19 +1,56 @@
-//! The payment seam. Real providers (Stripe, Adyen, …) implement [`PaymentProvider`]; the
-//! built-in [`TestPayments`] approves, declines, or never answers, as configured, so every
-//! path of a checkout can be exercised without a network.
+//! The payment seam. Real providers (Stripe, Adyen, …) implement [`PaymentProvider`] and
+//! answer with a typed [`PaymentError`]; the built-in [`TestPayments`] approves, declines, or
+//! never answers, as configured, so every path of a checkout can be exercised without a
+//! network. The checkout (`services::commerce`) owns the timeout and what a failure means for
+//! the order.
 
 use async_trait::async_trait;
 
 use crate::domain::commerce::Order;
 
+/// Why a charge did not go through. Its text is what the order records as its failure
+/// (`Order::failure`) and what the buyer reads.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PaymentError {
     /// The payer's bank or the provider said no.
-    #[error("payment declined: {0}")]
-    Declined(String),
-    /// The provider could not be asked (network, outage).
-    #[error("payment failed: {0}")]
-    Failed(String),
+    #[error("payment declined: {reason}")]
+    Declined { reason: String },
+    /// The provider could not be asked, or failed (network, outage).
+    #[error("payment failed: {reason}")]
+    Unavailable { reason: String },
+    /// The provider did not answer within the payment timeout.
+    #[error("the payment provider did not answer in time")]
+    TimedOut,
+}
+
+/// The problem code of a declined payment.
+const DECLINED: &str = "payment_declined";
+/// The problem code of any other payment failure.
+const FAILED: &str = "payment_failed";
+
+impl PaymentError {
+    /// The stable problem code the buyer gets: `payment_declined` or `payment_failed`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            PaymentError::Declined { .. } => DECLINED,
+            PaymentError::Unavailable { .. } | PaymentError::TimedOut => FAILED,
+        }
+    }
+
+    /// [`Self::code`] of the error an order recorded as its failure (this type's text), for
+    /// answering a retry as the first attempt was answered. A failure recorded by something
+    /// else (or none) is `payment_failed`.
+    pub fn recorded_code(failure: &str) -> &'static str {
+        let declined = PaymentError::Declined {
+            reason: String::new(),
+        }
+        .to_string();
+        if failure.starts_with(&declined) {
+            DECLINED
+        } else {
+            FAILED
+        }
+    }
 }
 
 /// Proof of a successful charge.
@@ -43,10 +80,51 @@ impl PaymentProvider for TestPayments {
             TestPaymentMode::Approve => Ok(Receipt {
                 reference: format!("test_{}", order.id.simple()),
             }),
-            TestPaymentMode::Decline => Err(PaymentError::Declined(
-                "the test provider is configured to decline".into(),
-            )),
+            TestPaymentMode::Decline => Err(PaymentError::Declined {
+                reason: "the test provider is configured to decline".into(),
+            }),
             TestPaymentMode::Hang => std::future::pending().await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recorded_failure_keeps_its_code() {
+        let errors = [
+            PaymentError::Declined {
+                reason: "insufficient funds".into(),
+            },
+            PaymentError::Unavailable {
+                reason: "connection reset; card declined upstream".into(),
+            },
+            PaymentError::TimedOut,
+        ];
+        for e in errors {
+            assert_eq!(PaymentError::recorded_code(&e.to_string()), e.code(), "{e}");
+        }
+        assert_eq!(PaymentError::recorded_code(""), "payment_failed");
+        assert_eq!(
+            PaymentError::recorded_code("the payment did not go through"),
+            "payment_failed"
+        );
+    }
+
+    #[test]
+    fn texts_are_what_orders_recorded_before() {
+        let declined = PaymentError::Declined {
+            reason: "the test provider is configured to decline".into(),
+        };
+        assert_eq!(
+            declined.to_string(),
+            "payment declined: the test provider is configured to decline"
+        );
+        assert_eq!(
+            PaymentError::TimedOut.to_string(),
+            "the payment provider did not answer in time"
+        );
     }
 }

@@ -26,6 +26,7 @@ use crate::http::{self, AppState, Shared};
 use crate::hub::{Bus, Hub, LogLimits, MemoryBus, RedisBus, RoomConfig};
 use crate::media::MediaConfig;
 use crate::services::catalog::CatalogService;
+use crate::services::commerce::{CommerceService, CommerceSettings};
 use crate::services::shows::{ShowsService, ShowsSettings};
 use crate::store::{MemoryStore, RedisStore, SharedStore, StoreError};
 use crate::tls::TlsSetup;
@@ -117,7 +118,15 @@ impl App {
             public_url.clone(),
             clock.clone(),
         );
-        let payments = config.payments;
+        let commerce = CommerceService::new(
+            store.clone(),
+            hub.clone(),
+            Arc::new(TestPayments {
+                mode: config.payments,
+            }),
+            clock.clone(),
+            CommerceSettings::from(&config),
+        );
         let now = clock.now();
         let outcome = demo::ensure(store.as_ref(), !config.no_demo, now).await?;
         let conn_caps =
@@ -151,7 +160,7 @@ impl App {
             shutdown: CancellationToken::new(),
             hub,
             connections: TaskTracker::new(),
-            payments: Arc::new(TestPayments { mode: payments }),
+            commerce,
             media,
             clock,
             moderation,
@@ -202,12 +211,9 @@ impl App {
             &token,
         );
         let router = http::router(self.state.clone());
-        crate::commerce::spawn_sweeper(
-            self.state.store.clone(),
-            self.state.hub.clone(),
-            std::time::Duration::from_secs(1),
-            token.clone(),
-        );
+        self.state
+            .commerce
+            .spawn_sweeper(std::time::Duration::from_secs(1), token.clone());
         let signal_token = token.clone();
         tokio::spawn(async move {
             shutdown.await;

@@ -1,6 +1,7 @@
-//! Commerce adapters: payments, the room events of purchases and pins, the reservation
-//! sweeper, deal-end announcements, and webhook delivery. The rules are in
-//! `domain::commerce`; every state change is one atomic `Store` call.
+//! Commerce adapters: the payment seam ([`payment`]), webhook delivery ([`webhooks`]), and
+//! the room's commerce news (`pin.updated` and `purchase` broadcasts, serialized and
+//! coalesced per show). What happens when (checkout, pins, the reservation sweeper, deal ends)
+//! is `services::commerce`, which calls these; the rules are in `domain::commerce`.
 
 pub mod payment;
 pub mod webhooks;
@@ -8,29 +9,13 @@ pub mod webhooks;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
-
+use crate::clock::Clock;
 use crate::domain::commerce::{Order, PinView};
 use crate::domain::protocol::Broadcast;
 use crate::domain::{Show, ShowId, Timestamp};
 use crate::hub::Hub;
-use crate::store::{SharedStore, Store, StoreError};
-
-/// Puts a failed or expired order's lines back in its buyer's cart, so trying again is one
-/// tap. The order and its stock are already settled; a store error here costs only that
-/// convenience, so it is logged, not returned.
-pub async fn give_back_cart(store: &dyn Store, show: &Show, order: &Order) {
-    let given = async {
-        let pins: Vec<_> = store.pins(show).await?.into_iter().map(|p| p.pin).collect();
-        let lines = crate::domain::commerce::cart_lines_of(order, &pins);
-        store.give_back_cart(show, order.viewer_id, &lines).await
-    };
-    if let Err(e) = given.await {
-        tracing::warn!(show = %show.id, order = %order.id, error = %e, "cannot give the cart back");
-    }
-}
+use crate::store::{Store, StoreError};
 
 /// The show's pins as the room sees them at `now`.
 pub async fn pin_views(
@@ -97,7 +82,7 @@ pub async fn publish_pins(
 /// Broadcasts the show's pins as they are now, unless a broadcast that read the store after
 /// this was asked for has been made meanwhile. A failure is logged: the next change, or a
 /// viewer's `welcome`, carries the truth.
-pub async fn announce_pins(store: &dyn Store, hub: &Hub, show: &Show) {
+pub async fn announce_pins(store: &dyn Store, hub: &Hub, clock: &dyn Clock, show: &Show) {
     let lock = pins_lock(show.id);
     let mine = lock.wanted.fetch_add(1, Ordering::SeqCst) + 1;
     let mut covered = lock.covered.lock().await;
@@ -106,7 +91,7 @@ pub async fn announce_pins(store: &dyn Store, hub: &Hub, show: &Show) {
     }
     let asked = lock.wanted.load(Ordering::SeqCst);
     let result = async {
-        let pins = pin_views(store, show, chrono::Utc::now()).await?;
+        let pins = pin_views(store, show, clock.now()).await?;
         hub.publish(show, &Broadcast::PinUpdated { pins }).await
     }
     .await;
@@ -117,7 +102,13 @@ pub async fn announce_pins(store: &dyn Store, hub: &Hub, show: &Show) {
 }
 
 /// Tells the room about a paid order: one `purchase` per line, then the pins' new stock.
-pub async fn announce_purchase(store: &dyn Store, hub: &Hub, show: &Show, order: &Order) {
+pub async fn announce_purchase(
+    store: &dyn Store,
+    hub: &Hub,
+    clock: &dyn Clock,
+    show: &Show,
+    order: &Order,
+) {
     for line in &order.items {
         let event = Broadcast::Purchase {
             buyer: order.buyer_name.clone(),
@@ -129,60 +120,5 @@ pub async fn announce_purchase(store: &dyn Store, hub: &Hub, show: &Show, order:
             tracing::warn!(show = %show.id, error = %e, "purchase not broadcast");
         }
     }
-    announce_pins(store, hub, show).await;
-}
-
-/// Announces the pins again when a deal ends, so every countdown flips to the regular price
-/// at once. Harmless if the pin changed meanwhile (it announces the current state).
-pub fn announce_deal_end(store: SharedStore, hub: Arc<Hub>, show: Show, ends_at: Timestamp) {
-    let wait = (ends_at - chrono::Utc::now())
-        .to_std()
-        .unwrap_or(Duration::ZERO);
-    tokio::spawn(async move {
-        tokio::time::sleep(wait + Duration::from_millis(20)).await;
-        announce_pins(store.as_ref(), &hub, &show).await;
-    });
-}
-
-/// Gives back the stock of reservations whose payment never finished (a crash, a hung
-/// provider), every `every`, until shutdown.
-pub fn spawn_sweeper(
-    store: SharedStore,
-    hub: Arc<Hub>,
-    every: Duration,
-    shutdown: CancellationToken,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = tick.tick() => {}
-            }
-            if let Err(e) = sweep(store.as_ref(), &hub).await {
-                tracing::warn!(error = %e, "reservation sweep failed");
-            }
-        }
-    })
-}
-
-async fn sweep(store: &dyn Store, hub: &Hub) -> Result<(), StoreError> {
-    let now = chrono::Utc::now();
-    for show_id in store.shows_with_reservations().await? {
-        let Some(show) = store.show(show_id).await? else {
-            continue;
-        };
-        let expired = store.expire_reservations(&show, now).await?;
-        for order in &expired {
-            give_back_cart(store, &show, order).await;
-        }
-        if !expired.is_empty() {
-            metrics::counter!("livesale_checkouts_total", "outcome" => "expired")
-                .increment(expired.len() as u64);
-            tracing::info!(show = %show.id, orders = expired.len(), "reservations expired; stock returned");
-            announce_pins(store, hub, &show).await;
-        }
-    }
-    Ok(())
+    announce_pins(store, hub, clock, show).await;
 }

@@ -1,30 +1,33 @@
 //! Commerce over HTTP: pins and deals, the viewer's cart, checkout, orders, and the
-//! merchant's webhook. Each handler authorizes, applies a domain rule, makes one atomic store
-//! call, and tells the room.
-
-use std::time::Duration;
+//! merchant's webhook. Each handler extracts, calls one [`CommerceService`] method (after the
+//! service's access step where a body must wait for it), and maps the outcome; the refusal →
+//! problem mapping is `From<CommerceError> for ApiError` here, over `ApiError`'s own.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiBytes, ApiJson, ApiPath, Caller, ClientIp};
-use crate::commerce::{
-    announce_deal_end, announce_pins, announce_purchase, pin_views, publish_pins,
+use crate::domain::commerce::{Order, PinView};
+use crate::domain::{ProductId, ShowId};
+use crate::services::commerce::{
+    CartView, Checkout, CheckoutAttempt, CheckoutOutcome, CommerceError, DealOffer, NewPin,
+    ShowOrders, Unpaid,
 };
-use crate::domain::access::{Action, authorize};
-use crate::domain::commerce::{
-    CartLines, DealTerms, LineFacts, MAX_CART_ITEMS, Order, OrderStatus, Pin, PinView, address_key,
-    check_cart_line, price_in_effect,
-};
-use crate::domain::{Money, Principal, ProductId, Show, ShowId, ShowStatus, ViewerId};
-use crate::store::commerce::AddressAllowance;
-use crate::store::{CheckoutOutcome, CheckoutRequest, Completion, Webhook};
+use crate::store::Webhook;
+
+impl From<CommerceError> for ApiError {
+    fn from(e: CommerceError) -> ApiError {
+        match e {
+            CommerceError::Refused(refusal) => refusal.into(),
+            CommerceError::Store(e) => e.into(),
+        }
+    }
+}
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -106,6 +109,31 @@ pub struct PinInput {
     deal: Option<DealInput>,
 }
 
+impl From<PinInput> for NewPin {
+    fn from(input: PinInput) -> NewPin {
+        NewPin {
+            product_id: input.product_id,
+            deal: input.deal.map(DealOffer::from),
+        }
+    }
+}
+
+impl From<DealInput> for DealOffer {
+    fn from(d: DealInput) -> DealOffer {
+        let (price, currency) = match d.price {
+            DealPrice::Minor(amount) => (amount, None),
+            DealPrice::Money { amount, currency } => (amount, Some(currency)),
+        };
+        DealOffer {
+            price,
+            currency,
+            quantity: d.quantity,
+            per_buyer_limit: d.per_buyer_limit,
+            duration_s: d.duration_s,
+        }
+    }
+}
+
 #[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Pins {
     pins: Vec<PinView>,
@@ -124,61 +152,9 @@ async fn pin_product(
     ApiPath(id): ApiPath<ShowId>,
     body: ApiJson<PinInput>,
 ) -> ApiResult<Json<Pins>> {
-    let show = state.show(id).await?;
-    authorize(caller.principal(), Action::Pin, Some(&show))?;
+    let curator = state.commerce.curator(caller.principal(), id).await?;
     let body = body.value()?;
-    let product = match state.store.product(body.product_id).await? {
-        Some(p) if p.creator_id == show.creator_id => p,
-        _ => {
-            return Err(ApiError::not_found(
-                "product_not_found",
-                format!("no product {} in this show's catalog", body.product_id),
-            ));
-        }
-    };
-    let now = state.now();
-    let deal = match body.deal {
-        None => None,
-        Some(d) => {
-            let price = match d.price {
-                DealPrice::Minor(amount) => amount,
-                DealPrice::Money { amount, currency } => {
-                    let currency = crate::domain::Currency::parse(&currency)?;
-                    if currency != product.price.currency {
-                        return Err(ApiError::new(
-                            StatusCode::UNPROCESSABLE_ENTITY,
-                            "currency_mismatch",
-                            format!("the product is priced in {}", product.price.currency),
-                        ));
-                    }
-                    amount
-                }
-            };
-            let terms = DealTerms {
-                price,
-                quantity: d.quantity,
-                per_buyer_limit: d.per_buyer_limit,
-                duration_s: d.duration_s,
-            };
-            Some(terms.into_deal(&product, now)?)
-        }
-    };
-    let ends_at = deal.as_ref().map(|d| d.ends_at);
-    let pin = Pin {
-        product_id: product.id,
-        pinned_at: now,
-        deal,
-    };
-    state.store.pin(&show, &pin).await??;
-    let pins = publish_pins(state.store.as_ref(), &state.hub, &show, now).await?;
-    if let Some(ends_at) = ends_at {
-        announce_deal_end(
-            state.store.clone(),
-            state.hub.clone(),
-            show.clone(),
-            ends_at,
-        );
-    }
+    let pins = state.commerce.pin(&curator, body.into()).await?;
     Ok(Json(Pins { pins }))
 }
 
@@ -190,10 +166,8 @@ async fn list_pins(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<ShowId>,
 ) -> ApiResult<Json<Pins>> {
-    let show = state.show(id).await?;
-    Ok(Json(Pins {
-        pins: pin_views(state.store.as_ref(), &show, state.now()).await?,
-    }))
+    let pins = state.commerce.pins(id).await?;
+    Ok(Json(Pins { pins }))
 }
 
 /// Unpin a product (creator, moderators).
@@ -207,112 +181,14 @@ async fn unpin_product(
     caller: Caller,
     ApiPath((id, product)): ApiPath<(ShowId, ProductId)>,
 ) -> ApiResult<StatusCode> {
-    let show = state.show(id).await?;
-    authorize(caller.principal(), Action::Pin, Some(&show))?;
-    if state.store.unpin(&show, product).await?.is_none() {
-        return Err(ApiError::not_found(
-            "not_pinned",
-            format!("product {product} is not pinned"),
-        ));
-    }
-    announce_pins(state.store.as_ref(), &state.hub, &show).await;
+    state
+        .commerce
+        .unpin(caller.principal(), id, product)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 // ---- Cart ------------------------------------------------------------------------------
-
-#[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct CartItem {
-    product_id: ProductId,
-    title: String,
-    image_url: Option<String>,
-    quantity: i64,
-    /// The price of one unit now (the deal's while it is open).
-    unit_price: Money,
-    /// Whether `unit_price` is a deal price.
-    deal: bool,
-    line_total: Money,
-}
-
-#[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct CartView {
-    items: Vec<CartItem>,
-    total: Money,
-}
-
-/// The caller (a viewer of the show) and the show.
-async fn shopper(
-    state: &AppState,
-    caller: &Caller,
-    id: ShowId,
-) -> ApiResult<(Show, ViewerId, String)> {
-    let show = state.show(id).await?;
-    shopper_in(caller, show)
-}
-
-/// The caller, who must be a viewer of `show`.
-fn shopper_in(caller: &Caller, show: Show) -> ApiResult<(Show, ViewerId, String)> {
-    authorize(caller.principal(), Action::Shop, Some(&show))?;
-    match caller.principal() {
-        Some(Principal::Viewer {
-            viewer_id, name, ..
-        }) => Ok((show, *viewer_id, name.clone())),
-        _ => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden_role",
-            "only viewers shop",
-        )),
-    }
-}
-
-async fn cart_view(state: &AppState, show: &Show, lines: &CartLines) -> ApiResult<CartView> {
-    let now = state.now();
-    let pins = state.store.pins(show).await?;
-    let mut items = Vec::with_capacity(lines.len());
-    let mut total: Option<Money> = None;
-    for (product_id, line) in lines {
-        let Some(product) = state.store.product(*product_id).await? else {
-            continue;
-        };
-        let pin = pins.iter().find(|p| p.pin.product_id == product.id);
-        let (unit, deal) = price_in_effect(
-            &product,
-            pin.map(|p| &p.pin),
-            pin.map(|p| p.deal).unwrap_or_default(),
-            now,
-        );
-        let line_total = Money {
-            amount: unit.amount.saturating_mul(line.quantity),
-            currency: unit.currency,
-        };
-        let t = total.get_or_insert(Money::zero(unit.currency));
-        t.amount = t.amount.saturating_add(line_total.amount);
-        items.push(CartItem {
-            product_id: product.id,
-            title: product.title,
-            image_url: product.image_url,
-            quantity: line.quantity,
-            unit_price: unit,
-            deal,
-            line_total,
-        });
-    }
-    let total = match total {
-        Some(t) => t,
-        None => Money::zero(default_currency(state, show).await?),
-    };
-    Ok(CartView { items, total })
-}
-
-/// The currency of an empty cart: the show's first lineup product's, else USD.
-async fn default_currency(state: &AppState, show: &Show) -> ApiResult<crate::domain::Currency> {
-    if let Some(first) = state.store.lineup(show).await?.first()
-        && let Some(p) = state.store.product(*first).await?
-    {
-        return Ok(p.price.currency);
-    }
-    Ok(crate::domain::Currency::parse("USD")?)
-}
 
 /// The caller's cart in this show (viewers).
 #[utoipa::path(get, path = "/api/shows/{id}/cart", tag = "commerce",
@@ -325,9 +201,7 @@ async fn get_cart(
     caller: Caller,
     ApiPath(id): ApiPath<ShowId>,
 ) -> ApiResult<Json<CartView>> {
-    let (show, viewer, _) = shopper(&state, &caller, id).await?;
-    let lines = state.store.cart(&show, viewer).await?;
-    Ok(Json(cart_view(&state, &show, &lines).await?))
+    Ok(Json(state.commerce.cart(caller.principal(), id).await?))
 }
 
 #[derive(serde::Deserialize, utoipa::ToSchema)]
@@ -353,68 +227,10 @@ async fn set_cart_item(
     ApiPath((id, product_id)): ApiPath<(ShowId, ProductId)>,
     body: ApiJson<Quantity>,
 ) -> ApiResult<Json<CartView>> {
-    let (show, viewer, _) = shopper(&state, &caller, id).await?;
-    let body = body.value()?;
-    if show.status == ShowStatus::Ended {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "show_ended",
-            "this show has ended",
-        ));
-    }
-    let product = match state.store.product(product_id).await? {
-        Some(p) if p.creator_id == show.creator_id => p,
-        _ => {
-            return Err(ApiError::not_found(
-                "product_not_found",
-                format!("no product {product_id} in this show"),
-            ));
-        }
-    };
-    if !state.store.lineup(&show).await?.contains(&product.id) {
-        return Err(ApiError::not_found(
-            "product_not_found",
-            format!("product {product_id} is not sold in this show"),
-        ));
-    }
-    let mut lines = state.store.cart(&show, viewer).await?;
-    if !lines.contains_key(&product.id) && lines.len() >= MAX_CART_ITEMS {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "cart_full",
-            format!("a cart holds at most {MAX_CART_ITEMS} different products"),
-        ));
-    }
-    for other in lines.keys().filter(|p| **p != product.id) {
-        if let Some(o) = state.store.product(*other).await?
-            && o.price.currency != product.price.currency
-        {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "currency_mismatch",
-                format!(
-                    "your cart is in {}; this product is in {}",
-                    o.price.currency, product.price.currency
-                ),
-            ));
-        }
-    }
-    let pins = state.store.pins(&show).await?;
-    let pin = pins.iter().find(|p| p.pin.product_id == product.id);
-    let facts = LineFacts {
-        product: &product,
-        pin: pin.map(|p| &p.pin),
-        deal: pin.map(|p| p.deal).unwrap_or_default(),
-        bought_in_deal: state.store.deal_bought(&show, product.id, viewer).await?,
-    };
-    let line = check_cart_line(&facts, body.quantity, state.now())?;
-    state
-        .store
-        .set_cart_line(&show, viewer, product.id, Some(line))
-        .await?;
-    lines.insert(product.id, line);
-    metrics::counter!("livesale_cart_updates_total").increment(1);
-    Ok(Json(cart_view(&state, &show, &lines).await?))
+    let shopper = state.commerce.shopper(caller.principal(), id).await?;
+    let quantity = body.value()?.quantity;
+    let cart = state.commerce.set_cart_item(&shopper, product_id, quantity);
+    Ok(Json(cart.await?))
 }
 
 /// Remove a product from the cart (viewers).
@@ -428,13 +244,10 @@ async fn remove_cart_item(
     caller: Caller,
     ApiPath((id, product_id)): ApiPath<(ShowId, ProductId)>,
 ) -> ApiResult<Json<CartView>> {
-    let (show, viewer, _) = shopper(&state, &caller, id).await?;
-    state
-        .store
-        .set_cart_line(&show, viewer, product_id, None)
-        .await?;
-    let lines = state.store.cart(&show, viewer).await?;
-    Ok(Json(cart_view(&state, &show, &lines).await?))
+    let cart = state
+        .commerce
+        .remove_cart_item(caller.principal(), id, product_id);
+    Ok(Json(cart.await?))
 }
 
 // ---- Checkout --------------------------------------------------------------------------
@@ -490,206 +303,79 @@ async fn checkout(
     ClientIp(ip): ClientIp,
     body: ApiBytes,
 ) -> ApiResult<Response> {
-    // A recent copy of the show is enough: its id and creator never change, and the store's
-    // checkout refuses an ended show from the stored record (the check below only answers
-    // early).
-    let show = state.show_recent(id).await?;
-    let (show, viewer, name) = shopper_in(&caller, show)?;
-    let key = match key.as_ref().map(|v| v.to_str()) {
-        None => {
-            return Err(ApiError::bad_request(
-                "missing_idempotency_key",
-                "checkout needs an Idempotency-Key header (a fresh random value per purchase)",
-            ));
-        }
-        Some(Ok(k)) if !k.trim().is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY => {
-            k.trim().to_string()
-        }
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "invalid_idempotency_key",
-                format!("the Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} visible characters"),
-            ));
-        }
-    };
-    let body = body.value()?;
-    let input: CheckoutInput = if body.iter().all(u8::is_ascii_whitespace) {
-        CheckoutInput::default()
-    } else {
-        super::extract::json_object(&body)?
-    };
-    if show.status == ShowStatus::Ended {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "show_ended",
-            "this show has ended",
-        ));
-    }
-    let now = state.now();
-    let request = CheckoutRequest {
-        viewer,
-        buyer_name: if input.anonymous {
-            "Someone".into()
-        } else {
-            name
-        },
+    let shopper = state
+        .commerce
+        .shopper_recent(caller.principal(), id)
+        .await?;
+    let key = idempotency_key(key)?;
+    let input = checkout_input(body)?;
+    let attempt = CheckoutAttempt {
         key,
-        body_fingerprint: if input.anonymous {
-            "anonymous"
-        } else {
-            "named"
-        }
-        .into(),
-        order_id: Uuid::now_v7(),
-        now,
-        reserve_for: chrono::Duration::seconds(state.config.reservation_ttl_s as i64),
-        address: (state.config.deal_buyers_per_address > 0).then(|| AddressAllowance {
-            key: address_key(ip),
-            buyers: state.config.deal_buyers_per_address,
-        }),
+        anonymous: input.anonymous,
+        ip,
     };
-    let order = match state.store.checkout(&show, &request).await? {
-        CheckoutOutcome::Created(order) => order,
-        CheckoutOutcome::Replayed(order) => {
-            metrics::counter!("livesale_checkouts_total", "outcome" => "replayed").increment(1);
-            // A retry answers as the first attempt did: a failed or expired order was not
-            // placed, so it must not come back as 201 Created.
-            let mut response = match unplaced(&order) {
-                Some(refusal) => refusal.into_response(),
-                None => placed_response(order)?,
-            };
-            response
-                .headers_mut()
-                .insert("idempotent-replayed", HeaderValue::from_static("true"));
-            return Ok(response);
-        }
-        CheckoutOutcome::KeyReused => {
-            metrics::counter!("livesale_checkouts_total", "outcome" => "key_reused").increment(1);
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency_key_reused",
-                "this Idempotency-Key was used for a different cart; use a new key",
-            ));
-        }
-        CheckoutOutcome::Refused(e) => {
-            metrics::counter!("livesale_checkouts_total", "outcome" => e.code).increment(1);
-            return Err(e.into());
-        }
-    };
-    let timeout = Duration::from_millis(state.config.payment_timeout_ms);
-    let completion = match tokio::time::timeout(timeout, state.payments.charge(&order)).await {
-        Ok(Ok(_receipt)) => Completion::Paid { at: state.now() },
-        Ok(Err(e)) => Completion::Failed {
-            reason: e.to_string(),
-        },
-        Err(_) => Completion::Failed {
-            reason: "the payment provider did not answer in time".into(),
-        },
-    };
-    let settled = state
-        .store
-        .complete_placed_order(&show, &order, &completion)
-        .await?
-        .unwrap_or(order);
-    match settled.status {
-        OrderStatus::Paid => {
-            metrics::counter!("livesale_checkouts_total", "outcome" => "paid").increment(1);
-            metrics::counter!("livesale_orders_total").increment(1);
-            metrics::counter!(
-                "livesale_revenue_minor_units_total",
-                "show" => show.id.to_string(),
-                "currency" => settled.total.currency.to_string()
-            )
-            .increment(settled.total.amount.max(0) as u64);
-            // The order is paid and stored: the buyer need not wait for the room's news (in a
-            // flash drop its reads and broadcasts queue behind thousands of other requests).
-            let (store, hub, order) = (state.store.clone(), state.hub.clone(), settled.clone());
-            tokio::spawn(async move {
-                announce_purchase(store.as_ref(), &hub, &show, &order).await;
-            });
-            placed_response(settled)
-        }
-        OrderStatus::PendingPayment => placed_response(settled),
-        OrderStatus::Failed => {
-            metrics::counter!("livesale_checkouts_total", "outcome" => "payment_failed")
-                .increment(1);
-            crate::commerce::give_back_cart(state.store.as_ref(), &show, &settled).await;
-            announce_pins(state.store.as_ref(), &state.hub, &show).await;
-            let (code, why) = match &completion {
-                Completion::Failed { reason } if reason.contains("declined") => {
-                    ("payment_declined", reason.clone())
-                }
-                Completion::Failed { reason } => ("payment_failed", reason.clone()),
-                Completion::Paid { .. } => {
-                    ("payment_failed", "the payment did not go through".into())
-                }
-            };
-            Err(ApiError::new(
-                StatusCode::PAYMENT_REQUIRED,
-                code,
-                format!(
-                    "{why}; order {} was not placed and nothing was charged",
-                    settled.id
-                ),
-            ))
-        }
-        OrderStatus::Expired => {
-            crate::commerce::give_back_cart(state.store.as_ref(), &show, &settled).await;
-            Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "reservation_expired",
-                "the reservation expired before the payment finished; nothing was charged",
-            ))
-        }
-    }
+    Ok(checkout_response(
+        state.commerce.checkout(shopper, attempt).await?,
+    ))
 }
 
-fn placed_response(order: Order) -> ApiResult<Response> {
-    Ok((StatusCode::CREATED, Json(Placed { order })).into_response())
-}
-
-/// The refusal a settled order that was not placed stands for (failed or expired), as the
-/// first attempt answered it; `None` for a paid or pending order.
-fn unplaced(order: &Order) -> Option<ApiError> {
-    match order.status {
-        OrderStatus::Failed => {
-            let why = order
-                .failure
-                .clone()
-                .unwrap_or_else(|| "the payment did not go through".into());
-            let code = if why.contains("declined") {
-                "payment_declined"
-            } else {
-                "payment_failed"
-            };
-            Some(ApiError::new(
-                StatusCode::PAYMENT_REQUIRED,
-                code,
-                format!(
-                    "{why}; order {} was not placed and nothing was charged",
-                    order.id
-                ),
-            ))
-        }
-        OrderStatus::Expired => Some(ApiError::new(
-            StatusCode::CONFLICT,
-            "reservation_expired",
-            "the reservation expired before the payment finished; nothing was charged",
+/// The idempotency key: 1-200 visible characters, trimmed.
+fn idempotency_key(key: Option<HeaderValue>) -> ApiResult<String> {
+    match key.as_ref().map(|v| v.to_str()) {
+        None => Err(ApiError::bad_request(
+            "missing_idempotency_key",
+            "checkout needs an Idempotency-Key header (a fresh random value per purchase)",
         )),
-        OrderStatus::Paid | OrderStatus::PendingPayment => None,
+        Some(Ok(k)) if !k.trim().is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY => {
+            Ok(k.trim().to_string())
+        }
+        Some(_) => Err(ApiError::bad_request(
+            "invalid_idempotency_key",
+            format!("the Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} visible characters"),
+        )),
     }
+}
+
+/// The checkout's body: none (or only whitespace), or a [`CheckoutInput`] object.
+fn checkout_input(body: ApiBytes) -> ApiResult<CheckoutInput> {
+    let body = body.value()?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(CheckoutInput::default())
+    } else {
+        super::extract::json_object(&body)
+    }
+}
+
+/// 201 with the placed order, 402 for a payment that did not go through, or the refusal; a
+/// retry's answer is marked `Idempotent-Replayed: true`.
+fn checkout_response(checkout: Checkout) -> Response {
+    let mut response = match checkout.outcome {
+        CheckoutOutcome::Placed(order) => {
+            (StatusCode::CREATED, Json(Placed { order })).into_response()
+        }
+        CheckoutOutcome::Unpaid(unpaid) => payment_required(unpaid).into_response(),
+        CheckoutOutcome::Refused(refusal) => ApiError::from(refusal).into_response(),
+    };
+    if checkout.replayed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
+}
+
+fn payment_required(unpaid: Unpaid) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYMENT_REQUIRED,
+        unpaid.code,
+        format!(
+            "{}; order {} was not placed and nothing was charged",
+            unpaid.why, unpaid.order
+        ),
+    )
 }
 
 // ---- Orders ----------------------------------------------------------------------------
-
-#[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct ShowOrders {
-    orders: Vec<Order>,
-    /// Sum of the paid orders.
-    total: Money,
-    /// Number of paid orders.
-    paid: usize,
-}
 
 /// The show's orders with the paid total (the show's creator).
 #[utoipa::path(get, path = "/api/shows/{id}/orders", tag = "commerce",
@@ -702,21 +388,9 @@ async fn show_orders(
     caller: Caller,
     ApiPath(id): ApiPath<ShowId>,
 ) -> ApiResult<Json<ShowOrders>> {
-    let show = state.show(id).await?;
-    authorize(caller.principal(), Action::ManageShow, Some(&show))?;
-    let orders = state.store.orders(&show).await?;
-    let mut total = Money::zero(default_currency(&state, &show).await?);
-    let mut paid = 0;
-    for o in orders.iter().filter(|o| o.status == OrderStatus::Paid) {
-        paid += 1;
-        total.currency = o.total.currency;
-        total.amount = total.amount.saturating_add(o.total.amount);
-    }
-    Ok(Json(ShowOrders {
-        orders,
-        total,
-        paid,
-    }))
+    Ok(Json(
+        state.commerce.show_orders(caller.principal(), id).await?,
+    ))
 }
 
 #[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -735,10 +409,8 @@ async fn my_orders(
     caller: Caller,
     ApiPath(id): ApiPath<ShowId>,
 ) -> ApiResult<Json<MyOrders>> {
-    let (show, viewer, _) = shopper(&state, &caller, id).await?;
-    Ok(Json(MyOrders {
-        orders: state.store.viewer_orders(&show, viewer).await?,
-    }))
+    let orders = state.commerce.my_orders(caller.principal(), id).await?;
+    Ok(Json(MyOrders { orders }))
 }
 
 // ---- Webhook ---------------------------------------------------------------------------
@@ -757,6 +429,15 @@ pub struct WebhookView {
     secret: String,
 }
 
+impl From<Webhook> for WebhookView {
+    fn from(hook: Webhook) -> WebhookView {
+        WebhookView {
+            url: hook.url,
+            secret: hook.secret,
+        }
+    }
+}
+
 /// Set where the caller's order events are delivered (creators). A new secret is made each
 /// time.
 #[utoipa::path(put, path = "/api/webhook", tag = "commerce", request_body = WebhookInput,
@@ -770,58 +451,8 @@ async fn set_webhook(
 ) -> ApiResult<Json<WebhookView>> {
     let creator = caller.creator()?;
     let body = body.value()?;
-    let url = body.url.trim();
-    let parsed = reqwest::Url::parse(url).ok().filter(|u| {
-        matches!(u.scheme(), "http" | "https") && u.host().is_some() && url.len() <= 2048
-    });
-    let Some(parsed) = parsed else {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_url",
-            "the webhook URL must be an absolute http(s) URL",
-        ));
-    };
-    if !state.config.webhook_allow_private
-        && let Some(why) = internal_destination(&parsed)
-    {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "private_address",
-            format!(
-                "the webhook URL must point at a public address: {why} \
-                 (loopback, private, link-local, CGNAT, multicast, broadcast, reserved and \
-                 documentation ranges are refused)"
-            ),
-        ));
-    }
-    let hook = Webhook {
-        url: url.to_string(),
-        secret: crate::auth::random_secret(),
-    };
-    state.store.set_webhook(creator, Some(&hook)).await?;
-    Ok(Json(WebhookView {
-        url: hook.url,
-        secret: hook.secret,
-    }))
-}
-
-/// Why a URL's host may not receive webhooks, if it is a literal address in a refused range
-/// ([`crate::domain::net`]) or a name that means this machine (`localhost`, `*.localhost`) or an
-/// internal network (`*.internal`). Other names are judged at delivery time, by every address
-/// they resolve to then.
-fn internal_destination(url: &reqwest::Url) -> Option<String> {
-    use std::net::IpAddr;
-    let ip = match url.host()? {
-        url::Host::Ipv4(ip) => IpAddr::V4(ip),
-        url::Host::Ipv6(ip) => IpAddr::V6(ip),
-        url::Host::Domain(d) => {
-            let d = d.trim_end_matches('.').to_ascii_lowercase();
-            let internal =
-                d == "localhost" || d.ends_with(".localhost") || d.ends_with(".internal");
-            return internal.then(|| format!("{d} names this machine or an internal network"));
-        }
-    };
-    crate::domain::net::refusal(ip).map(|why| format!("{ip} is {why}"))
+    let hook = state.commerce.set_webhook(creator, &body.url).await?;
+    Ok(Json(hook.into()))
 }
 
 /// The caller's webhook (creators).
@@ -834,13 +465,7 @@ async fn get_webhook(
     caller: Caller,
 ) -> ApiResult<Json<WebhookView>> {
     let creator = caller.creator()?;
-    match state.store.webhook(creator).await? {
-        Some(h) => Ok(Json(WebhookView {
-            url: h.url,
-            secret: h.secret,
-        })),
-        None => Err(ApiError::not_found("no_webhook", "no webhook is set")),
-    }
+    Ok(Json(state.commerce.webhook(creator).await?.into()))
 }
 
 /// Stop delivering order events (creators).
@@ -849,6 +474,6 @@ async fn get_webhook(
     security(("bearer" = [])))]
 async fn delete_webhook(State(state): State<AppState>, caller: Caller) -> ApiResult<StatusCode> {
     let creator = caller.creator()?;
-    state.store.set_webhook(creator, None).await?;
+    state.commerce.delete_webhook(creator).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -63,8 +63,8 @@ pub struct Shared {
     pub hub: Arc<crate::hub::Hub>,
     /// Upgraded connections (WebSockets), so shutdown can wait for them to say goodbye.
     pub connections: tokio_util::task::TaskTracker,
-    /// Takes checkout payments.
-    pub payments: Arc<dyn crate::commerce::payment::PaymentProvider>,
+    /// Pins, carts, checkouts (with the payment provider), orders and webhooks.
+    pub commerce: crate::services::commerce::CommerceService,
     /// WebRTC sessions and the on-air program of this node's shows.
     pub media: Arc<crate::media::Media>,
     /// This node's WebSocket connections per identity and per client address.

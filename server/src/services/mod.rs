@@ -8,6 +8,7 @@
 
 pub mod catalog;
 pub mod chat;
+pub mod commerce;
 pub mod moderation;
 pub mod shows;
 #[cfg(test)]

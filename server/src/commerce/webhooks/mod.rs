@@ -7,14 +7,10 @@
 //! the only durable state: an event leaves it only after a 2xx, so a crash or restart between
 //! an order and its delivery delivers it after the restart. This module keeps no business rules
 //! and writes nothing but acknowledgements; attempt counts live in memory and restart at 1.
-//! Unless `--webhook-allow-private` is set, no request reaches a loopback, private or otherwise
-//! special-purpose address ([`crate::domain::net`]): a literal address is judged before sending,
-//! and a host name is resolved once by the client's own resolver, which hands the connector only
-//! the addresses that passed, so what is connected to is what was checked. A refused
-//! destination is a failed delivery like any other (the merchant may fix their DNS).
+//! Where a webhook may go is [`destination`]'s; a refused destination is a failed delivery like
+//! any other (the merchant may fix their DNS).
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,8 +23,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::domain::CreatorId;
-use crate::domain::net::{self, Refusal};
 use crate::store::{OutboxEvent, SharedStore, StoreError, Webhook};
+
+mod destination;
+
+use destination::{GuardedLookup, refused_by_resolver, refused_literal};
+pub use destination::{Lookup, check_url};
 
 /// Header carrying the base64 HMAC-SHA256 of the raw body.
 pub const SIGNATURE_HEADER: &str = "X-Livesale-Hmac-Sha256";
@@ -85,112 +85,6 @@ impl From<&Config> for WebhookConfig {
             lookup: Lookup::system(),
         }
     }
-}
-
-/// Where the delivery client gets a host name's addresses: the system resolver by default. A
-/// seam so tests can make a name resolve anywhere without touching the machine's DNS; whatever
-/// it returns is still judged before the client may connect.
-#[derive(Clone)]
-pub struct Lookup(pub Arc<dyn reqwest::dns::Resolve>);
-
-impl Lookup {
-    /// The system resolver (`getaddrinfo`, on tokio's blocking pool).
-    pub fn system() -> Lookup {
-        Lookup(Arc::new(SystemLookup))
-    }
-}
-
-impl std::fmt::Debug for Lookup {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Lookup")
-    }
-}
-
-struct SystemLookup;
-
-impl reqwest::dns::Resolve for SystemLookup {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let host = name.as_str().to_string();
-        Box::pin(async move {
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
-        })
-    }
-}
-
-/// The delivery client's resolver: looks the name up once and passes on only the addresses
-/// that may be reached, so the connector never sees (or looks up again) anything else.
-struct GuardedLookup {
-    lookup: Lookup,
-    allow_private: bool,
-}
-
-impl reqwest::dns::Resolve for GuardedLookup {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let host = name.as_str().to_string();
-        let resolving = self.lookup.0.resolve(name);
-        let allow_private = self.allow_private;
-        Box::pin(async move {
-            let addrs: Vec<SocketAddr> = resolving.await?.collect();
-            if allow_private {
-                return Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs);
-            }
-            let mut refused = None;
-            let passed: Vec<SocketAddr> = addrs
-                .into_iter()
-                .filter(|addr| match net::refusal(addr.ip()) {
-                    None => true,
-                    Some(why) => {
-                        tracing::debug!(%host, ip = %addr.ip(), %why, "webhook address dropped");
-                        refused.get_or_insert((addr.ip(), why));
-                        false
-                    }
-                })
-                .collect();
-            match (passed.is_empty(), refused) {
-                (true, Some((ip, why))) => Err(Box::new(Refused { host, ip, why }) as _),
-                _ => Ok(Box::new(passed.into_iter()) as reqwest::dns::Addrs),
-            }
-        })
-    }
-}
-
-/// A webhook destination that may not be reached: a literal address, or every address its
-/// name resolved to, is loopback, private or otherwise special-purpose.
-#[derive(Debug)]
-struct Refused {
-    host: String,
-    ip: IpAddr,
-    why: Refusal,
-}
-
-impl std::fmt::Display for Refused {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.host == self.ip.to_string() {
-            write!(f, "{} is {}", self.ip, self.why)?;
-        } else {
-            write!(f, "{} resolves to {}, {}", self.host, self.ip, self.why)?;
-        }
-        f.write_str("; allowed only with --webhook-allow-private")
-    }
-}
-
-impl std::error::Error for Refused {}
-
-/// The literal address `url` names, refused, if it is one that may not be reached. Literal
-/// addresses never reach the client's resolver, so they are judged here before sending.
-fn refused_literal(url: &str) -> Option<Refused> {
-    let ip = match reqwest::Url::parse(url).ok()?.host()? {
-        url::Host::Ipv4(ip) => IpAddr::V4(ip),
-        url::Host::Ipv6(ip) => IpAddr::V6(ip),
-        url::Host::Domain(_) => return None,
-    };
-    net::refusal(ip).map(|why| Refused {
-        host: ip.to_string(),
-        ip,
-        why,
-    })
 }
 
 /// The signature header's value for `body`: base64 of HMAC-SHA256 keyed with `secret`.
@@ -529,18 +423,6 @@ fn transport_error(e: &reqwest::Error) -> String {
     }
 }
 
-/// The refusal behind a failed request, if the client's resolver refused every address.
-fn refused_by_resolver(e: &reqwest::Error) -> Option<&Refused> {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(c) = cause {
-        if let Some(refused) = c.downcast_ref::<Refused>() {
-            return Some(refused);
-        }
-        cause = c.source();
-    }
-    None
-}
-
 /// This creator's share of `livesale_webhook_pending_events` (counted up to one batch per
 /// creator), withdrawn when the task ends or is aborted.
 #[derive(Default)]
@@ -579,71 +461,6 @@ mod tests {
         ));
         assert!(!verify("key", body, "not base64!"));
         assert!(!verify("key", body, ""));
-    }
-
-    /// A lookup that answers every name with the same addresses.
-    struct Fixed(Vec<IpAddr>);
-
-    impl reqwest::dns::Resolve for Fixed {
-        fn resolve(&self, _: reqwest::dns::Name) -> reqwest::dns::Resolving {
-            let addrs: Vec<SocketAddr> = self.0.iter().map(|ip| SocketAddr::new(*ip, 0)).collect();
-            Box::pin(async move { Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs) })
-        }
-    }
-
-    async fn guarded(ips: &[&str], allow_private: bool) -> Result<Vec<IpAddr>, String> {
-        let ips = ips.iter().map(|ip| ip.parse().unwrap()).collect();
-        let guard = GuardedLookup {
-            lookup: Lookup(Arc::new(Fixed(ips))),
-            allow_private,
-        };
-        let name = "shop.example".parse().unwrap();
-        match reqwest::dns::Resolve::resolve(&guard, name).await {
-            Ok(addrs) => Ok(addrs.map(|a| a.ip()).collect()),
-            Err(e) => Err(e.to_string()),
-        }
-    }
-
-    #[tokio::test]
-    async fn the_resolver_passes_on_only_addresses_that_may_be_reached() {
-        let public = "93.184.215.14".parse::<IpAddr>().unwrap();
-        let got = guarded(&["10.0.0.7", "93.184.215.14", "::1"], false).await;
-        assert_eq!(got, Ok(vec![public]));
-        let err = guarded(&["10.0.0.7", "::ffff:127.0.0.1"], false)
-            .await
-            .expect_err("every address is private");
-        assert_eq!(
-            err,
-            "shop.example resolves to 10.0.0.7, private (10.0.0.0/8); \
-             allowed only with --webhook-allow-private"
-        );
-        let all = guarded(&["10.0.0.7", "127.0.0.1"], true).await.unwrap();
-        assert_eq!(all.len(), 2, "--webhook-allow-private passes everything on");
-    }
-
-    #[test]
-    fn literal_addresses_in_urls_are_judged() {
-        for url in [
-            "http://[::ffff:a9fe:a9fe]/",
-            "http://[64:ff9b::a9fe:a9fe]/",
-            "http://[2002:a9fe:a9fe::]/",
-            "http://[::127.0.0.1]:8080/x",
-            "http://0.1.2.3/",
-            "http://0x7f000001/",
-            "http://127.1/",
-            "https://240.0.0.1/",
-        ] {
-            assert!(refused_literal(url).is_some(), "{url}");
-        }
-        let why = refused_literal("http://[::ffff:169.254.169.254]/").unwrap();
-        assert_eq!(
-            why.to_string(),
-            "::ffff:169.254.169.254 is link-local (169.254.0.0/16), embedded in an IPv4-mapped \
-             address (::ffff:0:0/96); allowed only with --webhook-allow-private"
-        );
-        for url in ["https://shop.example/hook", "http://8.8.8.8/", "not a url"] {
-            assert!(refused_literal(url).is_none(), "{url}");
-        }
     }
 
     #[test]

@@ -1,0 +1,239 @@
+//! The checkout: one atomic store call reserves the cart (`Store::checkout`), the payment
+//! provider is asked within the payment timeout, one store call settles the order
+//! (`Store::complete_placed_order`), and the room hears of a purchase from a task of its own.
+//! This is the hot path of a flash drop: exactly those two store calls for a placed order, one
+//! for a refusal.
+
+use std::net::IpAddr;
+
+use uuid::Uuid;
+
+use super::{CommerceService, Shopper, show_ended};
+use crate::commerce::payment::PaymentError;
+use crate::commerce::{announce_pins, announce_purchase};
+use crate::domain::commerce::{Order, OrderStatus, address_key};
+use crate::domain::{DomainError, Show, ShowStatus};
+use crate::store::commerce::AddressAllowance;
+use crate::store::{self, CheckoutRequest, Completion, StoreError};
+
+/// What the buyer sent with a checkout.
+#[derive(Debug, Clone)]
+pub struct CheckoutAttempt {
+    /// The client's idempotency key, already checked for shape (1-200 visible characters).
+    pub key: String,
+    /// Show "Someone" instead of the buyer's name in the room's purchase event.
+    pub anonymous: bool,
+    /// The client's address, for the deal allowance per address.
+    pub ip: IpAddr,
+}
+
+/// A checkout's answer, and whether it repeats an earlier attempt with the same key.
+#[derive(Debug)]
+pub struct Checkout {
+    pub outcome: CheckoutOutcome,
+    /// The key was used before with the same cart and body: `outcome` is that attempt's.
+    pub replayed: bool,
+}
+
+#[derive(Debug)]
+pub enum CheckoutOutcome {
+    /// The order was placed: paid (or, when something else settled it meanwhile, still
+    /// pending payment).
+    Placed(Order),
+    /// The payment did not go through: nothing was charged, the stock is back and the lines
+    /// are back in the cart.
+    Unpaid(Unpaid),
+    /// A rule refused it (ended show, empty cart, sold out, over a limit, deal ended, a reused
+    /// key, a reservation that expired before the payment finished); nothing was charged.
+    Refused(DomainError),
+}
+
+/// A payment that did not go through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unpaid {
+    /// The order that was not placed.
+    pub order: Uuid,
+    /// `payment_declined` or `payment_failed` ([`PaymentError::code`]).
+    pub code: &'static str,
+    /// Why, in words fit for the buyer.
+    pub why: String,
+}
+
+/// What an order that failed without a recorded reason says.
+const NOT_THROUGH: &str = "the payment did not go through";
+
+impl Checkout {
+    fn first(outcome: CheckoutOutcome) -> Checkout {
+        Checkout {
+            outcome,
+            replayed: false,
+        }
+    }
+}
+
+impl CommerceService {
+    /// Buys the shopper's cart: reserves it, takes the payment, settles the order.
+    pub async fn checkout(
+        &self,
+        shopper: Shopper,
+        attempt: CheckoutAttempt,
+    ) -> Result<Checkout, StoreError> {
+        let Shopper { show, viewer, name } = shopper;
+        // Only answers early: the store's checkout refuses an ended show from the stored record.
+        if show.status == ShowStatus::Ended {
+            return Ok(Checkout::first(CheckoutOutcome::Refused(show_ended())));
+        }
+        let anonymous = attempt.anonymous;
+        let request = CheckoutRequest {
+            viewer,
+            buyer_name: if anonymous { "Someone".into() } else { name },
+            key: attempt.key,
+            body_fingerprint: if anonymous { "anonymous" } else { "named" }.into(),
+            order_id: Uuid::now_v7(),
+            now: self.clock.now(),
+            reserve_for: self.settings.reservation_ttl,
+            address: (self.settings.deal_buyers_per_address > 0).then(|| AddressAllowance {
+                key: address_key(attempt.ip),
+                buyers: self.settings.deal_buyers_per_address,
+            }),
+        };
+        let order = match self.store.checkout(&show, &request).await? {
+            store::CheckoutOutcome::Created(order) => order,
+            store::CheckoutOutcome::Replayed(order) => {
+                count("replayed");
+                return Ok(Checkout {
+                    outcome: replayed(order),
+                    replayed: true,
+                });
+            }
+            store::CheckoutOutcome::KeyReused => {
+                count("key_reused");
+                let reused = DomainError::invalid(
+                    "idempotency_key_reused",
+                    "this Idempotency-Key was used for a different cart; use a new key",
+                );
+                return Ok(Checkout::first(CheckoutOutcome::Refused(reused)));
+            }
+            store::CheckoutOutcome::Refused(e) => {
+                count(e.code);
+                return Ok(Checkout::first(CheckoutOutcome::Refused(e)));
+            }
+        };
+        Ok(Checkout::first(self.pay(show, order).await?))
+    }
+
+    /// Charges a reserved order and settles it: paid (the room is told), or failed or expired
+    /// (its lines go back to the cart).
+    async fn pay(&self, show: Show, order: Order) -> Result<CheckoutOutcome, StoreError> {
+        let timeout = self.settings.payment_timeout;
+        let charged = match tokio::time::timeout(timeout, self.payments.charge(&order)).await {
+            Ok(charged) => charged.map(|_receipt| ()),
+            Err(_) => Err(PaymentError::TimedOut),
+        };
+        let completion = match &charged {
+            Ok(()) => Completion::Paid {
+                at: self.clock.now(),
+            },
+            Err(e) => Completion::Failed {
+                reason: e.to_string(),
+            },
+        };
+        let settled = self
+            .store
+            .complete_placed_order(&show, &order, &completion)
+            .await?
+            .unwrap_or(order);
+        Ok(match settled.status {
+            OrderStatus::Paid => {
+                count_paid(&show, &settled);
+                // The order is paid and stored: the buyer need not wait for the room's news (in
+                // a flash drop its reads and broadcasts queue behind thousands of others).
+                let (store, hub, clock) =
+                    (self.store.clone(), self.hub.clone(), self.clock.clone());
+                let order = settled.clone();
+                tokio::spawn(async move {
+                    announce_purchase(store.as_ref(), &hub, clock.as_ref(), &show, &order).await;
+                });
+                CheckoutOutcome::Placed(settled)
+            }
+            OrderStatus::PendingPayment => CheckoutOutcome::Placed(settled),
+            OrderStatus::Failed => {
+                count("payment_failed");
+                self.give_back_cart(&show, &settled).await;
+                announce_pins(self.store.as_ref(), &self.hub, self.clock.as_ref(), &show).await;
+                CheckoutOutcome::Unpaid(match charged {
+                    Err(e) => Unpaid {
+                        order: settled.id,
+                        code: e.code(),
+                        why: e.to_string(),
+                    },
+                    Ok(()) => Unpaid {
+                        order: settled.id,
+                        code: PaymentError::recorded_code(NOT_THROUGH),
+                        why: NOT_THROUGH.into(),
+                    },
+                })
+            }
+            OrderStatus::Expired => {
+                self.give_back_cart(&show, &settled).await;
+                CheckoutOutcome::Refused(reservation_expired())
+            }
+        })
+    }
+
+    /// Puts a failed or expired order's lines back in its buyer's cart, so trying again is one
+    /// tap. The order and its stock are already settled; a store error here costs only that
+    /// convenience, so it is logged, not returned.
+    pub(super) async fn give_back_cart(&self, show: &Show, order: &Order) {
+        let given = async {
+            let pins = self.store.pins(show).await?;
+            let pins: Vec<_> = pins.into_iter().map(|p| p.pin).collect();
+            let lines = crate::domain::commerce::cart_lines_of(order, &pins);
+            self.store
+                .give_back_cart(show, order.viewer_id, &lines)
+                .await
+        };
+        if let Err(e) = given.await {
+            tracing::warn!(show = %show.id, order = %order.id, error = %e, "cannot give the cart back");
+        }
+    }
+}
+
+/// The answer a retry gets: the first attempt's, from the order as it is now.
+fn replayed(order: Order) -> CheckoutOutcome {
+    match order.status {
+        OrderStatus::Failed => {
+            let why = order.failure.unwrap_or_else(|| NOT_THROUGH.into());
+            CheckoutOutcome::Unpaid(Unpaid {
+                order: order.id,
+                code: PaymentError::recorded_code(&why),
+                why,
+            })
+        }
+        OrderStatus::Expired => CheckoutOutcome::Refused(reservation_expired()),
+        OrderStatus::Paid | OrderStatus::PendingPayment => CheckoutOutcome::Placed(order),
+    }
+}
+
+fn reservation_expired() -> DomainError {
+    DomainError::conflict(
+        "reservation_expired",
+        "the reservation expired before the payment finished; nothing was charged",
+    )
+}
+
+/// Counts a checkout by outcome (`livesale_checkouts_total`).
+fn count(outcome: &'static str) {
+    metrics::counter!("livesale_checkouts_total", "outcome" => outcome).increment(1);
+}
+
+fn count_paid(show: &Show, order: &Order) {
+    count("paid");
+    metrics::counter!("livesale_orders_total").increment(1);
+    metrics::counter!(
+        "livesale_revenue_minor_units_total",
+        "show" => show.id.to_string(),
+        "currency" => order.total.currency.to_string()
+    )
+    .increment(order.total.amount.max(0) as u64);
+}

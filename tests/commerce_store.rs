@@ -19,8 +19,8 @@ use livesale::domain::commerce::{
 };
 use livesale::domain::error::ErrorKind;
 use livesale::domain::{
-    Creator, CreatorId, Money, NewProduct, NewShow, Product, ProductId, Show, ShowId, ShowStatus,
-    Timestamp, ViewerId,
+    Creator, CreatorId, Money, NewProduct, NewShow, OrderId, Product, ProductId, Show, ShowId,
+    ShowStatus, Timestamp, ViewerId,
 };
 use livesale::store::commerce::{AddressAllowance, event_body};
 use livesale::store::{
@@ -190,7 +190,7 @@ impl World {
             buyer_name: "Kim".into(),
             key: key.into(),
             body_fingerprint: "body-1".into(),
-            order_id: Uuid::now_v7(),
+            order_id: OrderId(Uuid::now_v7()),
             now,
             reserve_for: chrono::Duration::seconds(600),
             address: None,
@@ -607,7 +607,13 @@ async fn checkout_reserves_stock_and_creates_the_order(store: SharedStore) {
         w.store.order(&w.show, order.id).await.unwrap(),
         Some(order.clone())
     );
-    assert_eq!(w.store.order(&w.show, Uuid::now_v7()).await.unwrap(), None);
+    assert_eq!(
+        w.store
+            .order(&w.show, OrderId(Uuid::now_v7()))
+            .await
+            .unwrap(),
+        None
+    );
     assert!(
         w.store
             .shows_with_reservations()
@@ -638,7 +644,7 @@ async fn checkout_reserves_stock_and_creates_the_order(store: SharedStore) {
     // A second order comes after the first, everywhere.
     w.add(buyer, &cup, 1, None).await;
     let second = w.created(buyer, "key-2", t(6)).await;
-    let ids: Vec<Uuid> = w
+    let ids: Vec<OrderId> = w
         .store
         .orders(&w.show)
         .await
@@ -647,7 +653,7 @@ async fn checkout_reserves_stock_and_creates_the_order(store: SharedStore) {
         .map(|o| o.id)
         .collect();
     assert_eq!(ids, [order.id, second.id]);
-    let ids: Vec<Uuid> = w
+    let ids: Vec<OrderId> = w
         .store
         .viewer_orders(&w.show, buyer)
         .await
@@ -701,6 +707,7 @@ async fn large_amounts_stay_exact(store: SharedStore) {
             order.id,
             &Completion::Failed {
                 reason: "declined".into(),
+                at: chrono::Utc::now(),
             },
         )
         .await
@@ -731,7 +738,7 @@ async fn checkout_is_idempotent(store: SharedStore) {
     };
     // The retry finds the cart this checkout emptied: the same order.
     let retry = CheckoutRequest {
-        order_id: Uuid::now_v7(),
+        order_id: OrderId(Uuid::now_v7()),
         now: t(2),
         ..req.clone()
     };
@@ -1030,6 +1037,7 @@ async fn complete_order_pays_or_releases_once(store: SharedStore) {
         Completion::Paid { at: t(9) },
         Completion::Failed {
             reason: "late".into(),
+            at: chrono::Utc::now(),
         },
     ] {
         let same = w
@@ -1063,6 +1071,7 @@ async fn complete_order_pays_or_releases_once(store: SharedStore) {
             order.id,
             &Completion::Failed {
                 reason: "card declined".into(),
+                at: chrono::Utc::now(),
             },
         )
         .await
@@ -1096,6 +1105,7 @@ async fn complete_order_pays_or_releases_once(store: SharedStore) {
             order.id,
             &Completion::Failed {
                 reason: "twice".into(),
+                at: chrono::Utc::now(),
             },
         )
         .await
@@ -1127,7 +1137,7 @@ async fn complete_order_pays_or_releases_once(store: SharedStore) {
     let unknown = Completion::Paid { at: t(5) };
     assert_eq!(
         w.store
-            .complete_order(&w.show, Uuid::now_v7(), &unknown)
+            .complete_order(&w.show, OrderId(Uuid::now_v7()), &unknown)
             .await
             .unwrap(),
         None
@@ -1162,6 +1172,7 @@ async fn a_placed_order_settles_from_the_stored_one(store: SharedStore) {
     // Settled already: the stored order comes back, whatever the outcome.
     let failed = Completion::Failed {
         reason: "declined".into(),
+        at: chrono::Utc::now(),
     };
     let again = w
         .store
@@ -1198,7 +1209,7 @@ async fn a_placed_order_settles_from_the_stored_one(store: SharedStore) {
     w.add(ann, &mug, 1, None).await;
     let pending = w.created(ann, "k", t(4)).await;
     let unknown = Order {
-        id: Uuid::now_v7(),
+        id: OrderId(Uuid::now_v7()),
         ..pending.clone()
     };
     assert_eq!(
@@ -1227,6 +1238,7 @@ async fn release_returns_deal_units_only_to_their_deal(store: SharedStore) {
     w.pin_deal(&mug, 1200, 6, 5, 600, t(2)).await;
     let failed = Completion::Failed {
         reason: "declined".into(),
+        at: chrono::Utc::now(),
     };
     w.store
         .complete_order(&w.show, order.id, &failed)
@@ -1332,7 +1344,7 @@ async fn expire_reservations_releases_due_orders(store: SharedStore) {
         .expire_reservations(&w.show, t(10_000))
         .await
         .unwrap();
-    let ids: Vec<Uuid> = expired.iter().map(|o| o.id).collect();
+    let ids: Vec<OrderId> = expired.iter().map(|o| o.id).collect();
     assert_eq!(ids, [second.id, third.id]);
     assert_eq!((w.stock(&mug).await, w.remaining(&mug).await), (10, 5));
     assert!(
@@ -1500,6 +1512,7 @@ async fn deal_limits_hold_per_address_too(store: SharedStore) {
             kims.id,
             &Completion::Failed {
                 reason: "declined".into(),
+                at: chrono::Utc::now(),
             },
         )
         .await

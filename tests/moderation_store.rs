@@ -17,6 +17,7 @@ use livesale::domain::moderation::{
 };
 use livesale::domain::protocol::BanScope;
 use livesale::domain::{Creator, CreatorId, InviteId, NewShow, Role, Show, ShowId, Timestamp};
+use livesale::store::prelude::*;
 use livesale::store::{RedisStore, SharedStore};
 use tokio::sync::Barrier;
 use uuid::Uuid;
@@ -104,7 +105,11 @@ impl World {
     }
 
     async fn banned(&self, show: &Show, member: &str) -> bool {
-        self.store.standing(show, member).await.unwrap().banned
+        self.store
+            .standing(show, member, chrono::Utc::now())
+            .await
+            .unwrap()
+            .banned
     }
 }
 
@@ -182,7 +187,10 @@ async fn chat_policy_defaults_and_round_trips(store: SharedStore) {
 async fn unknown_member_has_a_clean_standing(store: SharedStore) {
     let w = World::new(store).await;
     assert_eq!(
-        w.store.standing(&w.show, &member()).await.unwrap(),
+        w.store
+            .standing(&w.show, &member(), chrono::Utc::now())
+            .await
+            .unwrap(),
         Standing::default()
     );
 }
@@ -289,7 +297,11 @@ async fn timeouts_future_past_and_lifted(store: SharedStore) {
         .set_timeout(&w.show, &kim, Some(until))
         .await
         .unwrap();
-    let standing = w.store.standing(&w.show, &kim).await.unwrap();
+    let standing = w
+        .store
+        .standing(&w.show, &kim, chrono::Utc::now())
+        .await
+        .unwrap();
     assert_eq!(
         standing.timed_out_until,
         Some(until),
@@ -298,11 +310,17 @@ async fn timeouts_future_past_and_lifted(store: SharedStore) {
     assert!(!standing.banned);
     assert_eq!(standing.last_message_at, None);
     assert_eq!(
-        w.store.standing(&w.show, &lee).await.unwrap(),
+        w.store
+            .standing(&w.show, &lee, chrono::Utc::now())
+            .await
+            .unwrap(),
         Standing::default()
     );
     assert_eq!(
-        w.store.standing(&w.sibling, &kim).await.unwrap(),
+        w.store
+            .standing(&w.sibling, &kim, chrono::Utc::now())
+            .await
+            .unwrap(),
         Standing::default(),
         "a timeout is per show"
     );
@@ -315,7 +333,7 @@ async fn timeouts_future_past_and_lifted(store: SharedStore) {
         .unwrap();
     assert_eq!(
         w.store
-            .standing(&w.show, &kim)
+            .standing(&w.show, &kim, chrono::Utc::now())
             .await
             .unwrap()
             .timed_out_until,
@@ -330,14 +348,18 @@ async fn timeouts_future_past_and_lifted(store: SharedStore) {
         .await
         .unwrap();
     let now = chrono::Utc::now();
-    let standing = w.store.standing(&w.show, &lee).await.unwrap();
+    let standing = w
+        .store
+        .standing(&w.show, &lee, chrono::Utc::now())
+        .await
+        .unwrap();
     assert_eq!(standing.timed_out_until.filter(|t| *t > now), None);
     assert!(standing.timed_out_until.is_none_or(|t| t == past));
 
     w.store.set_timeout(&w.show, &kim, None).await.unwrap();
     assert_eq!(
         w.store
-            .standing(&w.show, &kim)
+            .standing(&w.show, &kim, chrono::Utc::now())
             .await
             .unwrap()
             .timed_out_until,
@@ -355,7 +377,10 @@ async fn last_message_is_recorded_exactly(store: SharedStore) {
         .await
         .unwrap();
     assert_eq!(
-        w.store.standing(&w.show, &kim).await.unwrap(),
+        w.store
+            .standing(&w.show, &kim, chrono::Utc::now())
+            .await
+            .unwrap(),
         Standing {
             banned: false,
             timed_out_until: None,
@@ -368,7 +393,7 @@ async fn last_message_is_recorded_exactly(store: SharedStore) {
         .unwrap();
     assert_eq!(
         w.store
-            .standing(&w.show, &kim)
+            .standing(&w.show, &kim, chrono::Utc::now())
             .await
             .unwrap()
             .last_message_at,
@@ -376,7 +401,7 @@ async fn last_message_is_recorded_exactly(store: SharedStore) {
     );
     assert_eq!(
         w.store
-            .standing(&w.sibling, &kim)
+            .standing(&w.sibling, &kim, chrono::Utc::now())
             .await
             .unwrap()
             .last_message_at,
@@ -384,7 +409,7 @@ async fn last_message_is_recorded_exactly(store: SharedStore) {
     );
     assert_eq!(
         w.store
-            .standing(&w.show, &member())
+            .standing(&w.show, &member(), chrono::Utc::now())
             .await
             .unwrap()
             .last_message_at,
@@ -402,7 +427,10 @@ async fn last_message_is_recorded_exactly(store: SharedStore) {
         .await
         .unwrap();
     assert_eq!(
-        w.store.standing(&w.show, &kim).await.unwrap(),
+        w.store
+            .standing(&w.show, &kim, chrono::Utc::now())
+            .await
+            .unwrap(),
         Standing {
             banned: true,
             timed_out_until: Some(until),
@@ -590,7 +618,7 @@ async fn revoked_invites(store: SharedStore) {
 
 mod redis_only {
     use super::*;
-    use livesale::store::{Store, StoreError};
+    use livesale::store::StoreError;
 
     /// Writes every kind of moderation state of `show`.
     async fn fill(store: &RedisStore, show: &Show, kim: &str) {
@@ -749,7 +777,10 @@ mod redis_only {
             first.record_invite(show.id, invite).await.unwrap();
             assert!(first.revoke_invite(show.id, invite).await.unwrap());
             let policy = first.chat_policy(&show).await.unwrap();
-            let standing = first.standing(&show, &kim).await.unwrap();
+            let standing = first
+                .standing(&show, &kim, chrono::Utc::now())
+                .await
+                .unwrap();
             let held = first.held_messages(&show).await.unwrap();
             let pinned = first.pinned_message(&show).await.unwrap();
             let audit = first.audit_log(&show, 100).await.unwrap();
@@ -759,8 +790,20 @@ mod redis_only {
 
             let second = connect(&prefix).await;
             assert_eq!(second.chat_policy(&show).await.unwrap(), policy);
-            assert_eq!(second.standing(&show, &kim).await.unwrap(), standing);
-            assert!(second.standing(&sibling, &kim).await.unwrap().banned);
+            assert_eq!(
+                second
+                    .standing(&show, &kim, chrono::Utc::now())
+                    .await
+                    .unwrap(),
+                standing
+            );
+            assert!(
+                second
+                    .standing(&sibling, &kim, chrono::Utc::now())
+                    .await
+                    .unwrap()
+                    .banned
+            );
             assert_eq!(second.held_messages(&show).await.unwrap(), held);
             assert_eq!(second.pinned_message(&show).await.unwrap(), pinned);
             assert_eq!(second.audit_log(&show, 100).await.unwrap(), audit);
@@ -825,7 +868,7 @@ mod redis_only {
             let corrupt = |r: Result<_, StoreError>| matches!(r, Err(StoreError::Corrupt(_)));
             assert!(corrupt(store.chat_policy(&show).await.map(|_| ())));
             assert!(corrupt(store.pinned_message(&show).await.map(|_| ())));
-            let wrong_type = store.standing(&show, "kim").await;
+            let wrong_type = store.standing(&show, "kim", chrono::Utc::now()).await;
             assert!(
                 matches!(wrong_type, Err(StoreError::Corrupt(_))),
                 "{wrong_type:?}"
@@ -834,9 +877,24 @@ mod redis_only {
             assert!(corrupt(store.take_held(&show, "m1").await.map(|_| ())));
             assert!(corrupt(store.audit_log(&show, 5).await.map(|_| ())));
             set(&["DEL", &format!("{base}:bans")]).await;
-            assert!(corrupt(store.standing(&show, "kim").await.map(|_| ())));
-            assert!(corrupt(store.standing(&show, "lee").await.map(|_| ())));
-            assert!(store.standing(&show, "max").await.is_ok());
+            assert!(corrupt(
+                store
+                    .standing(&show, "kim", chrono::Utc::now())
+                    .await
+                    .map(|_| ())
+            ));
+            assert!(corrupt(
+                store
+                    .standing(&show, "lee", chrono::Utc::now())
+                    .await
+                    .map(|_| ())
+            ));
+            assert!(
+                store
+                    .standing(&show, "max", chrono::Utc::now())
+                    .await
+                    .is_ok()
+            );
         })
         .await;
     }

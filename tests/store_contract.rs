@@ -16,6 +16,7 @@ use livesale::domain::{
     Creator, CreatorId, Money, NewProduct, NewShow, Product, ProductId, Show, ShowId, ShowStatus,
     Timestamp, Viewer, ViewerId,
 };
+use livesale::store::prelude::*;
 use livesale::store::{DemoRecord, RedisStore, SharedStore, Store, StoreError};
 use uuid::Uuid;
 

@@ -22,9 +22,10 @@ use livesale::domain::{
     Creator, CreatorId, Money, NewProduct, NewShow, Product, ProductId, Show, ShowId, Viewer,
     ViewerId,
 };
+use livesale::store::prelude::*;
 use livesale::store::{
     CheckoutOutcome, CheckoutRequest, Completion, MemoryStore, OutboxEvent, RedisStore,
-    SharedStore, Store, Webhook,
+    SharedStore, Webhook,
 };
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -191,7 +192,7 @@ impl Shop {
             buyer_name: "Bea".into(),
             key: Uuid::new_v4().to_string(),
             body_fingerprint: "{}".into(),
-            order_id: Uuid::now_v7(),
+            order_id: livesale::domain::OrderId(Uuid::now_v7()),
             now,
             reserve_for: chrono::Duration::minutes(10),
             address: None,

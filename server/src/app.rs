@@ -28,7 +28,7 @@ use crate::media::MediaConfig;
 use crate::services::catalog::CatalogService;
 use crate::services::commerce::{CommerceService, CommerceSettings};
 use crate::services::shows::{ShowsService, ShowsSettings};
-use crate::store::{MemoryStore, RedisStore, SharedStore, StoreError};
+use crate::store::{self, Backend, SharedStore, StoreError};
 use crate::tls::TlsSetup;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
@@ -83,20 +83,24 @@ impl App {
         let (store, bus): (SharedStore, Arc<dyn Bus>) = match &config.redis_url {
             Some(url) => {
                 let timeout = config.redis_timeout();
-                let store = RedisStore::connect(url, &config.redis_prefix, timeout).await?;
+                let prefix = &config.redis_prefix;
+                let store = store::open(Backend::Redis {
+                    url,
+                    prefix,
+                    timeout,
+                })
+                .await?;
                 let bus = RedisBus::connect(url, &config.redis_prefix, timeout, limits).await?;
                 tracing::info!(store = "redis", prefix = %config.redis_prefix, "state lives in Redis");
-                (Arc::new(store), Arc::new(bus))
+                (store, Arc::new(bus))
             }
             None => {
                 tracing::warn!(
                     store = "memory",
                     "state lives in this process's memory and dies with it; set REDIS_URL to keep it"
                 );
-                (
-                    Arc::new(MemoryStore::new()),
-                    Arc::new(MemoryBus::new(limits, clock.clone())),
-                )
+                let store = store::open(Backend::Memory).await?;
+                (store, Arc::new(MemoryBus::new(limits, clock.clone())))
             }
         };
         let hub = Hub::new(

@@ -44,7 +44,7 @@ pub async fn resolve_join(
         None => None,
     };
     for known in [token_viewer, device_viewer].into_iter().flatten() {
-        if !crate::services::moderation::admitted(store, show, &known.to_string()).await? {
+        if !crate::services::moderation::admitted(store, show, &known.to_string(), now).await? {
             return Ok(Err(JoinRefusal::Banned));
         }
     }

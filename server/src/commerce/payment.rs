@@ -78,7 +78,7 @@ impl PaymentProvider for TestPayments {
     async fn charge(&self, order: &Order) -> Result<Receipt, PaymentError> {
         match self.mode {
             TestPaymentMode::Approve => Ok(Receipt {
-                reference: format!("test_{}", order.id.simple()),
+                reference: format!("test_{}", order.id.0.simple()),
             }),
             TestPaymentMode::Decline => Err(PaymentError::Declined {
                 reason: "the test provider is configured to decline".into(),

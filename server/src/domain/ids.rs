@@ -58,3 +58,7 @@ id_type!(
     /// One minted moderator or camera invitation.
     InviteId
 );
+id_type!(
+    /// An order placed by a checkout (serialised as the bare uuid, like every id here).
+    OrderId
+);

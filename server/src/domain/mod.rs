@@ -26,7 +26,7 @@ pub mod whole;
 pub use access::{Action, Principal, Role, SessionOwner};
 pub use catalog::{NewProduct, Product};
 pub use error::DomainError;
-pub use ids::{CreatorId, InviteId, ProductId, ShowId, ViewerId};
+pub use ids::{CreatorId, InviteId, OrderId, ProductId, ShowId, ViewerId};
 pub use money::{Currency, Money};
 pub use show::{NewShow, Show, ShowStatus};
 

@@ -351,7 +351,7 @@ impl ChatService {
         };
         let pinned_message = store.pinned_message(&show).await?;
         let standing = match &speaker.id {
-            Some(member) => Some(store.standing(&show, member).await?),
+            Some(member) => Some(store.standing(&show, member, at).await?),
             None => None,
         };
         Ok(RoomSnapshot {

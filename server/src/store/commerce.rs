@@ -1,7 +1,14 @@
-//! Types the commerce part of the `Store` trait speaks in.
+//! The commerce area of the store: pins and their deals' live numbers, carts, the checkout,
+//! orders and their reservations, webhooks and the outbox ([`CommerceStore`]), and the types
+//! it speaks in.
 
-use crate::domain::commerce::{DealState, Order, Pin};
-use crate::domain::{CreatorId, DomainError, Timestamp, ViewerId};
+use async_trait::async_trait;
+
+use super::StoreError;
+use crate::domain::commerce::{CartLine, CartLines, DealState, Order, Pin};
+use crate::domain::{
+    CreatorId, DomainError, OrderId, ProductId, Show, ShowId, Timestamp, ViewerId,
+};
 
 /// A pin with its deal's live numbers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,7 +28,7 @@ pub struct CheckoutRequest {
     /// Digest of the request body; a reused key with another body is refused.
     pub body_fingerprint: String,
     /// The id the order gets if one is created.
-    pub order_id: uuid::Uuid,
+    pub order_id: OrderId,
     pub now: Timestamp,
     /// How long stock stays reserved for the payment.
     pub reserve_for: chrono::Duration,
@@ -53,8 +60,14 @@ pub enum CheckoutOutcome {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Completion {
-    Paid { at: Timestamp },
-    Failed { reason: String },
+    Paid {
+        at: Timestamp,
+    },
+    /// The payment failed at `at` (the time of the `order.failed` event).
+    Failed {
+        reason: String,
+        at: Timestamp,
+    },
 }
 
 /// A merchant's webhook endpoint.
@@ -94,4 +107,137 @@ pub fn cart_fingerprint(lines: &crate::domain::commerce::CartLines) -> String {
         ));
     }
     format!("{:x}", h.finalize())
+}
+
+/// Selling in a show: pins, carts, the atomic checkout, orders, and the merchant's outbox.
+#[async_trait]
+pub trait CommerceStore: Send + Sync + 'static {
+    /// The show's pins in the order they were pinned, with their deals' live numbers.
+    async fn pins(&self, show: &Show) -> Result<Vec<PinState>, StoreError>;
+
+    /// Pins (or re-pins) `pin.product_id`, applying `domain::commerce::add_pin` against the
+    /// stored lineup and pins atomically. A pin with a deal starts that deal afresh: its
+    /// remaining quantity is the deal's quantity and no buyer has bought in it yet (units of an
+    /// earlier deal stay sold). Returns the new pins, or the rule's refusal.
+    async fn pin(
+        &self,
+        show: &Show,
+        pin: &Pin,
+    ) -> Result<Result<Vec<PinState>, DomainError>, StoreError>;
+
+    /// Unpins a product; `None` when it was not pinned.
+    async fn unpin(
+        &self,
+        show: &Show,
+        product: ProductId,
+    ) -> Result<Option<Vec<PinState>>, StoreError>;
+
+    /// The viewer's cart in the show (empty when none or expired).
+    async fn cart(&self, show: &Show, viewer: ViewerId) -> Result<CartLines, StoreError>;
+
+    /// Sets (`Some`) or removes (`None`) one cart line, and refreshes the cart's lifetime.
+    async fn set_cart_line(
+        &self,
+        show: &Show,
+        viewer: ViewerId,
+        product: ProductId,
+        line: Option<CartLine>,
+    ) -> Result<(), StoreError>;
+
+    /// Gives a failed or expired order's lines back to the viewer's cart
+    /// ([`crate::domain::commerce::give_back`]: products in the cart since stay as they are).
+    async fn give_back_cart(
+        &self,
+        show: &Show,
+        viewer: ViewerId,
+        lines: &CartLines,
+    ) -> Result<(), StoreError>;
+
+    /// Deal units of `product` that the viewer bought or holds reserved in the current deal.
+    async fn deal_bought(
+        &self,
+        show: &Show,
+        product: ProductId,
+        viewer: ViewerId,
+    ) -> Result<i64, StoreError>;
+
+    /// The checkout, as one atomic step: when the stored show has ended, the refusal
+    /// `show_ended`. With a known idempotency key, the earlier order (same
+    /// cart — or the cart this checkout emptied — and same body) or `KeyReused`. Otherwise read
+    /// the cart and, for each line, the product's stock, its pin, the deal's remaining units
+    /// and the buyer's deal count; apply `domain::commerce::plan_checkout`; and on success
+    /// take the stock, deal units and buyer counts, store the order as pending payment with
+    /// its reservation deadline and the key, append an `order.created` outbox event, and empty
+    /// the cart. A refusal changes nothing.
+    async fn checkout(
+        &self,
+        show: &Show,
+        req: &CheckoutRequest,
+    ) -> Result<CheckoutOutcome, StoreError>;
+
+    /// Settles a pending order atomically: paid (appends `order.paid`), or failed (returns its
+    /// stock, deal units and buyer counts; appends `order.failed`). An order that is not
+    /// pending any more is returned as it is. `None` for an unknown order.
+    async fn complete_order(
+        &self,
+        show: &Show,
+        order: OrderId,
+        outcome: &Completion,
+    ) -> Result<Option<Order>, StoreError>;
+
+    /// [`Self::complete_order`] for an order the checkout just answered with: `placed` is
+    /// that answer. The outcome is exactly `complete_order(show, placed.id, outcome)`'s (the
+    /// stored order is what gets settled); a store may use `placed` to skip reading the order
+    /// first (RedisStore declares the script's keys from it, and reads only if the stored
+    /// order needs other keys).
+    async fn complete_placed_order(
+        &self,
+        show: &Show,
+        placed: &Order,
+        outcome: &Completion,
+    ) -> Result<Option<Order>, StoreError> {
+        self.complete_order(show, placed.id, outcome).await
+    }
+
+    /// Expires the show's pending orders whose reservation ended before `now`: returns their
+    /// stock like a failure, marks them expired, appends `order.expired`. Returns them.
+    async fn expire_reservations(
+        &self,
+        show: &Show,
+        now: Timestamp,
+    ) -> Result<Vec<Order>, StoreError>;
+
+    /// Shows that have had reservations (the sweeper visits these).
+    async fn shows_with_reservations(&self) -> Result<Vec<ShowId>, StoreError>;
+
+    /// The show's orders, oldest first.
+    async fn orders(&self, show: &Show) -> Result<Vec<Order>, StoreError>;
+
+    /// One viewer's orders in the show, oldest first.
+    async fn viewer_orders(&self, show: &Show, viewer: ViewerId) -> Result<Vec<Order>, StoreError>;
+
+    async fn order(&self, show: &Show, id: OrderId) -> Result<Option<Order>, StoreError>;
+
+    /// Sets or removes a creator's webhook.
+    async fn set_webhook(
+        &self,
+        creator: CreatorId,
+        hook: Option<&Webhook>,
+    ) -> Result<(), StoreError>;
+
+    async fn webhook(&self, creator: CreatorId) -> Result<Option<Webhook>, StoreError>;
+
+    /// Creators with a webhook (the delivery worker visits these).
+    async fn webhook_creators(&self) -> Result<Vec<CreatorId>, StoreError>;
+
+    /// Up to `max` of the creator's undelivered events, oldest first. An event stays here until
+    /// acknowledged, across restarts (at-least-once delivery).
+    async fn outbox_pending(
+        &self,
+        creator: CreatorId,
+        max: usize,
+    ) -> Result<Vec<OutboxEvent>, StoreError>;
+
+    /// Marks an event delivered.
+    async fn outbox_ack(&self, creator: CreatorId, event_id: &str) -> Result<(), StoreError>;
 }

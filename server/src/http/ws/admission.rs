@@ -73,7 +73,7 @@ pub(super) async fn admit(
         .await
         .map_err(Refusal::unavailable)?;
     if let Some(member) = &who.speaker.id
-        && !crate::services::moderation::admitted(state.store.as_ref(), &show, member)
+        && !crate::services::moderation::admitted(state.store.as_ref(), &show, member, state.now())
             .await
             .map_err(Refusal::unavailable)?
     {

@@ -12,7 +12,7 @@ use super::{CommerceService, Shopper, show_ended};
 use crate::commerce::payment::PaymentError;
 use crate::commerce::{announce_pins, announce_purchase};
 use crate::domain::commerce::{Order, OrderStatus, address_key};
-use crate::domain::{DomainError, Show, ShowStatus};
+use crate::domain::{DomainError, OrderId, Show, ShowStatus};
 use crate::store::commerce::AddressAllowance;
 use crate::store::{self, CheckoutRequest, Completion, StoreError};
 
@@ -52,7 +52,7 @@ pub enum CheckoutOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unpaid {
     /// The order that was not placed.
-    pub order: Uuid,
+    pub order: OrderId,
     /// `payment_declined` or `payment_failed` ([`PaymentError::code`]).
     pub code: &'static str,
     /// Why, in words fit for the buyer.
@@ -89,7 +89,7 @@ impl CommerceService {
             buyer_name: if anonymous { "Someone".into() } else { name },
             key: attempt.key,
             body_fingerprint: if anonymous { "anonymous" } else { "named" }.into(),
-            order_id: Uuid::now_v7(),
+            order_id: OrderId(Uuid::now_v7()),
             now: self.clock.now(),
             reserve_for: self.settings.reservation_ttl,
             address: (self.settings.deal_buyers_per_address > 0).then(|| AddressAllowance {
@@ -136,6 +136,7 @@ impl CommerceService {
             },
             Err(e) => Completion::Failed {
                 reason: e.to_string(),
+                at: self.clock.now(),
             },
         };
         let settled = self

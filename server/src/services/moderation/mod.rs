@@ -59,7 +59,7 @@ pub async fn screen(
     now: Timestamp,
 ) -> Result<Screened, ModError> {
     let policy = store.chat_policy(show).await?;
-    let standing = store.standing(show, &message.author.id).await?;
+    let standing = store.standing(show, &message.author.id, now).await?;
     let terms = compile_terms(&policy.blocked_terms);
     match judge(&policy, &terms, role, standing, &message.text, now) {
         Verdict::Refuse(e) => Err(e.into()),
@@ -92,8 +92,13 @@ pub async fn screen(
 }
 
 /// Whether a member may be in the room at all (not banned in the show or by its creator).
-pub async fn admitted(store: &dyn Store, show: &Show, member: &str) -> Result<bool, StoreError> {
-    Ok(!store.standing(show, member).await?.banned)
+pub async fn admitted(
+    store: &dyn Store,
+    show: &Show,
+    member: &str,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    Ok(!store.standing(show, member, now).await?.banned)
 }
 
 /// The public part of the policy, as broadcast.

@@ -181,7 +181,11 @@ async fn a_timeout_is_stored_told_audited_and_ends_with_the_clock() {
     assert_eq!(entry.target.as_deref(), Some(viewer.as_str()));
     assert_eq!(entry.reason.as_deref(), Some("calm down"));
     assert_eq!(entry.details["seconds"], 60);
-    let ends = f.store.standing(&f.show, &viewer).await.unwrap();
+    let ends = f
+        .store
+        .standing(&f.show, &viewer, f.clock.now())
+        .await
+        .unwrap();
     let ends = ends.timed_out_until.unwrap();
     assert!((until - ends).num_seconds().abs() <= 1, "{ends} vs {until}");
 
@@ -210,7 +214,11 @@ async fn only_viewers_are_timed_out_or_banned() {
         assert_eq!(code(f.apply(timeout).await), "viewer_not_found");
         let ban = json!({ "type": "mod.ban", "viewer_id": target });
         assert_eq!(code(f.apply(ban).await), "viewer_not_found");
-        let standing = f.store.standing(&f.show, &target).await.unwrap();
+        let standing = f
+            .store
+            .standing(&f.show, &target, f.clock.now())
+            .await
+            .unwrap();
         assert_eq!(standing, Standing::default(), "{target}");
     }
     let too_short = json!({ "type": "mod.timeout", "viewer_id": f.viewer, "seconds": 9 });
@@ -225,7 +233,13 @@ async fn a_creator_wide_ban_is_the_creators_and_reaches_their_other_shows() {
     let viewer = f.viewer.clone();
     let ban = json!({ "type": "mod.ban", "viewer_id": viewer, "scope": "creator" });
     assert_eq!(code(f.apply(ban.clone()).await), "forbidden_role");
-    assert!(!f.store.standing(&f.sibling, &viewer).await.unwrap().banned);
+    assert!(
+        !f.store
+            .standing(&f.sibling, &viewer, f.clock.now())
+            .await
+            .unwrap()
+            .banned
+    );
     let lift = json!({ "type": "mod.unban", "viewer_id": viewer, "scope": "creator" });
     assert_eq!(code(f.apply(lift).await), "forbidden_role");
 
@@ -243,7 +257,13 @@ async fn a_creator_wide_ban_is_the_creators_and_reaches_their_other_shows() {
         applied.audit.unwrap().details,
         json!({ "scope": "creator" })
     );
-    assert!(f.store.standing(&f.sibling, &viewer).await.unwrap().banned);
+    assert!(
+        f.store
+            .standing(&f.sibling, &viewer, f.clock.now())
+            .await
+            .unwrap()
+            .banned
+    );
     let now = f.clock.now();
     assert!(
         f.store

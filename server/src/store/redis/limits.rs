@@ -23,11 +23,13 @@ use std::time::Duration;
 
 use redis::Script;
 
-use super::StoreError;
-use super::redis::{Keys, RedisStore, redis_error};
+use async_trait::async_trait;
+
+use super::{Keys, RedisStore, redis_error};
 use crate::domain::limits::{Budget, BudgetKey, DeviceId};
 use crate::domain::protocol::BanScope;
 use crate::domain::{CreatorId, Show, Timestamp, ViewerId};
+use crate::store::{LimitsStore, StoreError};
 
 /// The token bucket of `domain::chat::RateLimit`, kept in Redis. Returns 0 when a unit was
 /// taken, else the milliseconds until one is back. The key expires one period after the last
@@ -85,83 +87,6 @@ fn millis(d: Duration) -> u64 {
     (d.as_millis() as u64).max(1)
 }
 
-pub(super) async fn take_budget(
-    store: &RedisStore,
-    key: &BudgetKey,
-    budget: Budget,
-    now_ms: u64,
-) -> Result<Result<(), Duration>, StoreError> {
-    store
-        .guard("take_budget", async {
-            let wait: u64 = TAKE_SCRIPT
-                .key(store.keys.budget(key))
-                .arg(budget.capacity)
-                .arg(millis(budget.period))
-                .arg(now_ms)
-                .invoke_async(&mut store.conn.clone())
-                .await
-                .map_err(redis_error)?;
-            Ok(if wait == 0 {
-                Ok(())
-            } else {
-                Err(Duration::from_millis(wait))
-            })
-        })
-        .await
-}
-
-pub(super) async fn device_viewer(
-    store: &RedisStore,
-    creator: CreatorId,
-    device: &DeviceId,
-) -> Result<Option<ViewerId>, StoreError> {
-    store
-        .guard("device_viewer", async {
-            let raw: Option<String> = redis::cmd("GET")
-                .arg(store.keys.device(creator, device))
-                .query_async(&mut store.conn.clone())
-                .await
-                .map_err(redis_error)?;
-            raw.map(|raw| {
-                raw.parse::<ViewerId>().map_err(|_| {
-                    StoreError::Corrupt(format!("device tie {raw:?} is not a viewer id"))
-                })
-            })
-            .transpose()
-        })
-        .await
-}
-
-pub(super) async fn bind_device(
-    store: &RedisStore,
-    creator: CreatorId,
-    device: &DeviceId,
-    viewer: ViewerId,
-    ttl: Duration,
-) -> Result<(), StoreError> {
-    let key = store.keys.device(creator, device);
-    set_for(store, "bind_device", key, viewer.to_string(), ttl, true).await
-}
-
-pub(super) async fn note_join_address(
-    store: &RedisStore,
-    creator: CreatorId,
-    viewer: ViewerId,
-    address: IpAddr,
-    ttl: Duration,
-) -> Result<(), StoreError> {
-    let key = store.keys.join_address(creator, viewer);
-    set_for(
-        store,
-        "note_join_address",
-        key,
-        address.to_string(),
-        ttl,
-        false,
-    )
-    .await
-}
-
 /// `SET key value PX ttl`, with `NX` (keep an existing value) when `keep` is set.
 async fn set_for(
     store: &RedisStore,
@@ -187,16 +112,92 @@ async fn set_for(
         .await
 }
 
-pub(super) async fn join_address(
-    store: &RedisStore,
-    creator: CreatorId,
-    viewer: ViewerId,
-) -> Result<Option<IpAddr>, StoreError> {
-    store
-        .guard("join_address", async {
+#[async_trait]
+impl LimitsStore for RedisStore {
+    async fn take_budget(
+        &self,
+        key: &BudgetKey,
+        budget: Budget,
+        now_ms: u64,
+    ) -> Result<Result<(), Duration>, StoreError> {
+        self.guard("take_budget", async {
+            let wait: u64 = TAKE_SCRIPT
+                .key(self.keys.budget(key))
+                .arg(budget.capacity)
+                .arg(millis(budget.period))
+                .arg(now_ms)
+                .invoke_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_error)?;
+            Ok(if wait == 0 {
+                Ok(())
+            } else {
+                Err(Duration::from_millis(wait))
+            })
+        })
+        .await
+    }
+
+    async fn device_viewer(
+        &self,
+        creator: CreatorId,
+        device: &DeviceId,
+    ) -> Result<Option<ViewerId>, StoreError> {
+        self.guard("device_viewer", async {
             let raw: Option<String> = redis::cmd("GET")
-                .arg(store.keys.join_address(creator, viewer))
-                .query_async(&mut store.conn.clone())
+                .arg(self.keys.device(creator, device))
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_error)?;
+            raw.map(|raw| {
+                raw.parse::<ViewerId>().map_err(|_| {
+                    StoreError::Corrupt(format!("device tie {raw:?} is not a viewer id"))
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn bind_device(
+        &self,
+        creator: CreatorId,
+        device: &DeviceId,
+        viewer: ViewerId,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let key = self.keys.device(creator, device);
+        set_for(self, "bind_device", key, viewer.to_string(), ttl, true).await
+    }
+
+    async fn note_join_address(
+        &self,
+        creator: CreatorId,
+        viewer: ViewerId,
+        address: IpAddr,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let key = self.keys.join_address(creator, viewer);
+        set_for(
+            self,
+            "note_join_address",
+            key,
+            address.to_string(),
+            ttl,
+            false,
+        )
+        .await
+    }
+
+    async fn join_address(
+        &self,
+        creator: CreatorId,
+        viewer: ViewerId,
+    ) -> Result<Option<IpAddr>, StoreError> {
+        self.guard("join_address", async {
+            let raw: Option<String> = redis::cmd("GET")
+                .arg(self.keys.join_address(creator, viewer))
+                .query_async(&mut self.conn.clone())
                 .await
                 .map_err(redis_error)?;
             raw.map(|raw| {
@@ -206,19 +207,18 @@ pub(super) async fn join_address(
             .transpose()
         })
         .await
-}
+    }
 
-pub(super) async fn set_address_ban(
-    store: &RedisStore,
-    show: &Show,
-    scope: BanScope,
-    address: IpAddr,
-    until: Option<Timestamp>,
-) -> Result<(), StoreError> {
-    store
-        .guard("set_address_ban", async {
-            let show_key = store.keys.show_address_ban(show, address);
-            let creator_key = store.keys.creator_address_ban(show.creator_id, address);
+    async fn set_address_ban(
+        &self,
+        show: &Show,
+        scope: BanScope,
+        address: IpAddr,
+        until: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        self.guard("set_address_ban", async {
+            let show_key = self.keys.show_address_ban(show, address);
+            let creator_key = self.keys.creator_address_ban(show.creator_id, address);
             let mut pipe = redis::pipe();
             pipe.atomic();
             match (scope, until) {
@@ -243,29 +243,29 @@ pub(super) async fn set_address_ban(
                     pipe.cmd("DEL").arg(creator_key).arg(show_key).ignore();
                 }
             }
-            pipe.exec_async(&mut store.conn.clone())
+            pipe.exec_async(&mut self.conn.clone())
                 .await
                 .map_err(redis_error)
         })
         .await
-}
+    }
 
-/// Redis ends the cool-downs itself (the keys expire), so `now` is not needed here.
-pub(super) async fn address_banned(
-    store: &RedisStore,
-    show: &Show,
-    address: IpAddr,
-    _now: Timestamp,
-) -> Result<bool, StoreError> {
-    store
-        .guard("address_banned", async {
+    /// Redis ends the cool-downs itself (the keys expire), so `now` is not needed here.
+    async fn address_banned(
+        &self,
+        show: &Show,
+        address: IpAddr,
+        _now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.guard("address_banned", async {
             let n: u64 = redis::cmd("EXISTS")
-                .arg(store.keys.show_address_ban(show, address))
-                .arg(store.keys.creator_address_ban(show.creator_id, address))
-                .query_async(&mut store.conn.clone())
+                .arg(self.keys.show_address_ban(show, address))
+                .arg(self.keys.creator_address_ban(show.creator_id, address))
+                .query_async(&mut self.conn.clone())
                 .await
                 .map_err(redis_error)?;
             Ok(n > 0)
         })
         .await
+    }
 }

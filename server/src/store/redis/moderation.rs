@@ -1,10 +1,10 @@
-//! RedisStore's moderation state: chat policy, bans, timeouts, slow-mode times, held messages,
-//! the pinned chat message, the audit log and revoked invitations. [`super::MemoryStore`] is
-//! the reference: every function here has its observable behaviour (one deliberate difference,
-//! see `standing`), and tests/moderation_store.rs runs one contract against both.
+//! RedisStore's moderation area: chat policy, bans, timeouts, slow-mode times, held messages,
+//! the pinned chat message and the audit log. [`crate::store::MemoryStore`] is the reference:
+//! every function here has its observable behaviour, and tests/moderation_store.rs runs one
+//! contract against both.
 //!
 //! Key layout. A show's keys live under its creator's hash tag, beside the show record (see
-//! `redis.rs`), and a creator-wide ban list sits under the same tag, so a show's bans and its
+//! `mod.rs`), and a creator-wide ban list sits under the same tag, so a show's bans and its
 //! creator's bans are read in one round trip and any script over them stays in one Cluster
 //! slot. Every per-show key ends in `mod:…`, apart from the room bus's and commerce's keys:
 //!
@@ -20,9 +20,6 @@
 //! | `show:<s>:mod:pinned`                 | string | the pinned `ChatMessage` JSON                  |
 //! | `show:<s>:mod:audit`                  | list   | `AuditEntry` JSON, oldest first, the newest [`AUDIT_KEEP`] kept |
 //!
-//! Revoked invitations are one global set, `{prefix}:revoked` (invite ids; an invitation is
-//! not tied to one creator's slot and no script reads it).
-//!
 //! Times are stored as integer nanoseconds since the epoch, so they read back exactly as the
 //! memory store keeps them (milliseconds would move a timeout's end and slow mode's next
 //! message by up to 1 ms). `standing`, on the chat hot path, is one pipelined MULTI of four
@@ -35,14 +32,16 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use chrono::DateTime;
-use redis::{RedisError, Script};
+use redis::Script;
 
-use super::StoreError;
-use super::redis::{Keys, RedisStore, decode, encode, redis_error};
+use async_trait::async_trait;
+
+use super::{Keys, RedisStore, decode, encode, store_error};
 use crate::domain::chat::ChatMessage;
 use crate::domain::moderation::{AuditEntry, ChatPolicy, HeldMessage, Standing};
 use crate::domain::protocol::BanScope;
-use crate::domain::{CreatorId, InviteId, Show, ShowId, Timestamp};
+use crate::domain::{CreatorId, Show, Timestamp};
+use crate::store::{ModerationStore, StoreError};
 
 /// Audit entries kept per show; older ones are dropped as new ones arrive.
 pub const AUDIT_KEEP: usize = 10_000;
@@ -81,13 +80,6 @@ impl Keys {
     fn audit(&self, show: &Show) -> String {
         self.moderation(show, "audit")
     }
-    fn revoked(&self) -> String {
-        self.global("revoked")
-    }
-
-    fn invites(&self) -> String {
-        self.global("invites")
-    }
 }
 
 /// Holds a message: stores it, and appends its id to the order unless it is held already
@@ -113,20 +105,6 @@ return raw
 static HOLD_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(HOLD));
 static TAKE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(TAKE));
 
-/// [`redis_error`], also for a wrong-typed key inside a MULTI, which the client reports as a
-/// pipeline failure without an error code of its own.
-fn store_error(e: RedisError) -> StoreError {
-    let wrong_type = e
-        .clone()
-        .into_server_errors()
-        .is_some_and(|errors| errors.iter().any(|(_, err)| err.code() == "WRONGTYPE"));
-    if wrong_type {
-        StoreError::Corrupt(format!("redis: {e}"))
-    } else {
-        redis_error(e)
-    }
-}
-
 const NANOS_PER_SECOND: i128 = 1_000_000_000;
 
 /// A time as integer nanoseconds since the epoch (exact over chrono's whole range).
@@ -143,12 +121,13 @@ fn decode_time(raw: &str, what: &str) -> Result<Timestamp, StoreError> {
     DateTime::from_timestamp(secs, sub).ok_or_else(bad)
 }
 
-pub(super) async fn chat_policy(store: &RedisStore, show: &Show) -> Result<ChatPolicy, StoreError> {
-    store
-        .guard("chat_policy", async {
+#[async_trait]
+impl ModerationStore for RedisStore {
+    async fn chat_policy(&self, show: &Show) -> Result<ChatPolicy, StoreError> {
+        self.guard("chat_policy", async {
             let raw: Option<String> = redis::cmd("GET")
-                .arg(store.keys.chat_policy(show))
-                .query_async(&mut store.conn.clone())
+                .arg(self.keys.chat_policy(show))
+                .query_async(&mut self.conn.clone())
                 .await
                 .map_err(store_error)?;
             match raw {
@@ -157,54 +136,47 @@ pub(super) async fn chat_policy(store: &RedisStore, show: &Show) -> Result<ChatP
             }
         })
         .await
-}
+    }
 
-pub(super) async fn set_chat_policy(
-    store: &RedisStore,
-    show: &Show,
-    policy: &ChatPolicy,
-) -> Result<(), StoreError> {
-    store
-        .guard("set_chat_policy", async {
+    async fn set_chat_policy(&self, show: &Show, policy: &ChatPolicy) -> Result<(), StoreError> {
+        self.guard("set_chat_policy", async {
             redis::cmd("SET")
-                .arg(store.keys.chat_policy(show))
+                .arg(self.keys.chat_policy(show))
                 .arg(encode(policy)?)
-                .exec_async(&mut store.conn.clone())
+                .exec_async(&mut self.conn.clone())
                 .await
                 .map_err(store_error)
         })
         .await
-}
+    }
 
-/// One MULTI of four reads. Unlike the memory store, a timeout that has ended (by this
-/// process's clock) is reported as none: the caller's verdict is the same either way
-/// (`judge` only refuses while `until > now`), and nothing shows a stale end.
-pub(super) async fn standing(
-    store: &RedisStore,
-    show: &Show,
-    member: &str,
-) -> Result<Standing, StoreError> {
-    store
-        .guard("standing", async {
+    /// One MULTI of four reads; a timeout that ended by `now` is reported as none, as the
+    /// memory store does.
+    async fn standing(
+        &self,
+        show: &Show,
+        member: &str,
+        now: Timestamp,
+    ) -> Result<Standing, StoreError> {
+        self.guard("standing", async {
             let (show_ban, creator_ban, until, last): (bool, bool, Option<String>, Option<String>) =
                 redis::pipe()
                     .atomic()
                     .cmd("SISMEMBER")
-                    .arg(store.keys.show_bans(show))
+                    .arg(self.keys.show_bans(show))
                     .arg(member)
                     .cmd("SISMEMBER")
-                    .arg(store.keys.creator_bans(show.creator_id))
+                    .arg(self.keys.creator_bans(show.creator_id))
                     .arg(member)
                     .cmd("HGET")
-                    .arg(store.keys.timeouts(show))
+                    .arg(self.keys.timeouts(show))
                     .arg(member)
                     .cmd("HGET")
-                    .arg(store.keys.last_messages(show))
+                    .arg(self.keys.last_messages(show))
                     .arg(member)
-                    .query_async(&mut store.conn.clone())
+                    .query_async(&mut self.conn.clone())
                     .await
                     .map_err(store_error)?;
-            let now = chrono::Utc::now();
             let timed_out_until = until
                 .map(|raw| decode_time(&raw, "timeout"))
                 .transpose()?
@@ -219,17 +191,16 @@ pub(super) async fn standing(
             })
         })
         .await
-}
+    }
 
-pub(super) async fn record_message(
-    store: &RedisStore,
-    show: &Show,
-    member: &str,
-    at: Timestamp,
-) -> Result<(), StoreError> {
-    store
-        .guard("record_message", async {
-            let key = store.keys.last_messages(show);
+    async fn record_message(
+        &self,
+        show: &Show,
+        member: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.guard("record_message", async {
+            let key = self.keys.last_messages(show);
             redis::pipe()
                 .atomic()
                 .cmd("HSET")
@@ -241,22 +212,21 @@ pub(super) async fn record_message(
                 .arg(&key)
                 .arg(LAST_MESSAGE_TTL.as_millis() as u64)
                 .ignore()
-                .exec_async(&mut store.conn.clone())
+                .exec_async(&mut self.conn.clone())
                 .await
                 .map_err(store_error)
         })
         .await
-}
+    }
 
-pub(super) async fn set_timeout(
-    store: &RedisStore,
-    show: &Show,
-    member: &str,
-    until: Option<Timestamp>,
-) -> Result<(), StoreError> {
-    store
-        .guard("set_timeout", async {
-            let key = store.keys.timeouts(show);
+    async fn set_timeout(
+        &self,
+        show: &Show,
+        member: &str,
+        until: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        self.guard("set_timeout", async {
+            let key = self.keys.timeouts(show);
             let cmd = match until {
                 Some(until) => {
                     let mut cmd = redis::cmd("HSET");
@@ -269,24 +239,23 @@ pub(super) async fn set_timeout(
                     cmd
                 }
             };
-            cmd.exec_async(&mut store.conn.clone())
+            cmd.exec_async(&mut self.conn.clone())
                 .await
                 .map_err(store_error)
         })
         .await
-}
+    }
 
-pub(super) async fn set_ban(
-    store: &RedisStore,
-    show: &Show,
-    member: &str,
-    scope: BanScope,
-    banned: bool,
-) -> Result<(), StoreError> {
-    store
-        .guard("set_ban", async {
-            let show_bans = store.keys.show_bans(show);
-            let creator_bans = store.keys.creator_bans(show.creator_id);
+    async fn set_ban(
+        &self,
+        show: &Show,
+        member: &str,
+        scope: BanScope,
+        banned: bool,
+    ) -> Result<(), StoreError> {
+        self.guard("set_ban", async {
+            let show_bans = self.keys.show_bans(show);
+            let creator_bans = self.keys.creator_bans(show.creator_id);
             let mut pipe = redis::pipe();
             pipe.atomic();
             match (scope, banned) {
@@ -305,67 +274,53 @@ pub(super) async fn set_ban(
                     pipe.cmd("SREM").arg(&show_bans).arg(member).ignore();
                 }
             }
-            pipe.exec_async(&mut store.conn.clone())
+            pipe.exec_async(&mut self.conn.clone())
                 .await
                 .map_err(store_error)
         })
         .await
-}
+    }
 
-pub(super) async fn hold_message(
-    store: &RedisStore,
-    show: &Show,
-    held: &HeldMessage,
-) -> Result<(), StoreError> {
-    store
-        .guard("hold_message", async {
+    async fn hold_message(&self, show: &Show, held: &HeldMessage) -> Result<(), StoreError> {
+        self.guard("hold_message", async {
             let _: i64 = HOLD_SCRIPT
-                .key(store.keys.held(show))
-                .key(store.keys.held_order(show))
+                .key(self.keys.held(show))
+                .key(self.keys.held_order(show))
                 .arg(held.message.id.as_str())
                 .arg(encode(held)?)
-                .invoke_async(&mut store.conn.clone())
+                .invoke_async(&mut self.conn.clone())
                 .await
                 .map_err(store_error)?;
             Ok(())
         })
         .await
-}
+    }
 
-pub(super) async fn take_held(
-    store: &RedisStore,
-    show: &Show,
-    id: &str,
-) -> Result<Option<HeldMessage>, StoreError> {
-    store
-        .guard("take_held", async {
+    async fn take_held(&self, show: &Show, id: &str) -> Result<Option<HeldMessage>, StoreError> {
+        self.guard("take_held", async {
             let raw: Option<String> = TAKE_SCRIPT
-                .key(store.keys.held(show))
-                .key(store.keys.held_order(show))
+                .key(self.keys.held(show))
+                .key(self.keys.held_order(show))
                 .arg(id)
-                .invoke_async(&mut store.conn.clone())
+                .invoke_async(&mut self.conn.clone())
                 .await
                 .map_err(store_error)?;
             raw.map(|raw| decode(&raw, "held message")).transpose()
         })
         .await
-}
+    }
 
-pub(super) async fn held_messages(
-    store: &RedisStore,
-    show: &Show,
-) -> Result<Vec<HeldMessage>, StoreError> {
-    store
-        .guard("held_messages", async {
+    async fn held_messages(&self, show: &Show) -> Result<Vec<HeldMessage>, StoreError> {
+        self.guard("held_messages", async {
             let (order, mut held): (Vec<String>, HashMap<String, String>) = redis::pipe()
                 .atomic()
                 .cmd("LRANGE")
-                .arg(store.keys.held_order(show))
+                .arg(self.keys.held_order(show))
                 .arg(0)
                 .arg(-1)
                 .cmd("HGETALL")
-                .arg(store.keys.held(show))
-                .query_async(&mut store.conn.clone())
+                .arg(self.keys.held(show))
+                .query_async(&mut self.conn.clone())
                 .await
                 .map_err(store_error)?;
             // The scripts keep both in step; `remove` also drops a (foreign) repeated id.
@@ -376,16 +331,15 @@ pub(super) async fn held_messages(
                 .collect()
         })
         .await
-}
+    }
 
-pub(super) async fn set_pinned_message(
-    store: &RedisStore,
-    show: &Show,
-    message: Option<&ChatMessage>,
-) -> Result<(), StoreError> {
-    store
-        .guard("set_pinned_message", async {
-            let key = store.keys.pinned_message(show);
+    async fn set_pinned_message(
+        &self,
+        show: &Show,
+        message: Option<&ChatMessage>,
+    ) -> Result<(), StoreError> {
+        self.guard("set_pinned_message", async {
+            let key = self.keys.pinned_message(show);
             let cmd = match message {
                 Some(message) => {
                     let mut cmd = redis::cmd("SET");
@@ -398,37 +352,28 @@ pub(super) async fn set_pinned_message(
                     cmd
                 }
             };
-            cmd.exec_async(&mut store.conn.clone())
+            cmd.exec_async(&mut self.conn.clone())
                 .await
                 .map_err(store_error)
         })
         .await
-}
+    }
 
-pub(super) async fn pinned_message(
-    store: &RedisStore,
-    show: &Show,
-) -> Result<Option<ChatMessage>, StoreError> {
-    store
-        .guard("pinned_message", async {
+    async fn pinned_message(&self, show: &Show) -> Result<Option<ChatMessage>, StoreError> {
+        self.guard("pinned_message", async {
             let raw: Option<String> = redis::cmd("GET")
-                .arg(store.keys.pinned_message(show))
-                .query_async(&mut store.conn.clone())
+                .arg(self.keys.pinned_message(show))
+                .query_async(&mut self.conn.clone())
                 .await
                 .map_err(store_error)?;
             raw.map(|raw| decode(&raw, "pinned message")).transpose()
         })
         .await
-}
+    }
 
-pub(super) async fn append_audit(
-    store: &RedisStore,
-    show: &Show,
-    entry: &AuditEntry,
-) -> Result<(), StoreError> {
-    store
-        .guard("append_audit", async {
-            let key = store.keys.audit(show);
+    async fn append_audit(&self, show: &Show, entry: &AuditEntry) -> Result<(), StoreError> {
+        self.guard("append_audit", async {
+            let key = self.keys.audit(show);
             redis::pipe()
                 .atomic()
                 .cmd("RPUSH")
@@ -440,99 +385,31 @@ pub(super) async fn append_audit(
                 .arg(-(AUDIT_KEEP as i64))
                 .arg(-1)
                 .ignore()
-                .exec_async(&mut store.conn.clone())
+                .exec_async(&mut self.conn.clone())
                 .await
                 .map_err(store_error)
         })
         .await
-}
-
-pub(super) async fn audit_log(
-    store: &RedisStore,
-    show: &Show,
-    limit: usize,
-) -> Result<Vec<AuditEntry>, StoreError> {
-    if limit == 0 {
-        // LRANGE -0 -1 would be the whole list.
-        return Ok(Vec::new());
     }
-    store
-        .guard("audit_log", async {
+
+    async fn audit_log(&self, show: &Show, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        if limit == 0 {
+            // LRANGE -0 -1 would be the whole list.
+            return Ok(Vec::new());
+        }
+        self.guard("audit_log", async {
             let start = i64::try_from(limit).map_or(i64::MIN, |n| -n);
             let raws: Vec<String> = redis::cmd("LRANGE")
-                .arg(store.keys.audit(show))
+                .arg(self.keys.audit(show))
                 .arg(start)
                 .arg(-1)
-                .query_async(&mut store.conn.clone())
+                .query_async(&mut self.conn.clone())
                 .await
                 .map_err(store_error)?;
             raws.iter().map(|raw| decode(raw, "audit entry")).collect()
         })
         .await
-}
-
-/// Members of the revoked set are `<show>:<invite>`.
-pub(super) async fn record_invite(
-    store: &RedisStore,
-    show: ShowId,
-    invite: InviteId,
-) -> Result<(), StoreError> {
-    store
-        .guard("record_invite", async {
-            redis::cmd("SADD")
-                .arg(store.keys.invites())
-                .arg(format!("{show}:{invite}"))
-                .exec_async(&mut store.conn.clone())
-                .await
-                .map_err(store_error)
-        })
-        .await
-}
-
-/// Invitations are never forgotten once recorded, so checking then adding needs no script.
-pub(super) async fn revoke_invite(
-    store: &RedisStore,
-    show: ShowId,
-    invite: InviteId,
-) -> Result<bool, StoreError> {
-    let member = format!("{show}:{invite}");
-    store
-        .guard("revoke_invite", async {
-            let mut conn = store.conn.clone();
-            let known: bool = redis::cmd("SISMEMBER")
-                .arg(store.keys.invites())
-                .arg(&member)
-                .query_async(&mut conn)
-                .await
-                .map_err(store_error)?;
-            if known {
-                redis::cmd("SADD")
-                    .arg(store.keys.revoked())
-                    .arg(&member)
-                    .exec_async(&mut conn)
-                    .await
-                    .map_err(store_error)?;
-            }
-            Ok(known)
-        })
-        .await
-}
-
-pub(super) async fn is_revoked(
-    store: &RedisStore,
-    show: ShowId,
-    invite: InviteId,
-) -> Result<bool, StoreError> {
-    store
-        .guard("is_revoked", async {
-            redis::cmd("SISMEMBER")
-                .arg(store.keys.revoked())
-                .arg(format!("{show}:{invite}"))
-                .query_async(&mut store.conn.clone())
-                .await
-                .map_err(store_error)
-        })
-        .await
+    }
 }
 
 #[cfg(test)]

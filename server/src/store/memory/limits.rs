@@ -1,4 +1,4 @@
-//! MemoryStore's limits per person: token buckets, device ties, join addresses and address
+//! MemoryStore's limits area (limits per person): token buckets, device ties, join addresses and address
 //! cool-downs after bans. Behind a lock of its own (apart from the store's records), because
 //! a budget is taken for every chat message and reaction. Entries that can no longer matter
 //! are dropped as the maps grow, so a flood of fresh keys does not grow memory for ever.
@@ -7,10 +7,14 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
+
+use super::MemoryStore;
 use crate::domain::chat::RateLimit;
 use crate::domain::limits::{Budget, BudgetKey, DeviceId};
 use crate::domain::protocol::BanScope;
-use crate::domain::{CreatorId, ShowId, Timestamp, ViewerId};
+use crate::domain::{CreatorId, Show, ShowId, Timestamp, ViewerId};
+use crate::store::{LimitsStore, StoreError};
 
 /// Maps are swept once they reach this many entries (then at twice what survives).
 const SWEEP_FROM: usize = 4096;
@@ -138,5 +142,75 @@ impl Limits {
         self.creator_address_bans.retain(|_, until| *until > now);
         self.show_address_bans.contains_key(&(show, address))
             || self.creator_address_bans.contains_key(&(creator, address))
+    }
+}
+
+#[async_trait]
+impl LimitsStore for MemoryStore {
+    async fn take_budget(
+        &self,
+        key: &BudgetKey,
+        budget: Budget,
+        now_ms: u64,
+    ) -> Result<Result<(), std::time::Duration>, StoreError> {
+        Ok(self.limits(|l| l.take_budget(key, budget, now_ms)))
+    }
+
+    async fn device_viewer(
+        &self,
+        creator: CreatorId,
+        device: &DeviceId,
+    ) -> Result<Option<ViewerId>, StoreError> {
+        Ok(self.limits(|l| l.device_viewer(creator, device)))
+    }
+
+    async fn bind_device(
+        &self,
+        creator: CreatorId,
+        device: &DeviceId,
+        viewer: ViewerId,
+        ttl: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        self.limits(|l| l.bind_device(creator, device, viewer, ttl));
+        Ok(())
+    }
+
+    async fn note_join_address(
+        &self,
+        creator: CreatorId,
+        viewer: ViewerId,
+        address: std::net::IpAddr,
+        ttl: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        self.limits(|l| l.note_join_address(creator, viewer, address, ttl));
+        Ok(())
+    }
+
+    async fn join_address(
+        &self,
+        creator: CreatorId,
+        viewer: ViewerId,
+    ) -> Result<Option<std::net::IpAddr>, StoreError> {
+        Ok(self.limits(|l| l.join_address(creator, viewer)))
+    }
+
+    async fn set_address_ban(
+        &self,
+        show: &Show,
+        scope: BanScope,
+        address: std::net::IpAddr,
+        until: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        self.limits(|l| l.set_address_ban(show.creator_id, show.id, scope, address, until));
+        Ok(())
+    }
+
+    async fn address_banned(
+        &self,
+        show: &Show,
+        address: std::net::IpAddr,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        Ok(self.limits(|l| l.address_banned(show.creator_id, show.id, address, now)))
     }
 }

@@ -1,0 +1,28 @@
+//! Commerce rules: pins and flash deals, the price in effect, carts, the checkout check, and
+//! orders. Pure; the store applies [`plan_checkout`] atomically (under one lock in memory, in
+//! one Lua script in Redis) and tests/checkout_differential.rs holds both to the same outcomes
+//! on thousands of random cases. One file per concept: `pins` (pins, deals, the price in
+//! effect), `cart` (cart lines and the rule for setting one), `checkout` (the checkout check and
+//! the per-address allowance), `orders` (orders and their lines).
+
+mod cart;
+mod checkout;
+mod orders;
+mod pins;
+#[cfg(test)]
+mod tests;
+
+pub use cart::{CartLine, CartLines, LineFacts, cart_lines_of, check_cart_line, give_back};
+pub use checkout::{address_key, check_address_allowance, plan_checkout};
+pub use orders::{Order, OrderLine, OrderStatus};
+pub use pins::{Deal, DealState, DealTerms, DealView, Pin, PinView, add_pin, price_in_effect};
+
+/// Most products pinned to a show at once.
+pub const MAX_PINS: usize = 3;
+/// Most units of one product in one cart.
+pub const MAX_CART_QUANTITY: i64 = 100;
+/// Most distinct products in one cart.
+pub const MAX_CART_ITEMS: usize = 20;
+pub const MIN_DEAL_SECONDS: u64 = 10;
+pub const MAX_DEAL_SECONDS: u64 = 24 * 3600;
+pub const MAX_DEAL_QUANTITY: i64 = 1_000_000;

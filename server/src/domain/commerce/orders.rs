@@ -1,0 +1,61 @@
+//! Orders: their lines, their status, and the record a checkout stores.
+
+use crate::domain::{Money, OrderId, ProductId, ShowId, Timestamp, ViewerId};
+
+/// One line of an order.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct OrderLine {
+    pub product_id: ProductId,
+    pub title: String,
+    pub quantity: i64,
+    pub unit_price: Money,
+    /// Bought at the deal price (counts against the deal's quantity and per-buyer limit).
+    pub deal: bool,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    /// Stock is reserved; the payment is being taken.
+    PendingPayment,
+    Paid,
+    /// The payment was declined or failed; the stock went back.
+    Failed,
+    /// The reservation ran out before the payment finished; the stock went back.
+    Expired,
+}
+
+impl OrderStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::PendingPayment => "pending_payment",
+            OrderStatus::Paid => "paid",
+            OrderStatus::Failed => "failed",
+            OrderStatus::Expired => "expired",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Order {
+    #[schema(value_type = String, format = Uuid)]
+    pub id: OrderId,
+    pub show_id: ShowId,
+    pub viewer_id: ViewerId,
+    /// The name shown in the room's purchase event ("Someone" when the buyer opted out).
+    pub buyer_name: String,
+    pub status: OrderStatus,
+    pub items: Vec<OrderLine>,
+    pub total: Money,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    /// Until when the reserved stock is held for the payment.
+    #[schema(value_type = String, format = DateTime)]
+    pub reserved_until: Timestamp,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub paid_at: Option<Timestamp>,
+    /// Why a failed order failed (e.g. the card was declined).
+    pub failure: Option<String>,
+}

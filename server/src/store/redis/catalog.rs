@@ -1,0 +1,337 @@
+//! RedisStore's catalog area: products (the record as JSON, the stock in the creator's stock
+//! hash, the SKU index, the catalog listing) and show lineups.
+
+use std::sync::LazyLock;
+
+use async_trait::async_trait;
+use redis::Script;
+
+use super::{Keys, RedisStore, decode, encode, parse_id, redis_error, score};
+use crate::domain::{CreatorId, Product, ProductId, Show};
+use crate::store::{CatalogStore, Page, PageAfter, ProductInsert, StoreError};
+
+/// Inserts a product unless its creator already uses the SKU or already has the most products
+/// allowed (the catalog's size).
+/// KEYS: skus, product, stock, catalog. ARGV: sku, product id, json, stock, created ms, max.
+/// Returns 1 inserted, 0 duplicate SKU, -1 over the quota.
+const INSERT_PRODUCT: &str = r"
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+if redis.call('ZCARD', KEYS[4]) >= tonumber(ARGV[6]) then return -1 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('SET', KEYS[2], ARGV[3])
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[4])
+redis.call('ZADD', KEYS[4], ARGV[5], ARGV[2])
+return 1
+";
+static INSERT_PRODUCT_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(INSERT_PRODUCT));
+
+/// Replaces a product (stock included) and moves its SKU index entry if the SKU changed.
+/// KEYS: product, stock, skus, catalog. ARGV: product id, json, stock, sku, created ms.
+/// Returns -1 when the stored record is not JSON.
+const UPDATE_PRODUCT: &str = r"
+local old = redis.call('GET', KEYS[1])
+if old then
+  local ok, rec = pcall(cjson.decode, old)
+  if not ok or type(rec) ~= 'table' or type(rec.sku) ~= 'string' then return -1 end
+  if rec.sku ~= ARGV[4] then
+    if redis.call('HGET', KEYS[3], rec.sku) == ARGV[1] then
+      redis.call('HDEL', KEYS[3], rec.sku)
+    end
+    redis.call('HSET', KEYS[3], ARGV[4], ARGV[1])
+  end
+end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+redis.call('ZADD', KEYS[4], ARGV[5], ARGV[1])
+return 1
+";
+static UPDATE_PRODUCT_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(UPDATE_PRODUCT));
+
+/// Appends a product to a lineup once; scores count up, so ZRANGE is insertion order.
+/// KEYS: lineup. ARGV: product id.
+const ADD_TO_LINEUP: &str = r"
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+local n = 1
+if last[2] then n = tonumber(last[2]) + 1 end
+redis.call('ZADD', KEYS[1], n, ARGV[1])
+return 1
+";
+static ADD_TO_LINEUP_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(ADD_TO_LINEUP));
+
+impl Keys {
+    fn skus(&self, c: CreatorId) -> String {
+        format!("{}:skus", self.tag(c))
+    }
+    fn catalog(&self, c: CreatorId) -> String {
+        format!("{}:products", self.tag(c))
+    }
+}
+
+impl RedisStore {
+    async fn product_owner(&self, id: ProductId) -> Result<Option<CreatorId>, StoreError> {
+        if let Some(c) = self.owners(|o| o.products.get(&id).copied()) {
+            return Ok(Some(c));
+        }
+        let owner = self.indexed_owner("idx:product", &id.to_string()).await?;
+        if let Some(c) = owner {
+            self.owners(|o| o.products.insert(id, c));
+        }
+        Ok(owner)
+    }
+
+    /// Reads one product record and its stock, if the record exists.
+    async fn load_product(
+        &self,
+        creator: CreatorId,
+        id: ProductId,
+    ) -> Result<Option<Product>, StoreError> {
+        let (json, stock): (Option<String>, Option<String>) = redis::pipe()
+            .cmd("GET")
+            .arg(self.keys.product(creator, id))
+            .cmd("HGET")
+            .arg(self.keys.stock(creator))
+            .arg(id.to_string())
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_error)?;
+        match json {
+            Some(json) => decode_product(&json, stock.as_deref()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The product records (with stock) of catalog members (product ids), in no particular
+    /// order; a member whose record is gone is skipped.
+    async fn load_products(
+        &self,
+        creator: CreatorId,
+        members: &[String],
+    ) -> Result<Vec<Product>, StoreError> {
+        if members.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = members
+            .iter()
+            .map(|m| parse_id::<ProductId>(m, "catalog"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut records = redis::cmd("MGET");
+        let mut stock = redis::cmd("HMGET");
+        stock.arg(self.keys.stock(creator));
+        for id in &ids {
+            records.arg(self.keys.product(creator, *id));
+            stock.arg(id.to_string());
+        }
+        let (raws, stocks): (Vec<Option<String>>, Vec<Option<String>>) = redis::pipe()
+            .add_command(records)
+            .add_command(stock)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_error)?;
+        raws.iter()
+            .zip(&stocks)
+            .filter_map(|(raw, stock)| raw.as_ref().map(|r| (r, stock)))
+            .map(|(raw, stock)| decode_product(raw, stock.as_deref()))
+            .collect()
+    }
+
+    /// Writes the product's index entry unless this process already knows it.
+    async fn index_product(&self, product: &Product) -> Result<(), StoreError> {
+        if self.owners(|o| o.products.contains_key(&product.id)) {
+            return Ok(());
+        }
+        redis::cmd("HSET")
+            .arg(self.keys.global("idx:product"))
+            .arg(product.id.to_string())
+            .arg(product.creator_id.to_string())
+            .exec_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_error)?;
+        self.owners(|o| o.products.insert(product.id, product.creator_id));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl CatalogStore for RedisStore {
+    async fn insert_product_within(
+        &self,
+        product: &Product,
+        max_products: u64,
+    ) -> Result<ProductInsert, StoreError> {
+        self.guard("insert_product", async {
+            let c = product.creator_id;
+            let inserted: i64 = INSERT_PRODUCT_SCRIPT
+                .key(self.keys.skus(c))
+                .key(self.keys.product(c, product.id))
+                .key(self.keys.stock(c))
+                .key(self.keys.catalog(c))
+                .arg(&product.sku)
+                .arg(product.id.to_string())
+                .arg(encode_product(product)?)
+                .arg(product.stock)
+                .arg(score(product.created_at))
+                .arg(max_products)
+                .invoke_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_error)?;
+            match inserted {
+                1 => {}
+                0 => return Ok(ProductInsert::DuplicateSku),
+                _ => return Ok(ProductInsert::OverQuota),
+            }
+            self.index_product(product).await?;
+            Ok(ProductInsert::Inserted)
+        })
+        .await
+    }
+
+    async fn update_product(&self, product: &Product) -> Result<(), StoreError> {
+        self.guard("update_product", async {
+            let c = product.creator_id;
+            let outcome: i64 = UPDATE_PRODUCT_SCRIPT
+                .key(self.keys.product(c, product.id))
+                .key(self.keys.stock(c))
+                .key(self.keys.skus(c))
+                .key(self.keys.catalog(c))
+                .arg(product.id.to_string())
+                .arg(encode_product(product)?)
+                .arg(product.stock)
+                .arg(&product.sku)
+                .arg(score(product.created_at))
+                .invoke_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_error)?;
+            if outcome != 1 {
+                return Err(StoreError::Corrupt(format!(
+                    "product {} is not JSON",
+                    product.id
+                )));
+            }
+            self.index_product(product).await
+        })
+        .await
+    }
+
+    async fn product(&self, id: ProductId) -> Result<Option<Product>, StoreError> {
+        self.guard("product", async {
+            match self.product_owner(id).await? {
+                Some(creator) => self.load_product(creator, id).await,
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn product_by_sku(
+        &self,
+        creator: CreatorId,
+        sku: &str,
+    ) -> Result<Option<Product>, StoreError> {
+        self.guard("product_by_sku", async {
+            let raw: Option<String> = redis::cmd("HGET")
+                .arg(self.keys.skus(creator))
+                .arg(sku)
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_error)?;
+            match raw {
+                Some(raw) => {
+                    let id = parse_id::<ProductId>(&raw, "SKU index")?;
+                    self.load_product(creator, id).await
+                }
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn products(&self, creator: CreatorId) -> Result<Vec<Product>, StoreError> {
+        self.guard("products", async {
+            let members: Vec<String> = redis::cmd("ZRANGE")
+                .arg(self.keys.catalog(creator))
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_error)?;
+            let mut list = self.load_products(creator, &members).await?;
+            list.sort_by_key(PageAfter::product);
+            Ok(list)
+        })
+        .await
+    }
+
+    async fn products_page(
+        &self,
+        creator: CreatorId,
+        after: Option<PageAfter>,
+        limit: usize,
+    ) -> Result<Page<Product>, StoreError> {
+        self.guard("products_page", async {
+            let key = self.keys.catalog(creator);
+            self.page_of(
+                &key,
+                after,
+                limit,
+                PageAfter::product,
+                |members| async move { self.load_products(creator, &members).await },
+            )
+            .await
+        })
+        .await
+    }
+
+    async fn add_to_lineup(&self, show: &Show, product: ProductId) -> Result<(), StoreError> {
+        self.guard("add_to_lineup", async {
+            let _: i64 = ADD_TO_LINEUP_SCRIPT
+                .key(self.keys.lineup(show))
+                .arg(product.to_string())
+                .invoke_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn lineup(&self, show: &Show) -> Result<Vec<ProductId>, StoreError> {
+        self.guard("lineup", async {
+            let members: Vec<String> = redis::cmd("ZRANGE")
+                .arg(self.keys.lineup(show))
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_error)?;
+            members
+                .iter()
+                .map(|m| parse_id::<ProductId>(m, "lineup"))
+                .collect()
+        })
+        .await
+    }
+}
+
+/// The product record without `stock`, which lives in the creator's stock hash.
+fn encode_product(product: &Product) -> Result<String, StoreError> {
+    let mut value = serde_json::to_value(product)
+        .map_err(|e| StoreError::Corrupt(format!("cannot encode: {e}")))?;
+    if let Some(fields) = value.as_object_mut() {
+        fields.remove("stock");
+    }
+    encode(&value)
+}
+
+fn decode_product(raw: &str, stock: Option<&str>) -> Result<Product, StoreError> {
+    let stock: i64 = stock
+        .ok_or_else(|| StoreError::Corrupt("product has no stock entry".into()))?
+        .parse()
+        .map_err(|_| StoreError::Corrupt("product stock is not an integer".into()))?;
+    let mut value: serde_json::Value = decode(raw, "product")?;
+    let fields = value
+        .as_object_mut()
+        .ok_or_else(|| StoreError::Corrupt("stored product is not an object".into()))?;
+    fields.insert("stock".into(), stock.into());
+    serde_json::from_value(value).map_err(|e| StoreError::Corrupt(format!("stored product: {e}")))
+}

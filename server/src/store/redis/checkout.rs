@@ -1,0 +1,200 @@
+//! The checkout script's call, by name: [`CheckoutKeys`] and [`CheckoutArgs`] are its keys and
+//! arguments as structs with named fields; [`named_script`] turns the same names into the table
+//! the script starts with (`k.cart`, `a.viewer`, …), so Rust and Lua agree by construction.
+//! After the named keys come, for each declared product, its record and its deal buyers; after
+//! the named arguments, the declared product ids.
+
+use std::sync::{Arc, LazyLock};
+
+use redis::Script;
+
+use super::{Keys, MAX_SHOW_KEYS, RedisStore, named_script};
+use crate::domain::{DomainError, ProductId, Show};
+use crate::store::StoreError;
+
+/// Declares a struct of a script's keys or arguments: its fields in one order, appended to a
+/// command by `push`, and their names (`NAMES`) for the Lua table.
+macro_rules! script_params {
+    ($(#[$m:meta])* struct $name:ident<$lt:lifetime> { $($(#[$fm:meta])* $field:ident: $ty:ty),+ $(,)? }) => {
+        $(#[$m])*
+        pub(super) struct $name<$lt> {
+            $($(#[$fm])* pub(super) $field: $ty,)+
+        }
+        impl $name<'_> {
+            pub(super) const NAMES: &'static [&'static str] = &[$(stringify!($field)),+];
+            pub(super) fn push(&self, cmd: &mut redis::Cmd) {
+                $(cmd.arg(self.$field);)+
+            }
+        }
+    };
+}
+
+script_params! {
+    /// The checkout script's named keys.
+    struct CheckoutKeys<'a> {
+        cart: &'a str,
+        idempotency: &'a str,
+        orders: &'a str,
+        order_ids: &'a str,
+        viewer_orders: &'a str,
+        reservations: &'a str,
+        stock: &'a str,
+        pins: &'a str,
+        deal_remaining: &'a str,
+        outbox: &'a str,
+        outbox_ids: &'a str,
+        show: &'a str,
+        /// `1` once the show is in `reservation-shows` (see `commerce.rs`).
+        reservations_indexed: &'a str,
+    }
+}
+
+script_params! {
+    /// The checkout script's named arguments.
+    struct CheckoutArgs<'a> {
+        viewer: &'a str,
+        /// `<viewer>:<Idempotency-Key>`.
+        idempotency_field: &'a str,
+        /// The request body's fingerprint.
+        body: &'a str,
+        order_id: &'a str,
+        show_id: &'a str,
+        creator_id: &'a str,
+        buyer_name: &'a str,
+        now: &'a str,
+        reserved_until: &'a str,
+        reserved_until_ms: i64,
+        event_id: &'a str,
+        /// `1` when the caller has just added the show to `reservation-shows`.
+        indexed: &'a str,
+        /// The buyer's address key (`''`: none) and how many buyers' allowances of a deal it
+        /// shares (`check_address_allowance`).
+        address: &'a str,
+        address_buyers: u32,
+        /// How many product ids follow the named arguments.
+        declared: usize,
+    }
+}
+
+/// The checkout script: answers `retry` followed by the cart's product ids when they were not
+/// all declared, and `unindexed` when it would reserve stock in a show without the marker and
+/// `indexed` is not `1` (both write nothing).
+pub(super) static CHECKOUT_SCRIPT: LazyLock<Script> = LazyLock::new(|| {
+    named_script(
+        CheckoutKeys::NAMES,
+        CheckoutArgs::NAMES,
+        include_str!("lua/checkout.lua"),
+    )
+});
+
+/// The checkout's keys that depend only on the show, formatted once per show on this node (a
+/// show's id and creator never change, so neither do they).
+pub(super) struct ShowKeys {
+    idempotency: String,
+    orders: String,
+    order_ids: String,
+    reservations: String,
+    stock: String,
+    pins: String,
+    deal_remaining: String,
+    outbox: String,
+    outbox_ids: String,
+    show: String,
+    reservations_indexed: String,
+}
+
+impl ShowKeys {
+    /// The named keys of a checkout of `cart` by the viewer whose orders list is
+    /// `viewer_orders`.
+    pub(super) fn with<'a>(&'a self, cart: &'a str, viewer_orders: &'a str) -> CheckoutKeys<'a> {
+        CheckoutKeys {
+            cart,
+            idempotency: &self.idempotency,
+            orders: &self.orders,
+            order_ids: &self.order_ids,
+            viewer_orders,
+            reservations: &self.reservations,
+            stock: &self.stock,
+            pins: &self.pins,
+            deal_remaining: &self.deal_remaining,
+            outbox: &self.outbox,
+            outbox_ids: &self.outbox_ids,
+            show: &self.show,
+            reservations_indexed: &self.reservations_indexed,
+        }
+    }
+}
+
+/// [`ShowKeys`] of `show`, from this node's cache.
+pub(super) fn show_keys(store: &RedisStore, show: &Show) -> Arc<ShowKeys> {
+    let id = (show.creator_id, show.id);
+    if let Some(keys) = store.recent(|r| r.show_keys.get(&id).cloned()) {
+        return keys;
+    }
+    let k: &Keys = &store.keys;
+    let keys = Arc::new(ShowKeys {
+        idempotency: k.idempotency(show),
+        orders: k.orders(show),
+        order_ids: k.order_ids(show),
+        reservations: k.reservations(show),
+        stock: k.stock(show.creator_id),
+        pins: k.pins(show),
+        deal_remaining: k.deal_remaining(show),
+        outbox: k.outbox(show.creator_id),
+        outbox_ids: k.outbox_ids(show.creator_id),
+        show: k.show(show.creator_id, show.id),
+        reservations_indexed: k.reservations_indexed(show),
+    });
+    store.recent(|r| {
+        if r.show_keys.len() >= MAX_SHOW_KEYS {
+            r.show_keys.clear();
+        }
+        r.show_keys.insert(id, keys.clone());
+    });
+    keys
+}
+
+/// The whole `EVALSHA` of one checkout attempt: named keys, the declared products' keys, named
+/// arguments, the declared product ids.
+pub(super) fn checkout_call(
+    store: &RedisStore,
+    show: &Show,
+    keys: &CheckoutKeys<'_>,
+    args: &CheckoutArgs<'_>,
+    products: &[ProductId],
+) -> redis::Cmd {
+    let k = &store.keys;
+    let mut call = super::evalsha(
+        &CHECKOUT_SCRIPT,
+        CheckoutKeys::NAMES.len() + 2 * products.len(),
+    );
+    keys.push(&mut call);
+    for p in products {
+        call.arg(k.product(show.creator_id, *p))
+            .arg(k.deal_buyers(show, *p));
+    }
+    args.push(&mut call);
+    for p in products {
+        call.arg(p.to_string());
+    }
+    call
+}
+
+/// The domain error a checkout script's refusal stands for (codes are `&'static str`).
+pub(super) fn refusal(code: &str, message: String) -> Result<DomainError, StoreError> {
+    Ok(match code {
+        "empty_cart" => DomainError::invalid("empty_cart", message),
+        "currency_mismatch" => DomainError::invalid("currency_mismatch", message),
+        "invalid_quantity" => DomainError::invalid("invalid_quantity", message),
+        "product_not_found" => DomainError::not_found("product_not_found", message),
+        "deal_ended" => DomainError::conflict("deal_ended", message),
+        "sold_out" => DomainError::conflict("sold_out", message),
+        "over_limit" => DomainError::conflict("over_limit", message),
+        "show_ended" => DomainError::conflict("show_ended", message),
+        other => {
+            return Err(StoreError::Corrupt(format!(
+                "the checkout script refused with unknown code {other:?}"
+            )));
+        }
+    })
+}

@@ -39,7 +39,9 @@ def module_of(path: Path) -> tuple[str, ...]:
 
 def strip_comments(text: str) -> str:
     text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
-    text = re.sub(r'"(?:\\.|[^"\\])*"', '""', text)
+    text = re.sub(r"'(?:\\.|[^'\\])'", "''", text)  # char literals, '"' among them
+    text = re.sub(r'\br(#*)".*?"\1', '""', text, flags=re.S)  # raw strings
+    text = re.sub(r'"(?:\\.|[^"\\])*"', '""', text, flags=re.S)  # strings, over lines too
     return re.sub(r"//[^\n]*", "", text)
 
 

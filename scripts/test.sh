@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: the README's second set-up command and CI's entry point.
 #
-#   scripts/test.sh                         format check, clippy, compose check, all tests
+#   scripts/test.sh                         format check, clippy, shape, compose check, all tests
 #   scripts/test.sh -- store_contract       the same, with a test-name filter for cargo test
 #   scripts/test.sh -- --test e2e -- --nocapture
 #                                           args up to a second `--` go to cargo test, the rest
@@ -11,7 +11,7 @@
 #                                           or `--test media_gstreamer` runs alone
 #
 # Environment:
-#   LIVESALE_SKIP_LINT=1     skip fmt, clippy and the compose check (local use; CI never sets it)
+#   LIVESALE_SKIP_LINT=1     skip fmt, clippy, shape and the compose check (local use; CI never sets it)
 #   LIVESALE_TEST_THREADS=N  test harness threads (default 4)
 #
 # It installs missing prerequisites with apt when run as root, and otherwise prints the exact
@@ -434,6 +434,7 @@ else
   ensure_rust_components
   run_step "cargo fmt --all -- --check" cargo fmt --all -- --check
   run_step "cargo clippy --all-targets -- -D warnings" cargo clippy --all-targets -- -D warnings
+  run_step "scripts/shape.py (no import cycle, long file or long function)" python3 scripts/shape.py
   run_step "docker-compose -f docker-compose.yml config -q" docker-compose -f docker-compose.yml config -q
 fi
 

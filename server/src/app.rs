@@ -24,9 +24,11 @@ use crate::demo::{self, DemoOutcome};
 use crate::domain::{Principal, Timestamp};
 use crate::http::{self, AppState, Shared};
 use crate::hub::{Bus, Hub, LogLimits, MemoryBus, RedisBus, RoomConfig};
+use crate::limits::ConnCaps;
 use crate::media::MediaConfig;
 use crate::services::catalog::CatalogService;
 use crate::services::commerce::{CommerceService, CommerceSettings};
+use crate::services::moderation::ModerationService;
 use crate::services::shows::{ShowsService, ShowsSettings};
 use crate::store::{self, Backend, SharedStore, StoreError};
 use crate::tls::TlsSetup;
@@ -79,98 +81,14 @@ impl App {
         // TLS first: a bad certificate or key fails the start before anything is touched.
         let tls = tls_setup(&config, clock.now())?;
         crate::metrics::install();
-        let limits = room_limits(&config);
-        let (store, bus): (SharedStore, Arc<dyn Bus>) = match &config.redis_url {
-            Some(url) => {
-                let timeout = config.redis_timeout();
-                let prefix = &config.redis_prefix;
-                let store = store::open(Backend::Redis {
-                    url,
-                    prefix,
-                    timeout,
-                })
-                .await?;
-                let bus = RedisBus::connect(url, &config.redis_prefix, timeout, limits).await?;
-                tracing::info!(store = "redis", prefix = %config.redis_prefix, "state lives in Redis");
-                (store, Arc::new(bus))
-            }
-            None => {
-                tracing::warn!(
-                    store = "memory",
-                    "state lives in this process's memory and dies with it; set REDIS_URL to keep it"
-                );
-                let store = store::open(Backend::Memory).await?;
-                (store, Arc::new(MemoryBus::new(limits, clock.clone())))
-            }
-        };
-        let hub = Hub::new(
-            bus,
-            node_id(&config, bound),
-            room_config(&config),
-            clock.clone(),
-        );
-
+        let (store, hub) = connect_state(&config, bound, &clock).await?;
         metrics::gauge!("livesale_info", "store" => store.kind(), "version" => env!("CARGO_PKG_VERSION"))
             .set(1.0);
         let secret = signing_secret(&config, &store).await?;
         let (admin_token, admin_token_generated) = admin_token(&config);
-        let public_url = public_base(&config, bound);
-        let media = crate::media::Media::new(
-            media_config(&config),
-            hub.clone(),
-            store.clone(),
-            public_url.clone(),
-            clock.clone(),
-        );
-        let commerce = CommerceService::new(
-            store.clone(),
-            hub.clone(),
-            Arc::new(TestPayments {
-                mode: config.payments,
-            }),
-            clock.clone(),
-            CommerceSettings::from(&config),
-        );
         let now = clock.now();
         let outcome = demo::ensure(store.as_ref(), !config.no_demo, now).await?;
-        let conn_caps =
-            crate::limits::ConnCaps::new(config.ws_max_per_member, config.ws_max_per_address);
-        let moderation = crate::services::moderation::ModerationService::new(
-            store.clone(),
-            hub.clone(),
-            clock.clone(),
-            (&config).into(),
-        );
-        let signer = TokenSigner::new(&secret);
-        let shows = ShowsService::new(
-            store.clone(),
-            hub.clone(),
-            signer.clone(),
-            clock.clone(),
-            ShowsSettings::new(&config, &public_url),
-        );
-        let catalog = CatalogService::new(
-            store.clone(),
-            clock.clone(),
-            config.max_products_per_creator,
-        );
-        let state = AppState::new(Shared {
-            conn_caps,
-            config,
-            store,
-            signer,
-            admin_token,
-            public_url,
-            shutdown: CancellationToken::new(),
-            hub,
-            connections: TaskTracker::new(),
-            commerce,
-            media,
-            clock,
-            moderation,
-            shows,
-            catalog,
-        });
+        let state = AppState::new(wire(config, bound, store, hub, clock, &secret, admin_token));
         let links = demo_links(&state, outcome, now).await?;
         Ok(App {
             state,
@@ -256,6 +174,109 @@ impl App {
 }
 
 /// The demo's links, when there is a demo (seeded now or before).
+
+/// The store and this node's hub over the bus that goes with it (Redis with Redis, the
+/// memory bus with the memory store): the one place the backends are chosen.
+async fn connect_state(
+    config: &Config,
+    bound: SocketAddr,
+    clock: &SharedClock,
+) -> Result<(SharedStore, Arc<Hub>), StartError> {
+    let limits = room_limits(config);
+    let (store, bus): (SharedStore, Arc<dyn Bus>) = match &config.redis_url {
+        Some(url) => {
+            let timeout = config.redis_timeout();
+            let prefix = &config.redis_prefix;
+            let store = store::open(Backend::Redis {
+                url,
+                prefix,
+                timeout,
+            })
+            .await?;
+            let bus = RedisBus::connect(url, prefix, timeout, limits).await?;
+            tracing::info!(store = "redis", prefix = %prefix, "state lives in Redis");
+            (store, Arc::new(bus))
+        }
+        None => {
+            tracing::warn!(
+                store = "memory",
+                "state lives in this process's memory and dies with it; set REDIS_URL to keep it"
+            );
+            let store = store::open(Backend::Memory).await?;
+            (store, Arc::new(MemoryBus::new(limits, clock.clone())))
+        }
+    };
+    let hub = Hub::new(
+        bus,
+        node_id(config, bound),
+        room_config(config),
+        clock.clone(),
+    );
+    Ok((store, hub))
+}
+
+/// Every service, built once over the shared store, hub and clock.
+fn wire(
+    config: Config,
+    bound: SocketAddr,
+    store: SharedStore,
+    hub: Arc<Hub>,
+    clock: SharedClock,
+    secret: &str,
+    admin_token: String,
+) -> Shared {
+    let public_url = public_base(&config, bound);
+    let signer = TokenSigner::new(secret);
+    let media = crate::media::Media::new(
+        media_config(&config),
+        hub.clone(),
+        store.clone(),
+        public_url.clone(),
+        clock.clone(),
+    );
+    let payments = Arc::new(TestPayments {
+        mode: config.payments,
+    });
+    Shared {
+        conn_caps: ConnCaps::new(config.ws_max_per_member, config.ws_max_per_address),
+        commerce: CommerceService::new(
+            store.clone(),
+            hub.clone(),
+            payments,
+            clock.clone(),
+            CommerceSettings::from(&config),
+        ),
+        moderation: ModerationService::new(
+            store.clone(),
+            hub.clone(),
+            clock.clone(),
+            (&config).into(),
+        ),
+        shows: ShowsService::new(
+            store.clone(),
+            hub.clone(),
+            signer.clone(),
+            clock.clone(),
+            ShowsSettings::new(&config, &public_url),
+        ),
+        catalog: CatalogService::new(
+            store.clone(),
+            clock.clone(),
+            config.max_products_per_creator,
+        ),
+        config,
+        store,
+        signer,
+        admin_token,
+        public_url,
+        shutdown: CancellationToken::new(),
+        hub,
+        connections: TaskTracker::new(),
+        media,
+        clock,
+    }
+}
+
 async fn demo_links(
     state: &AppState,
     outcome: DemoOutcome,

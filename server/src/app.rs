@@ -173,8 +173,6 @@ impl App {
     }
 }
 
-/// The demo's links, when there is a demo (seeded now or before).
-
 /// The store and this node's hub over the bus that goes with it (Redis with Redis, the
 /// memory bus with the memory store): the one place the backends are chosen.
 async fn connect_state(
@@ -277,6 +275,7 @@ fn wire(
     }
 }
 
+/// The demo's links, when there is a demo (seeded now or before).
 async fn demo_links(
     state: &AppState,
     outcome: DemoOutcome,

@@ -14,7 +14,7 @@ use axum::http::HeaderMap;
 
 use crate::domain::limits::{DeviceId, IpNet};
 use crate::domain::{Show, ShowId, Timestamp, ViewerId};
-use crate::store::{Store, StoreError};
+use crate::store::{LimitsStore, ModerationStore, StoreError};
 
 /// Why a guest may not join a show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,13 +25,21 @@ pub enum JoinRefusal {
     AddressCoolingDown,
 }
 
+/// The store areas a join is decided from: the person's ties to earlier identities (`limits`)
+/// and their standing in the show (`moderation`).
+#[derive(Clone, Copy)]
+pub struct JoinStores<'a> {
+    pub limits: &'a dyn LimitsStore,
+    pub moderation: &'a dyn ModerationStore,
+}
+
 /// Who a guest joining `show` is: the identity of their earlier viewer token, else the one
 /// their browser's device first joined the creator's shows as, else `fresh`. Refused when a
 /// known identity is banned, or when a new identity comes from the address of a viewer
 /// banned within the cool-down (clearing the browser's storage is not enough to come back
 /// at once).
 pub async fn resolve_join(
-    store: &dyn Store,
+    stores: JoinStores<'_>,
     show: &Show,
     token_viewer: Option<ViewerId>,
     device: Option<&DeviceId>,
@@ -40,18 +48,19 @@ pub async fn resolve_join(
     fresh: ViewerId,
 ) -> Result<Result<ViewerId, JoinRefusal>, StoreError> {
     let device_viewer = match device {
-        Some(d) => store.device_viewer(show.creator_id, d).await?,
+        Some(d) => stores.limits.device_viewer(show.creator_id, d).await?,
         None => None,
     };
     for known in [token_viewer, device_viewer].into_iter().flatten() {
-        if !crate::services::moderation::admitted(store, show, &known.to_string(), now).await? {
+        let member = known.to_string();
+        if !crate::services::moderation::admitted(stores.moderation, show, &member, now).await? {
             return Ok(Err(JoinRefusal::Banned));
         }
     }
     if let Some(known) = token_viewer.or(device_viewer) {
         return Ok(Ok(known));
     }
-    if store.address_banned(show, address, now).await? {
+    if stores.limits.address_banned(show, address, now).await? {
         metrics::counter!("livesale_limits_refused_total", "limit" => "ban_address").increment(1);
         return Ok(Err(JoinRefusal::AddressCoolingDown));
     }
@@ -61,7 +70,7 @@ pub async fn resolve_join(
 /// After a join: ties the device (if any) to the viewer, first tie wins, and remembers the
 /// address the viewer joined from (for a later ban's cool-down), both for `remember`.
 pub async fn record_join(
-    store: &dyn Store,
+    store: &dyn LimitsStore,
     show: &Show,
     viewer: ViewerId,
     device: Option<&DeviceId>,

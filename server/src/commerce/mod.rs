@@ -15,17 +15,19 @@ use crate::domain::commerce::{Order, PinView};
 use crate::domain::protocol::Broadcast;
 use crate::domain::{Show, ShowId, Timestamp};
 use crate::hub::Hub;
-use crate::store::{Store, StoreError};
+use crate::store::{CatalogStore, CommerceStore, StoreError};
 
-/// The show's pins as the room sees them at `now`.
+/// The show's pins as the room sees them at `now`: the pins from `commerce`, each with its
+/// product from `catalog`.
 pub async fn pin_views(
-    store: &dyn Store,
+    commerce: &dyn CommerceStore,
+    catalog: &dyn CatalogStore,
     show: &Show,
     now: Timestamp,
 ) -> Result<Vec<PinView>, StoreError> {
     let mut views = Vec::new();
-    for state in store.pins(show).await? {
-        if let Some(product) = store.product(state.pin.product_id).await? {
+    for state in commerce.pins(show).await? {
+        if let Some(product) = catalog.product(state.pin.product_id).await? {
             views.push(PinView::new(&product, &state.pin, state.deal, now));
         }
     }
@@ -65,7 +67,8 @@ fn pins_lock(show: ShowId) -> Arc<PinsLock> {
 /// Reads the show's pins and broadcasts them as `pin.updated`, serialized per show so that
 /// a later broadcast never carries an older read; returns what was broadcast.
 pub async fn publish_pins(
-    store: &dyn Store,
+    commerce: &dyn CommerceStore,
+    catalog: &dyn CatalogStore,
     hub: &Hub,
     show: &Show,
     now: Timestamp,
@@ -73,7 +76,7 @@ pub async fn publish_pins(
     // Covers no announcement: `now` was taken before the lock, maybe before a deal ended.
     let lock = pins_lock(show.id);
     let _serial = lock.covered.lock().await;
-    let pins = pin_views(store, show, now).await?;
+    let pins = pin_views(commerce, catalog, show, now).await?;
     hub.publish(show, &Broadcast::PinUpdated { pins: pins.clone() })
         .await?;
     Ok(pins)
@@ -82,7 +85,13 @@ pub async fn publish_pins(
 /// Broadcasts the show's pins as they are now, unless a broadcast that read the store after
 /// this was asked for has been made meanwhile. A failure is logged: the next change, or a
 /// viewer's `welcome`, carries the truth.
-pub async fn announce_pins(store: &dyn Store, hub: &Hub, clock: &dyn Clock, show: &Show) {
+pub async fn announce_pins(
+    commerce: &dyn CommerceStore,
+    catalog: &dyn CatalogStore,
+    hub: &Hub,
+    clock: &dyn Clock,
+    show: &Show,
+) {
     let lock = pins_lock(show.id);
     let mine = lock.wanted.fetch_add(1, Ordering::SeqCst) + 1;
     let mut covered = lock.covered.lock().await;
@@ -91,7 +100,7 @@ pub async fn announce_pins(store: &dyn Store, hub: &Hub, clock: &dyn Clock, show
     }
     let asked = lock.wanted.load(Ordering::SeqCst);
     let result = async {
-        let pins = pin_views(store, show, clock.now()).await?;
+        let pins = pin_views(commerce, catalog, show, clock.now()).await?;
         hub.publish(show, &Broadcast::PinUpdated { pins }).await
     }
     .await;
@@ -103,7 +112,8 @@ pub async fn announce_pins(store: &dyn Store, hub: &Hub, clock: &dyn Clock, show
 
 /// Tells the room about a paid order: one `purchase` per line, then the pins' new stock.
 pub async fn announce_purchase(
-    store: &dyn Store,
+    commerce: &dyn CommerceStore,
+    catalog: &dyn CatalogStore,
     hub: &Hub,
     clock: &dyn Clock,
     show: &Show,
@@ -120,5 +130,5 @@ pub async fn announce_purchase(
             tracing::warn!(show = %show.id, error = %e, "purchase not broadcast");
         }
     }
-    announce_pins(store, hub, clock, show).await;
+    announce_pins(commerce, catalog, hub, clock, show).await;
 }

@@ -11,7 +11,9 @@ use crate::domain::import::{ImportRow, parse_shopify_csv};
 use crate::domain::{
     CreatorId, Currency, DomainError, NewProduct, Product, ProductId, Show, Timestamp,
 };
-use crate::store::{ProductInsert, SharedStore, StoreError};
+use std::sync::Arc;
+
+use crate::store::{CatalogStore, ProductInsert, SharedStore, StoreError};
 
 /// Why the catalog service refused a request.
 #[derive(Debug, thiserror::Error)]
@@ -58,16 +60,17 @@ impl ImportReport {
 }
 
 pub struct CatalogService {
-    store: SharedStore,
+    catalog: Arc<dyn CatalogStore>,
     clock: SharedClock,
     /// `--max-products-per-creator`.
     quota: u64,
 }
 
 impl CatalogService {
+    /// Keeps, of `store`, only the areas this service uses.
     pub fn new(store: SharedStore, clock: SharedClock, quota: u64) -> Self {
         CatalogService {
-            store,
+            catalog: store,
             clock,
             quota,
         }
@@ -79,7 +82,7 @@ impl CatalogService {
         let product =
             Product::create(ProductId(Uuid::now_v7()), creator, fields, self.clock.now())?;
         match self
-            .store
+            .catalog
             .insert_product_within(&product, self.quota)
             .await?
         {
@@ -106,16 +109,16 @@ impl CatalogService {
         query: ListQuery,
     ) -> CatalogResult<Listing<Product>> {
         Ok(match query {
-            ListQuery::All => Listing::All(self.store.products(creator).await?),
+            ListQuery::All => Listing::All(self.catalog.products(creator).await?),
             ListQuery::Page { after, limit } => {
-                Listing::Page(self.store.products_page(creator, after, limit).await?)
+                Listing::Page(self.catalog.products_page(creator, after, limit).await?)
             }
         })
     }
 
     /// One product (anyone may read it), or 404 `product_not_found`.
     pub async fn get(&self, id: ProductId) -> CatalogResult<Product> {
-        self.store.product(id).await?.ok_or_else(|| {
+        self.catalog.product(id).await?.ok_or_else(|| {
             DomainError::not_found("product_not_found", format!("no product {id}")).into()
         })
     }
@@ -162,12 +165,12 @@ impl CatalogService {
         report: &mut ImportReport,
     ) -> Result<(), StoreError> {
         let sku = fields.sku.clone();
-        if let Some(mut existing) = self.store.product_by_sku(creator, &sku).await? {
+        if let Some(mut existing) = self.catalog.product_by_sku(creator, &sku).await? {
             if let Err(e) = existing.update(fields, now) {
                 report.reject(line, e.message);
                 return Ok(());
             }
-            self.store.update_product(&existing).await?;
+            self.catalog.update_product(&existing).await?;
             let id = existing.id;
             report.updated.push(ImportedProduct { line, id, sku });
             return Ok(());
@@ -182,7 +185,7 @@ impl CatalogService {
         // Rows beyond the quota are rejected one by one (updates of existing SKUs still
         // apply), so the report says exactly which lines did not make it in.
         match self
-            .store
+            .catalog
             .insert_product_within(&product, self.quota)
             .await?
         {
@@ -208,7 +211,7 @@ impl CatalogService {
         show: &Show,
         product: ProductId,
     ) -> CatalogResult<Vec<Product>> {
-        match self.store.product(product).await? {
+        match self.catalog.product(product).await? {
             Some(p) if p.creator_id == show.creator_id => {}
             _ => {
                 return Err(DomainError::not_found(
@@ -218,15 +221,15 @@ impl CatalogService {
                 .into());
             }
         }
-        self.store.add_to_lineup(show, product).await?;
+        self.catalog.add_to_lineup(show, product).await?;
         self.lineup(show).await
     }
 
     /// The show's products, in the order they were added.
     pub async fn lineup(&self, show: &Show) -> CatalogResult<Vec<Product>> {
         let mut products = Vec::new();
-        for id in self.store.lineup(show).await? {
-            if let Some(p) = self.store.product(id).await? {
+        for id in self.catalog.lineup(show).await? {
+            if let Some(p) = self.catalog.product(id).await? {
                 products.push(p);
             }
         }

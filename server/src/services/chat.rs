@@ -25,7 +25,9 @@ use crate::domain::protocol::ErrorCode;
 use crate::domain::{DomainError, Role, Show, Timestamp};
 use crate::hub::{Hub, Room};
 use crate::services::moderation::{ModError, Screened};
-use crate::store::{SharedStore, StoreError};
+use crate::store::{
+    CatalogStore, CommerceStore, LimitsStore, ModerationStore, SharedStore, ShowStore, StoreError,
+};
 
 /// The operator's chat settings.
 #[derive(Debug, Clone, Copy)]
@@ -161,13 +163,18 @@ pub struct RoomSnapshot {
 
 /// Chat and reactions of the shows' rooms.
 pub struct ChatService {
-    store: SharedStore,
+    shows: Arc<dyn ShowStore>,
+    catalog: Arc<dyn CatalogStore>,
+    commerce: Arc<dyn CommerceStore>,
+    moderation: Arc<dyn ModerationStore>,
+    limits: Arc<dyn LimitsStore>,
     hub: Arc<Hub>,
     clock: SharedClock,
     settings: ChatSettings,
 }
 
 impl ChatService {
+    /// Keeps, of `store`, only the areas this service uses.
     pub fn new(
         store: SharedStore,
         hub: Arc<Hub>,
@@ -175,7 +182,11 @@ impl ChatService {
         settings: ChatSettings,
     ) -> Self {
         ChatService {
-            store,
+            shows: store.clone(),
+            catalog: store.clone(),
+            commerce: store.clone(),
+            moderation: store.clone(),
+            limits: store,
             hub,
             clock,
             settings,
@@ -225,9 +236,16 @@ impl ChatService {
             at,
             seq: None,
         };
-        let store = self.store.as_ref();
-        match crate::services::moderation::screen(store, &self.hub, show, speaker.role, message, at)
-            .await
+        let moderation = self.moderation.as_ref();
+        match crate::services::moderation::screen(
+            moderation,
+            &self.hub,
+            show,
+            speaker.role,
+            message,
+            at,
+        )
+        .await
         {
             Ok(Screened::Published) => Ok(Posted::Published),
             Ok(Screened::Held { id }) => Ok(Posted::Held { id: id.into() }),
@@ -311,7 +329,7 @@ impl ChatService {
             ),
         };
         let wall_ms = self.clock.now_ms();
-        match self.store.take_budget(&key, budget, wall_ms).await {
+        match self.limits.take_budget(&key, budget, wall_ms).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(wait)) => {
                 *spent_until = now + wait.as_millis() as u64;
@@ -337,21 +355,23 @@ impl ChatService {
         // The show may have changed since the connection was accepted (a status broadcast is
         // in the log too, but the snapshot should be current on its own).
         let show = self
-            .store
+            .shows
             .show(show.id)
             .await?
             .unwrap_or_else(|| show.clone());
-        let store = self.store.as_ref();
+        let moderation = self.moderation.as_ref();
         let at = self.clock.now();
-        let pins = crate::commerce::pin_views(store, &show, at).await?;
-        let policy = store.chat_policy(&show).await?;
+        let pins =
+            crate::commerce::pin_views(self.commerce.as_ref(), self.catalog.as_ref(), &show, at)
+                .await?;
+        let policy = moderation.chat_policy(&show).await?;
         let held = match is_moderator(speaker.role) {
-            true => Some(store.held_messages(&show).await?),
+            true => Some(moderation.held_messages(&show).await?),
             false => None,
         };
-        let pinned_message = store.pinned_message(&show).await?;
+        let pinned_message = moderation.pinned_message(&show).await?;
         let standing = match &speaker.id {
-            Some(member) => Some(store.standing(&show, member, at).await?),
+            Some(member) => Some(moderation.standing(&show, member, at).await?),
             None => None,
         };
         Ok(RoomSnapshot {

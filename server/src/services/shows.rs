@@ -21,8 +21,10 @@ use crate::domain::{
     Viewer, ViewerId, names,
 };
 use crate::hub::Hub;
-use crate::limits::JoinRefusal;
-use crate::store::{Page, PageAfter, SharedStore, StoreError};
+use crate::limits::{JoinRefusal, JoinStores};
+use crate::store::{
+    LimitsStore, ModerationStore, Page, PageAfter, SharedStore, ShowStore, StoreError,
+};
 
 /// Why the shows service refused a request.
 #[derive(Debug, thiserror::Error)]
@@ -126,7 +128,9 @@ impl ShowsSettings {
 }
 
 pub struct ShowsService {
-    store: SharedStore,
+    shows: Arc<dyn ShowStore>,
+    moderation: Arc<dyn ModerationStore>,
+    limits: Arc<dyn LimitsStore>,
     hub: Arc<Hub>,
     signer: TokenSigner,
     clock: SharedClock,
@@ -134,6 +138,7 @@ pub struct ShowsService {
 }
 
 impl ShowsService {
+    /// Keeps, of `store`, only the areas this service uses.
     pub fn new(
         store: SharedStore,
         hub: Arc<Hub>,
@@ -142,7 +147,9 @@ impl ShowsService {
         settings: ShowsSettings,
     ) -> Self {
         ShowsService {
-            store,
+            shows: store.clone(),
+            moderation: store.clone(),
+            limits: store,
             hub,
             signer,
             clock,
@@ -171,7 +178,7 @@ impl ShowsService {
     pub async fn create_creator(&self, name: &str) -> ShowsResult<(CreatorId, String)> {
         let now = self.clock.now();
         let creator = Creator::new(CreatorId(Uuid::now_v7()), name, now)?;
-        self.store.insert_creator(&creator).await?;
+        self.shows.insert_creator(&creator).await?;
         let principal = Principal::Creator {
             creator_id: creator.id,
         };
@@ -185,7 +192,7 @@ impl ShowsService {
     /// Schedules a new show of `creator`.
     pub async fn schedule(&self, creator: CreatorId, new: NewShow) -> ShowsResult<Show> {
         let show = Show::schedule(ShowId(Uuid::now_v7()), creator, new, self.clock.now())?;
-        self.store.insert_show(&show).await?;
+        self.shows.insert_show(&show).await?;
         tracing::info!(show = %show.id, creator = %creator, "show scheduled");
         Ok(show)
     }
@@ -193,16 +200,16 @@ impl ShowsService {
     /// Shows by scheduled time.
     pub async fn list(&self, query: ListQuery) -> ShowsResult<Listing<Show>> {
         Ok(match query {
-            ListQuery::All => Listing::All(self.store.shows().await?),
+            ListQuery::All => Listing::All(self.shows.shows().await?),
             ListQuery::Page { after, limit } => {
-                Listing::Page(self.store.shows_page(after, limit).await?)
+                Listing::Page(self.shows.shows_page(after, limit).await?)
             }
         })
     }
 
     /// The show, or 404 `show_not_found`.
     pub async fn get(&self, id: ShowId) -> ShowsResult<Show> {
-        self.store
+        self.shows
             .show(id)
             .await?
             .ok_or_else(|| DomainError::not_found("show_not_found", format!("no show {id}")).into())
@@ -237,7 +244,7 @@ impl ShowsService {
             let mut show = self.managed(caller, id).await?;
             let before = show.status;
             rule(&mut show, self.clock.now())?;
-            if self.store.update_show(&show, before).await? {
+            if self.shows.update_show(&show, before).await? {
                 tracing::info!(show = %id, status = show.status.as_str(), "show status changed");
                 let event = Broadcast::ShowStatus {
                     status: show.status,
@@ -290,7 +297,7 @@ impl ShowsService {
                 .into());
             }
         };
-        self.store.record_invite(show.id, invite_id).await?;
+        self.shows.record_invite(show.id, invite_id).await?;
         let token = self.signer.mint(
             &principal,
             self.clock.now(),
@@ -307,16 +314,19 @@ impl ShowsService {
     pub async fn join(&self, show: &Show, join: Join<'_>) -> ShowsResult<Joined> {
         // The host's name is reserved in their shows (a deleted creator leaves only the role
         // names reserved).
-        let host = self.store.creator(show.creator_id).await?;
+        let host = self.shows.creator(show.creator_id).await?;
         let host_name = host.as_ref().map_or("", |c| c.name.as_str());
         let name = names::viewer_name(join.display_name, host_name)?;
         let device = join.device_id.map(DeviceId::parse).transpose()?;
         self.take_join(join.address).await?;
         let now = self.clock.now();
-        let store = self.store.as_ref();
         let fresh = ViewerId(Uuid::now_v7());
+        let stores = JoinStores {
+            limits: self.limits.as_ref(),
+            moderation: self.moderation.as_ref(),
+        };
         let known = crate::limits::resolve_join(
-            store,
+            stores,
             show,
             join.earlier,
             device.as_ref(),
@@ -339,10 +349,17 @@ impl ShowsService {
             display_name: name.clone(),
             created_at: now,
         };
-        store.insert_viewer(show, &viewer).await?;
+        self.shows.insert_viewer(show, &viewer).await?;
         let remember = self.settings.device_memory;
-        crate::limits::record_join(store, show, id, device.as_ref(), join.address, remember)
-            .await?;
+        crate::limits::record_join(
+            self.limits.as_ref(),
+            show,
+            id,
+            device.as_ref(),
+            join.address,
+            remember,
+        )
+        .await?;
         let principal = Principal::Viewer {
             show_id: show.id,
             viewer_id: id,
@@ -364,7 +381,7 @@ impl ShowsService {
         };
         let key = BudgetKey::Join { address };
         match self
-            .store
+            .limits
             .take_budget(&key, budget, self.clock.now_ms())
             .await?
         {

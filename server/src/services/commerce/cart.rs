@@ -36,7 +36,7 @@ impl CommerceService {
         id: ShowId,
     ) -> Result<CartView, CommerceError> {
         let Shopper { show, viewer, .. } = self.shopper(who, id).await?;
-        let lines = self.store.cart(&show, viewer).await?;
+        let lines = self.commerce.cart(&show, viewer).await?;
         self.cart_view(&show, &lines).await
     }
 
@@ -54,10 +54,10 @@ impl CommerceService {
             return Err(show_ended().into());
         }
         let product = self.sold_in(show, product_id).await?;
-        let mut lines = self.store.cart(show, *viewer).await?;
+        let mut lines = self.commerce.cart(show, *viewer).await?;
         self.check_room_for(&lines, &product).await?;
         let line = self.cart_line(show, *viewer, &product, quantity).await?;
-        self.store
+        self.commerce
             .set_cart_line(show, *viewer, product.id, Some(line))
             .await?;
         lines.insert(product.id, line);
@@ -73,16 +73,16 @@ impl CommerceService {
         product_id: ProductId,
     ) -> Result<CartView, CommerceError> {
         let Shopper { show, viewer, .. } = self.shopper(who, id).await?;
-        self.store
+        self.commerce
             .set_cart_line(&show, viewer, product_id, None)
             .await?;
-        let lines = self.store.cart(&show, viewer).await?;
+        let lines = self.commerce.cart(&show, viewer).await?;
         self.cart_view(&show, &lines).await
     }
 
     /// The product, if it is of the show's catalog and in its lineup.
     async fn sold_in(&self, show: &Show, product_id: ProductId) -> Result<Product, CommerceError> {
-        let product = match self.store.product(product_id).await? {
+        let product = match self.catalog.product(product_id).await? {
             Some(p) if p.creator_id == show.creator_id => p,
             _ => {
                 return Err(DomainError::not_found(
@@ -92,7 +92,7 @@ impl CommerceService {
                 .into());
             }
         };
-        if !self.store.lineup(show).await?.contains(&product.id) {
+        if !self.catalog.lineup(show).await?.contains(&product.id) {
             return Err(DomainError::not_found(
                 "product_not_found",
                 format!("product {product_id} is not sold in this show"),
@@ -117,7 +117,7 @@ impl CommerceService {
             .into());
         }
         for other in lines.keys().filter(|p| **p != product.id) {
-            if let Some(o) = self.store.product(*other).await?
+            if let Some(o) = self.catalog.product(*other).await?
                 && o.price.currency != product.price.currency
             {
                 return Err(DomainError::invalid(
@@ -142,13 +142,13 @@ impl CommerceService {
         product: &Product,
         quantity: i64,
     ) -> Result<CartLine, CommerceError> {
-        let pins = self.store.pins(show).await?;
+        let pins = self.commerce.pins(show).await?;
         let pin = pins.iter().find(|p| p.pin.product_id == product.id);
         let facts = LineFacts {
             product,
             pin: pin.map(|p| &p.pin),
             deal: pin.map(|p| p.deal).unwrap_or_default(),
-            bought_in_deal: self.store.deal_bought(show, product.id, viewer).await?,
+            bought_in_deal: self.commerce.deal_bought(show, product.id, viewer).await?,
         };
         Ok(check_cart_line(&facts, quantity, self.clock.now())?)
     }
@@ -156,11 +156,11 @@ impl CommerceService {
     /// The cart `lines` priced now.
     async fn cart_view(&self, show: &Show, lines: &CartLines) -> Result<CartView, CommerceError> {
         let now = self.clock.now();
-        let pins = self.store.pins(show).await?;
+        let pins = self.commerce.pins(show).await?;
         let mut items = Vec::with_capacity(lines.len());
         let mut total: Option<Money> = None;
         for (product_id, line) in lines {
-            let Some(product) = self.store.product(*product_id).await? else {
+            let Some(product) = self.catalog.product(*product_id).await? else {
                 continue;
             };
             let pin = pins.iter().find(|p| p.pin.product_id == product.id);
@@ -196,8 +196,8 @@ impl CommerceService {
     /// The currency of an empty cart or order list: the show's first lineup product's, else
     /// USD.
     pub(super) async fn default_currency(&self, show: &Show) -> Result<Currency, CommerceError> {
-        if let Some(first) = self.store.lineup(show).await?.first()
-            && let Some(p) = self.store.product(*first).await?
+        if let Some(first) = self.catalog.lineup(show).await?.first()
+            && let Some(p) = self.catalog.product(*first).await?
         {
             return Ok(p.price.currency);
         }

@@ -9,8 +9,8 @@ use std::net::IpAddr;
 use uuid::Uuid;
 
 use super::{CommerceService, Shopper, show_ended};
+use crate::commerce::announce_purchase;
 use crate::commerce::payment::PaymentError;
-use crate::commerce::{announce_pins, announce_purchase};
 use crate::domain::commerce::{Order, OrderStatus, address_key};
 use crate::domain::{DomainError, OrderId, Show, ShowStatus};
 use crate::store::commerce::AddressAllowance;
@@ -97,7 +97,7 @@ impl CommerceService {
                 buyers: self.settings.deal_buyers_per_address,
             }),
         };
-        let order = match self.store.checkout(&show, &request).await? {
+        let order = match self.commerce.checkout(&show, &request).await? {
             store::CheckoutOutcome::Created(order) => order,
             store::CheckoutOutcome::Replayed(order) => {
                 count("replayed");
@@ -140,7 +140,7 @@ impl CommerceService {
             },
         };
         let settled = self
-            .store
+            .commerce
             .complete_placed_order(&show, &order, &completion)
             .await?
             .unwrap_or(order);
@@ -149,11 +149,12 @@ impl CommerceService {
                 count_paid(&show, &settled);
                 // The order is paid and stored: the buyer need not wait for the room's news (in
                 // a flash drop its reads and broadcasts queue behind thousands of others).
-                let (store, hub, clock) =
-                    (self.store.clone(), self.hub.clone(), self.clock.clone());
+                let (commerce, catalog) = (self.commerce.clone(), self.catalog.clone());
+                let (hub, clock) = (self.hub.clone(), self.clock.clone());
                 let order = settled.clone();
                 tokio::spawn(async move {
-                    announce_purchase(store.as_ref(), &hub, clock.as_ref(), &show, &order).await;
+                    let (commerce, catalog) = (commerce.as_ref(), catalog.as_ref());
+                    announce_purchase(commerce, catalog, &hub, clock.as_ref(), &show, &order).await;
                 });
                 CheckoutOutcome::Placed(settled)
             }
@@ -161,7 +162,7 @@ impl CommerceService {
             OrderStatus::Failed => {
                 count("payment_failed");
                 self.give_back_cart(&show, &settled).await;
-                announce_pins(self.store.as_ref(), &self.hub, self.clock.as_ref(), &show).await;
+                self.announce_pins(&show).await;
                 CheckoutOutcome::Unpaid(match charged {
                     Err(e) => Unpaid {
                         order: settled.id,
@@ -187,10 +188,10 @@ impl CommerceService {
     /// convenience, so it is logged, not returned.
     pub(super) async fn give_back_cart(&self, show: &Show, order: &Order) {
         let given = async {
-            let pins = self.store.pins(show).await?;
+            let pins = self.commerce.pins(show).await?;
             let pins: Vec<_> = pins.into_iter().map(|p| p.pin).collect();
             let lines = crate::domain::commerce::cart_lines_of(order, &pins);
-            self.store
+            self.commerce
                 .give_back_cart(show, order.viewer_id, &lines)
                 .await
         };

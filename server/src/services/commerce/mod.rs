@@ -31,7 +31,7 @@ use crate::config::Config;
 use crate::domain::access::{Action, authorize};
 use crate::domain::{DomainError, Principal, Show, ShowId, ViewerId};
 use crate::hub::Hub;
-use crate::store::{SharedStore, StoreError};
+use crate::store::{CatalogStore, CommerceStore, SharedStore, ShowStore, StoreError};
 
 /// The commerce settings, from the config.
 #[derive(Debug, Clone, Copy)]
@@ -80,7 +80,9 @@ pub struct Shopper {
 /// Cart lines, checkouts, orders and webhooks of one server. Cheap to clone.
 #[derive(Clone)]
 pub struct CommerceService {
-    store: SharedStore,
+    shows: Arc<dyn ShowStore>,
+    catalog: Arc<dyn CatalogStore>,
+    commerce: Arc<dyn CommerceStore>,
     hub: Arc<Hub>,
     payments: Arc<dyn PaymentProvider>,
     clock: SharedClock,
@@ -88,6 +90,7 @@ pub struct CommerceService {
 }
 
 impl CommerceService {
+    /// Keeps, of `store`, only the areas this service uses.
     pub fn new(
         store: SharedStore,
         hub: Arc<Hub>,
@@ -96,7 +99,9 @@ impl CommerceService {
         settings: CommerceSettings,
     ) -> Self {
         CommerceService {
-            store,
+            shows: store.clone(),
+            catalog: store.clone(),
+            commerce: store,
             hub,
             payments,
             clock,
@@ -104,9 +109,16 @@ impl CommerceService {
         }
     }
 
+    /// Broadcasts the show's pins as they are now ([`crate::commerce::announce_pins`]).
+    async fn announce_pins(&self, show: &Show) {
+        let (commerce, catalog) = (self.commerce.as_ref(), self.catalog.as_ref());
+        crate::commerce::announce_pins(commerce, catalog, &self.hub, self.clock.as_ref(), show)
+            .await;
+    }
+
     /// The show, or the refusal `show_not_found`.
     async fn show(&self, id: ShowId) -> Result<Show, CommerceError> {
-        self.store.show(id).await?.ok_or_else(|| no_show(id))
+        self.shows.show(id).await?.ok_or_else(|| no_show(id))
     }
 
     /// The show, where the caller may do `action`.
@@ -140,7 +152,7 @@ impl CommerceService {
         id: ShowId,
     ) -> Result<Shopper, CommerceError> {
         let show = self
-            .store
+            .shows
             .show_recent(id)
             .await?
             .ok_or_else(|| no_show(id))?;

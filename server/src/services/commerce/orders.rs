@@ -25,7 +25,7 @@ impl CommerceService {
         id: ShowId,
     ) -> Result<ShowOrders, CommerceError> {
         let show = self.show_for(who, id, Action::ManageShow).await?;
-        let orders = self.store.orders(&show).await?;
+        let orders = self.commerce.orders(&show).await?;
         let mut total = Money::zero(self.default_currency(&show).await?);
         let mut paid = 0;
         for o in orders.iter().filter(|o| o.status == OrderStatus::Paid) {
@@ -47,7 +47,7 @@ impl CommerceService {
         id: ShowId,
     ) -> Result<Vec<Order>, CommerceError> {
         let Shopper { show, viewer, .. } = self.shopper(who, id).await?;
-        Ok(self.store.viewer_orders(&show, viewer).await?)
+        Ok(self.commerce.viewer_orders(&show, viewer).await?)
     }
 
     /// Sets where the creator's order events are delivered, with a new signing secret.
@@ -61,13 +61,13 @@ impl CommerceService {
             url: url.to_string(),
             secret: crate::auth::random_secret(),
         };
-        self.store.set_webhook(creator, Some(&hook)).await?;
+        self.commerce.set_webhook(creator, Some(&hook)).await?;
         Ok(hook)
     }
 
     /// The creator's webhook, or the refusal `no_webhook`.
     pub async fn webhook(&self, creator: CreatorId) -> Result<Webhook, CommerceError> {
-        match self.store.webhook(creator).await? {
+        match self.commerce.webhook(creator).await? {
             Some(hook) => Ok(hook),
             None => Err(DomainError::not_found("no_webhook", "no webhook is set").into()),
         }
@@ -75,6 +75,6 @@ impl CommerceService {
 
     /// Stops delivering the creator's order events.
     pub async fn delete_webhook(&self, creator: CreatorId) -> Result<(), CommerceError> {
-        Ok(self.store.set_webhook(creator, None).await?)
+        Ok(self.commerce.set_webhook(creator, None).await?)
     }
 }

@@ -74,7 +74,7 @@ impl CommerceService {
     /// tells the room, and schedules the deal's end announcement. Returns the pins broadcast.
     pub async fn pin(&self, curator: &Curator, new: NewPin) -> Result<Vec<PinView>, CommerceError> {
         let show = &curator.show;
-        let product = match self.store.product(new.product_id).await? {
+        let product = match self.catalog.product(new.product_id).await? {
             Some(p) if p.creator_id == show.creator_id => p,
             _ => {
                 return Err(DomainError::not_found(
@@ -95,8 +95,15 @@ impl CommerceService {
             pinned_at: now,
             deal,
         };
-        self.store.pin(show, &pin).await??;
-        let pins = publish_pins(self.store.as_ref(), &self.hub, show, now).await?;
+        self.commerce.pin(show, &pin).await??;
+        let pins = publish_pins(
+            self.commerce.as_ref(),
+            self.catalog.as_ref(),
+            &self.hub,
+            show,
+            now,
+        )
+        .await?;
         if let Some(ends_at) = ends_at {
             self.announce_deal_end(show.clone(), ends_at);
         }
@@ -111,21 +118,27 @@ impl CommerceService {
         product: ProductId,
     ) -> Result<(), CommerceError> {
         let Curator { show } = self.curator(who, id).await?;
-        if self.store.unpin(&show, product).await?.is_none() {
+        if self.commerce.unpin(&show, product).await?.is_none() {
             return Err(DomainError::not_found(
                 "not_pinned",
                 format!("product {product} is not pinned"),
             )
             .into());
         }
-        announce_pins(self.store.as_ref(), &self.hub, self.clock.as_ref(), &show).await;
+        self.announce_pins(&show).await;
         Ok(())
     }
 
     /// The show's pins with live prices and stock (anyone).
     pub async fn pins(&self, id: ShowId) -> Result<Vec<PinView>, CommerceError> {
         let show = self.show(id).await?;
-        Ok(pin_views(self.store.as_ref(), &show, self.clock.now()).await?)
+        Ok(pin_views(
+            self.commerce.as_ref(),
+            self.catalog.as_ref(),
+            &show,
+            self.clock.now(),
+        )
+        .await?)
     }
 
     /// Announces the pins again when a deal ends, so every countdown flips to the regular
@@ -134,10 +147,18 @@ impl CommerceService {
         let wait = (ends_at - self.clock.now())
             .to_std()
             .unwrap_or(Duration::ZERO);
-        let (store, hub, clock) = (self.store.clone(), self.hub.clone(), self.clock.clone());
+        let (commerce, catalog) = (self.commerce.clone(), self.catalog.clone());
+        let (hub, clock) = (self.hub.clone(), self.clock.clone());
         tokio::spawn(async move {
             tokio::time::sleep(wait + Duration::from_millis(20)).await;
-            announce_pins(store.as_ref(), &hub, clock.as_ref(), &show).await;
+            announce_pins(
+                commerce.as_ref(),
+                catalog.as_ref(),
+                &hub,
+                clock.as_ref(),
+                &show,
+            )
+            .await;
         });
     }
 }

@@ -6,7 +6,6 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::CommerceService;
-use crate::commerce::announce_pins;
 use crate::store::StoreError;
 
 impl CommerceService {
@@ -36,11 +35,11 @@ impl CommerceService {
     pub async fn sweep(&self) -> Result<usize, StoreError> {
         let now = self.clock.now();
         let mut swept = 0;
-        for show_id in self.store.shows_with_reservations().await? {
-            let Some(show) = self.store.show(show_id).await? else {
+        for show_id in self.commerce.shows_with_reservations().await? {
+            let Some(show) = self.shows.show(show_id).await? else {
                 continue;
             };
-            let expired = self.store.expire_reservations(&show, now).await?;
+            let expired = self.commerce.expire_reservations(&show, now).await?;
             for order in &expired {
                 self.give_back_cart(&show, order).await;
             }
@@ -49,7 +48,7 @@ impl CommerceService {
                 metrics::counter!("livesale_checkouts_total", "outcome" => "expired")
                     .increment(expired.len() as u64);
                 tracing::info!(show = %show.id, orders = expired.len(), "reservations expired; stock returned");
-                announce_pins(self.store.as_ref(), &self.hub, self.clock.as_ref(), &show).await;
+                self.announce_pins(&show).await;
             }
         }
         Ok(swept)

@@ -68,7 +68,7 @@ impl ModerationService {
             id: message_id.clone(),
         };
         self.hub.publish(show, &deleted).await?;
-        if let Some(pinned) = self.store.pinned_message(show).await?
+        if let Some(pinned) = self.moderation.pinned_message(show).await?
             && pinned.id == message_id
         {
             self.set_pinned(show, None).await?;
@@ -92,7 +92,7 @@ impl ModerationService {
         let reason = moderation::reason(why.as_deref())?;
         self.ensure_viewer(show, &viewer_id).await?;
         let until = now + chrono::Duration::seconds(seconds as i64);
-        self.store
+        self.moderation
             .set_timeout(show, &viewer_id, Some(until))
             .await?;
         let told = notice(viewer_id.clone(), "timeout", Some(until), reason.clone());
@@ -117,15 +117,17 @@ impl ModerationService {
         creator_wide(actor, scope, "only the creator bans across all their shows")?;
         let reason = moderation::reason(why.as_deref())?;
         self.ensure_viewer(show, &viewer_id).await?;
-        self.store.set_ban(show, &viewer_id, scope, true).await?;
-        self.store.set_timeout(show, &viewer_id, None).await?;
+        self.moderation
+            .set_ban(show, &viewer_id, scope, true)
+            .await?;
+        self.moderation.set_timeout(show, &viewer_id, None).await?;
         let cooldown = self.settings.ban_cooldown;
         if !cooldown.is_zero()
             && let Some(address) = self.join_address(show, &viewer_id).await?
         {
             let until =
                 now + chrono::Duration::from_std(cooldown).unwrap_or(chrono::Duration::days(1));
-            self.store
+            self.limits
                 .set_address_ban(show, scope, address, Some(until))
                 .await?;
         }
@@ -133,7 +135,7 @@ impl ModerationService {
         self.hub.publish(show, &told).await?;
         if scope == BanScope::Creator {
             // The ban reaches them in the creator's other running shows too.
-            for other in self.store.shows().await? {
+            for other in self.shows.shows().await? {
                 if other.creator_id == show.creator_id
                     && other.id != show.id
                     && other.status != ShowStatus::Ended
@@ -162,9 +164,11 @@ impl ModerationService {
             scope,
             "only the creator lifts a ban across all their shows",
         )?;
-        self.store.set_ban(show, &viewer_id, scope, false).await?;
+        self.moderation
+            .set_ban(show, &viewer_id, scope, false)
+            .await?;
         if let Some(address) = self.join_address(show, &viewer_id).await? {
-            self.store
+            self.limits
                 .set_address_ban(show, scope, address, None)
                 .await?;
         }
@@ -196,9 +200,9 @@ impl ModerationService {
         add: Vec<String>,
         remove: Vec<String>,
     ) -> Result<Facts, ModError> {
-        let mut policy = self.store.chat_policy(show).await?;
+        let mut policy = self.moderation.chat_policy(show).await?;
         policy.blocked_terms = moderation::edit_terms(&policy.blocked_terms, &add, &remove)?;
-        self.store.set_chat_policy(show, &policy).await?;
+        self.moderation.set_chat_policy(show, &policy).await?;
         let terms = Broadcast::ModTerms {
             terms: policy.blocked_terms,
         };
@@ -297,7 +301,7 @@ impl ModerationService {
     /// shutting them out of the room.
     async fn ensure_viewer(&self, show: &Show, target: &str) -> Result<(), ModError> {
         let viewer = match target.parse::<ViewerId>() {
-            Ok(id) => self.store.viewer(show, id).await?,
+            Ok(id) => self.shows.viewer(show, id).await?,
             Err(_) => None,
         };
         if viewer.is_none() {
@@ -317,13 +321,13 @@ impl ModerationService {
         viewer: &str,
     ) -> Result<Option<std::net::IpAddr>, StoreError> {
         match viewer.parse::<ViewerId>() {
-            Ok(id) => self.store.join_address(show.creator_id, id).await,
+            Ok(id) => self.limits.join_address(show.creator_id, id).await,
             Err(_) => Ok(None),
         }
     }
 
     async fn take_held(&self, show: &Show, id: &str) -> Result<HeldMessage, ModError> {
-        self.store.take_held(show, id).await?.ok_or_else(|| {
+        self.moderation.take_held(show, id).await?.ok_or_else(|| {
             DomainError::not_found(
                 "not_held",
                 "no held message with that id (already decided?)",
@@ -354,9 +358,9 @@ impl ModerationService {
         show: &Show,
         change: impl FnOnce(&mut ChatPolicy),
     ) -> Result<(), StoreError> {
-        let mut policy = self.store.chat_policy(show).await?;
+        let mut policy = self.moderation.chat_policy(show).await?;
         change(&mut policy);
-        self.store.set_chat_policy(show, &policy).await?;
+        self.moderation.set_chat_policy(show, &policy).await?;
         self.hub
             .publish(show, &super::mode_of(&policy))
             .await
@@ -369,7 +373,7 @@ impl ModerationService {
         show: &Show,
         message: Option<ChatMessage>,
     ) -> Result<(), StoreError> {
-        self.store
+        self.moderation
             .set_pinned_message(show, message.as_ref())
             .await?;
         self.hub

@@ -28,7 +28,7 @@ use crate::domain::moderation::{
 use crate::domain::protocol::{Broadcast, ModCommand};
 use crate::domain::{DomainError, InviteId, Principal, Role, Show, Timestamp};
 use crate::hub::Hub;
-use crate::store::{SharedStore, Store, StoreError};
+use crate::store::{LimitsStore, ModerationStore, SharedStore, ShowStore, StoreError};
 use commands::Facts;
 
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +51,7 @@ pub enum Screened {
 
 /// Judges and then publishes, holds, or refuses a chat message.
 pub async fn screen(
-    store: &dyn Store,
+    store: &dyn ModerationStore,
     hub: &Hub,
     show: &Show,
     role: Option<Role>,
@@ -93,7 +93,7 @@ pub async fn screen(
 
 /// Whether a member may be in the room at all (not banned in the show or by its creator).
 pub async fn admitted(
-    store: &dyn Store,
+    store: &dyn ModerationStore,
     show: &Show,
     member: &str,
     now: Timestamp,
@@ -159,13 +159,16 @@ pub struct Overview {
 
 /// Applies moderation for every show of this node; cheap to share.
 pub struct ModerationService {
-    store: SharedStore,
+    shows: Arc<dyn ShowStore>,
+    moderation: Arc<dyn ModerationStore>,
+    limits: Arc<dyn LimitsStore>,
     hub: Arc<Hub>,
     clock: SharedClock,
     settings: ModerationSettings,
 }
 
 impl ModerationService {
+    /// Keeps, of `store`, only the areas this service uses.
     pub fn new(
         store: SharedStore,
         hub: Arc<Hub>,
@@ -173,7 +176,9 @@ impl ModerationService {
         settings: ModerationSettings,
     ) -> Self {
         ModerationService {
-            store,
+            shows: store.clone(),
+            moderation: store.clone(),
+            limits: store,
             hub,
             clock,
             settings,
@@ -249,7 +254,7 @@ impl ModerationService {
             reason: facts.reason,
             details: facts.details,
         };
-        self.store.append_audit(show, &entry).await?;
+        self.moderation.append_audit(show, &entry).await?;
         self.hub
             .publish(
                 show,
@@ -268,7 +273,7 @@ impl ModerationService {
         match who {
             Some(Principal::Creator { creator_id }) => {
                 let name = self
-                    .store
+                    .shows
                     .creator(*creator_id)
                     .await?
                     .map(|c| c.name)
@@ -296,11 +301,11 @@ impl ModerationService {
 
     /// The chat policy, the held-for-review queue and the pinned message.
     pub async fn overview(&self, show: &Show) -> Result<Overview, StoreError> {
-        let held = self.store.held_messages(show).await?;
+        let held = self.moderation.held_messages(show).await?;
         Ok(Overview {
-            policy: self.store.chat_policy(show).await?,
+            policy: self.moderation.chat_policy(show).await?,
             held,
-            pinned_message: self.store.pinned_message(show).await?,
+            pinned_message: self.moderation.pinned_message(show).await?,
         })
     }
 
@@ -311,7 +316,7 @@ impl ModerationService {
         limit: Option<u32>,
     ) -> Result<Vec<AuditEntry>, ModError> {
         let limit = moderation::audit_limit(limit)?;
-        Ok(self.store.audit_log(show, limit).await?)
+        Ok(self.moderation.audit_log(show, limit).await?)
     }
 
     /// Revokes a moderator or camera invitation of `show`: its token stops working, its
@@ -322,7 +327,7 @@ impl ModerationService {
         actor: &Actor,
         invite: InviteId,
     ) -> Result<AuditEntry, ModError> {
-        if !self.store.revoke_invite(show.id, invite).await? {
+        if !self.shows.revoke_invite(show.id, invite).await? {
             return Err(DomainError::not_found(
                 "invite_not_found",
                 format!("show {} has no invitation {invite}", show.id),

@@ -6,46 +6,94 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 use redis::Script;
 
-use super::{Keys, RedisStore, decode, encode, parse_id, redis_error, score};
+use super::named::{named_plain_script, script_params};
+use super::{Keys, RedisStore, decode, encode, eval, evalsha, parse_id, redis_error, score};
 use crate::domain::{CreatorId, Product, ProductId, Show};
 use crate::store::{CatalogStore, Page, PageAfter, ProductInsert, StoreError};
 
+script_params! {
+    /// The product scripts' named keys.
+    struct ProductKeys<'a> {
+        skus: &'a str,
+        product: &'a str,
+        stock: &'a str,
+        catalog: &'a str,
+    }
+}
+
+script_params! {
+    /// The product scripts' named arguments.
+    struct ProductArgs<'a> {
+        product_id: &'a str,
+        sku: &'a str,
+        json: &'a str,
+        stock: i64,
+        created_ms: i64,
+    }
+}
+
 /// Inserts a product unless its creator already uses the SKU or already has the most products
-/// allowed (the catalog's size).
-/// KEYS: skus, product, stock, catalog. ARGV: sku, product id, json, stock, created ms, max.
+/// allowed (the catalog's size, the argument after the named ones).
 /// Returns 1 inserted, 0 duplicate SKU, -1 over the quota.
 const INSERT_PRODUCT: &str = r"
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
-if redis.call('ZCARD', KEYS[4]) >= tonumber(ARGV[6]) then return -1 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('SET', KEYS[2], ARGV[3])
-redis.call('HSET', KEYS[3], ARGV[2], ARGV[4])
-redis.call('ZADD', KEYS[4], ARGV[5], ARGV[2])
+if redis.call('HEXISTS', k.skus, a.sku) == 1 then return 0 end
+if redis.call('ZCARD', k.catalog) >= tonumber(ARGV[#arg_names + 1]) then return -1 end
+redis.call('HSET', k.skus, a.sku, a.product_id)
+redis.call('SET', k.product, a.json)
+redis.call('HSET', k.stock, a.product_id, a.stock)
+redis.call('ZADD', k.catalog, a.created_ms, a.product_id)
 return 1
 ";
-static INSERT_PRODUCT_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(INSERT_PRODUCT));
+static INSERT_PRODUCT_SCRIPT: LazyLock<Script> =
+    LazyLock::new(|| named_plain_script(ProductKeys::NAMES, ProductArgs::NAMES, INSERT_PRODUCT));
 
 /// Replaces a product (stock included) and moves its SKU index entry if the SKU changed.
-/// KEYS: product, stock, skus, catalog. ARGV: product id, json, stock, sku, created ms.
 /// Returns -1 when the stored record is not JSON.
 const UPDATE_PRODUCT: &str = r"
-local old = redis.call('GET', KEYS[1])
+local old = redis.call('GET', k.product)
 if old then
   local ok, rec = pcall(cjson.decode, old)
   if not ok or type(rec) ~= 'table' or type(rec.sku) ~= 'string' then return -1 end
-  if rec.sku ~= ARGV[4] then
-    if redis.call('HGET', KEYS[3], rec.sku) == ARGV[1] then
-      redis.call('HDEL', KEYS[3], rec.sku)
+  if rec.sku ~= a.sku then
+    if redis.call('HGET', k.skus, rec.sku) == a.product_id then
+      redis.call('HDEL', k.skus, rec.sku)
     end
-    redis.call('HSET', KEYS[3], ARGV[4], ARGV[1])
+    redis.call('HSET', k.skus, a.sku, a.product_id)
   end
 end
-redis.call('SET', KEYS[1], ARGV[2])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-redis.call('ZADD', KEYS[4], ARGV[5], ARGV[1])
+redis.call('SET', k.product, a.json)
+redis.call('HSET', k.stock, a.product_id, a.stock)
+redis.call('ZADD', k.catalog, a.created_ms, a.product_id)
 return 1
 ";
-static UPDATE_PRODUCT_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(UPDATE_PRODUCT));
+static UPDATE_PRODUCT_SCRIPT: LazyLock<Script> =
+    LazyLock::new(|| named_plain_script(ProductKeys::NAMES, ProductArgs::NAMES, UPDATE_PRODUCT));
+
+/// An `EVALSHA` of a product script with `product`'s named keys and arguments.
+fn product_call(
+    store: &RedisStore,
+    script: &Script,
+    product: &Product,
+) -> Result<redis::Cmd, StoreError> {
+    let c = product.creator_id;
+    let mut call = evalsha(script, ProductKeys::NAMES.len());
+    ProductKeys {
+        skus: &store.keys.skus(c),
+        product: &store.keys.product(c, product.id),
+        stock: &store.keys.stock(c),
+        catalog: &store.keys.catalog(c),
+    }
+    .push(&mut call);
+    ProductArgs {
+        product_id: &product.id.to_string(),
+        sku: &product.sku,
+        json: &encode_product(product)?,
+        stock: product.stock,
+        created_ms: score(product.created_at),
+    }
+    .push(&mut call);
+    Ok(call)
+}
 
 /// Appends a product to a lineup once; scores count up, so ZRANGE is insertion order.
 /// KEYS: lineup. ARGV: product id.
@@ -160,19 +208,9 @@ impl CatalogStore for RedisStore {
         max_products: u64,
     ) -> Result<ProductInsert, StoreError> {
         self.guard("insert_product", async {
-            let c = product.creator_id;
-            let inserted: i64 = INSERT_PRODUCT_SCRIPT
-                .key(self.keys.skus(c))
-                .key(self.keys.product(c, product.id))
-                .key(self.keys.stock(c))
-                .key(self.keys.catalog(c))
-                .arg(&product.sku)
-                .arg(product.id.to_string())
-                .arg(encode_product(product)?)
-                .arg(product.stock)
-                .arg(score(product.created_at))
-                .arg(max_products)
-                .invoke_async(&mut self.conn.clone())
+            let mut call = product_call(self, &INSERT_PRODUCT_SCRIPT, product)?;
+            call.arg(max_products);
+            let inserted: i64 = eval(&mut self.conn.clone(), &INSERT_PRODUCT_SCRIPT, &call)
                 .await
                 .map_err(redis_error)?;
             match inserted {
@@ -188,18 +226,8 @@ impl CatalogStore for RedisStore {
 
     async fn update_product(&self, product: &Product) -> Result<(), StoreError> {
         self.guard("update_product", async {
-            let c = product.creator_id;
-            let outcome: i64 = UPDATE_PRODUCT_SCRIPT
-                .key(self.keys.product(c, product.id))
-                .key(self.keys.stock(c))
-                .key(self.keys.skus(c))
-                .key(self.keys.catalog(c))
-                .arg(product.id.to_string())
-                .arg(encode_product(product)?)
-                .arg(product.stock)
-                .arg(&product.sku)
-                .arg(score(product.created_at))
-                .invoke_async(&mut self.conn.clone())
+            let call = product_call(self, &UPDATE_PRODUCT_SCRIPT, product)?;
+            let outcome: i64 = eval(&mut self.conn.clone(), &UPDATE_PRODUCT_SCRIPT, &call)
                 .await
                 .map_err(redis_error)?;
             if outcome != 1 {

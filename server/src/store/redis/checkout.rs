@@ -8,26 +8,10 @@ use std::sync::{Arc, LazyLock};
 
 use redis::Script;
 
-use super::{Keys, MAX_SHOW_KEYS, RedisStore, named_script};
+use super::named::{named_script, script_params};
+use super::{Keys, MAX_SHOW_KEYS, RedisStore};
 use crate::domain::{DomainError, ProductId, Show};
 use crate::store::StoreError;
-
-/// Declares a struct of a script's keys or arguments: its fields in one order, appended to a
-/// command by `push`, and their names (`NAMES`) for the Lua table.
-macro_rules! script_params {
-    ($(#[$m:meta])* struct $name:ident<$lt:lifetime> { $($(#[$fm:meta])* $field:ident: $ty:ty),+ $(,)? }) => {
-        $(#[$m])*
-        pub(super) struct $name<$lt> {
-            $($(#[$fm])* pub(super) $field: $ty,)+
-        }
-        impl $name<'_> {
-            pub(super) const NAMES: &'static [&'static str] = &[$(stringify!($field)),+];
-            pub(super) fn push(&self, cmd: &mut redis::Cmd) {
-                $(cmd.arg(self.$field);)+
-            }
-        }
-    };
-}
 
 script_params! {
     /// The checkout script's named keys.
@@ -90,17 +74,17 @@ pub(super) static CHECKOUT_SCRIPT: LazyLock<Script> = LazyLock::new(|| {
 /// The checkout's keys that depend only on the show, formatted once per show on this node (a
 /// show's id and creator never change, so neither do they).
 pub(super) struct ShowKeys {
-    idempotency: String,
-    orders: String,
-    order_ids: String,
-    reservations: String,
-    stock: String,
-    pins: String,
-    deal_remaining: String,
-    outbox: String,
-    outbox_ids: String,
-    show: String,
-    reservations_indexed: String,
+    pub(super) idempotency: String,
+    pub(super) orders: String,
+    pub(super) order_ids: String,
+    pub(super) reservations: String,
+    pub(super) stock: String,
+    pub(super) pins: String,
+    pub(super) deal_remaining: String,
+    pub(super) outbox: String,
+    pub(super) outbox_ids: String,
+    pub(super) show: String,
+    pub(super) reservations_indexed: String,
 }
 
 impl ShowKeys {

@@ -66,16 +66,18 @@
 //! `outbox_ack` acknowledges (XACK) and deletes (XDEL) the entry, bounding the stream.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::LazyLock;
 
 use async_trait::async_trait;
-use redis::Script;
 
 use super::checkout::{CHECKOUT_SCRIPT, CheckoutArgs, checkout_call, refusal, show_keys};
+use super::commerce_scripts::{
+    ACK_SCRIPT, AckArgs, AckKeys, GIVE_BACK_SCRIPT, GiveBackArgs, GiveBackKeys, PIN_SCRIPT,
+    PinArgs, PinKeys, UNPIN_SCRIPT, UnpinArgs, UnpinKeys,
+};
 use super::outbox::{OUTBOX_GROUP, outbox_event, read_group};
 use super::{
-    ATTEMPTS, Keys, RedisStore, decode, encode, eval, order_at, orders_by_id, parse_id, parse_int,
-    redis_error, remember_cart, rfc3339, score, script, script_error, unexpected,
+    ATTEMPTS, Keys, RedisStore, decode, encode, eval, evalsha, order_at, orders_by_id, parse_id,
+    parse_int, redis_error, remember_cart, rfc3339, score, script_error, unexpected,
 };
 use crate::domain::commerce::{CartLine, CartLines, DealState, MAX_PINS, Order, Pin, add_pin};
 use crate::domain::{
@@ -155,23 +157,6 @@ fn product_ids(raw: &[String]) -> Result<Vec<ProductId>, StoreError> {
         .collect()
 }
 
-// ---- Lua ----------------------------------------------------------------------------------
-
-/// `add_pin` against the stored lineup and pins; a deal starts afresh.
-/// KEYS: lineup, pins, deal remaining, the product's deal buyers.
-/// ARGV: product id, pin JSON, the deal's quantity ('' without a deal), most pins.
-const PIN: &str = include_str!("lua/pin.lua");
-
-/// KEYS: pins, deal remaining. ARGV: product id.
-const UNPIN: &str = include_str!("lua/unpin.lua");
-
-/// KEYS: outbox, outbox ids. ARGV: event id, group.
-const ACK: &str = include_str!("lua/ack.lua");
-
-static PIN_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(PIN));
-static UNPIN_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(UNPIN));
-static ACK_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(ACK));
-
 // ---- helpers --------------------------------------------------------------------------------
 
 /// Pin JSON and remaining pairs, as `pin_states` in Lua answers them.
@@ -193,13 +178,6 @@ fn pin_states(pairs: &[String]) -> Result<Vec<PinState>, StoreError> {
 }
 
 // ---- pins and carts -------------------------------------------------------------------------
-
-/// Adds each line whose product is not in the cart yet, while the cart has fewer than ARGV[1]
-/// products (what [`crate::domain::commerce::give_back`] does, in one atomic step).
-/// KEYS: 1 the cart. ARGV: 1 the cart's product limit, 2 its TTL in seconds, then product and
-/// line pairs.
-const GIVE_BACK: &str = include_str!("lua/give_back.lua");
-static GIVE_BACK_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(GIVE_BACK));
 
 // ---- checkout and orders --------------------------------------------------------------------
 
@@ -270,21 +248,25 @@ impl CommerceStore for RedisStore {
     ) -> Result<Result<Vec<PinState>, DomainError>, StoreError> {
         self.guard("pin", async {
             let k = &self.keys;
-            let reply: Vec<String> = PIN_SCRIPT
-                .key(k.lineup(show))
-                .key(k.pins(show))
-                .key(k.deal_remaining(show))
-                .key(k.deal_buyers(show, pin.product_id))
-                .arg(pin.product_id.to_string())
-                .arg(encode(pin)?)
-                .arg(
-                    pin.deal
-                        .as_ref()
-                        .map(|d| d.quantity.to_string())
-                        .unwrap_or_default(),
-                )
-                .arg(MAX_PINS)
-                .invoke_async(&mut self.conn.clone())
+            let sk = show_keys(self, show);
+            let deal_buyers = k.deal_buyers(show, pin.product_id);
+            let keys = PinKeys {
+                lineup: &k.lineup(show),
+                pins: &sk.pins,
+                deal_remaining: &sk.deal_remaining,
+                deal_buyers: &deal_buyers,
+            };
+            let quantity = pin.deal.as_ref().map(|d| d.quantity.to_string());
+            let args = PinArgs {
+                product: &pin.product_id.to_string(),
+                pin: &encode(pin)?,
+                deal_quantity: quantity.as_deref().unwrap_or_default(),
+                max_pins: MAX_PINS,
+            };
+            let mut call = evalsha(&PIN_SCRIPT, PinKeys::NAMES.len());
+            keys.push(&mut call);
+            args.push(&mut call);
+            let reply: Vec<String> = eval(&mut self.conn.clone(), &PIN_SCRIPT, &call)
                 .await
                 .map_err(script_error)?;
             // Refusals come from the domain rule itself, so codes and messages are its own.
@@ -311,11 +293,18 @@ impl CommerceStore for RedisStore {
         product: ProductId,
     ) -> Result<Option<Vec<PinState>>, StoreError> {
         self.guard("unpin", async {
-            let reply: Vec<String> = UNPIN_SCRIPT
-                .key(self.keys.pins(show))
-                .key(self.keys.deal_remaining(show))
-                .arg(product.to_string())
-                .invoke_async(&mut self.conn.clone())
+            let sk = show_keys(self, show);
+            let mut call = evalsha(&UNPIN_SCRIPT, UnpinKeys::NAMES.len());
+            UnpinKeys {
+                pins: &sk.pins,
+                deal_remaining: &sk.deal_remaining,
+            }
+            .push(&mut call);
+            UnpinArgs {
+                product: &product.to_string(),
+            }
+            .push(&mut call);
+            let reply: Vec<String> = eval(&mut self.conn.clone(), &UNPIN_SCRIPT, &call)
                 .await
                 .map_err(script_error)?;
             match reply.first().map(String::as_str) {
@@ -398,14 +387,20 @@ impl CommerceStore for RedisStore {
             return Ok(());
         }
         self.guard("give_back_cart", async {
-            let mut call = GIVE_BACK_SCRIPT.prepare_invoke();
-            call.key(self.keys.cart(show, viewer))
-                .arg(crate::domain::commerce::MAX_CART_ITEMS)
-                .arg(CART_TTL_SECONDS);
+            let mut call = evalsha(&GIVE_BACK_SCRIPT, GiveBackKeys::NAMES.len());
+            GiveBackKeys {
+                cart: &self.keys.cart(show, viewer),
+            }
+            .push(&mut call);
+            GiveBackArgs {
+                max_products: crate::domain::commerce::MAX_CART_ITEMS,
+                ttl_seconds: CART_TTL_SECONDS,
+            }
+            .push(&mut call);
             for (product, line) in lines {
                 call.arg(product.to_string()).arg(encode(line)?);
             }
-            call.invoke_async::<i64>(&mut self.conn.clone())
+            eval::<i64>(&mut self.conn.clone(), &GIVE_BACK_SCRIPT, &call)
                 .await
                 .map_err(redis_error)?;
             // The cart changed behind this node's hint: the next checkout reads it afresh.
@@ -676,12 +671,18 @@ impl CommerceStore for RedisStore {
 
     async fn outbox_ack(&self, creator: CreatorId, event_id: &str) -> Result<(), StoreError> {
         self.guard("outbox_ack", async {
-            let _: i64 = ACK_SCRIPT
-                .key(self.keys.outbox(creator))
-                .key(self.keys.outbox_ids(creator))
-                .arg(event_id)
-                .arg(OUTBOX_GROUP)
-                .invoke_async(&mut self.conn.clone())
+            let mut call = evalsha(&ACK_SCRIPT, AckKeys::NAMES.len());
+            AckKeys {
+                outbox: &self.keys.outbox(creator),
+                outbox_ids: &self.keys.outbox_ids(creator),
+            }
+            .push(&mut call);
+            AckArgs {
+                event_id,
+                group: OUTBOX_GROUP,
+            }
+            .push(&mut call);
+            eval::<i64>(&mut self.conn.clone(), &ACK_SCRIPT, &call)
                 .await
                 .map_err(script_error)?;
             Ok(())

@@ -23,15 +23,17 @@
 //! This file holds the connection, the key names every area shares, the per-node caches and
 //! the script runner; each area's trait is implemented in its own file beside it (`shows.rs`,
 //! `catalog.rs`, `commerce.rs` with `checkout.rs` and `outbox.rs`, `moderation.rs`,
-//! `limits.rs`, `leases.rs`), and the Lua scripts are in `lua/`. Area files use this one, never
-//! the other way round.
+//! `limits.rs`, `leases.rs`), and the Lua scripts are in `lua/` (`named.rs` names their keys
+//! and arguments). Area files use this one, never the other way round.
 
 mod catalog;
 mod checkout;
 mod commerce;
+mod commerce_scripts;
 mod leases;
 mod limits;
 mod moderation;
+mod named;
 mod outbox;
 mod reservations;
 mod shows;
@@ -373,27 +375,6 @@ async fn eval<T: redis::FromRedisValue>(
 /// Helpers every commerce script starts with.
 const PRELUDE: &str = include_str!("lua/prelude.lua");
 
-/// A script that starts by naming its keys and arguments: `k.<name>` is `KEYS[i]` and
-/// `a.<name>` is `ARGV[i]` for the i-th of `keys` and `args` (what follows them is found
-/// through `#key_names` and `#arg_names`), so no script body counts positions.
-fn named_script(keys: &[&str], args: &[&str], body: &str) -> Script {
-    let list = |names: &[&str]| {
-        let quoted: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
-        quoted.join(", ")
-    };
-    Script::new(&format!(
-        "{PRELUDE}
-local key_names = {{{}}}
-local arg_names = {{{}}}
-local k, a = {{}}, {{}}
-for i, name in ipairs(key_names) do k[name] = KEYS[i] end
-for i, name in ipairs(arg_names) do a[name] = ARGV[i] end
-{body}",
-        list(keys),
-        list(args)
-    ))
-}
-
 /// A timestamp exactly as serde (chrono) writes it in JSON.
 fn rfc3339(at: Timestamp) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
@@ -415,10 +396,6 @@ pub(super) fn store_error(e: RedisError) -> StoreError {
 
 /// Reads-then-script rounds before a checkout (or settlement) gives up on a changing cart.
 const ATTEMPTS: usize = 8;
-
-pub(super) fn script(body: &str) -> Script {
-    Script::new(&format!("{PRELUDE}{body}"))
-}
 
 pub(super) fn unexpected(op: &str, reply: &[String]) -> StoreError {
     StoreError::Corrupt(format!("unexpected reply of the {op} script: {reply:?}"))

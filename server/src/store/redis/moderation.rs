@@ -36,7 +36,8 @@ use redis::Script;
 
 use async_trait::async_trait;
 
-use super::{Keys, RedisStore, decode, encode, store_error};
+use super::named::{named_plain_script, script_params};
+use super::{Keys, RedisStore, decode, encode, eval, evalsha, store_error};
 use crate::domain::chat::ChatMessage;
 use crate::domain::moderation::{AuditEntry, ChatPolicy, HeldMessage, Standing};
 use crate::domain::protocol::BanScope;
@@ -82,28 +83,64 @@ impl Keys {
     }
 }
 
+script_params! {
+    /// The held-message scripts' named keys.
+    struct HeldKeys<'a> {
+        held: &'a str,
+        held_order: &'a str,
+    }
+}
+
+script_params! {
+    /// The hold script's named arguments.
+    struct HoldArgs<'a> {
+        id: &'a str,
+        json: &'a str,
+    }
+}
+
+script_params! {
+    /// The take script's named argument.
+    struct TakeArgs<'a> {
+        id: &'a str,
+    }
+}
+
 /// Holds a message: stores it, and appends its id to the order unless it is held already
 /// (holding an id again replaces the message in its place).
-/// KEYS: held, held-order. ARGV: id, json.
 const HOLD: &str = r"
-if redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) == 1 then
-  redis.call('RPUSH', KEYS[2], ARGV[1])
+if redis.call('HSET', k.held, a.id, a.json) == 1 then
+  redis.call('RPUSH', k.held_order, a.id)
 end
 return 1
 ";
 
 /// Removes and returns a held message; nil when it is not held (any more).
-/// KEYS: held, held-order. ARGV: id.
 const TAKE: &str = r"
-local raw = redis.call('HGET', KEYS[1], ARGV[1])
+local raw = redis.call('HGET', k.held, a.id)
 if not raw then return false end
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('LREM', KEYS[2], 1, ARGV[1])
+redis.call('HDEL', k.held, a.id)
+redis.call('LREM', k.held_order, 1, a.id)
 return raw
 ";
 
-static HOLD_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(HOLD));
-static TAKE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(TAKE));
+static HOLD_SCRIPT: LazyLock<Script> =
+    LazyLock::new(|| named_plain_script(HeldKeys::NAMES, HoldArgs::NAMES, HOLD));
+static TAKE_SCRIPT: LazyLock<Script> =
+    LazyLock::new(|| named_plain_script(HeldKeys::NAMES, TakeArgs::NAMES, TAKE));
+
+impl RedisStore {
+    /// An `EVALSHA` of a held-message script, with `show`'s named keys pushed.
+    fn held_call(&self, script: &Script, show: &Show) -> redis::Cmd {
+        let mut call = evalsha(script, HeldKeys::NAMES.len());
+        HeldKeys {
+            held: &self.keys.held(show),
+            held_order: &self.keys.held_order(show),
+        }
+        .push(&mut call);
+        call
+    }
+}
 
 const NANOS_PER_SECOND: i128 = 1_000_000_000;
 
@@ -283,12 +320,13 @@ impl ModerationStore for RedisStore {
 
     async fn hold_message(&self, show: &Show, held: &HeldMessage) -> Result<(), StoreError> {
         self.guard("hold_message", async {
-            let _: i64 = HOLD_SCRIPT
-                .key(self.keys.held(show))
-                .key(self.keys.held_order(show))
-                .arg(held.message.id.as_str())
-                .arg(encode(held)?)
-                .invoke_async(&mut self.conn.clone())
+            let mut call = self.held_call(&HOLD_SCRIPT, show);
+            HoldArgs {
+                id: held.message.id.as_str(),
+                json: &encode(held)?,
+            }
+            .push(&mut call);
+            eval::<i64>(&mut self.conn.clone(), &HOLD_SCRIPT, &call)
                 .await
                 .map_err(store_error)?;
             Ok(())
@@ -298,11 +336,9 @@ impl ModerationStore for RedisStore {
 
     async fn take_held(&self, show: &Show, id: &str) -> Result<Option<HeldMessage>, StoreError> {
         self.guard("take_held", async {
-            let raw: Option<String> = TAKE_SCRIPT
-                .key(self.keys.held(show))
-                .key(self.keys.held_order(show))
-                .arg(id)
-                .invoke_async(&mut self.conn.clone())
+            let mut call = self.held_call(&TAKE_SCRIPT, show);
+            TakeArgs { id }.push(&mut call);
+            let raw: Option<String> = eval(&mut self.conn.clone(), &TAKE_SCRIPT, &call)
                 .await
                 .map_err(store_error)?;
             raw.map(|raw| decode(&raw, "held message")).transpose()

@@ -8,9 +8,11 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
+use super::checkout::{ShowKeys, show_keys};
+use super::named::{named_script, script_params};
 use super::{
     ATTEMPTS, RedisStore, decode, eval, evalsha, order_at, orders_by_id, redis_error, rfc3339,
-    score, script, script_error, unexpected,
+    score, script_error, unexpected,
 };
 use crate::domain::commerce::Order;
 use crate::domain::{OrderId, ProductId, Show, Timestamp};
@@ -19,21 +21,82 @@ use crate::store::commerce::Completion;
 
 const EXPIRED: &str = "the reservation expired before the payment finished";
 
-/// Settles a pending order. KEYS: 1 orders, 2 reservations, 3 stock, 4 pins, 5 deal remaining,
-///   6 outbox, 7 outbox ids, then the deal buyers of each declared product.
-/// ARGV: 1 order id, 2 'paid' or 'failed', 3 the event's time (the payment's when paid),
-///   4 failure reason, 5 event id, 6 n, then n declared product ids.
-const COMPLETE: &str = include_str!("lua/complete.lua");
+script_params! {
+    /// The named keys of both settlement scripts (completing an order, expiring a show's due
+    /// reservations); the deal buyers of each declared product follow.
+    struct SettleKeys<'a> {
+        orders: &'a str,
+        order_ids: &'a str,
+        reservations: &'a str,
+        pins: &'a str,
+        deal_remaining: &'a str,
+        stock: &'a str,
+        outbox: &'a str,
+        outbox_ids: &'a str,
+    }
+}
 
-/// Expires every due reservation of a show, oldest order first.
-/// KEYS: 1 orders, 2 order ids, 3 reservations, 4 stock, 5 pins, 6 deal remaining, 7 outbox,
-///   8 outbox ids, then the deal buyers of each declared product.
-/// ARGV: 1 now, 2 now (ms), 3 failure text, 4 e, then e event ids, then n and n declared
-///   product ids.
-const EXPIRE: &str = include_str!("lua/expire.lua");
+impl ShowKeys {
+    /// The settlement scripts' named keys.
+    fn settle(&self) -> SettleKeys<'_> {
+        SettleKeys {
+            orders: &self.orders,
+            order_ids: &self.order_ids,
+            reservations: &self.reservations,
+            pins: &self.pins,
+            deal_remaining: &self.deal_remaining,
+            stock: &self.stock,
+            outbox: &self.outbox,
+            outbox_ids: &self.outbox_ids,
+        }
+    }
+}
 
-static COMPLETE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(COMPLETE));
-static EXPIRE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(EXPIRE));
+script_params! {
+    /// The settlement script's named arguments; the declared product ids follow.
+    struct CompleteArgs<'a> {
+        order_id: &'a str,
+        /// `paid` or `failed`.
+        outcome: &'a str,
+        /// The event's time (the payment's when paid).
+        at: &'a str,
+        failure: &'a str,
+        event_id: &'a str,
+        /// How many product ids follow.
+        declared: usize,
+    }
+}
+
+script_params! {
+    /// The expiry script's named arguments; `events` event ids follow, then `declared` product
+    /// ids.
+    struct ExpireArgs<'a> {
+        now: &'a str,
+        now_ms: i64,
+        failure: &'a str,
+        events: usize,
+        declared: usize,
+    }
+}
+
+/// Settles a pending order: answers `none`, `retry`, or `order` and the order's JSON.
+static COMPLETE_SCRIPT: LazyLock<Script> = LazyLock::new(|| {
+    named_script(
+        SettleKeys::NAMES,
+        CompleteArgs::NAMES,
+        include_str!("lua/complete.lua"),
+    )
+});
+
+/// Expires every due reservation of a show, oldest order first: answers `retry`, or
+/// `expired` and the expired orders' JSON.
+static EXPIRE_SCRIPT: LazyLock<Script> = LazyLock::new(|| {
+    named_script(
+        SettleKeys::NAMES,
+        ExpireArgs::NAMES,
+        include_str!("lua/expire.lua"),
+    )
+});
 
 /// Products of an order's deal lines (their buyer counts may go back).
 fn deal_products<'a>(orders: impl IntoIterator<Item = &'a Order>) -> BTreeSet<ProductId> {
@@ -60,19 +123,22 @@ impl RedisStore {
         self.guard("complete_order", async {
             let k = &self.keys;
             let mut con = self.conn.clone();
-            let (status, at, reason) = match outcome {
+            let (outcome, at, reason) = match outcome {
                 Completion::Paid { at } => ("paid", *at, ""),
                 Completion::Failed { reason, at } => ("failed", *at, reason.as_str()),
             };
             let event_id = uuid::Uuid::now_v7().to_string();
+            let (order_id, at) = (order.to_string(), rfc3339(at));
+            let sk = show_keys(self, show);
+            let keys = sk.settle();
             let mut placed = placed.filter(|p| p.id == order);
             for _ in 0..ATTEMPTS {
                 let products = match placed.take() {
                     Some(p) => deal_products([p]),
                     None => {
                         let raw: Option<String> = redis::cmd("HGET")
-                            .arg(k.orders(show))
-                            .arg(order.to_string())
+                            .arg(keys.orders)
+                            .arg(&order_id)
                             .query_async(&mut con)
                             .await
                             .map_err(redis_error)?;
@@ -81,23 +147,20 @@ impl RedisStore {
                         deal_products([&current])
                     }
                 };
-                let mut call = evalsha(&COMPLETE_SCRIPT, 7 + products.len());
-                call.arg(k.orders(show))
-                    .arg(k.reservations(show))
-                    .arg(k.stock(show.creator_id))
-                    .arg(k.pins(show))
-                    .arg(k.deal_remaining(show))
-                    .arg(k.outbox(show.creator_id))
-                    .arg(k.outbox_ids(show.creator_id));
+                let mut call = evalsha(&COMPLETE_SCRIPT, SettleKeys::NAMES.len() + products.len());
+                keys.push(&mut call);
                 for p in &products {
                     call.arg(k.deal_buyers(show, *p));
                 }
-                call.arg(order.to_string())
-                    .arg(status)
-                    .arg(rfc3339(at))
-                    .arg(reason)
-                    .arg(&event_id)
-                    .arg(products.len());
+                CompleteArgs {
+                    order_id: &order_id,
+                    outcome,
+                    at: &at,
+                    failure: reason,
+                    event_id: &event_id,
+                    declared: products.len(),
+                }
+                .push(&mut call);
                 for p in &products {
                     call.arg(p.to_string());
                 }
@@ -126,9 +189,12 @@ impl RedisStore {
         self.guard("expire_reservations", async {
             let k = &self.keys;
             let mut con = self.conn.clone();
+            let now_text = rfc3339(now);
+            let sk = show_keys(self, show);
+            let keys = sk.settle();
             for _ in 0..ATTEMPTS {
                 let due: Vec<String> = redis::cmd("ZRANGEBYSCORE")
-                    .arg(k.reservations(show))
+                    .arg(keys.reservations)
                     .arg("-inf")
                     .arg(score(now))
                     .query_async(&mut con)
@@ -139,30 +205,28 @@ impl RedisStore {
                 }
                 let candidates = orders_by_id(self, show, &due).await?;
                 let products = deal_products(&candidates);
-                let mut call = EXPIRE_SCRIPT.prepare_invoke();
-                call.key(k.orders(show))
-                    .key(k.order_ids(show))
-                    .key(k.reservations(show))
-                    .key(k.stock(show.creator_id))
-                    .key(k.pins(show))
-                    .key(k.deal_remaining(show))
-                    .key(k.outbox(show.creator_id))
-                    .key(k.outbox_ids(show.creator_id));
+                let mut call = evalsha(&EXPIRE_SCRIPT, SettleKeys::NAMES.len() + products.len());
+                keys.push(&mut call);
                 for p in &products {
-                    call.key(k.deal_buyers(show, *p));
+                    call.arg(k.deal_buyers(show, *p));
                 }
-                call.arg(rfc3339(now))
-                    .arg(score(now))
-                    .arg(EXPIRED)
-                    .arg(due.len());
+                ExpireArgs {
+                    now: &now_text,
+                    now_ms: score(now),
+                    failure: EXPIRED,
+                    events: due.len(),
+                    declared: products.len(),
+                }
+                .push(&mut call);
                 for _ in &due {
                     call.arg(uuid::Uuid::now_v7().to_string());
                 }
-                call.arg(products.len());
                 for p in &products {
                     call.arg(p.to_string());
                 }
-                let reply: Vec<String> = call.invoke_async(&mut con).await.map_err(script_error)?;
+                let reply: Vec<String> = eval(&mut con, &EXPIRE_SCRIPT, &call)
+                    .await
+                    .map_err(script_error)?;
                 return match reply.first().map(String::as_str) {
                     Some("expired") => reply[1..].iter().map(|raw| decode(raw, "order")).collect(),
                     Some("retry") => continue,

@@ -1,6 +1,6 @@
-local entry = redis.call('HGET', KEYS[2], ARGV[1])
+local entry = redis.call('HGET', k.outbox_ids, a.event_id)
 if not entry then return 0 end
-redis.pcall('XACK', KEYS[1], ARGV[2], entry)
-redis.call('XDEL', KEYS[1], entry)
-redis.call('HDEL', KEYS[2], ARGV[1])
+redis.pcall('XACK', k.outbox, a.group, entry)
+redis.call('XDEL', k.outbox, entry)
+redis.call('HDEL', k.outbox_ids, a.event_id)
 return 1

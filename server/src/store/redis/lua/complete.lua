@@ -1,22 +1,22 @@
-local raw = redis.call('HGET', KEYS[1], ARGV[1])
+local raw = redis.call('HGET', k.orders, a.order_id)
 if not raw then return {'none'} end
 local o = decode(raw, 'an order')
 if o.status ~= 'pending_payment' then return {'order', raw} end
-local buyers = declared(6, 7)
+local buyers = declared(tonumber(a.declared), #arg_names, #key_names)
 if not covers(buyers, o) then return {'retry'} end
 local kind
-if ARGV[2] == 'paid' then
+if a.outcome == 'paid' then
   o.status = 'paid'
-  o.paid_at = ARGV[3]
+  o.paid_at = a.at
   kind = 'order.paid'
 else
-  release(o, KEYS[3], KEYS[4], KEYS[5], buyers)
+  release(o, k.stock, k.pins, k.deal_remaining, buyers)
   o.status = 'failed'
-  o.failure = ARGV[4]
+  o.failure = a.failure
   kind = 'order.failed'
 end
 local json = order_json(o)
-redis.call('HSET', KEYS[1], ARGV[1], json)
-redis.call('ZREM', KEYS[2], ARGV[1])
-append_event(KEYS[6], KEYS[7], ARGV[5], kind, ARGV[3], json)
+redis.call('HSET', k.orders, a.order_id, json)
+redis.call('ZREM', k.reservations, a.order_id)
+append_event(k.outbox, k.outbox_ids, a.event_id, kind, a.at, json)
 return {'order', json}

@@ -91,10 +91,10 @@ local function pin_states(pins_key, remaining_key)
   return out
 end
 
--- ARGV[at] is a count n, then n product ids; their deal-buyer keys are KEYS[base + 1 ..].
-local function declared(at, base)
+-- n product ids follow ARGV[args], and their deal-buyer keys follow KEYS[keys].
+local function declared(n, args, keys)
   local map = {}
-  for i = 1, tonumber(ARGV[at]) do map[ARGV[at + i]] = KEYS[base + i] end
+  for i = 1, n do map[ARGV[args + i]] = KEYS[keys + i] end
   return map
 end
 

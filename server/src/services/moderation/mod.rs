@@ -110,13 +110,6 @@ pub fn mode_of(policy: &ChatPolicy) -> Broadcast {
     }
 }
 
-/// A member's standing as shown to them (e.g. in `welcome`).
-pub fn standing_view(standing: &Standing, now: Timestamp) -> serde_json::Value {
-    serde_json::json!({
-        "timed_out_until": standing.timed_out_until.filter(|t| *t > now),
-    })
-}
-
 /// The operator's settings the service applies.
 #[derive(Debug, Clone, Copy)]
 pub struct ModerationSettings {

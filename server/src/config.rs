@@ -352,7 +352,7 @@ pub struct Config {
     /// All are advertised to WHIP/WHEP clients in `Link` headers; the server's own ICE agent
     /// uses the STUN ones (its public address, when --media-public-ips is not given).
     #[arg(long, env = "LIVESALE_ICE_SERVERS", value_delimiter = ',', value_parser = parse_ice_server, hide_env_values = true)]
-    pub ice_servers: Vec<crate::media::IceServer>,
+    pub ice_servers: Vec<crate::domain::ice::IceServer>,
 
     /// WHEP viewers this node serves at once; beyond it WHEP answers 503 with Retry-After.
     #[arg(long, env = "LIVESALE_MAX_VIEWERS_PER_NODE", default_value_t = 500)]
@@ -384,8 +384,8 @@ fn parse_ip_net(text: &str) -> Result<crate::domain::limits::IpNet, String> {
     crate::domain::limits::IpNet::parse(text)
 }
 
-fn parse_ice_server(text: &str) -> Result<crate::media::IceServer, String> {
-    crate::media::IceServer::parse(text)
+fn parse_ice_server(text: &str) -> Result<crate::domain::ice::IceServer, String> {
+    crate::domain::ice::IceServer::parse(text)
 }
 
 fn default_web_dir() -> PathBuf {

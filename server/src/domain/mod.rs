@@ -11,6 +11,7 @@ pub mod chat;
 pub mod commerce;
 pub mod error;
 pub mod export;
+pub mod ice;
 pub mod ids;
 pub mod import;
 pub mod limits;

@@ -23,7 +23,7 @@ use crate::config::Config;
 use crate::domain::access::{Action, authorize};
 use crate::domain::chat::{ChatMessage, ChatRules};
 use crate::domain::moderation::{
-    self, Actor, AuditEntry, ChatPolicy, HeldMessage, Standing, Verdict, compile_terms, judge,
+    self, Actor, AuditEntry, ChatPolicy, HeldMessage, Verdict, compile_terms, judge,
 };
 use crate::domain::protocol::{Broadcast, ModCommand};
 use crate::domain::{DomainError, InviteId, Principal, Role, Show, Timestamp};

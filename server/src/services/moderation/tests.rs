@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::*;
 use crate::clock::{Clock, TestClock};
 use crate::domain::chat::Author;
-use crate::domain::moderation::LinkPolicy;
+use crate::domain::moderation::{LinkPolicy, Standing};
 use crate::domain::{Creator, CreatorId, NewShow, ShowId, Viewer, ViewerId};
 use crate::hub::{LogLimits, MemoryBus, Replay, RoomConfig};
 use crate::store::MemoryStore;

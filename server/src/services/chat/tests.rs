@@ -4,7 +4,7 @@ use super::*;
 use crate::clock::{Clock, TestClock};
 use crate::domain::moderation::LinkPolicy;
 use crate::domain::{CreatorId, NewShow, ShowId};
-use crate::hub::{LogLimits, MemoryBus, Replay, RoomConfig};
+use crate::hub::Replay;
 use crate::store::MemoryStore;
 
 struct World {
@@ -19,27 +19,7 @@ struct World {
 async fn world(chat: u32, reactions: u32) -> World {
     let store: SharedStore = Arc::new(MemoryStore::new());
     let clock = TestClock::new();
-    let bus = Arc::new(MemoryBus::new(
-        LogLimits {
-            max_frames: 100,
-            max_age: Duration::from_secs(300),
-            chat_history: 50,
-            presence_every: Duration::from_secs(1),
-            presence_stale: Duration::from_secs(5),
-        },
-        clock.clone(),
-    ));
-    let hub = Hub::new(
-        bus,
-        "node-test".into(),
-        RoomConfig {
-            queue: 64,
-            reaction_window: Duration::from_millis(20),
-            presence_interval: Duration::from_secs(1),
-            linger: Duration::from_secs(10),
-        },
-        clock.clone(),
-    );
+    let (hub, _bus) = crate::services::testing::memory_hub(clock.clone());
     let new = NewShow {
         title: "Friday drop".into(),
         description: None,

@@ -13,7 +13,7 @@ use crate::clock::{Clock, TestClock};
 use crate::domain::chat::Author;
 use crate::domain::moderation::{LinkPolicy, Standing};
 use crate::domain::{Creator, CreatorId, NewShow, ShowId, Viewer, ViewerId};
-use crate::hub::{LogLimits, MemoryBus, Replay, RoomConfig};
+use crate::hub::Replay;
 use crate::store::MemoryStore;
 
 struct Fixture {
@@ -39,26 +39,7 @@ fn settings() -> ModerationSettings {
 }
 
 fn memory_hub() -> Arc<Hub> {
-    let limits = LogLimits {
-        max_frames: 1000,
-        max_age: Duration::from_secs(3600),
-        chat_history: 100,
-        presence_every: Duration::from_secs(1),
-        presence_stale: Duration::from_secs(5),
-    };
-    let rooms = RoomConfig {
-        queue: 64,
-        reaction_window: Duration::from_millis(100),
-        presence_interval: Duration::from_secs(1),
-        linger: Duration::from_secs(10),
-    };
-    let clock: crate::clock::SharedClock = Arc::new(crate::clock::SystemClock);
-    Hub::new(
-        Arc::new(MemoryBus::new(limits, clock.clone())),
-        "test".into(),
-        rooms,
-        clock,
-    )
+    crate::services::testing::memory_hub(Arc::new(crate::clock::SystemClock)).0
 }
 
 async fn stored_show(store: &SharedStore, creator: CreatorId, title: &str, now: Timestamp) -> Show {

@@ -545,31 +545,13 @@ impl CommerceStore for RedisStore {
     }
 
     async fn orders(&self, show: &Show) -> Result<Vec<Order>, StoreError> {
-        self.guard("orders", async {
-            let ids: Vec<String> = redis::cmd("ZRANGE")
-                .arg(self.keys.order_ids(show))
-                .arg(0)
-                .arg(-1)
-                .query_async(&mut self.conn.clone())
-                .await
-                .map_err(redis_error)?;
-            orders_by_id(self, show, &ids).await
-        })
-        .await
+        let listed = listed_orders(self, show, "ZRANGE", self.keys.order_ids(show));
+        self.guard("orders", listed).await
     }
 
     async fn viewer_orders(&self, show: &Show, viewer: ViewerId) -> Result<Vec<Order>, StoreError> {
-        self.guard("viewer_orders", async {
-            let ids: Vec<String> = redis::cmd("LRANGE")
-                .arg(self.keys.viewer_orders(show, viewer))
-                .arg(0)
-                .arg(-1)
-                .query_async(&mut self.conn.clone())
-                .await
-                .map_err(redis_error)?;
-            orders_by_id(self, show, &ids).await
-        })
-        .await
+        let listed = listed_orders(self, show, "LRANGE", self.keys.viewer_orders(show, viewer));
+        self.guard("viewer_orders", listed).await
     }
 
     async fn order(&self, show: &Show, id: OrderId) -> Result<Option<Order>, StoreError> {
@@ -689,4 +671,21 @@ impl CommerceStore for RedisStore {
         })
         .await
     }
+}
+
+/// The orders whose ids the sorted set (`ZRANGE`) or list (`LRANGE`) at `key` holds, in its order.
+async fn listed_orders(
+    store: &RedisStore,
+    show: &Show,
+    range: &str,
+    key: String,
+) -> Result<Vec<Order>, StoreError> {
+    let ids: Vec<String> = redis::cmd(range)
+        .arg(key)
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut store.conn.clone())
+        .await
+        .map_err(redis_error)?;
+    orders_by_id(store, show, &ids).await
 }

@@ -344,13 +344,18 @@ await step('keyboard: Tab to the deal\'s add-to-cart, Enter adds', async () => {
 await step('keyboard: the cart drawer opens with Enter, Esc closes it, focus returns', async () => {
   await fromTop(kb);
   const presses = await tabTo(kb, '#cart-button', 'the cart button');
-  // The drawer reads the cart again as it opens. Here that answer comes late, after the
+  // The drawer reads the cart again as it opens. Here that answer is held back until the
   // keyboard has moved onto a line's buttons, and drawing the lines anew must keep the focus.
   let lateCarts = 0;
+  let release;
+  const held = new Promise((resolve) => { release = resolve; });
   await kb.route('**/cart', async (route) => {
-    if (route.request().method() === 'GET') { lateCarts += 1; await sleep(1500); }
+    if (route.request().method() === 'GET') { lateCarts += 1; await held; }
     await route.continue();
   });
+  const answered = kb.waitForResponse((r) => r.request().method() === 'GET' && r.url().endsWith('/cart'),
+    { timeout: 20000 });
+  answered.catch(() => {}); // awaited below; a step that fails earlier must not leave it unhandled
   await kb.keyboard.press('Enter');
   await until(kb, () => !document.querySelector('#cart-drawer').hidden
     && document.querySelector('#cart-drawer').contains(document.activeElement), null, 'the drawer open with the focus in it');
@@ -361,10 +366,16 @@ await step('keyboard: the cart drawer opens with Enter, Esc closes it, focus ret
     const inside = await kb.evaluate(() => document.querySelector('#cart-drawer').contains(document.activeElement));
     check(inside, `Tab #${i + 1} left the open drawer`);
   }
-  const before = await kb.evaluate(() => document.activeElement.className);
-  await sleep(2000);
-  await kb.unroute('**/cart');
+  const before = await kb.evaluate(() => {
+    window.__lineBefore = document.querySelector('#cart-drawer .cart-item');
+    return document.activeElement.className;
+  });
+  for (let waited = 0; lateCarts === 0 && waited < 10000; waited += 100) await sleep(100);
   check(lateCarts > 0, 'the drawer did not read the cart as it opened');
+  release();
+  await answered;
+  await until(kb, () => !document.contains(window.__lineBefore), null, 'the lines drawn anew from the late answer');
+  await kb.unroute('**/cart');
   const after = await kb.evaluate(() => document.querySelector('#cart-drawer').contains(document.activeElement)
     && document.activeElement.className);
   check(after === before, `the late cart answer moved the focus from .${before} to ${after || 'outside the drawer'}`);

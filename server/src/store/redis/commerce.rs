@@ -466,7 +466,8 @@ impl CommerceStore for RedisStore {
                 address_buyers: req.address.as_ref().map_or(0, |a| a.buyers),
                 declared: 0,
             };
-            for _ in 0..ATTEMPTS {
+            // One round more than ATTEMPTS: at most one goes to indexing the show.
+            for _ in 0..=ATTEMPTS {
                 args.declared = products.len();
                 let call = checkout_call(self, show, &keys, &args, &products);
                 let reply: Vec<String> = eval(&mut con, &CHECKOUT_SCRIPT, &call)

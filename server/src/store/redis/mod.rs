@@ -395,7 +395,12 @@ pub(super) fn store_error(e: RedisError) -> StoreError {
 }
 
 /// Reads-then-script rounds before a checkout (or settlement) gives up on a changing cart.
-const ATTEMPTS: usize = 8;
+/// Each round that comes back "retry" saw the cart's product set change since the last read,
+/// so a checkout survives 15 such changes while it runs; a checkout's one-off round that
+/// indexes its show (`unindexed`) is not counted. (At 8 a cart filled with 8 products while
+/// one checkout ran could need 9 rounds plus the indexing one, and failed now and then:
+/// `commerce_store::redis_only::a_cart_changing_during_the_checkout_is_read_again`.)
+const ATTEMPTS: usize = 16;
 
 pub(super) fn unexpected(op: &str, reply: &[String]) -> StoreError {
     StoreError::Corrupt(format!("unexpected reply of the {op} script: {reply:?}"))

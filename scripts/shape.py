@@ -13,6 +13,8 @@ Rules (issue "One home per feature"; docs/architecture.md):
 - No file over --max-file-lines (700) unless it is listed in ONE_CONCEPT below with why.
 - No function over --max-fn-lines (80) lines of code (blank lines and comments not counted);
   clippy's `too_many_lines` (clippy.toml) checks the same with the compiler's view.
+- No stable error code spelt as a string literal outside its enum (`domain/code.rs`, `Code`):
+  code that answers with one names the variant. Tests may compare with the wire text.
 
 The load tool (server/src/bin/) is outside these rules, as the issue says.
 """
@@ -209,6 +211,34 @@ def long_functions(path: Path, limit: int) -> list[tuple[int, str, int]]:
     return out
 
 
+CODES_FILE = SRC / "domain" / "code.rs"
+
+
+def error_codes() -> set[str]:
+    """The wire texts of `Code`'s variants (`SoldOut = "sold_out",`)."""
+    text = CODES_FILE.read_text()
+    body = text[text.index("codes! {"):]
+    return set(re.findall(r'^\s+[A-Z]\w* = "([a-z0-9_]+)",$', body, re.M))
+
+
+def spelt_codes(path: Path, codes: set[str]) -> list[tuple[int, str]]:
+    """Lines outside tests that spell an error code as a string literal."""
+    if path == CODES_FILE or path.name == "tests.rs" or "tests" in path.relative_to(SRC).parts:
+        return []
+    text = path.read_text()
+    cut = re.search(r"^#\[cfg\(test\)\]\s*\nmod tests", text, re.M)
+    if cut:
+        text = text[: cut.start()]
+    out = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.lstrip().startswith("//"):
+            continue
+        for m in re.finditer(r'"([a-z0-9_]+)"', line):
+            if m.group(1) in codes:
+                out.append((n, m.group(1)))
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--max-file-lines", type=int, default=700)
@@ -243,6 +273,12 @@ def main() -> int:
         for line, name, count in long_functions(p, args.max_fn_lines):
             broken += 1
             print(f"long function: {rel}:{line} {name}: {count} lines (> {args.max_fn_lines})")
+
+    codes = error_codes()
+    for p in files:
+        for line, code in spelt_codes(p, codes):
+            broken += 1
+            print(f"error code spelt out: {p.relative_to(ROOT)}:{line} \"{code}\" (name Code's variant)")
 
     print(f"shape: {len(files)} files, {len(modules)} modules, {broken} findings")
     return 1 if broken else 0

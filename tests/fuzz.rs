@@ -367,14 +367,14 @@ proptest! {
                     Ok(clean) => assert_clean(&clean, 500)?,
                     Err(e) => prop_assert!(
                         ["empty_message", "message_too_long", "forbidden_characters"]
-                            .contains(&e.code),
+                            .contains(&e.code.as_str()),
                         "{}", e.code
                     ),
                 }
             }
             Ok(_) => {}
             Err(e) => prop_assert!(
-                ["bad_message", "unknown_type"].contains(&e.code),
+                ["bad_message", "unknown_type"].contains(&e.code.as_str()),
                 "{}: {}", e.code, e.message
             ),
         }

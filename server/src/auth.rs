@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::domain::{DomainError, Principal, Timestamp};
+use crate::domain::{Code, DomainError, Principal, Timestamp};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -86,7 +86,7 @@ impl TokenSigner {
 
     /// The principal a token proves, if it is well-formed, correctly signed and not expired.
     pub fn verify(&self, token: &str, now: Timestamp) -> Result<Principal, DomainError> {
-        let invalid = || DomainError::unauthenticated("invalid_token", "the token is not valid");
+        let invalid = || DomainError::unauthenticated(Code::InvalidToken, "the token is not valid");
         if token.len() > MAX_TOKEN_LEN {
             return Err(invalid());
         }
@@ -120,13 +120,13 @@ impl TokenSigner {
         }
         if claims.exp <= now.timestamp() {
             return Err(DomainError::unauthenticated(
-                "token_expired",
+                Code::TokenExpired,
                 "the token has expired",
             ));
         }
         if claims.nbf.unwrap_or(claims.iat) > now.timestamp().saturating_add(CLOCK_SKEW_S) {
             return Err(DomainError::unauthenticated(
-                "token_not_yet_valid",
+                Code::TokenNotYetValid,
                 "the token is not valid yet (check this machine's clock)",
             ));
         }

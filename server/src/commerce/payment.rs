@@ -6,6 +6,7 @@
 
 use async_trait::async_trait;
 
+use crate::domain::Code;
 use crate::domain::commerce::Order;
 
 /// Why a charge did not go through. Its text is what the order records as its failure
@@ -23,32 +24,27 @@ pub enum PaymentError {
     TimedOut,
 }
 
-/// The problem code of a declined payment.
-const DECLINED: &str = "payment_declined";
-/// The problem code of any other payment failure.
-const FAILED: &str = "payment_failed";
-
 impl PaymentError {
     /// The stable problem code the buyer gets: `payment_declined` or `payment_failed`.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            PaymentError::Declined { .. } => DECLINED,
-            PaymentError::Unavailable { .. } | PaymentError::TimedOut => FAILED,
+            PaymentError::Declined { .. } => Code::PaymentDeclined,
+            PaymentError::Unavailable { .. } | PaymentError::TimedOut => Code::PaymentFailed,
         }
     }
 
     /// [`Self::code`] of the error an order recorded as its failure (this type's text), for
     /// answering a retry as the first attempt was answered. A failure recorded by something
     /// else (or none) is `payment_failed`.
-    pub fn recorded_code(failure: &str) -> &'static str {
+    pub fn recorded_code(failure: &str) -> Code {
         let declined = PaymentError::Declined {
             reason: String::new(),
         }
         .to_string();
         if failure.starts_with(&declined) {
-            DECLINED
+            Code::PaymentDeclined
         } else {
-            FAILED
+            Code::PaymentFailed
         }
     }
 }

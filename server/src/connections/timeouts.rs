@@ -16,6 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::Limits;
 use super::caps::{Guard, IN_FLIGHT, Registry, Slot, UPGRADED};
+use crate::domain::Code;
 
 /// What a route gets past the body timeout to answer 408 before the connection is closed
 /// under it (for a handler that does not read its body).
@@ -154,7 +155,7 @@ impl HttpBody for TimedBody {
                     .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
                 if sleep.as_mut().poll(cx).is_ready() {
                     this.finish();
-                    metrics::counter!("livesale_connections_closed_total", "reason" => "body_timeout")
+                    metrics::counter!("livesale_connections_closed_total", "reason" => Deadline::Body.label())
                         .increment(1);
                     return Poll::Ready(Some(Err(Box::new(BodyTimeout(this.limit)))));
                 }
@@ -190,7 +191,7 @@ impl Deadline {
     pub(super) fn label(self) -> &'static str {
         match self {
             Deadline::Header => "header_timeout",
-            Deadline::Body => "body_timeout",
+            Deadline::Body => Code::BodyTimeout.as_str(),
             Deadline::Idle => "idle_timeout",
         }
     }

@@ -1,7 +1,7 @@
 //! Who may do what. Every HTTP route and WebSocket command asks [`authorize`]; a UI hiding a
 //! button is never the check.
 
-use super::{CreatorId, DomainError, InviteId, Show, ShowId, ViewerId};
+use super::{Code, CreatorId, DomainError, InviteId, Show, ShowId, ViewerId};
 
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
@@ -112,7 +112,7 @@ pub fn may_control_session(
 ) -> Result<(), DomainError> {
     if !who.is_scoped_to(show) {
         return Err(DomainError::forbidden(
-            "wrong_show",
+            Code::WrongShow,
             "this token is for another show",
         ));
     }
@@ -120,7 +120,7 @@ pub fn may_control_session(
         return Ok(());
     }
     Err(DomainError::forbidden(
-        "not_session_owner",
+        Code::NotSessionOwner,
         "only the session's owner or the show's creator can end or change it",
     ))
 }
@@ -172,13 +172,13 @@ pub fn authorize(
 ) -> Result<(), DomainError> {
     let who = who.ok_or_else(|| {
         DomainError::unauthenticated(
-            "missing_token",
+            Code::MissingToken,
             "this needs a token (Authorization: Bearer)",
         )
     })?;
     if !action.roles().contains(&who.role()) {
         return Err(DomainError::forbidden(
-            "forbidden_role",
+            Code::ForbiddenRole,
             format!("a {} cannot do this", who.role().as_str()),
         ));
     }
@@ -186,7 +186,7 @@ pub fn authorize(
         && !who.is_scoped_to(show)
     {
         return Err(DomainError::forbidden(
-            "wrong_show",
+            Code::WrongShow,
             "this token is for another show",
         ));
     }
@@ -235,8 +235,11 @@ mod tests {
         let stranger = Principal::Creator {
             creator_id: CreatorId(Uuid::from_u128(77)),
         };
-        let code =
-            |who: &Principal, owner| may_control_session(who, owner, &s).err().map(|e| e.code);
+        let code = |who: &Principal, owner| {
+            may_control_session(who, owner, &s)
+                .err()
+                .map(|e| e.code.as_str())
+        };
         let cam_session = camera(10).as_session_owner();
         let viewer_session = viewer(20).as_session_owner();
         // Owners and the show's creator.

@@ -1,6 +1,6 @@
 //! The catalog: a creator's products, each one SKU with a price and a stock count.
 
-use super::{CreatorId, DomainError, Money, ProductId, Timestamp, names};
+use super::{Code, CreatorId, DomainError, Money, ProductId, Timestamp, names};
 
 pub const MAX_SKU: usize = 64;
 pub const MAX_PRODUCT_TITLE: usize = 200;
@@ -39,13 +39,13 @@ pub struct Product {
 impl NewProduct {
     /// Checks and normalises every field.
     pub fn validate(self) -> Result<NewProduct, DomainError> {
-        let sku = names::required(&self.sku, "sku", MAX_SKU, "invalid_sku")?;
-        let title = names::required(&self.title, "title", MAX_PRODUCT_TITLE, "invalid_title")?;
+        let sku = names::required(&self.sku, "sku", MAX_SKU, Code::InvalidSku)?;
+        let title = names::required(&self.title, "title", MAX_PRODUCT_TITLE, Code::InvalidTitle)?;
         let description = names::optional_long(
             self.description.as_deref(),
             "description",
             MAX_PRODUCT_DESCRIPTION,
-            "invalid_description",
+            Code::InvalidDescription,
         )?;
         let image_url = match self.image_url.as_deref().map(str::trim) {
             None | Some("") => None,
@@ -54,7 +54,7 @@ impl NewProduct {
         let price = Money::price(self.price.amount, self.price.currency.as_str())?;
         if !(0..=MAX_STOCK).contains(&self.stock) {
             return Err(DomainError::invalid(
-                "invalid_stock",
+                Code::InvalidStock,
                 format!("stock must be a whole number from 0 to {MAX_STOCK}"),
             ));
         }
@@ -82,7 +82,7 @@ fn image_url(url: &str) -> Result<String, DomainError> {
         || url.contains(['"', '<', '>', '\'', '`'])
     {
         return Err(DomainError::invalid(
-            "invalid_image_url",
+            Code::InvalidImageUrl,
             "image_url must be an http(s) URL or a path starting with /",
         ));
     }

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::{DomainError, Role, Timestamp, names};
+use super::{Code, DomainError, Role, Timestamp, names};
 
 /// Reactions viewers can send; anything else is refused, so tallies stay small and bounded.
 pub const REACTION_KINDS: &[&str] = &["heart", "fire", "clap", "laugh", "wow", "cart"];
@@ -118,10 +118,12 @@ impl ChatRules {
     pub fn text(&self, raw: &str) -> Result<String, DomainError> {
         names::short_text(raw, self.max_chars).map_err(|e| {
             let code = match e {
-                names::ShortTextError::Empty | names::ShortTextError::Invisible => "empty_message",
-                names::ShortTextError::TooLong => "message_too_long",
+                names::ShortTextError::Empty | names::ShortTextError::Invisible => {
+                    Code::EmptyMessage
+                }
+                names::ShortTextError::TooLong => Code::MessageTooLong,
                 names::ShortTextError::ForbiddenChar | names::ShortTextError::StackedMarks => {
-                    "forbidden_characters"
+                    Code::ForbiddenCharacters
                 }
             };
             DomainError::invalid(code, e.describe("chat text", self.max_chars))
@@ -137,7 +139,7 @@ pub fn reaction_kind(kind: &str) -> Result<&'static str, DomainError> {
         .copied()
         .ok_or_else(|| {
             DomainError::invalid(
-                "unknown_reaction",
+                Code::UnknownReaction,
                 format!("reactions are one of {}", REACTION_KINDS.join(", ")),
             )
         })
@@ -147,11 +149,11 @@ pub fn reaction_kind(kind: &str) -> Result<&'static str, DomainError> {
 pub fn may_chat(role: Option<Role>) -> Result<(), DomainError> {
     match role {
         None => Err(DomainError::unauthenticated(
-            "join_required",
+            Code::JoinRequired,
             "pick a display name to chat",
         )),
         Some(Role::Camera) => Err(DomainError::forbidden(
-            "forbidden_role",
+            Code::ForbiddenRole,
             "a camera cannot chat",
         )),
         Some(_) => Ok(()),
@@ -162,7 +164,7 @@ pub fn may_chat(role: Option<Role>) -> Result<(), DomainError> {
 pub fn may_react(role: Option<Role>) -> Result<(), DomainError> {
     match role {
         Some(Role::Camera) => Err(DomainError::forbidden(
-            "forbidden_role",
+            Code::ForbiddenRole,
             "a camera cannot react",
         )),
         _ => Ok(()),

@@ -1,6 +1,8 @@
 //! The domain's one error type. Each error carries a stable machine-readable `code` (part of the
 //! public contract, shown by UIs) and a kind that the HTTP layer maps to a status.
 
+pub use super::code::Code;
+
 /// What sort of refusal an error is; the HTTP boundary turns it into a status code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -20,31 +22,31 @@ pub enum ErrorKind {
 #[error("{message}")]
 pub struct DomainError {
     pub kind: ErrorKind,
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
 }
 
 impl DomainError {
-    fn new(kind: ErrorKind, code: &'static str, message: impl Into<String>) -> Self {
+    fn new(kind: ErrorKind, code: Code, message: impl Into<String>) -> Self {
         DomainError {
             kind,
             code,
             message: message.into(),
         }
     }
-    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn invalid(code: Code, message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Invalid, code, message)
     }
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn conflict(code: Code, message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Conflict, code, message)
     }
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn not_found(code: Code, message: impl Into<String>) -> Self {
         Self::new(ErrorKind::NotFound, code, message)
     }
-    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn forbidden(code: Code, message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Forbidden, code, message)
     }
-    pub fn unauthenticated(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn unauthenticated(code: Code, message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Unauthenticated, code, message)
     }
 }

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use super::{Currency, DomainError, Money, NewProduct, catalog};
+use super::{Code, Currency, DomainError, Money, NewProduct, catalog};
 
 /// One data row's outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,7 +75,7 @@ pub fn parse_shopify_csv(bytes: &[u8], currency: Currency) -> Result<Vec<ImportR
 
 /// A refusal of the whole file.
 fn malformed(why: String) -> DomainError {
-    DomainError::invalid("invalid_csv", why)
+    DomainError::invalid(Code::InvalidCsv, why)
 }
 
 /// The file as text, without a leading byte order mark.

@@ -7,7 +7,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::{CreatorId, DomainError, ShowId};
+use super::{Code, CreatorId, DomainError, ShowId};
 
 /// A token bucket's size: `capacity` units, refilled evenly over `period`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,7 +82,7 @@ impl DeviceId {
             Ok(DeviceId(raw.to_string()))
         } else {
             Err(DomainError::invalid(
-                "invalid_device_id",
+                Code::InvalidDeviceId,
                 "device_id must be 16-64 characters of letters, digits, '-' and '_' (a random id)",
             ))
         }

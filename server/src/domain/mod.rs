@@ -8,6 +8,7 @@
 pub mod access;
 pub mod catalog;
 pub mod chat;
+pub mod code;
 pub mod commerce;
 pub mod error;
 pub mod export;
@@ -26,7 +27,7 @@ pub mod whole;
 
 pub use access::{Action, Principal, Role, SessionOwner};
 pub use catalog::{NewProduct, Product};
-pub use error::DomainError;
+pub use error::{Code, DomainError};
 pub use ids::{CreatorId, InviteId, OrderId, ProductId, ShowId, ViewerId};
 pub use money::{Currency, Money};
 pub use show::{NewShow, Show, ShowStatus};
@@ -47,7 +48,7 @@ impl Creator {
     pub fn new(id: CreatorId, name: &str, now: Timestamp) -> Result<Self, DomainError> {
         let name = names::display_name(name).map_err(|_| {
             DomainError::invalid(
-                "invalid_name",
+                Code::InvalidName,
                 "creator name must be 1-32 printable characters",
             )
         })?;

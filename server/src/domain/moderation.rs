@@ -4,7 +4,7 @@
 //! the commands and verdicts. Text is compared by its look-alike skeleton (`names`).
 
 use super::names::skeleton;
-use super::{DomainError, Role, Timestamp};
+use super::{Code, DomainError, Role, Timestamp};
 
 pub const MIN_TIMEOUT_S: u64 = 10;
 pub const MAX_TIMEOUT_S: u64 = 24 * 3600;
@@ -68,7 +68,7 @@ pub struct Term {
 /// Parses a term: 1-64 characters, `*` only at the start and/or end.
 pub fn parse_term(raw: &str) -> Result<Term, DomainError> {
     let raw = raw.trim();
-    let bad = |why: &str| DomainError::invalid("invalid_term", format!("'{raw}': {why}"));
+    let bad = |why: &str| DomainError::invalid(Code::InvalidTerm, format!("'{raw}': {why}"));
     if raw.is_empty() || raw.chars().count() > MAX_TERM_CHARS {
         return Err(bad("a term has 1 to 64 characters"));
     }
@@ -223,7 +223,7 @@ pub fn judge(
 ) -> Verdict {
     if standing.banned {
         return Verdict::Refuse(DomainError::forbidden(
-            "banned",
+            Code::Banned,
             "you are banned from this chat",
         ));
     }
@@ -232,7 +232,7 @@ pub fn judge(
     {
         let left = (until - now).num_seconds().max(1);
         return Verdict::Refuse(DomainError::forbidden(
-            "timed_out",
+            Code::TimedOut,
             format!("you are timed out for {left} more seconds"),
         ));
     }
@@ -240,7 +240,7 @@ pub fn judge(
         return Verdict::Publish;
     }
     if policy.paused {
-        return Verdict::Refuse(DomainError::conflict("chat_paused", "chat is paused"));
+        return Verdict::Refuse(DomainError::conflict(Code::ChatPaused, "chat is paused"));
     }
     if policy.slow_mode_s > 0
         && let Some(last) = standing.last_message_at
@@ -249,7 +249,7 @@ pub fn judge(
         if next > now {
             let left = (next - now).num_milliseconds().max(1);
             return Verdict::Refuse(DomainError::conflict(
-                "slow_mode",
+                Code::SlowMode,
                 format!(
                     "slow mode: wait {} s between messages ({} ms left)",
                     policy.slow_mode_s, left
@@ -303,7 +303,7 @@ pub struct HeldMessage {
 pub fn timeout_seconds(seconds: u64) -> Result<u64, DomainError> {
     if !(MIN_TIMEOUT_S..=MAX_TIMEOUT_S).contains(&seconds) {
         return Err(DomainError::invalid(
-            "invalid_duration",
+            Code::InvalidDuration,
             format!("a timeout lasts {MIN_TIMEOUT_S} s to {MAX_TIMEOUT_S} s"),
         ));
     }
@@ -314,7 +314,7 @@ pub fn timeout_seconds(seconds: u64) -> Result<u64, DomainError> {
 pub fn slow_mode_seconds(seconds: u64) -> Result<u64, DomainError> {
     if seconds > MAX_SLOW_MODE_S {
         return Err(DomainError::invalid(
-            "invalid_duration",
+            Code::InvalidDuration,
             format!("slow mode is 0 (off) to {MAX_SLOW_MODE_S} s"),
         ));
     }
@@ -323,7 +323,7 @@ pub fn slow_mode_seconds(seconds: u64) -> Result<u64, DomainError> {
 
 /// An optional reason: trimmed, bounded, plain text.
 pub fn reason(raw: Option<&str>) -> Result<Option<String>, DomainError> {
-    super::names::optional_long(raw, "reason", MAX_REASON_CHARS, "invalid_reason")
+    super::names::optional_long(raw, "reason", MAX_REASON_CHARS, Code::InvalidReason)
         .map(|r| r.map(|r| r.replace(['\n', '\r', '\t', '\u{2028}', '\u{2029}'], " ")))
 }
 
@@ -346,7 +346,7 @@ pub fn edit_terms(
     }
     if next.len() > MAX_TERMS {
         return Err(DomainError::invalid(
-            "too_many_terms",
+            Code::TooManyTerms,
             format!("at most {MAX_TERMS} blocked terms"),
         ));
     }
@@ -358,7 +358,7 @@ pub fn audit_limit(asked: Option<u32>) -> Result<usize, DomainError> {
     let limit = asked.unwrap_or(DEFAULT_AUDIT_READ);
     if !(1..=MAX_AUDIT_READ).contains(&limit) {
         return Err(DomainError::invalid(
-            "invalid_limit",
+            Code::InvalidLimit,
             "limit must be 1-1000",
         ));
     }
@@ -532,7 +532,7 @@ mod tests {
         for bad in [0, 1001] {
             let e = audit_limit(Some(bad)).unwrap_err();
             assert_eq!(
-                (e.code, e.message.as_str()),
+                (e.code.as_str(), e.message.as_str()),
                 ("invalid_limit", "limit must be 1-1000")
             );
         }

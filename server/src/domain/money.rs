@@ -3,6 +3,7 @@
 use std::fmt;
 
 use super::DomainError;
+use crate::domain::Code;
 
 /// Active ISO 4217 codes with their minor-unit exponent.
 pub const CURRENCIES: &[(&str, u8)] = &[
@@ -180,7 +181,7 @@ impl Currency {
                 Ok(Currency([b[0], b[1], b[2]]))
             }
             None => Err(DomainError::invalid(
-                "unknown_currency",
+                Code::UnknownCurrency,
                 format!("'{code}' is not an ISO 4217 currency code"),
             )),
         }
@@ -218,7 +219,7 @@ impl Currency {
     pub fn parse_decimal(&self, text: &str) -> Result<i64, DomainError> {
         let bad = || {
             DomainError::invalid(
-                "invalid_price",
+                Code::InvalidPrice,
                 format!(
                     "'{text}' is not a price in {} (digits, at most {} decimals)",
                     self.as_str(),
@@ -302,13 +303,13 @@ impl Money {
         let currency = Currency::parse(currency)?;
         if amount < 0 {
             return Err(DomainError::invalid(
-                "invalid_price",
+                Code::InvalidPrice,
                 "a price cannot be negative",
             ));
         }
         if amount > MAX_AMOUNT {
             return Err(DomainError::invalid(
-                "invalid_price",
+                Code::InvalidPrice,
                 "the price is too large",
             ));
         }

@@ -13,6 +13,7 @@ use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
 use super::DomainError;
+use crate::domain::Code;
 
 /// Longest display name, in characters.
 pub const MAX_DISPLAY_NAME: usize = 32;
@@ -148,7 +149,7 @@ impl ShortTextError {
 pub fn display_name(raw: &str) -> Result<String, DomainError> {
     short_text(raw, MAX_DISPLAY_NAME).map_err(|e| {
         DomainError::invalid(
-            "invalid_display_name",
+            Code::InvalidDisplayName,
             e.describe("display_name", MAX_DISPLAY_NAME),
         )
     })
@@ -166,7 +167,7 @@ pub fn viewer_name(raw: &str, host: &str) -> Result<String, DomainError> {
     let reserved = RESERVED_NAMES.iter().any(|r| *r == key);
     if reserved || (!host_key.is_empty() && key == host_key) {
         return Err(DomainError::invalid(
-            "reserved_display_name",
+            Code::ReservedDisplayName,
             "display_name is taken by the host or the show's staff; pick another name",
         ));
     }
@@ -252,12 +253,7 @@ fn fold_lookalike(c: char) -> char {
 }
 
 /// A required single-line field such as a title (`code` names the error, e.g. `invalid_title`).
-pub fn required(
-    raw: &str,
-    field: &str,
-    max: usize,
-    code: &'static str,
-) -> Result<String, DomainError> {
+pub fn required(raw: &str, field: &str, max: usize, code: Code) -> Result<String, DomainError> {
     short_text(raw, max).map_err(|e| DomainError::invalid(code, e.describe(field, max)))
 }
 
@@ -267,7 +263,7 @@ pub fn optional_long(
     raw: Option<&str>,
     field: &str,
     max: usize,
-    code: &'static str,
+    code: Code,
 ) -> Result<Option<String>, DomainError> {
     let Some(text) = raw.map(str::trim).filter(|t| !t.is_empty()) else {
         return Ok(None);
@@ -330,15 +326,15 @@ mod tests {
                 Some(" line 1\nline 2 "),
                 "description",
                 100,
-                "invalid_description"
+                Code::InvalidDescription
             )
             .unwrap()
             .as_deref(),
             Some("line 1\nline 2")
         );
-        assert_eq!(optional_long(Some("  "), "d", 10, "c").unwrap(), None);
-        assert!(optional_long(Some("a\u{1b}b"), "d", 10, "c").is_err());
-        assert!(optional_long(Some("abcdef"), "d", 5, "c").is_err());
+        assert_eq!(optional_long(Some("  "), "d", 10, Code::C).unwrap(), None);
+        assert!(optional_long(Some("a\u{1b}b"), "d", 10, Code::C).is_err());
+        assert!(optional_long(Some("abcdef"), "d", 5, Code::C).is_err());
     }
 
     /// Every class of character that renders as nothing, alone and in runs: the text is
@@ -417,7 +413,7 @@ mod tests {
         }
         // Long text has lines: there they pass like a newline.
         assert_eq!(
-            optional_long(Some("one\u{2028}two"), "d", 50, "c")
+            optional_long(Some("one\u{2028}two"), "d", 50, Code::C)
                 .unwrap()
                 .as_deref(),
             Some("one\u{2028}two")

@@ -1,6 +1,6 @@
 //! A show and its lifecycle: Scheduled → Live → Ended, nothing else.
 
-use super::{CreatorId, DomainError, ShowId, Timestamp, names};
+use super::{Code, CreatorId, DomainError, ShowId, Timestamp, names};
 
 pub const MAX_TITLE: usize = 120;
 pub const MAX_DESCRIPTION: usize = 5000;
@@ -58,12 +58,12 @@ impl Show {
         new: NewShow,
         now: Timestamp,
     ) -> Result<Show, DomainError> {
-        let title = names::required(&new.title, "title", MAX_TITLE, "invalid_title")?;
+        let title = names::required(&new.title, "title", MAX_TITLE, Code::InvalidTitle)?;
         let description = names::optional_long(
             new.description.as_deref(),
             "description",
             MAX_DESCRIPTION,
-            "invalid_description",
+            Code::InvalidDescription,
         )?;
         Ok(Show {
             id,
@@ -99,7 +99,7 @@ impl Show {
         );
         if !legal {
             return Err(DomainError::conflict(
-                "illegal_transition",
+                Code::IllegalTransition,
                 format!(
                     "a {} show cannot become {}",
                     self.status.as_str(),

@@ -13,7 +13,7 @@ use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiBytes, ApiJson, ApiPath, Caller, ClientIp};
 use crate::domain::commerce::{Order, PinView};
-use crate::domain::{ProductId, ShowId};
+use crate::domain::{Code, ProductId, ShowId};
 use crate::services::commerce::{
     CartView, Checkout, CheckoutAttempt, CheckoutOutcome, CommerceError, DealOffer, NewPin,
     ShowOrders, Unpaid,
@@ -323,14 +323,14 @@ async fn checkout(
 fn idempotency_key(key: Option<HeaderValue>) -> ApiResult<String> {
     match key.as_ref().map(|v| v.to_str()) {
         None => Err(ApiError::bad_request(
-            "missing_idempotency_key",
+            Code::MissingIdempotencyKey,
             "checkout needs an Idempotency-Key header (a fresh random value per purchase)",
         )),
         Some(Ok(k)) if !k.trim().is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY => {
             Ok(k.trim().to_string())
         }
         Some(_) => Err(ApiError::bad_request(
-            "invalid_idempotency_key",
+            Code::InvalidIdempotencyKey,
             format!("the Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} visible characters"),
         )),
     }

@@ -6,8 +6,8 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::domain::DomainError;
 use crate::domain::error::ErrorKind;
+use crate::domain::{Code, DomainError};
 use crate::store::StoreError;
 
 /// The problem+json body (also the OpenAPI schema of every error response).
@@ -28,14 +28,14 @@ pub struct Problem {
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: Code,
     pub detail: String,
     /// Extra headers (e.g. `Retry-After`).
     pub headers: Vec<(header::HeaderName, HeaderValue)>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: Code, detail: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -44,11 +44,11 @@ impl ApiError {
         }
     }
 
-    pub fn not_found(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn not_found(code: Code, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, code, detail)
     }
 
-    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn bad_request(code: Code, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, detail)
     }
 
@@ -57,7 +57,7 @@ impl ApiError {
         tracing::error!(%cause, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            Code::Internal,
             "something went wrong on our side; it has been logged",
         )
     }
@@ -88,7 +88,7 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(%cause, "store unavailable");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "store_unavailable",
+                    Code::StoreUnavailable,
                     "the store is unreachable right now; try again shortly",
                 )
                 .with_header(header::RETRY_AFTER, HeaderValue::from_static("2"))

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use super::AppState;
 use super::error::ApiError;
 use crate::domain::access::{Action, authorize};
-use crate::domain::{CreatorId, Principal};
+use crate::domain::{Code, CreatorId, Principal};
 
 /// A JSON body, which must be a JSON object. Syntax errors are 400 `invalid_json`; type and
 /// shape errors, a document that is not an object (an array, a string, a number) included,
@@ -39,7 +39,7 @@ where
         if !json_content_type(req.headers()) {
             return Ok(ApiJson(Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                Code::UnsupportedMediaType,
                 "send the body as Content-Type: application/json",
             ))));
         }
@@ -79,7 +79,7 @@ pub fn json_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if first != Some(&b'{') && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_body",
+            Code::InvalidBody,
             "the body must be a JSON object",
         ));
     }
@@ -91,25 +91,25 @@ pub fn json_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 fn json_rejection(r: JsonRejection) -> ApiError {
     match r {
         JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(
-            "invalid_json",
+            Code::InvalidJson,
             format!("the body is not valid JSON: {}", e.body_text()),
         ),
         JsonRejection::JsonDataError(e) => {
             let text = e.body_text();
             let code = if text.contains("unknown field") {
-                "unknown_field"
+                Code::UnknownField
             } else {
-                "invalid_body"
+                Code::InvalidBody
             };
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, text)
         }
         JsonRejection::MissingJsonContentType(_) => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            Code::UnsupportedMediaType,
             "send the body as Content-Type: application/json",
         ),
         JsonRejection::BytesRejection(e) => bytes_rejection(e),
-        other => ApiError::bad_request("invalid_body", other.body_text()),
+        other => ApiError::bad_request(Code::InvalidBody, other.body_text()),
     }
 }
 
@@ -144,7 +144,7 @@ fn bytes_rejection(e: BytesRejection) -> ApiError {
     } else if let Some(timeout) = cause::<crate::connections::BodyTimeout>(&e) {
         ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
-            "body_timeout",
+            Code::BodyTimeout,
             format!(
                 "the request body did not arrive within {} ms",
                 timeout.0.as_millis()
@@ -155,14 +155,14 @@ fn bytes_rejection(e: BytesRejection) -> ApiError {
             header::HeaderValue::from_static("close"),
         )
     } else {
-        ApiError::bad_request("invalid_body", e.body_text())
+        ApiError::bad_request(Code::InvalidBody, e.body_text())
     }
 }
 
 fn payload_too_large() -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
+        Code::PayloadTooLarge,
         "the request body is larger than this route accepts",
     )
 }
@@ -231,7 +231,10 @@ where
             .await
             .map(|Path(v)| ApiPath(v))
             .map_err(|e: PathRejection| {
-                ApiError::not_found("not_found", format!("no such resource: {}", e.body_text()))
+                ApiError::not_found(
+                    Code::NotFound,
+                    format!("no such resource: {}", e.body_text()),
+                )
             })
     }
 }
@@ -250,7 +253,7 @@ where
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(v)| ApiQuery(v))
-            .map_err(|e: QueryRejection| ApiError::bad_request("invalid_query", e.body_text()))
+            .map_err(|e: QueryRejection| ApiError::bad_request(Code::InvalidQuery, e.body_text()))
     }
 }
 
@@ -285,7 +288,7 @@ pub async fn authenticate(
                 Ok(false) => Identity::Principal(p),
                 Ok(true) => {
                     let e = crate::domain::DomainError::unauthenticated(
-                        "token_revoked",
+                        Code::TokenRevoked,
                         "this invitation was revoked",
                     );
                     if is_websocket_upgrade(&req) {
@@ -348,7 +351,7 @@ impl Caller {
         self.principal().ok_or_else(|| {
             ApiError::new(
                 StatusCode::UNAUTHORIZED,
-                "missing_token",
+                Code::MissingToken,
                 "this needs a token (Authorization: Bearer)",
             )
         })
@@ -361,7 +364,7 @@ impl Caller {
             Some(Principal::Creator { creator_id }) => Ok(creator_id),
             _ => Err(ApiError::new(
                 StatusCode::FORBIDDEN,
-                "forbidden_role",
+                Code::ForbiddenRole,
                 "only creators manage a catalog",
             )),
         }
@@ -378,7 +381,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             Some(Identity::Admin) => {
                 return Err(ApiError::new(
                     StatusCode::FORBIDDEN,
-                    "forbidden_role",
+                    Code::ForbiddenRole,
                     "the admin token only creates creators",
                 ));
             }
@@ -437,7 +440,7 @@ fn bearer_token(
         let bad = || {
             ApiError::new(
                 StatusCode::UNAUTHORIZED,
-                "invalid_token",
+                Code::InvalidToken,
                 "use Authorization: Bearer <token>",
             )
         };

@@ -11,7 +11,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiJson, ApiPath, Caller, ClientIp, Identity};
-use crate::domain::{CreatorId, Principal, Role, ShowId, ViewerId};
+use crate::domain::{Code, CreatorId, Principal, Role, ShowId, ViewerId};
 use crate::services::shows::{Invite, Join, Joined, Requester};
 
 pub use crate::services::shows::invite_url;
@@ -168,7 +168,7 @@ pub fn rate_limited(wait: Duration, detail: &str) -> ApiError {
     let secs = wait.as_millis().div_ceil(1000).max(1);
     ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
+        Code::RateLimited,
         detail.to_string(),
     )
     .with_header(

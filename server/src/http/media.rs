@@ -30,7 +30,7 @@ use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiBytes, ApiJson, ApiPath, ApiQuery, Caller};
 use crate::domain::access::{Action, authorize};
 use crate::domain::media_ids::CameraId;
-use crate::domain::{Principal, Show, ShowId};
+use crate::domain::{Code, Principal, Show, ShowId};
 use crate::media::{
     Answer, CameraView, MediaError, ProgramChoice, ProgramView, Reply, SessionKind, Via, Watch,
 };
@@ -62,38 +62,38 @@ impl From<MediaError> for ApiError {
         let retry =
             |e: ApiError| e.with_header(header::RETRY_AFTER, HeaderValue::from_static("10"));
         match e {
-            MediaError::BadSdp(m) => ApiError::bad_request("invalid_sdp", m),
-            MediaError::Tracks(m) => ApiError::bad_request("invalid_offer", m),
+            MediaError::BadSdp(m) => ApiError::bad_request(Code::InvalidSdp, m),
+            MediaError::Tracks(m) => ApiError::bad_request(Code::InvalidOffer, m),
             MediaError::CodecMismatch(m) => {
-                ApiError::new(StatusCode::CONFLICT, "codec_mismatch", m)
+                ApiError::new(StatusCode::CONFLICT, Code::CodecMismatch, m)
             }
             MediaError::AtCapacity => retry(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "media_at_capacity",
+                Code::MediaAtCapacity,
                 "this node is serving as many viewers as it can; try again shortly",
             )),
             MediaError::PortsExhausted => retry(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "media_ports_exhausted",
+                Code::MediaPortsExhausted,
                 "every media port of this node is in use; try again shortly",
             )),
             MediaError::NoVideo(id) => ApiError::new(
                 StatusCode::CONFLICT,
-                "camera_without_video",
+                Code::CameraWithoutVideo,
                 format!("camera {id} sends no video; it can only be the audio source"),
             ),
             MediaError::CameraNotFound(id) => {
-                ApiError::not_found("camera_not_found", format!("no camera {id} in this show"))
+                ApiError::not_found(Code::CameraNotFound, format!("no camera {id} in this show"))
             }
             MediaError::SessionNotFound => {
-                ApiError::not_found("session_not_found", "no such media session")
+                ApiError::not_found(Code::SessionNotFound, "no such media session")
             }
             MediaError::ShowEnded => {
-                ApiError::new(StatusCode::CONFLICT, "show_ended", "this show has ended")
+                ApiError::new(StatusCode::CONFLICT, Code::ShowEnded, "this show has ended")
             }
             MediaError::NothingToDirect => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_body",
+                Code::InvalidBody,
                 "give \"camera\" (an id, or null for off air) and/or \"audio\"",
             ),
             MediaError::Refused(e) => e.into(),
@@ -113,13 +113,13 @@ fn sdp_body(headers: &HeaderMap, body: ApiBytes) -> ApiResult<String> {
     if !is_sdp {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            Code::UnsupportedMediaType,
             "send the offer as Content-Type: application/sdp",
         ));
     }
     let bytes = body.value()?;
     String::from_utf8(bytes.to_vec())
-        .map_err(|_| ApiError::bad_request("invalid_sdp", "the offer is not UTF-8 text"))
+        .map_err(|_| ApiError::bad_request(Code::InvalidSdp, "the offer is not UTF-8 text"))
 }
 
 fn cors(headers: &mut HeaderMap) {
@@ -186,7 +186,7 @@ async fn proxy(
         tracing::warn!(home, error = %e, "the show's media home did not answer");
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "media_home_unreachable",
+            Code::MediaHomeUnreachable,
             "the node that holds this show's media did not answer; try again shortly",
         )
         .with_header(header::RETRY_AFTER, HeaderValue::from_static("2"))
@@ -404,7 +404,7 @@ async fn patch_whep(
 fn not_implemented() -> ApiError {
     ApiError::new(
         StatusCode::NOT_IMPLEMENTED,
-        "not_implemented",
+        Code::NotImplemented,
         "trickle ICE and ICE restarts are not supported; the answer carries every candidate. Start a new session instead",
     )
 }

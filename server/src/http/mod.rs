@@ -42,7 +42,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::auth::TokenSigner;
 use crate::config::Config;
-use crate::domain::{Show, ShowId, Timestamp};
+use crate::domain::{Code, Show, ShowId, Timestamp};
 use crate::store::SharedStore;
 use error::{ApiError, ApiResult};
 
@@ -106,7 +106,7 @@ impl AppState {
         self.store
             .show_recent(id)
             .await?
-            .ok_or_else(|| ApiError::not_found("show_not_found", format!("no show {id}")))
+            .ok_or_else(|| ApiError::not_found(Code::ShowNotFound, format!("no show {id}")))
     }
 }
 
@@ -195,13 +195,13 @@ fn static_files(config: &Config) -> Router {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::not_found("not_found", "there is nothing at this address")
+    ApiError::not_found(Code::NotFound, "there is nothing at this address")
 }
 
 async fn method_not_allowed() -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        Code::MethodNotAllowed,
         "this address does not accept that method",
     )
 }

@@ -11,6 +11,7 @@ use axum::{Json, Router};
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
+use crate::domain::Code;
 
 pub fn router(openapi: Arc<utoipa::openapi::OpenApi>) -> Router<AppState> {
     Router::new()
@@ -36,7 +37,7 @@ async fn readyz(State(state): State<AppState>) -> ApiResult<Json<serde_json::Val
     if state.shutdown.is_cancelled() {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "shutting_down",
+            Code::ShuttingDown,
             "this node is shutting down",
         ));
     }

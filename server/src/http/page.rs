@@ -13,6 +13,7 @@ use base64::engine::{GeneralPurpose, GeneralPurposeConfig};
 use chrono::DateTime;
 
 use super::error::ApiError;
+use crate::domain::Code;
 use crate::store::{Page, PageAfter};
 
 /// Items per page when the request names no `limit`.
@@ -69,7 +70,7 @@ impl PageParams {
         if !(1..=MAX_LIMIT).contains(&limit) {
             return Err(ApiError::new(
                 axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_limit",
+                Code::InvalidLimit,
                 format!("limit must be 1-{MAX_LIMIT}"),
             ));
         }
@@ -104,7 +105,7 @@ pub fn decode_cursor(text: &str) -> Result<PageAfter, ApiError> {
     let invalid = || {
         ApiError::new(
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_cursor",
+            Code::InvalidCursor,
             "cursor must be the next_cursor of an earlier page",
         )
     };

@@ -12,7 +12,7 @@ use super::extract::{ApiBytes, ApiJson, ApiPath, ApiQuery, Caller};
 use super::page::{PageParams, next_cursor};
 use super::shows::list_query;
 use crate::config::Config;
-use crate::domain::{Money, NewProduct, Product, ProductId};
+use crate::domain::{Code, Money, NewProduct, Product, ProductId};
 use crate::services::catalog::{CatalogError, ImportReport};
 use crate::services::shows::Listing;
 use crate::store::PageAfter;
@@ -188,7 +188,7 @@ fn require_csv(headers: &HeaderMap) -> ApiResult<()> {
     }
     Err(ApiError::new(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported_media_type",
+        Code::UnsupportedMediaType,
         "send the Shopify export as Content-Type: text/csv",
     ))
 }

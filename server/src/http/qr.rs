@@ -12,6 +12,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::ApiJson;
+use crate::domain::Code;
 use crate::qr::{self, QrError};
 
 /// Largest request body of this route, in bytes (the text plus JSON around it).
@@ -42,8 +43,8 @@ async fn qr_svg(body: ApiJson<QrRequest>) -> ApiResult<Response> {
     let body = body.value()?;
     let svg = qr::svg(&body.text).map_err(|e| {
         let code = match e {
-            QrError::Empty => "qr_text_empty",
-            QrError::TooLong | QrError::DoesNotFit(_) => "qr_text_too_long",
+            QrError::Empty => Code::QrTextEmpty,
+            QrError::TooLong | QrError::DoesNotFit(_) => Code::QrTextTooLong,
         };
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, e.to_string())
     })?;

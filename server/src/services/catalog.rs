@@ -9,7 +9,7 @@ use super::shows::{ListQuery, Listing};
 use crate::clock::SharedClock;
 use crate::domain::import::{ImportRow, parse_shopify_csv};
 use crate::domain::{
-    CreatorId, Currency, DomainError, NewProduct, Product, ProductId, Show, Timestamp,
+    Code, CreatorId, Currency, DomainError, NewProduct, Product, ProductId, Show, Timestamp,
 };
 use std::sync::Arc;
 
@@ -88,7 +88,7 @@ impl CatalogService {
         {
             ProductInsert::Inserted => Ok(product),
             ProductInsert::DuplicateSku => Err(DomainError::conflict(
-                "duplicate_sku",
+                Code::DuplicateSku,
                 format!(
                     "your catalog already has a product with SKU '{}'",
                     product.sku
@@ -97,7 +97,7 @@ impl CatalogService {
             .into()),
             // A state the creator can change (by asking the operator), not a bad request.
             ProductInsert::OverQuota => {
-                Err(DomainError::conflict("product_quota", quota_reason(self.quota)).into())
+                Err(DomainError::conflict(Code::ProductQuota, quota_reason(self.quota)).into())
             }
         }
     }
@@ -119,7 +119,7 @@ impl CatalogService {
     /// One product (anyone may read it), or 404 `product_not_found`.
     pub async fn get(&self, id: ProductId) -> CatalogResult<Product> {
         self.catalog.product(id).await?.ok_or_else(|| {
-            DomainError::not_found("product_not_found", format!("no product {id}")).into()
+            DomainError::not_found(Code::ProductNotFound, format!("no product {id}")).into()
         })
     }
 
@@ -215,7 +215,7 @@ impl CatalogService {
             Some(p) if p.creator_id == show.creator_id => {}
             _ => {
                 return Err(DomainError::not_found(
-                    "product_not_found",
+                    Code::ProductNotFound,
                     format!("no product {product} in your catalog"),
                 )
                 .into());
@@ -290,10 +290,16 @@ mod tests {
         assert!(mug.created_at > chrono::Utc::now() + chrono::Duration::minutes(59));
         assert_eq!(s.get(mug.id).await.unwrap(), mug);
         let e = refusal(s.create(me, draft("MUG")).await);
-        assert_eq!((e.kind, e.code), (ErrorKind::Conflict, "duplicate_sku"));
+        assert_eq!(
+            (e.kind, e.code.as_str()),
+            (ErrorKind::Conflict, "duplicate_sku")
+        );
         s.create(me, draft("CUP")).await.unwrap();
         let e = refusal(s.create(me, draft("HAT")).await);
-        assert_eq!((e.kind, e.code), (ErrorKind::Conflict, "product_quota"));
+        assert_eq!(
+            (e.kind, e.code.as_str()),
+            (ErrorKind::Conflict, "product_quota")
+        );
         // Another creator's catalog is theirs: same SKU, own quota.
         s.create(creator(), draft("MUG")).await.unwrap();
         let Listing::All(mine) = s.list(me, ListQuery::All).await.unwrap() else {
@@ -353,7 +359,10 @@ mod tests {
         store.insert_show(&show).await.unwrap();
         let theirs = s.create(creator(), draft("MUG")).await.unwrap();
         let e = refusal(s.add_to_lineup(&show, theirs.id).await);
-        assert_eq!((e.kind, e.code), (ErrorKind::NotFound, "product_not_found"));
+        assert_eq!(
+            (e.kind, e.code.as_str()),
+            (ErrorKind::NotFound, "product_not_found")
+        );
         let cup = s.create(me, draft("CUP")).await.unwrap();
         let mug = s.create(me, draft("MUG")).await.unwrap();
         s.add_to_lineup(&show, cup.id).await.unwrap();

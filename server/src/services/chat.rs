@@ -21,8 +21,7 @@ use crate::domain::chat::{
 use crate::domain::commerce::PinView;
 use crate::domain::limits::{Budget, BudgetKey};
 use crate::domain::moderation::{ChatPolicy, HeldMessage, Standing, is_moderator};
-use crate::domain::protocol::ErrorCode;
-use crate::domain::{DomainError, Role, Show, Timestamp};
+use crate::domain::{Code, DomainError, Role, Show, Timestamp};
 use crate::hub::{Hub, Room};
 use crate::services::moderation::{ModError, Screened};
 use crate::store::{
@@ -218,10 +217,8 @@ impl ChatService {
             Err(wait) => Err(wait),
         };
         if let Err(wait) = taken {
-            let refusal = DomainError::invalid(
-                ErrorCode::RateLimited.as_str(),
-                "you are sending messages too fast",
-            );
+            let refusal =
+                DomainError::invalid(Code::RateLimited, "you are sending messages too fast");
             return Err(ChatError::RateLimited { refusal, wait });
         }
         let at = self.clock.now();
@@ -280,10 +277,7 @@ impl ChatService {
                 return Ok(Reacted::Dropped);
             }
             pace.reaction_refused_ms = now.max(1);
-            let refusal = DomainError::invalid(
-                ErrorCode::RateLimited.as_str(),
-                "too many reactions; slow down",
-            );
+            let refusal = DomainError::invalid(Code::RateLimited, "too many reactions; slow down");
             return Err(ChatError::RateLimited { refusal, wait });
         }
         room.react(kind);

@@ -17,8 +17,8 @@ use crate::domain::access::{Action, authorize};
 use crate::domain::limits::{Budget, BudgetKey, DeviceId};
 use crate::domain::protocol::Broadcast;
 use crate::domain::{
-    Creator, CreatorId, DomainError, InviteId, NewShow, Principal, Role, Show, ShowId, Timestamp,
-    Viewer, ViewerId, names,
+    Code, Creator, CreatorId, DomainError, InviteId, NewShow, Principal, Role, Show, ShowId,
+    Timestamp, Viewer, ViewerId, names,
 };
 use crate::hub::Hub;
 use crate::limits::{JoinRefusal, JoinStores};
@@ -162,12 +162,12 @@ impl ShowsService {
         match requester {
             Requester::Operator => Ok(()),
             Requester::Anonymous => Err(DomainError::unauthenticated(
-                "missing_token",
+                Code::MissingToken,
                 "creating creators needs the operator's admin token",
             )
             .into()),
             Requester::Principal => Err(DomainError::forbidden(
-                "forbidden_role",
+                Code::ForbiddenRole,
                 "only the operator's admin token can create creators",
             )
             .into()),
@@ -209,10 +209,9 @@ impl ShowsService {
 
     /// The show, or 404 `show_not_found`.
     pub async fn get(&self, id: ShowId) -> ShowsResult<Show> {
-        self.shows
-            .show(id)
-            .await?
-            .ok_or_else(|| DomainError::not_found("show_not_found", format!("no show {id}")).into())
+        self.shows.show(id).await?.ok_or_else(|| {
+            DomainError::not_found(Code::ShowNotFound, format!("no show {id}")).into()
+        })
     }
 
     /// The show, when the caller may manage it (its creator): 404, then 401/403.
@@ -257,7 +256,7 @@ impl ShowsService {
             }
         }
         Err(DomainError::conflict(
-            "concurrent_update",
+            Code::ConcurrentUpdate,
             "the show changed while this request ran; try again",
         )
         .into())
@@ -272,7 +271,7 @@ impl ShowsService {
         label: Option<&str>,
     ) -> ShowsResult<Invite> {
         let label = label
-            .map(|l| names::required(l, "label", 40, "invalid_label"))
+            .map(|l| names::required(l, "label", 40, Code::InvalidLabel))
             .transpose()?;
         let invite_id = InviteId(Uuid::now_v7());
         let principal = match role {
@@ -288,7 +287,7 @@ impl ShowsService {
             },
             other => {
                 return Err(DomainError::invalid(
-                    "invalid_role",
+                    Code::InvalidRole,
                     format!(
                         "invites are for moderators and cameras, not {}",
                         other.as_str()
@@ -396,7 +395,7 @@ impl ShowsService {
 }
 
 fn banned(detail: &str) -> ShowsError {
-    DomainError::forbidden("banned", detail.to_string()).into()
+    DomainError::forbidden(Code::Banned, detail.to_string()).into()
 }
 
 /// The page an invite opens. Tokens for pages that take the show in the path travel in the
@@ -472,11 +471,14 @@ mod tests {
         assert!(s.authorize_operator(Requester::Operator).is_ok());
         let e = refusal(s.authorize_operator(Requester::Anonymous));
         assert_eq!(
-            (e.kind, e.code),
+            (e.kind, e.code.as_str()),
             (ErrorKind::Unauthenticated, "missing_token")
         );
         let e = refusal(s.authorize_operator(Requester::Principal));
-        assert_eq!((e.kind, e.code), (ErrorKind::Forbidden, "forbidden_role"));
+        assert_eq!(
+            (e.kind, e.code.as_str()),
+            (ErrorKind::Forbidden, "forbidden_role")
+        );
         let (id, token) = s.create_creator("Maker").await.unwrap();
         let proven = f.signer.verify(&token, f.clock.now()).unwrap();
         assert_eq!(proven, Principal::Creator { creator_id: id });
@@ -491,7 +493,10 @@ mod tests {
         assert!(show.created_at > chrono::Utc::now() + chrono::Duration::hours(23));
         assert_eq!(f.service.get(show.id).await.unwrap(), show);
         let e = refusal(f.service.get(ShowId(Uuid::now_v7())).await);
-        assert_eq!((e.kind, e.code), (ErrorKind::NotFound, "show_not_found"));
+        assert_eq!(
+            (e.kind, e.code.as_str()),
+            (ErrorKind::NotFound, "show_not_found")
+        );
         let Listing::All(all) = f.service.list(ListQuery::All).await.unwrap() else {
             panic!("asked for all");
         };

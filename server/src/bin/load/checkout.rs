@@ -17,6 +17,7 @@ use super::hist::{self, Hist};
 use super::http1::Http;
 use super::report::{Checkout, ServerStats, ToolStats};
 use super::sys;
+use livesale::domain::Code;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct CheckoutArgs {
@@ -167,7 +168,7 @@ pub async fn run(args: CheckoutArgs) -> Result<Checkout, String> {
                     sh.orders.fetch_add(1, Ordering::Relaxed);
                     sh.placed.record(took);
                 }
-                Ok(r) if r.status == 409 && r.code().ends_with("sold_out") => {
+                Ok(r) if r.status == 409 && r.code().ends_with(Code::SoldOut.as_str()) => {
                     sh.sold_out.fetch_add(1, Ordering::Relaxed);
                 }
                 Ok(r) => sh.other.bump(r.code()),

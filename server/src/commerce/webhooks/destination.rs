@@ -8,8 +8,8 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use crate::domain::DomainError;
 use crate::domain::net::{self, Refusal};
+use crate::domain::{Code, DomainError};
 
 /// Where the delivery client gets a host name's addresses: the system resolver by default. A
 /// seam so tests can make a name resolve anywhere without touching the machine's DNS; whatever
@@ -132,13 +132,13 @@ pub fn check_url(url: &str, allow_private: bool) -> Result<&str, DomainError> {
     });
     let Some(parsed) = parsed else {
         return Err(DomainError::invalid(
-            "invalid_url",
+            Code::InvalidUrl,
             "the webhook URL must be an absolute http(s) URL",
         ));
     };
     if !allow_private && let Some(why) = internal_destination(&parsed) {
         return Err(DomainError::invalid(
-            "private_address",
+            Code::PrivateAddress,
             format!(
                 "the webhook URL must point at a public address: {why} \
                  (loopback, private, link-local, CGNAT, multicast, broadcast, reserved and \
@@ -247,7 +247,7 @@ mod tests {
     #[test]
     fn registered_urls_are_absolute_http_and_public() {
         fn code(url: &str, allow_private: bool) -> Result<&str, &'static str> {
-            check_url(url, allow_private).map_err(|e| e.code)
+            check_url(url, allow_private).map_err(|e| e.code.as_str())
         }
         assert_eq!(
             code("  https://shop.example/hook ", false),

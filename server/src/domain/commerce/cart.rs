@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::{DealState, MAX_CART_ITEMS, MAX_CART_QUANTITY, Order, Pin, price_in_effect};
-use crate::domain::{DomainError, Product, ProductId, Timestamp};
+use crate::domain::{Code, DomainError, Product, ProductId, Timestamp};
 
 /// One line of a cart as stored: the quantity, and whether it was added at the deal price
 /// (so a checkout never silently charges more than the buyer saw).
@@ -74,13 +74,13 @@ pub fn check_cart_line(
 ) -> Result<CartLine, DomainError> {
     if !(1..=MAX_CART_QUANTITY).contains(&quantity) {
         return Err(DomainError::invalid(
-            "invalid_quantity",
+            Code::InvalidQuantity,
             format!("quantity is a whole number from 1 to {MAX_CART_QUANTITY}"),
         ));
     }
     if quantity > facts.product.stock {
         return Err(DomainError::conflict(
-            "insufficient_stock",
+            Code::InsufficientStock,
             format!("only {} left", facts.product.stock.max(0)),
         ));
     }
@@ -92,13 +92,13 @@ pub fn check_cart_line(
     if let Some(deal) = deal {
         if quantity > facts.deal.remaining {
             return Err(DomainError::conflict(
-                "insufficient_stock",
+                Code::InsufficientStock,
                 format!("only {} left at the deal price", facts.deal.remaining),
             ));
         }
         if facts.bought_in_deal + quantity > deal.per_buyer_limit {
             return Err(DomainError::conflict(
-                "over_limit",
+                Code::OverLimit,
                 format!(
                     "the deal allows {} per buyer; you have {}",
                     deal.per_buyer_limit, facts.bought_in_deal

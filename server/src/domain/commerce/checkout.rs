@@ -3,7 +3,7 @@
 //! one atomic step.
 
 use super::{CartLine, LineFacts, OrderLine, Pin, price_in_effect};
-use crate::domain::{Currency, DomainError, Money, ProductId, Timestamp};
+use crate::domain::{Code, Currency, DomainError, Money, ProductId, Timestamp};
 
 /// The key a client address counts deal purchases under: an IPv4 address (an IPv4-mapped IPv6
 /// one included) as it is, an IPv6 address by its /64, the block one subscriber gets and can
@@ -46,7 +46,7 @@ pub fn check_address_allowance(
         let allowance = deal.per_buyer_limit.saturating_mul(buyers);
         if bought(item.product_id).saturating_add(item.quantity) > allowance {
             return Err(DomainError::conflict(
-                "over_limit",
+                Code::OverLimit,
                 format!(
                     "the deal allows {} per buyer, and buyers from one address share {allowance}",
                     deal.per_buyer_limit
@@ -64,7 +64,7 @@ pub fn plan_checkout(
     now: Timestamp,
 ) -> Result<(Vec<OrderLine>, Money), DomainError> {
     let Some((_, first)) = lines.first() else {
-        return Err(DomainError::invalid("empty_cart", "the cart is empty"));
+        return Err(DomainError::invalid(Code::EmptyCart, "the cart is empty"));
     };
     let currency = first.product.price.currency;
     let mut total: i64 = 0;
@@ -73,7 +73,7 @@ pub fn plan_checkout(
         let item = plan_line(line, facts, currency, now)?;
         total = total
             .checked_add(item.unit_price.amount.saturating_mul(line.quantity))
-            .ok_or_else(|| DomainError::invalid("invalid_quantity", "the total is too large"))?;
+            .ok_or_else(|| DomainError::invalid(Code::InvalidQuantity, "the total is too large"))?;
         out.push(item);
     }
     Ok((
@@ -95,7 +95,7 @@ fn plan_line(
     let (unit, deal_applies) = price_in_effect(facts.product, facts.pin, facts.deal, now);
     if unit.currency != currency {
         return Err(DomainError::invalid(
-            "currency_mismatch",
+            Code::CurrencyMismatch,
             "a cart holds products of one currency",
         ));
     }
@@ -108,21 +108,21 @@ fn plan_line(
             .and_then(|p| p.deal.as_ref())
             .is_none_or(|d| now >= d.ends_at);
         return Err(if ended {
-            DomainError::conflict("deal_ended", format!("the deal on {title} has ended"))
+            DomainError::conflict(Code::DealEnded, format!("the deal on {title} has ended"))
         } else {
-            DomainError::conflict("sold_out", format!("the deal on {title} is sold out"))
+            DomainError::conflict(Code::SoldOut, format!("the deal on {title} is sold out"))
         });
     }
     if line.quantity > facts.product.stock {
         return Err(DomainError::conflict(
-            "sold_out",
+            Code::SoldOut,
             format!("{title} is sold out"),
         ));
     }
     if deal_applies {
         if line.quantity > facts.deal.remaining {
             return Err(DomainError::conflict(
-                "sold_out",
+                Code::SoldOut,
                 format!("the deal on {title} is sold out"),
             ));
         }
@@ -130,7 +130,7 @@ fn plan_line(
             && facts.bought_in_deal + line.quantity > deal.per_buyer_limit
         {
             return Err(DomainError::conflict(
-                "over_limit",
+                Code::OverLimit,
                 format!("the deal allows {} per buyer", deal.per_buyer_limit),
             ));
         }

@@ -3,7 +3,7 @@
 
 use super::MAX_PINS;
 use super::{MAX_DEAL_QUANTITY, MAX_DEAL_SECONDS, MIN_DEAL_SECONDS};
-use crate::domain::{DomainError, Money, Product, ProductId, Timestamp};
+use crate::domain::{Code, DomainError, Money, Product, ProductId, Timestamp};
 
 /// A flash deal on a pinned product: a price for a limited quantity until an end time.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -34,7 +34,7 @@ impl DealTerms {
         let price = Money::price(self.price, product.price.currency.as_str())?;
         if price.amount >= product.price.amount {
             return Err(DomainError::invalid(
-                "invalid_deal",
+                Code::InvalidDeal,
                 format!(
                     "a deal price must be below the regular price ({} minor units)",
                     product.price.amount
@@ -43,19 +43,19 @@ impl DealTerms {
         }
         if !(1..=MAX_DEAL_QUANTITY).contains(&self.quantity) {
             return Err(DomainError::invalid(
-                "invalid_deal",
+                Code::InvalidDeal,
                 format!("a deal's quantity is from 1 to {MAX_DEAL_QUANTITY}"),
             ));
         }
         if self.per_buyer_limit < 1 || self.per_buyer_limit > self.quantity {
             return Err(DomainError::invalid(
-                "invalid_deal",
+                Code::InvalidDeal,
                 "per_buyer_limit is from 1 to the deal's quantity",
             ));
         }
         if !(MIN_DEAL_SECONDS..=MAX_DEAL_SECONDS).contains(&self.duration_s) {
             return Err(DomainError::invalid(
-                "invalid_deal",
+                Code::InvalidDeal,
                 format!("a deal lasts {MIN_DEAL_SECONDS} s to {MAX_DEAL_SECONDS} s"),
             ));
         }
@@ -158,7 +158,7 @@ impl PinView {
 pub fn add_pin(pins: &[Pin], pin: Pin, lineup: &[ProductId]) -> Result<Vec<Pin>, DomainError> {
     if !lineup.contains(&pin.product_id) {
         return Err(DomainError::invalid(
-            "not_in_lineup",
+            Code::NotInLineup,
             "only products of the show's lineup can be pinned",
         ));
     }
@@ -169,7 +169,7 @@ pub fn add_pin(pins: &[Pin], pin: Pin, lineup: &[ProductId]) -> Result<Vec<Pin>,
         .collect();
     if next.len() >= MAX_PINS {
         return Err(DomainError::conflict(
-            "too_many_pins",
+            Code::TooManyPins,
             format!("a show has at most {MAX_PINS} pinned products; unpin one first"),
         ));
     }

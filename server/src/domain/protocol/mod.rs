@@ -2,7 +2,7 @@
 //! ([`ClientMsg`], moderation's [`ModCommand`]), what the server sends to one connection
 //! ([`ServerMsg`]: `welcome`, `error`, `pong`, `chat.pending`) and to the room through the
 //! sequencer ([`Broadcast`], with its [`Audience`]), the codes of `error` frames
-//! ([`ErrorCode`]) and the actions of personal notices ([`NoticeAction`]). Every frame is a
+//! ([`ErrorFrame`], its codes in [`Code`]) and the actions of personal notices ([`NoticeAction`]). Every frame is a
 //! type here, serialised by serde; this is the one place a message type is spelt. Pure: what
 //! a frame means to the room is the chat service's and the hub's business.
 
@@ -15,7 +15,7 @@ pub use welcome::{HeldView, ShowSummary, StandingView, Welcome, You, role_name};
 use super::chat::{ChatMessage, MessageId};
 use super::commerce::PinView;
 use super::moderation::HoldReason;
-use super::{DomainError, Role, ShowStatus, Timestamp};
+use super::{Code, DomainError, Role, ShowStatus, Timestamp};
 
 /// The protocol version this server speaks (`welcome.protocol`).
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -185,10 +185,7 @@ impl ClientMsg {
             return serde_json::from_str::<ModCommand>(text)
                 .map(ClientMsg::Mod)
                 .map_err(|e| {
-                    DomainError::invalid(
-                        ErrorCode::BadMessage.as_str(),
-                        format!("malformed message: {e}"),
-                    )
+                    DomainError::invalid(Code::BadMessage, format!("malformed message: {e}"))
                 });
         }
         match serde_json::from_str::<ClientMsg>(text) {
@@ -199,11 +196,11 @@ impl ClientMsg {
                     .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_string));
                 match ty {
                     Some(t) if !KNOWN_TYPES.contains(&t.as_str()) => Err(DomainError::invalid(
-                        ErrorCode::UnknownType.as_str(),
+                        Code::UnknownType,
                         format!("unknown message type '{t}'"),
                     )),
                     _ => Err(DomainError::invalid(
-                        ErrorCode::BadMessage.as_str(),
+                        Code::BadMessage,
                         format!("malformed message: {e}"),
                     )),
                 }
@@ -406,7 +403,7 @@ impl ServerMsg {
 /// The body of an `error` frame.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ErrorFrame {
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
     /// When the next message of this kind is accepted (`rate_limited`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -425,34 +422,6 @@ impl ErrorFrame {
     pub fn retry_after(mut self, wait: std::time::Duration) -> Self {
         self.retry_after_ms = Some(wait.as_millis() as u64);
         self
-    }
-}
-
-/// The `error` codes the protocol layer itself answers with; the other codes of an `error`
-/// frame are those of the rule that refused (chat text, moderation), as over HTTP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorCode {
-    /// Not JSON, no `type`, a missing, mistyped or unknown field.
-    BadMessage,
-    /// A `type` the server does not know.
-    UnknownType,
-    /// Chat or reactions faster than the person's budget allows.
-    RateLimited,
-    /// The store could not take the message or the resume right now.
-    Unavailable,
-    /// The caller's role may not do that.
-    ForbiddenRole,
-}
-
-impl ErrorCode {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::BadMessage => "bad_message",
-            ErrorCode::UnknownType => "unknown_type",
-            ErrorCode::RateLimited => "rate_limited",
-            ErrorCode::Unavailable => "unavailable",
-            ErrorCode::ForbiddenRole => "forbidden_role",
-        }
     }
 }
 
@@ -581,7 +550,7 @@ mod tests {
             json(ServerMsg::ChatPending { id: "m1".into() }),
             serde_json::json!({"type":"chat.pending","id":"m1"})
         );
-        let e = DomainError::invalid(ErrorCode::RateLimited.as_str(), "slow down");
+        let e = DomainError::invalid(Code::RateLimited, "slow down");
         assert_eq!(
             json(ServerMsg::Error(ErrorFrame::of(&e))),
             serde_json::json!({"type":"error","code":"rate_limited","message":"slow down"})

@@ -12,7 +12,7 @@ use super::handshake::Upgrade;
 use super::socket::close_with;
 use super::{End, STORE_UNAVAILABLE, close};
 use crate::domain::protocol::PROTOCOL_VERSIONS;
-use crate::domain::{Principal, Show, ShowId};
+use crate::domain::{Code, Principal, Show, ShowId};
 use crate::http::AppState;
 use crate::http::extract::{Caller, TokenProblem};
 use crate::limits::ConnSlot;
@@ -119,7 +119,7 @@ fn resume_point(params: Result<Query<WsParams>, QueryRejection>) -> Result<Optio
 }
 
 async fn find_show(state: &AppState, raw_id: &str) -> Result<Show, Refusal> {
-    let not_found = || Refusal::new(close::NOT_FOUND, "show_not_found");
+    let not_found = || Refusal::new(close::NOT_FOUND, Code::ShowNotFound.as_str());
     let show_id = raw_id.parse::<ShowId>().map_err(|_| not_found())?;
     state
         .store

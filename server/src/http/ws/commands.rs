@@ -6,8 +6,8 @@
 use super::End;
 use super::connection::Conn;
 use crate::domain::moderation::{Actor, is_moderator};
-use crate::domain::protocol::{ClientMsg, ErrorCode, ErrorFrame, ModCommand, ServerMsg};
-use crate::domain::{DomainError, Role};
+use crate::domain::protocol::{ClientMsg, ErrorFrame, ModCommand, ServerMsg};
+use crate::domain::{Code, DomainError, Role};
 use crate::services::chat::{ChatError, Posted, Reacted};
 use crate::services::moderation::ModError;
 
@@ -48,8 +48,9 @@ impl Conn {
         match self.chat.react(room, speaker, &mut self.pace, kind).await {
             Ok(Reacted::Counted) => Ok(()),
             Ok(Reacted::Dropped) => {
-                let reason = ErrorCode::RateLimited.as_str();
-                metrics::counter!("livesale_ws_dropped_total", "reason" => reason).increment(1);
+                let reason = Code::RateLimited;
+                metrics::counter!("livesale_ws_dropped_total", "reason" => reason.as_str())
+                    .increment(1);
                 Ok(())
             }
             Err(e) => {
@@ -66,10 +67,7 @@ impl Conn {
             ChatError::RateLimited { refusal, wait } => ErrorFrame::of(&refusal).retry_after(wait),
             ChatError::Unavailable(e) => {
                 tracing::warn!(show = %self.show.id, error = %e, "chat not published");
-                ErrorFrame::of(&DomainError::conflict(
-                    ErrorCode::Unavailable.as_str(),
-                    unavailable,
-                ))
+                ErrorFrame::of(&DomainError::conflict(Code::Unavailable, unavailable))
             }
         }
     }
@@ -78,7 +76,7 @@ impl Conn {
         let speaker = &self.who.speaker;
         if !is_moderator(speaker.role) {
             let e = DomainError::forbidden(
-                ErrorCode::ForbiddenRole.as_str(),
+                Code::ForbiddenRole,
                 "only the creator and moderators moderate",
             );
             return self.error(ErrorFrame::of(&e)).await;
@@ -99,7 +97,7 @@ impl Conn {
             Err(ModError::Store(e)) => {
                 tracing::warn!(show = %self.show.id, error = %e, "moderation action failed");
                 DomainError::conflict(
-                    ErrorCode::Unavailable.as_str(),
+                    Code::Unavailable,
                     "the action could not be applied; try again",
                 )
             }

@@ -324,7 +324,8 @@ impl Conn {
 
     /// Answers with an `error` frame (counted as a dropped message of its code).
     pub(super) async fn error(&mut self, frame: ErrorFrame) -> Result<(), End> {
-        metrics::counter!("livesale_ws_dropped_total", "reason" => frame.code).increment(1);
+        metrics::counter!("livesale_ws_dropped_total", "reason" => frame.code.as_str())
+            .increment(1);
         self.send(&ServerMsg::Error(frame)).await
     }
 }

@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::TokioIo;
 
+use crate::domain::Code;
 use crate::http::error::ApiError;
 
 /// A request to upgrade to a WebSocket.
@@ -51,7 +52,7 @@ impl IntoResponse for NotUpgrade {
     fn into_response(self) -> Response {
         ApiError::new(
             StatusCode::UPGRADE_REQUIRED,
-            "upgrade_required",
+            Code::UpgradeRequired,
             "this address speaks WebSocket only",
         )
         .into_response()

@@ -8,10 +8,10 @@ use super::connection::Conn;
 use super::{End, STORE_UNAVAILABLE, close};
 use crate::domain::moderation::is_moderator;
 use crate::domain::protocol::{
-    ErrorCode, ErrorFrame, HeldView, PROTOCOL_VERSION, ServerMsg, ShowSummary, StandingView,
-    Welcome, You, role_name,
+    ErrorFrame, HeldView, PROTOCOL_VERSION, ServerMsg, ShowSummary, StandingView, Welcome, You,
+    role_name,
 };
-use crate::domain::{DomainError, Principal};
+use crate::domain::{Code, DomainError, Principal};
 use crate::hub::Replay;
 use crate::hub::outlet::encode_text;
 use crate::services::chat::RoomSnapshot;
@@ -119,10 +119,8 @@ impl Conn {
             Err(e) => {
                 self.outlet.go_live(0);
                 tracing::warn!(show = %self.show.id, error = %e, "resume failed");
-                let e = DomainError::conflict(
-                    ErrorCode::Unavailable.as_str(),
-                    "cannot resume right now; try again",
-                );
+                let e =
+                    DomainError::conflict(Code::Unavailable, "cannot resume right now; try again");
                 self.error(ErrorFrame::of(&e)).await
             }
         }

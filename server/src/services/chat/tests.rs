@@ -59,7 +59,7 @@ fn speaker(role: Option<Role>, name: &str) -> Speaker {
 
 fn code(e: ChatError) -> &'static str {
     match e {
-        ChatError::Refused(e) | ChatError::RateLimited { refusal: e, .. } => e.code,
+        ChatError::Refused(e) | ChatError::RateLimited { refusal: e, .. } => e.code.as_str(),
         ChatError::Unavailable(e) => panic!("store error: {e}"),
     }
 }

@@ -6,7 +6,8 @@ use crate::domain::commerce::{
     CartLine, CartLines, LineFacts, MAX_CART_ITEMS, check_cart_line, price_in_effect,
 };
 use crate::domain::{
-    Currency, DomainError, Money, Principal, Product, ProductId, Show, ShowId, ShowStatus, ViewerId,
+    Code, Currency, DomainError, Money, Principal, Product, ProductId, Show, ShowId, ShowStatus,
+    ViewerId,
 };
 
 #[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -86,7 +87,7 @@ impl CommerceService {
             Some(p) if p.creator_id == show.creator_id => p,
             _ => {
                 return Err(DomainError::not_found(
-                    "product_not_found",
+                    Code::ProductNotFound,
                     format!("no product {product_id} in this show"),
                 )
                 .into());
@@ -94,7 +95,7 @@ impl CommerceService {
         };
         if !self.catalog.lineup(show).await?.contains(&product.id) {
             return Err(DomainError::not_found(
-                "product_not_found",
+                Code::ProductNotFound,
                 format!("product {product_id} is not sold in this show"),
             )
             .into());
@@ -111,7 +112,7 @@ impl CommerceService {
     ) -> Result<(), CommerceError> {
         if !lines.contains_key(&product.id) && lines.len() >= MAX_CART_ITEMS {
             return Err(DomainError::conflict(
-                "cart_full",
+                Code::CartFull,
                 format!("a cart holds at most {MAX_CART_ITEMS} different products"),
             )
             .into());
@@ -121,7 +122,7 @@ impl CommerceService {
                 && o.price.currency != product.price.currency
             {
                 return Err(DomainError::invalid(
-                    "currency_mismatch",
+                    Code::CurrencyMismatch,
                     format!(
                         "your cart is in {}; this product is in {}",
                         o.price.currency, product.price.currency

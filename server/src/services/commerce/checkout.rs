@@ -12,7 +12,7 @@ use super::{CommerceService, Shopper, show_ended};
 use crate::commerce::announce_purchase;
 use crate::commerce::payment::PaymentError;
 use crate::domain::commerce::{Order, OrderStatus, address_key};
-use crate::domain::{DomainError, OrderId, Show, ShowStatus};
+use crate::domain::{Code, DomainError, OrderId, Show, ShowStatus};
 use crate::store::commerce::AddressAllowance;
 use crate::store::{self, CheckoutRequest, Completion, StoreError};
 
@@ -54,7 +54,7 @@ pub struct Unpaid {
     /// The order that was not placed.
     pub order: OrderId,
     /// `payment_declined` or `payment_failed` ([`PaymentError::code`]).
-    pub code: &'static str,
+    pub code: Code,
     /// Why, in words fit for the buyer.
     pub why: String,
 }
@@ -109,13 +109,13 @@ impl CommerceService {
             store::CheckoutOutcome::KeyReused => {
                 count("key_reused");
                 let reused = DomainError::invalid(
-                    "idempotency_key_reused",
+                    Code::IdempotencyKeyReused,
                     "this Idempotency-Key was used for a different cart; use a new key",
                 );
                 return Ok(Checkout::first(CheckoutOutcome::Refused(reused)));
             }
             store::CheckoutOutcome::Refused(e) => {
-                count(e.code);
+                count(e.code.as_str());
                 return Ok(Checkout::first(CheckoutOutcome::Refused(e)));
             }
         };
@@ -160,7 +160,7 @@ impl CommerceService {
             }
             OrderStatus::PendingPayment => CheckoutOutcome::Placed(settled),
             OrderStatus::Failed => {
-                count("payment_failed");
+                count(Code::PaymentFailed.as_str());
                 self.give_back_cart(&show, &settled).await;
                 self.announce_pins(&show).await;
                 CheckoutOutcome::Unpaid(match charged {
@@ -219,7 +219,7 @@ fn replayed(order: Order) -> CheckoutOutcome {
 
 fn reservation_expired() -> DomainError {
     DomainError::conflict(
-        "reservation_expired",
+        Code::ReservationExpired,
         "the reservation expired before the payment finished; nothing was charged",
     )
 }

@@ -29,7 +29,7 @@ use crate::clock::SharedClock;
 use crate::commerce::payment::PaymentProvider;
 use crate::config::Config;
 use crate::domain::access::{Action, authorize};
-use crate::domain::{DomainError, Principal, Show, ShowId, ViewerId};
+use crate::domain::{Code, DomainError, Principal, Show, ShowId, ViewerId};
 use crate::hub::Hub;
 use crate::store::{CatalogStore, CommerceStore, SharedStore, ShowStore, StoreError};
 
@@ -161,7 +161,7 @@ impl CommerceService {
 }
 
 fn no_show(id: ShowId) -> CommerceError {
-    DomainError::not_found("show_not_found", format!("no show {id}")).into()
+    DomainError::not_found(Code::ShowNotFound, format!("no show {id}")).into()
 }
 
 /// The caller, who must be a viewer of `show`.
@@ -176,7 +176,7 @@ fn shopper_in(who: Option<&Principal>, show: Show) -> Result<Shopper, DomainErro
             name: name.clone(),
         }),
         _ => Err(DomainError::forbidden(
-            "forbidden_role",
+            Code::ForbiddenRole,
             "only viewers shop",
         )),
     }
@@ -184,5 +184,5 @@ fn shopper_in(who: Option<&Principal>, show: Show) -> Result<Shopper, DomainErro
 
 /// The refusal of a cart change or checkout in a show that has ended.
 fn show_ended() -> DomainError {
-    DomainError::conflict("show_ended", "this show has ended")
+    DomainError::conflict(Code::ShowEnded, "this show has ended")
 }

@@ -5,7 +5,7 @@ use super::{CommerceError, CommerceService, Shopper};
 use crate::commerce::webhooks::check_url;
 use crate::domain::access::Action;
 use crate::domain::commerce::{Order, OrderStatus};
-use crate::domain::{CreatorId, DomainError, Money, Principal, ShowId};
+use crate::domain::{Code, CreatorId, DomainError, Money, Principal, ShowId};
 use crate::store::Webhook;
 
 #[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -69,7 +69,7 @@ impl CommerceService {
     pub async fn webhook(&self, creator: CreatorId) -> Result<Webhook, CommerceError> {
         match self.commerce.webhook(creator).await? {
             Some(hook) => Ok(hook),
-            None => Err(DomainError::not_found("no_webhook", "no webhook is set").into()),
+            None => Err(DomainError::not_found(Code::NoWebhook, "no webhook is set").into()),
         }
     }
 

@@ -8,7 +8,7 @@ use crate::commerce::{announce_pins, pin_views, publish_pins};
 use crate::domain::access::Action;
 use crate::domain::commerce::{Deal, DealTerms, Pin, PinView};
 use crate::domain::{
-    Currency, DomainError, Principal, Product, ProductId, Show, ShowId, Timestamp,
+    Code, Currency, DomainError, Principal, Product, ProductId, Show, ShowId, Timestamp,
 };
 
 /// A caller who may pin products in a show (its creator, its moderators). Only the service
@@ -44,7 +44,7 @@ impl DealOffer {
             let currency = Currency::parse(&currency)?;
             if currency != product.price.currency {
                 return Err(DomainError::invalid(
-                    "currency_mismatch",
+                    Code::CurrencyMismatch,
                     format!("the product is priced in {}", product.price.currency),
                 ));
             }
@@ -78,7 +78,7 @@ impl CommerceService {
             Some(p) if p.creator_id == show.creator_id => p,
             _ => {
                 return Err(DomainError::not_found(
-                    "product_not_found",
+                    Code::ProductNotFound,
                     format!("no product {} in this show's catalog", new.product_id),
                 )
                 .into());
@@ -120,7 +120,7 @@ impl CommerceService {
         let Curator { show } = self.curator(who, id).await?;
         if self.commerce.unpin(&show, product).await?.is_none() {
             return Err(DomainError::not_found(
-                "not_pinned",
+                Code::NotPinned,
                 format!("product {product} is not pinned"),
             )
             .into());

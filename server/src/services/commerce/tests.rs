@@ -115,7 +115,7 @@ fn attempt(key: &str) -> CheckoutAttempt {
 
 fn refusal<T: std::fmt::Debug>(got: Result<T, CommerceError>) -> &'static str {
     match got {
-        Err(CommerceError::Refused(e)) => e.code,
+        Err(CommerceError::Refused(e)) => e.code.as_str(),
         other => panic!("expected a refusal, got {other:?}"),
     }
 }

@@ -9,7 +9,7 @@ use super::{ModError, ModerationService};
 use crate::domain::chat::{Author, ChatMessage};
 use crate::domain::moderation::{self, Actor, ChatPolicy, HeldMessage, LinkPolicy};
 use crate::domain::protocol::{BanScope, Broadcast};
-use crate::domain::{DomainError, Role, Show, ShowStatus, Timestamp, ViewerId};
+use crate::domain::{Code, DomainError, Role, Show, ShowStatus, Timestamp, ViewerId};
 use crate::store::StoreError;
 
 /// What an audit entry says beyond who did what and when.
@@ -56,7 +56,7 @@ pub(super) fn notice(
 /// Bans reaching across all the creator's shows are the creator's alone.
 fn creator_wide(actor: &Actor, scope: BanScope, refusal: &str) -> Result<(), DomainError> {
     if scope == BanScope::Creator && actor.role != Role::Creator {
-        return Err(DomainError::forbidden("forbidden_role", refusal));
+        return Err(DomainError::forbidden(Code::ForbiddenRole, refusal));
     }
     Ok(())
 }
@@ -255,7 +255,7 @@ impl ModerationService {
     ) -> Result<Facts, ModError> {
         let Some(message) = self.hub.find_chat(show, &message_id).await? else {
             return Err(DomainError::not_found(
-                "message_not_found",
+                Code::MessageNotFound,
                 "that message is not in the recent chat",
             )
             .into());
@@ -306,7 +306,7 @@ impl ModerationService {
         };
         if viewer.is_none() {
             return Err(DomainError::not_found(
-                "viewer_not_found",
+                Code::ViewerNotFound,
                 "no viewer with that id joined this show (only viewers are timed out or banned)",
             )
             .into());
@@ -329,7 +329,7 @@ impl ModerationService {
     async fn take_held(&self, show: &Show, id: &str) -> Result<HeldMessage, ModError> {
         self.moderation.take_held(show, id).await?.ok_or_else(|| {
             DomainError::not_found(
-                "not_held",
+                Code::NotHeld,
                 "no held message with that id (already decided?)",
             )
             .into()

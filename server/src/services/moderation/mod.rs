@@ -26,7 +26,7 @@ use crate::domain::moderation::{
     self, Actor, AuditEntry, ChatPolicy, HeldMessage, Verdict, compile_terms, judge,
 };
 use crate::domain::protocol::{Broadcast, ModCommand};
-use crate::domain::{DomainError, InviteId, Principal, Role, Show, Timestamp};
+use crate::domain::{Code, DomainError, InviteId, Principal, Role, Show, Timestamp};
 use crate::hub::Hub;
 use crate::store::{LimitsStore, ModerationStore, SharedStore, ShowStore, StoreError};
 use commands::Facts;
@@ -285,7 +285,7 @@ impl ModerationService {
                 role: Role::Moderator,
             }),
             _ => Err(DomainError::forbidden(
-                "forbidden_role",
+                Code::ForbiddenRole,
                 "only the creator and moderators moderate",
             )
             .into()),
@@ -322,7 +322,7 @@ impl ModerationService {
     ) -> Result<AuditEntry, ModError> {
         if !self.shows.revoke_invite(show.id, invite).await? {
             return Err(DomainError::not_found(
-                "invite_not_found",
+                Code::InviteNotFound,
                 format!("show {} has no invitation {invite}", show.id),
             )
             .into());

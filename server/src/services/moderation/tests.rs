@@ -142,7 +142,7 @@ fn types(frames: &[Value]) -> Vec<&str> {
 
 fn code(result: Result<impl std::fmt::Debug, ModError>) -> &'static str {
     match result {
-        Err(ModError::Rule(e)) => e.code,
+        Err(ModError::Rule(e)) => e.code.as_str(),
         other => panic!("expected a refusal, got {other:?}"),
     }
 }

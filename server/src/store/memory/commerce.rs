@@ -11,7 +11,7 @@ use crate::domain::commerce::{
     check_address_allowance, plan_checkout,
 };
 use crate::domain::{
-    CreatorId, DomainError, Money, OrderId, ProductId, Show, ShowId, ShowStatus, Timestamp,
+    Code, CreatorId, DomainError, Money, OrderId, ProductId, Show, ShowId, ShowStatus, Timestamp,
     ViewerId,
 };
 use crate::store::StoreError;
@@ -90,7 +90,7 @@ impl State {
             .is_some_and(|stored| stored.status == ShowStatus::Ended)
         {
             return CheckoutOutcome::Refused(DomainError::conflict(
-                "show_ended",
+                Code::ShowEnded,
                 "this show has ended",
             ));
         }
@@ -171,7 +171,7 @@ impl State {
                 Some(p) if p.creator_id == show.creator_id => products.push(p),
                 _ => {
                     return Err(DomainError::not_found(
-                        "product_not_found",
+                        Code::ProductNotFound,
                         format!("product {product_id} is not sold in this show"),
                     ));
                 }

@@ -10,7 +10,7 @@ use redis::Script;
 
 use super::named::{named_script, script_params};
 use super::{Keys, MAX_SHOW_KEYS, RedisStore};
-use crate::domain::{DomainError, ProductId, Show};
+use crate::domain::{Code, DomainError, ProductId, Show};
 use crate::store::StoreError;
 
 script_params! {
@@ -164,20 +164,20 @@ pub(super) fn checkout_call(
     call
 }
 
-/// The domain error a checkout script's refusal stands for (codes are `&'static str`).
-pub(super) fn refusal(code: &str, message: String) -> Result<DomainError, StoreError> {
-    Ok(match code {
-        "empty_cart" => DomainError::invalid("empty_cart", message),
-        "currency_mismatch" => DomainError::invalid("currency_mismatch", message),
-        "invalid_quantity" => DomainError::invalid("invalid_quantity", message),
-        "product_not_found" => DomainError::not_found("product_not_found", message),
-        "deal_ended" => DomainError::conflict("deal_ended", message),
-        "sold_out" => DomainError::conflict("sold_out", message),
-        "over_limit" => DomainError::conflict("over_limit", message),
-        "show_ended" => DomainError::conflict("show_ended", message),
-        other => {
+/// The domain error a checkout script's refusal stands for (the script answers with the
+/// code's wire text).
+pub(super) fn refusal(text: &str, message: String) -> Result<DomainError, StoreError> {
+    Ok(match Code::parse(text) {
+        Some(code @ (Code::EmptyCart | Code::CurrencyMismatch | Code::InvalidQuantity)) => {
+            DomainError::invalid(code, message)
+        }
+        Some(code @ Code::ProductNotFound) => DomainError::not_found(code, message),
+        Some(code @ (Code::DealEnded | Code::SoldOut | Code::OverLimit | Code::ShowEnded)) => {
+            DomainError::conflict(code, message)
+        }
+        _ => {
             return Err(StoreError::Corrupt(format!(
-                "the checkout script refused with unknown code {other:?}"
+                "the checkout script refused with unknown code {text:?}"
             )));
         }
     })

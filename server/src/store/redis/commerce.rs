@@ -81,7 +81,7 @@ use super::{
 };
 use crate::domain::commerce::{CartLine, CartLines, DealState, MAX_PINS, Order, Pin, add_pin};
 use crate::domain::{
-    CreatorId, DomainError, OrderId, ProductId, Show, ShowId, Timestamp, ViewerId,
+    Code, CreatorId, DomainError, OrderId, ProductId, Show, ShowId, Timestamp, ViewerId,
 };
 use crate::store::StoreError;
 use crate::store::commerce::{
@@ -270,10 +270,13 @@ impl CommerceStore for RedisStore {
                 .await
                 .map_err(script_error)?;
             // Refusals come from the domain rule itself, so codes and messages are its own.
-            let refused = match reply.first().map(String::as_str) {
-                Some("ok") => return Ok(Ok(pin_states(&reply[1..])?)),
-                Some("not_in_lineup") => add_pin(&[], pin.clone(), &[]).err(),
-                Some("too_many_pins") => {
+            let refused = match reply
+                .first()
+                .map(|first| (first.as_str(), Code::parse(first)))
+            {
+                Some(("ok", _)) => return Ok(Ok(pin_states(&reply[1..])?)),
+                Some((_, Some(Code::NotInLineup))) => add_pin(&[], pin.clone(), &[]).err(),
+                Some((_, Some(Code::TooManyPins))) => {
                     let current = reply[1..]
                         .iter()
                         .map(|raw| decode::<Pin>(raw, "pin"))

@@ -597,8 +597,8 @@ async fn reaction_rate_is_capped(backend: Backend) {
         "a burst of 30 taps at 5/s counts the bucket (5) plus what refilled in {elapsed:?}; got {counted}"
     );
 
-    // The bucket refills: after a quiet second, 5 taps all count.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // The bucket refills: after a quiet second (on the server's clock), 5 taps all count.
+    room.srv.clock.advance(Duration::from_millis(1100));
     for _ in 0..5 {
         a.ws.feed(reaction("heart")).await.unwrap();
     }
@@ -818,7 +818,12 @@ async fn resync_when_the_gap_is_too_old(backend: Backend) {
     config.resume_log_age_s = 1;
     let room = room(config).await;
     let (ada, last, _b, _) = leave_and_miss(&room, 1).await;
-    tokio::time::sleep(Duration::from_millis(1600)).await;
+    // The memory bus dates its log by the server's clock; the Redis bus by Redis TIME, which
+    // no test clock moves (docs/architecture.md, "Timers that stay real").
+    match backend {
+        Backend::Memory => room.srv.clock.advance(Duration::from_millis(1600)),
+        Backend::Redis => tokio::time::sleep(Duration::from_millis(1600)).await,
+    }
     let mut a = room.connect(Some(&ada), &format!("last_seq={last}")).await;
     let w = a.next_json(WAIT).await;
     assert_eq!(w["type"], "welcome", "{w}");

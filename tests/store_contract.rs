@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use chrono::DateTime;
 use livesale::domain::catalog::MAX_STOCK;
+use livesale::domain::limits::{Budget, BudgetKey};
+use livesale::domain::protocol::BanScope;
 use livesale::domain::{
     Creator, CreatorId, Money, NewProduct, NewShow, Product, ProductId, Show, ShowId, ShowStatus,
     Timestamp, Viewer, ViewerId,
@@ -49,6 +51,8 @@ store_contracts!(
     viewers_round_trip,
     unknown_ids_are_none,
     leases_have_one_holder,
+    budgets_refill_by_the_callers_time,
+    address_cool_downs_end_by_the_callers_time,
 );
 
 // ---- fixtures -------------------------------------------------------------------------------
@@ -842,4 +846,116 @@ async fn leases_have_one_holder(store: SharedStore) {
         winners += usize::from(t.await.unwrap());
     }
     assert_eq!(winners, 1);
+}
+
+/// A budget refills by the `now_ms` its callers pass (the server's clock), not the store's own
+/// time: a test that moves the clock ahead sees it full again.
+async fn budgets_refill_by_the_callers_time(store: SharedStore) {
+    let show = new_show(&new_creator("Ada"), "Drop", at(1_700_000_000_000));
+    let key = BudgetKey::Reaction {
+        creator: show.creator_id,
+        show: show.id,
+        member: "viewer-1".into(),
+    };
+    let budget = Budget::new(2, Duration::from_secs(1));
+    let now = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap();
+    assert_eq!(store.take_budget(&key, budget, now).await.unwrap(), Ok(()));
+    assert_eq!(store.take_budget(&key, budget, now).await.unwrap(), Ok(()));
+    let spent = store.take_budget(&key, budget, now).await.unwrap();
+    assert!(
+        matches!(spent, Err(wait) if wait > Duration::ZERO && wait <= Duration::from_millis(501)),
+        "one unit every 500 ms: {spent:?}"
+    );
+    let other = BudgetKey::Reaction {
+        creator: show.creator_id,
+        show: show.id,
+        member: "viewer-2".into(),
+    };
+    assert_eq!(
+        store.take_budget(&other, budget, now).await.unwrap(),
+        Ok(())
+    );
+    // An hour later by the caller's clock, however little time passed for the store.
+    let later = now + 3_600_000;
+    for _ in 0..2 {
+        assert_eq!(
+            store.take_budget(&key, budget, later).await.unwrap(),
+            Ok(())
+        );
+    }
+    assert!(
+        store
+            .take_budget(&key, budget, later)
+            .await
+            .unwrap()
+            .is_err()
+    );
+}
+
+/// An address cool-down lasts until the end it was given, judged by the caller's `now`: it
+/// ends when the server's clock passes it, on every store (on Redis its key outlives it). A
+/// creator-wide one covers the creator's shows; lifting it lifts the show's own too.
+async fn address_cool_downs_end_by_the_callers_time(store: SharedStore) {
+    let ada = new_creator("Ada");
+    let (show, sibling) = (
+        new_show(&ada, "Drop", at(1_700_000_000_000)),
+        new_show(&ada, "Encore", at(1_700_000_000_000)),
+    );
+    let stranger = new_show(&new_creator("Bo"), "Elsewhere", at(1_700_000_000_000));
+    let address: std::net::IpAddr = "192.0.2.7".parse().unwrap();
+    let other: std::net::IpAddr = "2001:db8::7".parse().unwrap();
+    let now = chrono::Utc::now();
+    let until = now + chrono::Duration::minutes(10);
+    let banned = async |show: &Show, address: std::net::IpAddr, now: Timestamp| {
+        store.address_banned(show, address, now).await.unwrap()
+    };
+    assert!(!banned(&show, address, now).await);
+
+    store
+        .set_address_ban(&show, BanScope::Show, address, Some(until))
+        .await
+        .unwrap();
+    assert!(banned(&show, address, now).await);
+    assert!(!banned(&sibling, address, now).await, "another show");
+    assert!(!banned(&show, other, now).await, "another address");
+    let just_before = until - chrono::Duration::milliseconds(1);
+    assert!(banned(&show, address, just_before).await);
+    assert!(!banned(&show, address, until).await, "ended at its end");
+    let hour_later = until + chrono::Duration::hours(1);
+    assert!(!banned(&show, address, hour_later).await);
+
+    // Creator-wide: every show of the creator, no one else's.
+    store
+        .set_address_ban(&sibling, BanScope::Creator, address, Some(until))
+        .await
+        .unwrap();
+    assert!(banned(&sibling, address, now).await);
+    assert!(banned(&show, address, now).await);
+    assert!(!banned(&stranger, address, now).await, "another creator");
+    // Lifting the show's own leaves the creator-wide one; lifting that lifts both.
+    store
+        .set_address_ban(&show, BanScope::Show, address, Some(until))
+        .await
+        .unwrap();
+    store
+        .set_address_ban(&show, BanScope::Show, address, None)
+        .await
+        .unwrap();
+    assert!(banned(&show, address, now).await);
+    store
+        .set_address_ban(&show, BanScope::Show, address, Some(until))
+        .await
+        .unwrap();
+    store
+        .set_address_ban(&show, BanScope::Creator, address, None)
+        .await
+        .unwrap();
+    assert!(!banned(&show, address, now).await);
+    assert!(!banned(&sibling, address, now).await);
+    // A creator-wide cool-down ends by the caller's time too.
+    store
+        .set_address_ban(&sibling, BanScope::Creator, address, Some(until))
+        .await
+        .unwrap();
+    assert!(!banned(&show, address, until).await);
 }

@@ -65,8 +65,10 @@ pub struct Speaker {
 
 /// One connection's own pace: its buckets, checked first so a flood from one connection is
 /// refused without asking the store, and until when the person's shared budget is known to be
-/// spent, so refusals do not ask the store again. Milliseconds since the connection opened,
-/// on tokio's clock.
+/// spent, so refusals do not ask the store again. Milliseconds on the service's clock (so a
+/// test advances past a refill instead of sleeping), kept monotonic: should the wall clock
+/// step back, the pace's time stands still for that moment instead of stalling the buckets
+/// until the clock catches up.
 #[derive(Debug, Clone)]
 pub struct Pace {
     chat: RateLimit,
@@ -75,10 +77,14 @@ pub struct Pace {
     reactions_spent_until_ms: u64,
     /// When the last "too many reactions" refusal was answered (0: never).
     reaction_refused_ms: u64,
-    started: tokio::time::Instant,
+    /// The latest time this pace has read.
+    seen_ms: u64,
+    /// How far the clock has stepped back since this pace began, in total.
+    behind_ms: u64,
 }
 
 impl Pace {
+    /// A connection's pace with full buckets.
     pub fn new(settings: &ChatSettings) -> Self {
         let bucket = |b: Budget| RateLimit::new(b.capacity, b.period, 0);
         Pace {
@@ -87,12 +93,20 @@ impl Pace {
             chat_spent_until_ms: 0,
             reactions_spent_until_ms: 0,
             reaction_refused_ms: 0,
-            started: tokio::time::Instant::now(),
+            seen_ms: 0,
+            behind_ms: 0,
         }
     }
 
-    fn now_ms(&self) -> u64 {
-        self.started.elapsed().as_millis() as u64
+    /// The pace's time at the clock's `clock_ms`: the clock's time plus how far it has stepped
+    /// back, never earlier than the last reading.
+    fn now_ms(&mut self, clock_ms: u64) -> u64 {
+        let now = clock_ms.saturating_add(self.behind_ms);
+        if now < self.seen_ms {
+            self.behind_ms += self.seen_ms - now;
+        }
+        self.seen_ms = self.seen_ms.max(now);
+        self.seen_ms
     }
 }
 
@@ -207,7 +221,7 @@ impl ChatService {
     ) -> Result<Posted, ChatError> {
         may_chat(speaker.role).map_err(ChatError::Refused)?;
         let text = self.settings.rules.text(raw).map_err(ChatError::Refused)?;
-        let now = pace.now_ms();
+        let now = pace.now_ms(self.clock.now_ms());
         let taken = match pace.chat.take(now) {
             Ok(()) => {
                 let spent_until = &mut pace.chat_spent_until_ms;
@@ -262,7 +276,7 @@ impl ChatService {
     ) -> Result<Reacted, ChatError> {
         may_react(speaker.role).map_err(ChatError::Refused)?;
         let kind = reaction_kind(kind).map_err(ChatError::Refused)?;
-        let now = pace.now_ms();
+        let now = pace.now_ms(self.clock.now_ms());
         let taken = match pace.reactions.take(now) {
             Ok(()) => {
                 let spent_until = &mut pace.reactions_spent_until_ms;

@@ -150,6 +150,54 @@ async fn the_budget_is_the_person_s_on_every_connection_and_follows_the_clock() 
 }
 
 #[tokio::test]
+async fn a_connection_s_pace_refills_on_the_service_s_clock() {
+    let w = world(5, 2).await;
+    let membership = w.hub.join(&w.show).await.unwrap();
+    let room = &membership.room;
+    let viewer = speaker(Some(Role::Viewer), "Ann");
+    let guest = speaker(None, "");
+    let mut pace = Pace::new(w.chat.settings());
+    // Guests have no shared budget: only their connection's bucket holds them back.
+    let mut guests = Pace::new(w.chat.settings());
+    for _ in 0..2 {
+        let counted = w.chat.react(room, &viewer, &mut pace, "heart").await;
+        assert_eq!(counted.unwrap(), Reacted::Counted);
+        let counted = w.chat.react(room, &guest, &mut guests, "heart").await;
+        assert_eq!(counted.unwrap(), Reacted::Counted);
+    }
+    let over = w.chat.react(room, &viewer, &mut pace, "heart").await;
+    assert_eq!(code(over.unwrap_err()), "rate_limited");
+    let over = w.chat.react(room, &guest, &mut guests, "heart").await;
+    assert_eq!(code(over.unwrap_err()), "rate_limited");
+    // A second later by the clock, with no time to speak of passing, both buckets are full.
+    w.clock.advance(Duration::from_secs(1));
+    for _ in 0..2 {
+        let counted = w.chat.react(room, &viewer, &mut pace, "heart").await;
+        assert_eq!(counted.unwrap(), Reacted::Counted);
+        let counted = w.chat.react(room, &guest, &mut guests, "heart").await;
+        assert_eq!(counted.unwrap(), Reacted::Counted);
+    }
+}
+
+#[test]
+fn a_pace_s_time_stands_still_when_the_clock_steps_back() {
+    let settings = ChatSettings {
+        rules: ChatRules { max_chars: 20 },
+        chat: Budget::new(1, Duration::from_secs(30)),
+        reactions: Budget::new(1, Duration::from_secs(1)),
+    };
+    let mut pace = Pace::new(&settings);
+    assert_eq!(pace.now_ms(10_000), 10_000);
+    assert_eq!(pace.now_ms(4_000), 10_000, "6 s back: no time passes");
+    assert_eq!(
+        pace.now_ms(4_500),
+        10_500,
+        "then it moves on with the clock"
+    );
+    assert_eq!(pace.now_ms(20_000), 26_000);
+}
+
+#[tokio::test]
 async fn held_messages_are_pending_for_the_sender_and_queued_for_moderators() {
     let w = world(5, 5).await;
     let policy = ChatPolicy {

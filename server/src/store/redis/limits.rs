@@ -14,8 +14,12 @@
 //! | `budget:join:<address>`                    | hash   | as above                                  | as above |
 //! | `{c:<c>}:device:<device id>`               | string | the viewer id the device first joined as  | `--device-memory-days` |
 //! | `{c:<c>}:join-addr:<viewer>`               | string | the address the viewer last joined from   | `--device-memory-days` |
-//! | `{c:<c>}:show:<s>:mod:ban-addr:<address>`  | string | `1`: a show ban's cool-down               | at its end |
-//! | `{c:<c>}:ban-addr:<address>`               | string | `1`: a creator-wide ban's cool-down       | at its end |
+//! | `{c:<c>}:show:<s>:mod:ban-addr:<address>`  | string | a show ban's cool-down: its end (ms)      | a minute after its end |
+//! | `{c:<c>}:ban-addr:<address>`               | string | a creator-wide ban's cool-down: as above  | as above |
+//!
+//! A cool-down ends when the caller's `now` passes the end it stores, as in the memory store,
+//! so it follows the server's clock. The key's expiry only cleans up, [`COOLDOWN_KEEP_MS`]
+//! later, so a node whose clock is behind Redis's by less than that still sees it end on time.
 
 use std::net::IpAddr;
 use std::sync::LazyLock;
@@ -82,6 +86,9 @@ impl Keys {
         format!("{}:ban-addr:{address}", self.tag(creator))
     }
 }
+
+/// How long (ms) a cool-down's key outlives the cool-down's end: cleanup only.
+const COOLDOWN_KEEP_MS: i64 = 60_000;
 
 fn millis(d: Duration) -> u64 {
     (d.as_millis() as u64).max(1)
@@ -228,11 +235,12 @@ impl LimitsStore for RedisStore {
                     } else {
                         creator_key
                     };
+                    let end_ms = until.timestamp_millis().max(1);
                     pipe.cmd("SET")
                         .arg(key)
-                        .arg(1)
+                        .arg(end_ms)
                         .arg("PXAT")
-                        .arg(until.timestamp_millis().max(1))
+                        .arg(end_ms.saturating_add(COOLDOWN_KEEP_MS))
                         .ignore();
                 }
                 (BanScope::Show, None) => {
@@ -250,21 +258,31 @@ impl LimitsStore for RedisStore {
         .await
     }
 
-    /// Redis ends the cool-downs itself (the keys expire), so `now` is not needed here.
     async fn address_banned(
         &self,
         show: &Show,
         address: IpAddr,
-        _now: Timestamp,
+        now: Timestamp,
     ) -> Result<bool, StoreError> {
         self.guard("address_banned", async {
-            let n: u64 = redis::cmd("EXISTS")
+            let ends: Vec<Option<String>> = redis::cmd("MGET")
                 .arg(self.keys.show_address_ban(show, address))
                 .arg(self.keys.creator_address_ban(show.creator_id, address))
                 .query_async(&mut self.conn.clone())
                 .await
                 .map_err(redis_error)?;
-            Ok(n > 0)
+            let now_ms = now.timestamp_millis();
+            for end in ends.into_iter().flatten() {
+                let end_ms: i64 = end.parse().map_err(|_| {
+                    StoreError::Corrupt(format!("address cool-down end {end:?} is not a time"))
+                })?;
+                // A key written before cool-downs stored their end holds `1`: it still runs
+                // until Redis expires it, as it did then.
+                if end_ms == 1 || end_ms > now_ms {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
         })
         .await
     }

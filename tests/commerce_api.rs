@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use common::server::{Backend, TestServer, assert_problem, s, test_config};
 use common::ws::{WAIT, WsClient};
 use futures::StreamExt;
-use livesale::commerce::payment::TestPaymentMode;
+use livesale::config::PaymentsMode;
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
@@ -590,7 +590,7 @@ async fn a_retried_checkout_places_one_order(backend: Backend) {
 
 async fn a_declined_payment_returns_the_stock(backend: Backend) {
     let mut config = test_config(backend);
-    config.payments = TestPaymentMode::Decline;
+    config.payments = PaymentsMode::Decline;
     let srv = TestServer::start_with(config).await;
     let (creator, show) = live_show(&srv, "Decline Studio").await;
     let product = stocked(&srv, &creator, &show, "DECL", 2000, 5).await;
@@ -666,7 +666,7 @@ async fn a_declined_payment_returns_the_stock(backend: Backend) {
 
 async fn an_expired_reservation_returns_the_stock(backend: Backend) {
     let mut config = test_config(backend);
-    config.payments = TestPaymentMode::Hang;
+    config.payments = PaymentsMode::Hang;
     config.reservation_ttl_s = 1;
     config.payment_timeout_ms = 4000;
     let srv = TestServer::start_with(config).await;

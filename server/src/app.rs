@@ -80,6 +80,12 @@ impl App {
     ) -> Result<App, StartError> {
         // TLS first: a bad certificate or key fails the start before anything is touched.
         let tls = tls_setup(&config, clock.now())?;
+        if config.payments.test_mode().is_none() {
+            // Settings are in place (config.rs); the Stripe provider is wired separately.
+            return Err(StartError::Config(
+                "--payments stripe is not available in this build yet".into(),
+            ));
+        }
         crate::metrics::install();
         let (store, hub) = connect_state(&config, bound, &clock).await?;
         metrics::gauge!("livesale_info", "store" => store.kind(), "version" => env!("CARGO_PKG_VERSION"))
@@ -233,7 +239,8 @@ fn wire(
         clock.clone(),
     );
     let payments = Arc::new(TestPayments {
-        mode: config.payments,
+        // `build` refused --payments stripe before getting here.
+        mode: config.payments.test_mode().unwrap_or_default(),
     });
     Shared {
         conn_caps: ConnCaps::new(config.ws_max_per_member, config.ws_max_per_address),
@@ -367,7 +374,7 @@ fn node_id(config: &Config, bound: SocketAddr) -> String {
 /// `--secret`, or the one kept in the store (first writer wins, so nodes agree).
 async fn signing_secret(config: &Config, store: &SharedStore) -> Result<String, StoreError> {
     match &config.secret {
-        Some(s) => Ok(s.clone()),
+        Some(s) => Ok(s.expose().to_string()),
         None => store.secret_or_init(&random_secret()).await,
     }
 }
@@ -375,7 +382,7 @@ async fn signing_secret(config: &Config, store: &SharedStore) -> Result<String, 
 /// `--admin-token`, or a random one, and whether it was generated.
 fn admin_token(config: &Config) -> (String, bool) {
     match &config.admin_token {
-        Some(t) => (t.clone(), false),
+        Some(t) => (t.expose().to_string(), false),
         None => (random_secret(), true),
     }
 }

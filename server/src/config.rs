@@ -21,7 +21,7 @@ pub enum LogFormat {
     Json,
 }
 
-/// How the built-in test payment provider answers (`--payments`).
+/// How the built-in test payment provider answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum TestPaymentMode {
     /// Every charge succeeds.
@@ -31,6 +31,84 @@ pub enum TestPaymentMode {
     Decline,
     /// No charge ever answers (the payment timeout applies).
     Hang,
+}
+
+/// Who takes payments (`--payments`): the built-in test provider in one of its modes, or
+/// Stripe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum PaymentsMode {
+    /// The built-in test provider; every charge succeeds (the embedded default).
+    #[default]
+    Approve,
+    /// The built-in test provider; every charge is declined.
+    Decline,
+    /// The built-in test provider; no charge ever answers (the payment timeout applies).
+    Hang,
+    /// Stripe PaymentIntents; needs --stripe-secret-key, --stripe-publishable-key and
+    /// --stripe-webhook-secret.
+    Stripe,
+}
+
+impl PaymentsMode {
+    /// The built-in test provider's mode, or `None` with Stripe.
+    pub fn test_mode(self) -> Option<TestPaymentMode> {
+        match self {
+            PaymentsMode::Approve => Some(TestPaymentMode::Approve),
+            PaymentsMode::Decline => Some(TestPaymentMode::Decline),
+            PaymentsMode::Hang => Some(TestPaymentMode::Hang),
+            PaymentsMode::Stripe => None,
+        }
+    }
+}
+
+/// A setting that must never be shown: its `Debug` is `Secret(***)`, and its text is read
+/// only through [`Secret::expose`], so it cannot reach a log line by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret's text, for the one place that uses it (signing, an API call).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl From<String> for Secret {
+    fn from(text: String) -> Self {
+        Secret(text)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(text: &str) -> Self {
+        Secret(text.to_string())
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(text.to_string()))
+    }
+}
+
+/// The Stripe settings, complete and checked ([`Config::stripe`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StripeConfig {
+    pub secret_key: Secret,
+    /// The one key a page sees.
+    pub publishable_key: String,
+    pub webhook_secret: Secret,
+    /// Where Stripe's API is (no trailing slash), e.g. `https://api.stripe.com`.
+    pub api_base: String,
+    /// Where the pages load Stripe.js from.
+    pub js_url: String,
 }
 
 /// livesale: a livestream shopping server (multi-camera WebRTC studio, live chat, pinned
@@ -72,12 +150,12 @@ pub struct Config {
     /// Key that signs tokens. When absent, one is generated and kept in the store, so tokens
     /// survive restarts with Redis. Nodes sharing a Redis share the stored key.
     #[arg(long, env = "LIVESALE_SECRET", hide_env_values = true)]
-    pub secret: Option<String>,
+    pub secret: Option<Secret>,
 
     /// The operator's token for `POST /api/creators`. When absent, a random one is generated at
     /// start and printed once; set it to keep it stable across restarts.
     #[arg(long, env = "LIVESALE_ADMIN_TOKEN", hide_env_values = true)]
-    pub admin_token: Option<String>,
+    pub admin_token: Option<Secret>,
 
     /// Redis URL (redis://host:port/db). Absent means the embedded in-memory store, whose state
     /// dies with the process.
@@ -245,10 +323,58 @@ pub struct Config {
     #[arg(long, env = "LIVESALE_CHAT_HISTORY", default_value_t = 50)]
     pub chat_history: usize,
 
-    /// How the built-in test payment provider answers: approve, decline, or hang (the
-    /// payment timeout then applies). Real providers plug in through `PaymentProvider`.
-    #[arg(long, env = "LIVESALE_PAYMENTS", value_enum, default_value_t = TestPaymentMode::Approve)]
-    pub payments: TestPaymentMode,
+    /// Who takes payments: the built-in test provider, which approves, declines, or hangs
+    /// (the payment timeout then applies) every charge, or `stripe` (real cards through
+    /// Stripe PaymentIntents; needs the three --stripe-* keys).
+    #[arg(long, env = "LIVESALE_PAYMENTS", value_enum, default_value_t = PaymentsMode::Approve)]
+    pub payments: PaymentsMode,
+
+    /// Stripe's secret API key (`sk_live_…` or `sk_test_…`); needed with --payments stripe.
+    /// Never logged or shown.
+    #[arg(
+        long,
+        env = "STRIPE_SECRET_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    pub stripe_secret_key: Option<Secret>,
+
+    /// Stripe's publishable key (`pk_…`), the one key the viewer page gives Stripe.js;
+    /// needed with --payments stripe.
+    #[arg(long, env = "STRIPE_PUBLISHABLE_KEY", value_name = "KEY")]
+    pub stripe_publishable_key: Option<String>,
+
+    /// The signing secret (`whsec_…`) of the Stripe webhook endpoint that posts to
+    /// /api/webhooks/stripe; needed with --payments stripe. Never logged or shown.
+    #[arg(
+        long,
+        env = "STRIPE_WEBHOOK_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
+    pub stripe_webhook_secret: Option<Secret>,
+
+    /// Base URL of Stripe's API (http or https); tests point it at a local Stripe-compatible
+    /// server.
+    #[arg(
+        long,
+        env = "LIVESALE_STRIPE_API_BASE",
+        default_value = "https://api.stripe.com",
+        value_parser = parse_http_url,
+        value_name = "URL"
+    )]
+    pub stripe_api_base: String,
+
+    /// Where pages load Stripe.js from (http or https); the Content-Security-Policy allows
+    /// its origin. Tests point it at a local server's copy.
+    #[arg(
+        long,
+        env = "LIVESALE_STRIPE_JS_URL",
+        default_value = "https://js.stripe.com/v3/",
+        value_parser = parse_http_url,
+        value_name = "URL"
+    )]
+    pub stripe_js_url: String,
 
     /// Longest wait for the payment provider, in ms; then the payment counts as failed and
     /// the reserved stock goes back.
@@ -380,6 +506,20 @@ fn parse_port_range(text: &str) -> Result<(u16, u16), String> {
     Ok((lo, hi))
 }
 
+/// An absolute http(s) URL with a host, without credentials (they would end up in logs).
+fn parse_http_url(text: &str) -> Result<String, String> {
+    let url = url::Url::parse(text.trim()).map_err(|e| format!("'{text}' is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err(format!(
+            "'{text}' is not an http:// or https:// URL with a host"
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("'{text}' must not carry a user name or password"));
+    }
+    Ok(url.to_string())
+}
+
 fn parse_ip_net(text: &str) -> Result<crate::domain::limits::IpNet, String> {
     crate::domain::limits::IpNet::parse(text)
 }
@@ -460,6 +600,11 @@ impl Config {
         if let Err(message) = config.tls_mode() {
             return Err(Config::command().error(clap::error::ErrorKind::ArgumentConflict, message));
         }
+        if let Err(message) = config.stripe() {
+            return Err(
+                Config::command().error(clap::error::ErrorKind::MissingRequiredArgument, message)
+            );
+        }
         let bind_defaulted =
             matches.value_source("bind") == Some(clap::parser::ValueSource::DefaultValue);
         if config.tls_self_signed && bind_defaulted {
@@ -492,6 +637,34 @@ impl Config {
         }
     }
 
+    /// The Stripe settings with --payments stripe (`None` with the built-in provider), or
+    /// which key is missing. A key given as an empty or blank value counts as missing.
+    pub fn stripe(&self) -> Result<Option<StripeConfig>, String> {
+        if self.payments != PaymentsMode::Stripe {
+            return Ok(None);
+        }
+        fn given<T: Clone>(value: &Option<T>, text: impl Fn(&T) -> &str) -> Option<T> {
+            value
+                .as_ref()
+                .filter(|v| !text(v).trim().is_empty())
+                .cloned()
+        }
+        let missing = |flag: &str, env: &str| format!("--payments stripe needs {flag} (or {env})");
+        let secret_key = given(&self.stripe_secret_key, Secret::expose)
+            .ok_or_else(|| missing("--stripe-secret-key", "STRIPE_SECRET_KEY"))?;
+        let publishable_key = given(&self.stripe_publishable_key, String::as_str)
+            .ok_or_else(|| missing("--stripe-publishable-key", "STRIPE_PUBLISHABLE_KEY"))?;
+        let webhook_secret = given(&self.stripe_webhook_secret, Secret::expose)
+            .ok_or_else(|| missing("--stripe-webhook-secret", "STRIPE_WEBHOOK_SECRET"))?;
+        Ok(Some(StripeConfig {
+            secret_key,
+            publishable_key: publishable_key.trim().to_string(),
+            webhook_secret,
+            api_base: self.stripe_api_base.trim_end_matches('/').to_string(),
+            js_url: self.stripe_js_url.clone(),
+        }))
+    }
+
     /// Whether the server speaks HTTPS.
     pub fn tls_enabled(&self) -> bool {
         self.tls_cert.is_some() || self.tls_key.is_some() || self.tls_self_signed
@@ -507,30 +680,4 @@ impl Config {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::Config;
-
-    fn filter(log: &str) -> String {
-        Config {
-            log: log.into(),
-            ..Config::defaults()
-        }
-        .log_filter()
-    }
-
-    #[test]
-    fn the_webrtc_stack_logs_only_errors_unless_named() {
-        assert_eq!(filter("info"), "info,rtc=error,webrtc=error");
-        assert_eq!(filter("debug"), "debug,rtc=error,webrtc=error");
-        assert_eq!(filter(""), "rtc=error,webrtc=error");
-        // Named by the operator: theirs stands.
-        assert_eq!(
-            filter("info,rtc_ice=debug"),
-            "info,rtc_ice=debug,webrtc=error"
-        );
-        assert_eq!(
-            filter("warn,webrtc=info,rtc=warn"),
-            "warn,webrtc=info,rtc=warn"
-        );
-    }
-}
+mod tests;

@@ -4,9 +4,10 @@
 //! The store keeps records; it does not decide rules (that is `domain/`). Operations that must
 //! be atomic across requests (a status change, later stock and holds) are single store calls,
 //! done under one lock in memory and in one command or Lua script in Redis. The contract tests
-//! in tests/store_contract.rs run unchanged against both implementations.//!
-//! One trait per area (`ShowStore`, `CatalogStore`, `CommerceStore`, `ModerationStore`,
-//! `LimitsStore`, `LeaseStore`), each implemented by both stores in one file per area
+//! in tests/store_contract.rs run unchanged against both implementations.
+//!
+//! One trait per area (`ShowStore`, `CatalogStore`, `CommerceStore`, `PaymentStore`,
+//! `ModerationStore`, `LimitsStore`, `LeaseStore`), each implemented by both stores in one file per area
 //! (`memory/<area>.rs`, `redis/<area>.rs`); [`Store`] is all of them, and [`open`] chooses the
 //! implementation. A service holds only the areas it needs: an `Arc<dyn Store>` upcasts to
 //! `Arc<dyn CommerceStore>`.
@@ -17,6 +18,7 @@ pub mod leases;
 pub mod limits;
 mod memory;
 pub mod moderation;
+pub mod payments;
 mod redis;
 pub mod shows;
 
@@ -30,6 +32,7 @@ pub use commerce::{
 pub use leases::LeaseStore;
 pub use limits::LimitsStore;
 pub use moderation::ModerationStore;
+pub use payments::{Attached, IntentOrder, PaymentAttachment, PaymentStore};
 pub use shows::{DemoRecord, ShowStore};
 
 use async_trait::async_trait;
@@ -40,7 +43,8 @@ use crate::domain::{Product, Show, Timestamp};
 /// `RedisStore` (on `dyn Store` they are callable without importing anything).
 pub mod prelude {
     pub use super::{
-        CatalogStore, CommerceStore, LeaseStore, LimitsStore, ModerationStore, ShowStore, Store,
+        CatalogStore, CommerceStore, LeaseStore, LimitsStore, ModerationStore, PaymentStore,
+        ShowStore, Store,
     };
 }
 
@@ -113,7 +117,7 @@ impl<T> Page<T> {
 /// [`SharedStore`].
 #[async_trait]
 pub trait Store:
-    ShowStore + CatalogStore + CommerceStore + ModerationStore + LimitsStore + LeaseStore
+    ShowStore + CatalogStore + CommerceStore + PaymentStore + ModerationStore + LimitsStore + LeaseStore
 {
     /// `"memory"` or `"redis"`, for logs and metrics.
     fn kind(&self) -> &'static str;

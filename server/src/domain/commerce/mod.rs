@@ -1,10 +1,11 @@
 //! Commerce rules: pins and flash deals, the price in effect, carts, the checkout check, and
-//! orders. Pure; the store applies [`plan_checkout`] atomically (under one lock in memory, in
+//! orders with their buyer's details. Pure; the store applies [`plan_checkout`] atomically (under one lock in memory, in
 //! one Lua script in Redis) and tests/checkout_differential.rs holds both to the same outcomes
 //! on thousands of random cases. One file per concept: `pins` (pins, deals, the price in
 //! effect), `cart` (cart lines and the rule for setting one), `checkout` (the checkout check and
-//! the per-address allowance), `orders` (orders and their lines).
+//! the per-address allowance), `orders` (orders and their lines), `buyer` (email, shipping address, payment reference).
 
+mod buyer;
 mod cart;
 mod checkout;
 mod orders;
@@ -12,6 +13,10 @@ mod pins;
 #[cfg(test)]
 mod tests;
 
+pub use buyer::{
+    PaymentIntentId, PaymentProcessor, PaymentRef, Shipping, StripeCustomerId, StripeEventId,
+    country, email,
+};
 pub use cart::{CartLine, CartLines, LineFacts, cart_lines_of, check_cart_line, give_back};
 pub use checkout::{address_key, check_address_allowance, plan_checkout};
 pub use orders::{Order, OrderLine, OrderStatus};

@@ -1,5 +1,8 @@
-//! Orders: their lines, their status, and the record a checkout stores.
+//! Orders: their lines, their status, and the record a checkout stores. The buyer's email,
+//! shipping address and payment reference are optional and absent from the JSON when unset,
+//! so orders stored before they existed still decode (and are written back byte for byte).
 
+use super::buyer::{PaymentRef, Shipping};
 use crate::domain::{Money, OrderId, ProductId, ShowId, Timestamp, ViewerId};
 
 /// One line of an order.
@@ -25,6 +28,8 @@ pub enum OrderStatus {
     Failed,
     /// The reservation ran out before the payment finished; the stock went back.
     Expired,
+    /// The creator refunded the paid order; the stock went back.
+    Refunded,
 }
 
 impl OrderStatus {
@@ -34,6 +39,7 @@ impl OrderStatus {
             OrderStatus::Paid => "paid",
             OrderStatus::Failed => "failed",
             OrderStatus::Expired => "expired",
+            OrderStatus::Refunded => "refunded",
         }
     }
 }
@@ -58,4 +64,20 @@ pub struct Order {
     pub paid_at: Option<Timestamp>,
     /// Why a failed order failed (e.g. the card was declined).
     pub failure: Option<String>,
+    /// Where the buyer gets the receipt (set with the payment, absent before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = Email, max_length = 254)]
+    pub email: Option<String>,
+    /// Where the order is sent (boxed: an order travels in enums whose other variants are
+    /// small).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping: Option<Box<Shipping>>,
+    /// The payment at its processor (a Stripe PaymentIntent); absent with the built-in test
+    /// provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment: Option<PaymentRef>,
+    /// When the creator refunded the order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub refunded_at: Option<Timestamp>,
 }

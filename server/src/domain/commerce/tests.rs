@@ -67,6 +67,10 @@ fn a_failed_order_gives_back_the_lines_it_was_placed_from() {
         reserved_until: t(121),
         paid_at: None,
         failure: None,
+        email: None,
+        shipping: None,
+        payment: None,
+        refunded_at: None,
     };
     let deal_end = pin.deal.as_ref().map(|d| d.ends_at);
     let lines = cart_lines_of(&order, std::slice::from_ref(&pin));

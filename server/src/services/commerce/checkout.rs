@@ -158,7 +158,8 @@ impl CommerceService {
                 });
                 CheckoutOutcome::Placed(settled)
             }
-            OrderStatus::PendingPayment => CheckoutOutcome::Placed(settled),
+            // Refunded only by its creator, never in the moment after its payment.
+            OrderStatus::PendingPayment | OrderStatus::Refunded => CheckoutOutcome::Placed(settled),
             OrderStatus::Failed => {
                 count(Code::PaymentFailed.as_str());
                 self.give_back_cart(&show, &settled).await;
@@ -213,7 +214,9 @@ fn replayed(order: Order) -> CheckoutOutcome {
             })
         }
         OrderStatus::Expired => CheckoutOutcome::Refused(reservation_expired()),
-        OrderStatus::Paid | OrderStatus::PendingPayment => CheckoutOutcome::Placed(order),
+        OrderStatus::Paid | OrderStatus::PendingPayment | OrderStatus::Refunded => {
+            CheckoutOutcome::Placed(order)
+        }
     }
 }
 

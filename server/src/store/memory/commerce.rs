@@ -28,7 +28,13 @@ pub(super) struct KeyUse {
 }
 
 impl State {
-    fn push_event(&mut self, creator: CreatorId, kind: &str, at: Timestamp, order: &Order) {
+    pub(super) fn push_event(
+        &mut self,
+        creator: CreatorId,
+        kind: &str,
+        at: Timestamp,
+        order: &Order,
+    ) {
         let id = uuid::Uuid::now_v7().to_string();
         let body = event_body(&id, kind, at, order);
         self.outbox
@@ -42,8 +48,8 @@ impl State {
             });
     }
 
-    /// Gives a pending order's stock, deal units and buyer counts back.
-    fn release(&mut self, show: ShowId, order: &Order) {
+    /// Gives a pending (or refunded) order's stock, deal units and buyer counts back.
+    pub(super) fn release(&mut self, show: ShowId, order: &Order) {
         for line in &order.items {
             if let Some(p) = self.products.get_mut(&line.product_id) {
                 p.stock += line.quantity;
@@ -128,6 +134,10 @@ impl State {
             reserved_until: req.now + req.reserve_for,
             paid_at: None,
             failure: None,
+            email: None,
+            shipping: None,
+            payment: None,
+            refunded_at: None,
         };
         if let Some(address) = req.address.as_ref().filter(|a| a.buyers > 0) {
             self.order_addresses.insert(order.id, address.key.clone());
@@ -148,7 +158,7 @@ impl State {
         CheckoutOutcome::Created(order)
     }
 
-    fn order(&self, show: ShowId, id: OrderId) -> Option<&Order> {
+    pub(super) fn order(&self, show: ShowId, id: OrderId) -> Option<&Order> {
         self.orders.get(&show)?.iter().find(|o| o.id == id)
     }
 

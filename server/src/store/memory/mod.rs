@@ -11,6 +11,7 @@ mod commerce;
 mod leases;
 mod limits;
 mod moderation;
+mod payments;
 mod shows;
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
@@ -19,9 +20,10 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::commerce::{OutboxEvent, PinState, Webhook};
+use super::payments::IntentOrder;
 use super::{DemoRecord, Store, StoreError};
 use crate::domain::chat::ChatMessage;
-use crate::domain::commerce::{CartLines, Order};
+use crate::domain::commerce::{CartLines, Order, PaymentIntentId, StripeCustomerId, StripeEventId};
 use crate::domain::moderation::{AuditEntry, ChatPolicy, HeldMessage};
 use crate::domain::{
     Creator, CreatorId, InviteId, OrderId, Product, ProductId, Show, ShowId, Timestamp, Viewer,
@@ -59,6 +61,11 @@ struct State {
     reservation_shows: BTreeSet<ShowId>,
     webhooks: HashMap<CreatorId, Webhook>,
     outbox: HashMap<CreatorId, VecDeque<OutboxEvent>>,
+    // Payments.
+    intents: HashMap<PaymentIntentId, IntentOrder>,
+    /// Processor events handled, with when they were recorded.
+    events: HashMap<StripeEventId, Timestamp>,
+    customers: HashMap<(CreatorId, ViewerId), StripeCustomerId>,
     // Moderation.
     policies: HashMap<ShowId, ChatPolicy>,
     show_bans: HashSet<(ShowId, String)>,

@@ -22,7 +22,7 @@
 //!
 //! This file holds the connection, the key names every area shares, the per-node caches and
 //! the script runner; each area's trait is implemented in its own file beside it (`shows.rs`,
-//! `catalog.rs`, `commerce.rs` with `checkout.rs` and `outbox.rs`, `moderation.rs`,
+//! `catalog.rs`, `commerce.rs` with `checkout.rs` and `outbox.rs`, `payments.rs`, `moderation.rs`,
 //! `limits.rs`, `leases.rs`), and the Lua scripts are in `lua/` (`named.rs` names their keys
 //! and arguments). Area files use this one, never the other way round.
 
@@ -35,6 +35,7 @@ mod limits;
 mod moderation;
 mod named;
 mod outbox;
+mod payments;
 mod reservations;
 mod shows;
 

@@ -22,8 +22,9 @@ use crate::store::commerce::Completion;
 const EXPIRED: &str = "the reservation expired before the payment finished";
 
 script_params! {
-    /// The named keys of both settlement scripts (completing an order, expiring a show's due
-    /// reservations); the deal buyers of each declared product follow.
+    /// The named keys of the settlement scripts (completing an order, expiring a show's due
+    /// reservations, refunding a paid order in `payments.rs`); the deal buyers of each declared
+    /// product follow.
     struct SettleKeys<'a> {
         orders: &'a str,
         order_ids: &'a str,
@@ -38,7 +39,7 @@ script_params! {
 
 impl ShowKeys {
     /// The settlement scripts' named keys.
-    fn settle(&self) -> SettleKeys<'_> {
+    pub(super) fn settle(&self) -> SettleKeys<'_> {
         SettleKeys {
             orders: &self.orders,
             order_ids: &self.order_ids,
@@ -99,7 +100,9 @@ static EXPIRE_SCRIPT: LazyLock<Script> = LazyLock::new(|| {
 });
 
 /// Products of an order's deal lines (their buyer counts may go back).
-fn deal_products<'a>(orders: impl IntoIterator<Item = &'a Order>) -> BTreeSet<ProductId> {
+pub(super) fn deal_products<'a>(
+    orders: impl IntoIterator<Item = &'a Order>,
+) -> BTreeSet<ProductId> {
     orders
         .into_iter()
         .flat_map(|o| o.items.iter())

@@ -56,6 +56,29 @@ local function address_json(a)
   return ',"buyer_address":' .. str(a)
 end
 
+-- `,"name":"text"` for a present string, nothing for an absent one (serde's
+-- skip_serializing_if = "Option::is_none").
+local function opt_field(name, v)
+  if present(v) then return ',"' .. name .. '":' .. str(v) end
+  return ''
+end
+
+-- The order's shipping address, field for field as serde_json writes domain's Shipping.
+local function shipping_json(s)
+  if not present(s) then return '' end
+  if type(s) ~= 'table' then corrupt('shipping is not an object') end
+  return ',"shipping":{"name":' .. str(s.name) .. ',"line1":' .. str(s.line1)
+    .. opt_field('line2', s.line2) .. ',"city":' .. str(s.city)
+    .. ',"postal_code":' .. str(s.postal_code) .. ',"country":' .. str(s.country)
+    .. opt_field('state', s.state) .. '}'
+end
+
+local function payment_json(p)
+  if not present(p) then return '' end
+  if type(p) ~= 'table' then corrupt('payment is not an object') end
+  return ',"payment":{"provider":' .. str(p.provider) .. ',"intent_id":' .. str(p.intent_id) .. '}'
+end
+
 -- An order, field for field as serde_json writes domain::commerce::Order.
 local function order_json(o)
   local items = {}
@@ -69,7 +92,9 @@ local function order_json(o)
     .. ',"status":' .. str(o.status) .. ',"items":[' .. table.concat(items, ',') .. ']'
     .. ',"total":' .. money(o.total) .. ',"created_at":' .. str(o.created_at)
     .. ',"reserved_until":' .. str(o.reserved_until) .. ',"paid_at":' .. opt(o.paid_at)
-    .. ',"failure":' .. opt(o.failure) .. address_json(o.buyer_address) .. '}'
+    .. ',"failure":' .. opt(o.failure) .. opt_field('email', o.email)
+    .. shipping_json(o.shipping) .. payment_json(o.payment) .. opt_field('refunded_at', o.refunded_at)
+    .. address_json(o.buyer_address) .. '}'
 end
 
 local function read_pins(key)

@@ -27,6 +27,12 @@
 # (reinstalled when the requirements change) and exported as
 #   LIVESALE_TEST_SCHEMATHESIS  path of the venv's `st`
 #
+# The Stripe tests (tests/stripe_client.rs, tests/common/localstripe.rs): localstripe from PyPI,
+# the version pinned in tests/localstripe/requirements.txt, installed the same way into a venv in
+# target/localstripe-venv and exported as
+#   LIVESALE_TEST_LOCALSTRIPE_PYTHON  path of the venv's `python` (each test starts its own
+#                                     localstripe on a free port of 127.0.0.1, state in memory)
+#
 # The media tests' clients that nobody here wrote (docs/operations.md, "Testing media with real
 # clients"): Debian's Chromium driven by playwright-core from npm (tests/browser, `npm ci`, no
 # browser download), and GStreamer with the whipsink/whepsrc plugin of the crate
@@ -256,6 +262,29 @@ ensure_schemathesis() {
   cp "$ST_REQUIREMENTS" "$stamp"
 }
 
+# ---- localstripe -------------------------------------------------------------------------------
+
+LS_REQUIREMENTS=tests/localstripe/requirements.txt
+LS_VENV=$PWD/target/localstripe-venv
+
+# localstripe in its own venv, as Schemathesis above: skipped when the venv was made from the same
+# requirements file; any failure stops the run (the Stripe tests cannot run without it).
+ensure_localstripe() {
+  local stamp=$LS_VENV/.requirements
+  if [[ -x $LS_VENV/bin/python && -f $stamp ]] && cmp -s "$stamp" "$LS_REQUIREMENTS"; then
+    echo "$LS_VENV ($(grep -v '^#' "$LS_REQUIREMENTS" | tr '\n' ' ')) is up to date"
+    return 0
+  fi
+  rm -rf "$LS_VENV"
+  python3 -m venv "$LS_VENV" \
+    || { log "test.sh: python3 -m venv failed; on Debian install python3-venv"; return 1; }
+  "$LS_VENV/bin/python" -m pip install --disable-pip-version-check --quiet -r "$LS_REQUIREMENTS" \
+    || { log "test.sh: pip could not install $LS_REQUIREMENTS from PyPI"; return 1; }
+  "$LS_VENV/bin/python" -c 'import localstripe.server' \
+    || { log "test.sh: localstripe does not import in $LS_VENV"; return 1; }
+  cp "$LS_REQUIREMENTS" "$stamp"
+}
+
 # ---- private redis --------------------------------------------------------------------------
 
 REDIS_PID=""
@@ -422,9 +451,11 @@ run_step "GStreamer plugin: $GST_PLUGIN_CRATE $GST_PLUGIN_VERSION (whipsink, whe
 export GST_PLUGIN_PATH="$GST_PLUGIN_DIR${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
 run_step "API fuzzer: Schemathesis from $ST_REQUIREMENTS in $ST_VENV" ensure_schemathesis
 export LIVESALE_TEST_SCHEMATHESIS=$ST_VENV/bin/st
+run_step "Stripe tests: localstripe from $LS_REQUIREMENTS in $LS_VENV" ensure_localstripe
+export LIVESALE_TEST_LOCALSTRIPE_PYTHON=$LS_VENV/bin/python
 if ((setup_only)); then
-  printf '\n==> set-up done (%d s); GST_PLUGIN_PATH=%s LIVESALE_TEST_SCHEMATHESIS=%s\n' \
-    "$SECONDS" "$GST_PLUGIN_PATH" "$LIVESALE_TEST_SCHEMATHESIS"
+  printf '\n==> set-up done (%d s); GST_PLUGIN_PATH=%s LIVESALE_TEST_SCHEMATHESIS=%s LIVESALE_TEST_LOCALSTRIPE_PYTHON=%s\n' \
+    "$SECONDS" "$GST_PLUGIN_PATH" "$LIVESALE_TEST_SCHEMATHESIS" "$LIVESALE_TEST_LOCALSTRIPE_PYTHON"
   exit 0
 fi
 

@@ -1,7 +1,9 @@
-//! Helpers shared by the end-to-end tests: a private Redis, and the real server on port 0.
+//! Helpers shared by the end-to-end tests: a private Redis, the real server on port 0, and
+//! localstripe for the Stripe tests.
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod localstripe;
 pub mod receiver;
 pub mod redis;
 pub mod sdp;

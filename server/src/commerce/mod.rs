@@ -1,9 +1,11 @@
-//! Commerce adapters: the payment seam ([`payment`]), webhook delivery ([`webhooks`]), and
+//! Commerce adapters: the payment seam ([`payment`]), Stripe's API and webhook signatures
+//! ([`stripe`]), webhook delivery ([`webhooks`]), and
 //! the room's commerce news (`pin.updated` and `purchase` broadcasts, serialized and
 //! coalesced per show). What happens when (checkout, pins, the reservation sweeper, deal ends)
 //! is `services::commerce`, which calls these; the rules are in `domain::commerce`.
 
 pub mod payment;
+pub mod stripe;
 pub mod webhooks;
 
 use std::collections::HashMap;

@@ -17,7 +17,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::{TokenSigner, random_secret};
 use crate::clock::{SharedClock, SystemClock};
-use crate::commerce::payment::TestPayments;
+use crate::commerce::payment::{PaymentProvider, TestPayments};
+use crate::commerce::stripe::{self, StripeClient, StripePayments};
 use crate::config::{Config, TlsMode};
 use crate::connections;
 use crate::demo::{self, DemoOutcome};
@@ -29,6 +30,7 @@ use crate::media::MediaConfig;
 use crate::services::catalog::CatalogService;
 use crate::services::commerce::{CommerceService, CommerceSettings};
 use crate::services::moderation::ModerationService;
+use crate::services::payments::{PaymentsService, StripeWebhook};
 use crate::services::shows::{ShowsService, ShowsSettings};
 use crate::store::{self, Backend, SharedStore, StoreError};
 use crate::tls::TlsSetup;
@@ -80,12 +82,7 @@ impl App {
     ) -> Result<App, StartError> {
         // TLS first: a bad certificate or key fails the start before anything is touched.
         let tls = tls_setup(&config, clock.now())?;
-        if config.payments.test_mode().is_none() {
-            // Settings are in place (config.rs); the Stripe provider is wired separately.
-            return Err(StartError::Config(
-                "--payments stripe is not available in this build yet".into(),
-            ));
-        }
+        let payments = payment_provider(&config)?;
         crate::metrics::install();
         let (store, hub) = connect_state(&config, bound, &clock).await?;
         metrics::gauge!("livesale_info", "store" => store.kind(), "version" => env!("CARGO_PKG_VERSION"))
@@ -94,7 +91,15 @@ impl App {
         let (admin_token, admin_token_generated) = admin_token(&config);
         let now = clock.now();
         let outcome = demo::ensure(store.as_ref(), !config.no_demo, now).await?;
-        let state = AppState::new(wire(config, bound, store, hub, clock, &secret, admin_token));
+        let wired = wire(
+            config,
+            bound,
+            (store, hub, payments),
+            clock,
+            &secret,
+            admin_token,
+        );
+        let state = AppState::new(wired);
         let links = demo_links(&state, outcome, now).await?;
         Ok(App {
             state,
@@ -220,11 +225,38 @@ async fn connect_state(
 }
 
 /// Every service, built once over the shared store, hub and clock.
+/// The payment provider `--payments` names: the built-in test one, or Stripe (its settings
+/// checked, its client built).
+fn payment_provider(config: &Config) -> Result<Payments, StartError> {
+    if let Some(mode) = config.payments.test_mode() {
+        return Ok((Arc::new(TestPayments { mode }), None));
+    }
+    let stripe = config
+        .stripe()
+        .map_err(StartError::Config)?
+        .ok_or_else(|| StartError::Config("--payments stripe without its settings".into()))?;
+    let api_base = url::Url::parse(&stripe.api_base)
+        .map_err(|e| StartError::Config(format!("--stripe-api-base: {e}")))?;
+    let client = StripeClient::new(api_base, stripe.secret_key, stripe::client::DEFAULT_TIMEOUT)
+        .map_err(|e| StartError::Config(format!("cannot build the Stripe client: {e}")))?;
+    let webhook = StripeWebhook {
+        secret: stripe.webhook_secret,
+        client: client.clone(),
+    };
+    let provider = StripePayments {
+        client,
+        publishable_key: stripe.publishable_key,
+    };
+    Ok((Arc::new(provider), Some(webhook)))
+}
+
+/// The checkout's payment provider, and Stripe's webhook side when it is Stripe.
+type Payments = (Arc<dyn PaymentProvider>, Option<StripeWebhook>);
+
 fn wire(
     config: Config,
     bound: SocketAddr,
-    store: SharedStore,
-    hub: Arc<Hub>,
+    (store, hub, (payments, webhook)): (SharedStore, Arc<Hub>, Payments),
     clock: SharedClock,
     secret: &str,
     admin_token: String,
@@ -238,12 +270,9 @@ fn wire(
         public_url.clone(),
         clock.clone(),
     );
-    let payments = Arc::new(TestPayments {
-        // `build` refused --payments stripe before getting here.
-        mode: config.payments.test_mode().unwrap_or_default(),
-    });
     Shared {
         conn_caps: ConnCaps::new(config.ws_max_per_member, config.ws_max_per_address),
+        payments: PaymentsService::new(store.clone(), hub.clone(), clock.clone(), webhook),
         commerce: CommerceService::new(
             store.clone(),
             hub.clone(),

@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 
 use crate::domain::Code;
-use crate::domain::commerce::Order;
+use crate::domain::commerce::{Order, PaymentProcessor, PaymentRef, Shipping};
 
 /// Why a charge did not go through. Its text is what the order records as its failure
 /// (`Order::failure`) and what the buyer reads.
@@ -17,7 +17,7 @@ pub enum PaymentError {
     #[error("payment declined: {reason}")]
     Declined { reason: String },
     /// The provider could not be asked, or failed (network, outage).
-    #[error("payment failed: {reason}")]
+    #[error("payment unavailable: {reason}")]
     Unavailable { reason: String },
     /// The provider did not answer within the payment timeout.
     #[error("the payment provider did not answer in time")]
@@ -29,7 +29,8 @@ impl PaymentError {
     pub fn code(&self) -> Code {
         match self {
             PaymentError::Declined { .. } => Code::PaymentDeclined,
-            PaymentError::Unavailable { .. } | PaymentError::TimedOut => Code::PaymentFailed,
+            PaymentError::Unavailable { .. } => Code::PaymentUnavailable,
+            PaymentError::TimedOut => Code::PaymentFailed,
         }
     }
 
@@ -41,8 +42,14 @@ impl PaymentError {
             reason: String::new(),
         }
         .to_string();
+        let unavailable = PaymentError::Unavailable {
+            reason: String::new(),
+        }
+        .to_string();
         if failure.starts_with(&declined) {
             Code::PaymentDeclined
+        } else if failure.starts_with(&unavailable) {
+            Code::PaymentUnavailable
         } else {
             Code::PaymentFailed
         }
@@ -57,9 +64,98 @@ pub struct Receipt {
 
 #[async_trait]
 pub trait PaymentProvider: Send + Sync + 'static {
-    /// Charges the order's total. Called with the stock already reserved; the caller gives
-    /// the stock back when this fails or takes longer than the payment timeout.
-    async fn charge(&self, order: &Order) -> Result<Receipt, PaymentError>;
+    /// Whether a checkout must carry the buyer's email and shipping address (a card payment
+    /// at a processor does; the built-in test provider does not).
+    fn needs_buyer(&self) -> bool {
+        false
+    }
+
+    /// Starts taking the order's total: charged at once ([`Begun::Charged`]), or handed to
+    /// the buyer's browser to finish ([`Begun::Awaiting`]: a card confirmed with the
+    /// processor, whose webhook then settles the order). Called with the stock already
+    /// reserved; the caller gives it back when this fails or takes longer than the payment
+    /// timeout. `key` is the checkout's idempotency key, for the processor's own.
+    async fn begin(&self, order: &Order, buyer: &Buyer, key: &str) -> Result<Begun, PaymentError>;
+
+    /// The payment a pending order's buyer finishes in the browser again (a retried
+    /// checkout): `None` for a provider that charges at once.
+    async fn resume(&self, order: &Order) -> Result<Option<ClientPayment>, PaymentError> {
+        let _ = order;
+        Ok(None)
+    }
+
+    /// Pays a pending order with the buyer's card `payment_method` (`pm_…`, from Stripe.js).
+    /// Only a provider whose orders wait for the browser ([`Begun::Awaiting`]) has pending
+    /// orders to pay; the others refuse.
+    async fn confirm(
+        &self,
+        order: &Order,
+        payment_method: &str,
+    ) -> Result<Confirmed, PaymentError> {
+        let _ = (order, payment_method);
+        Err(PaymentError::Unavailable {
+            reason: "this server's payment provider takes no cards".into(),
+        })
+    }
+
+    /// Gives a paid order's money back (the test provider moved none, so it has nothing to do).
+    async fn refund(&self, order: &Order) -> Result<(), PaymentError> {
+        let _ = order;
+        Ok(())
+    }
+
+    /// Stops a pending order's payment from being taken later (its reservation lapsed).
+    async fn cancel(&self, order: &Order) -> Result<(), PaymentError> {
+        let _ = order;
+        Ok(())
+    }
+}
+
+/// The buyer's details a checkout took (checked: `domain::commerce::email`,
+/// `Shipping::checked`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Buyer {
+    pub email: Option<String>,
+    pub shipping: Option<Box<Shipping>>,
+}
+
+/// What a provider did when asked to take an order's payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Begun {
+    /// The money was taken.
+    Charged(Receipt),
+    /// The buyer's browser finishes the payment with this; the order stays pending until
+    /// the processor says it succeeded (or its reservation lapses).
+    Awaiting(ClientPayment),
+}
+
+/// Where a card payment stands after the server confirmed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirmed {
+    /// The processor took the money; its webhook settles the order.
+    Succeeded,
+    /// Being processed; its webhook settles the order.
+    Processing,
+    /// The bank asks the buyer to authenticate (3-D Secure): the browser finishes it with
+    /// this client secret.
+    RequiresAction { client_secret: String },
+    /// The order's first payment could not be confirmed again (after a decline), so a new
+    /// one was made: keep its reference with the order, then confirm again.
+    Replaced(ClientPayment),
+}
+
+/// A payment for the buyer's browser to finish (Stripe.js confirms a PaymentIntent).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct ClientPayment {
+    /// The processor, `stripe`.
+    pub provider: PaymentProcessor,
+    /// The PaymentIntent's client secret: lets the buyer's browser confirm this one payment.
+    pub client_secret: String,
+    /// The publishable key the page gives Stripe.js.
+    pub publishable_key: String,
+    /// The processor's reference, kept with the order.
+    #[serde(skip)]
+    pub reference: PaymentRef,
 }
 
 /// How the built-in test provider answers: a setting, so it lives with the settings.
@@ -71,11 +167,11 @@ pub struct TestPayments {
 
 #[async_trait]
 impl PaymentProvider for TestPayments {
-    async fn charge(&self, order: &Order) -> Result<Receipt, PaymentError> {
+    async fn begin(&self, order: &Order, _: &Buyer, _: &str) -> Result<Begun, PaymentError> {
         match self.mode {
-            TestPaymentMode::Approve => Ok(Receipt {
+            TestPaymentMode::Approve => Ok(Begun::Charged(Receipt {
                 reference: format!("test_{}", order.id.0.simple()),
-            }),
+            })),
             TestPaymentMode::Decline => Err(PaymentError::Declined {
                 reason: "the test provider is configured to decline".into(),
             }),

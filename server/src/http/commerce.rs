@@ -5,14 +5,15 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiBytes, ApiJson, ApiPath, Caller, ClientIp};
-use crate::domain::commerce::{Order, PinView};
+use crate::commerce::payment::ClientPayment;
+use crate::domain::commerce::{Order, PinView, Shipping};
 use crate::domain::{Code, ProductId, ShowId};
 use crate::services::commerce::{
     CartView, Checkout, CheckoutAttempt, CheckoutOutcome, CommerceError, DealOffer, NewPin,
@@ -25,6 +26,7 @@ impl From<CommerceError> for ApiError {
         match e {
             CommerceError::Refused(refusal) => refusal.into(),
             CommerceError::Store(e) => e.into(),
+            CommerceError::Unpaid(unpaid) => payment_required(unpaid),
         }
     }
 }
@@ -258,11 +260,21 @@ pub struct CheckoutInput {
     /// Show "Someone" instead of the buyer's name in the room's purchase event.
     #[serde(default)]
     anonymous: bool,
+    /// The buyer's email (required with `--payments stripe`, with `shipping`).
+    #[serde(default)]
+    #[schema(max_length = 254, example = "ada@example.com")]
+    email: Option<String>,
+    /// Where the order goes (required with `--payments stripe`, with `email`).
+    #[serde(default)]
+    shipping: Option<Shipping>,
 }
 
-#[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct Placed {
     order: Order,
+    /// With `--payments stripe`: the PaymentIntent for the buyer's browser to confirm.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payment: Option<ClientPayment>,
 }
 
 const MAX_IDEMPOTENCY_KEY: usize = 200;
@@ -313,6 +325,8 @@ async fn checkout(
         key,
         anonymous: input.anonymous,
         ip,
+        email: input.email,
+        shipping: input.shipping,
     };
     Ok(checkout_response(
         state.commerce.checkout(shopper, attempt).await?,
@@ -351,7 +365,18 @@ fn checkout_input(body: ApiBytes) -> ApiResult<CheckoutInput> {
 fn checkout_response(checkout: Checkout) -> Response {
     let mut response = match checkout.outcome {
         CheckoutOutcome::Placed(order) => {
-            (StatusCode::CREATED, Json(Placed { order })).into_response()
+            let placed = Placed {
+                order,
+                payment: None,
+            };
+            (StatusCode::CREATED, Json(placed)).into_response()
+        }
+        CheckoutOutcome::AwaitingPayment { order, payment } => {
+            let placed = Placed {
+                order,
+                payment: Some(payment),
+            };
+            (StatusCode::CREATED, Json(placed)).into_response()
         }
         CheckoutOutcome::Unpaid(unpaid) => payment_required(unpaid).into_response(),
         CheckoutOutcome::Refused(refusal) => ApiError::from(refusal).into_response(),
@@ -364,15 +389,18 @@ fn checkout_response(checkout: Checkout) -> Response {
     response
 }
 
+/// 402 for a payment that did not go through, 503 with `Retry-After` when the processor
+/// could not be asked (nothing was charged either way).
 fn payment_required(unpaid: Unpaid) -> ApiError {
-    ApiError::new(
-        StatusCode::PAYMENT_REQUIRED,
-        unpaid.code,
-        format!(
-            "{}; order {} was not placed and nothing was charged",
-            unpaid.why, unpaid.order
-        ),
-    )
+    let detail = format!(
+        "{}; nothing was charged for order {}",
+        unpaid.why, unpaid.order
+    );
+    if unpaid.code == Code::PaymentUnavailable {
+        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, unpaid.code, detail)
+            .with_header(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    ApiError::new(StatusCode::PAYMENT_REQUIRED, unpaid.code, detail)
 }
 
 // ---- Orders ----------------------------------------------------------------------------

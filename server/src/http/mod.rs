@@ -16,6 +16,7 @@ mod openapi;
 mod ops;
 mod page;
 mod pages;
+mod payments;
 mod products;
 mod qr;
 mod shows;
@@ -65,6 +66,8 @@ pub struct Shared {
     pub connections: tokio_util::task::TaskTracker,
     /// Pins, carts, checkouts (with the payment provider), orders and webhooks.
     pub commerce: crate::services::commerce::CommerceService,
+    /// What the card processor (Stripe) reports through its webhook.
+    pub payments: crate::services::payments::PaymentsService,
     /// WebRTC sessions and the on-air program of this node's shows.
     pub media: Arc<crate::media::Media>,
     /// This node's WebSocket connections per identity and per client address.
@@ -141,6 +144,7 @@ pub fn router(state: AppState) -> Router {
         .merge(shows::router())
         .merge(products::router(&state.config))
         .merge(commerce::router())
+        .merge(payments::router())
         .merge(moderation::router())
         .merge(media::router())
         .merge(qr::router())

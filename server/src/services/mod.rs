@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod chat;
 pub mod commerce;
 pub mod moderation;
+pub mod payments;
 pub mod shows;
 #[cfg(test)]
 pub mod testing;

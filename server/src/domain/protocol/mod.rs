@@ -294,6 +294,14 @@ pub enum Broadcast {
         #[serde(skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// One buyer only: their order changed (paid, expired, refunded) after the checkout
+    /// answered (a card payment settled by the processor's webhook).
+    #[serde(rename = "order.updated")]
+    OrderUpdated {
+        #[serde(skip)]
+        to: String,
+        order: Box<super::commerce::Order>,
+    },
 }
 
 /// Who a broadcast is for.
@@ -356,7 +364,9 @@ impl Broadcast {
             | Broadcast::ModTerms { .. }
             | Broadcast::ModMessage(_)
             | Broadcast::ModAudit { .. } => Audience::Moderators,
-            Broadcast::ModNotice { to, .. } => Audience::Member(to.clone()),
+            Broadcast::ModNotice { to, .. } | Broadcast::OrderUpdated { to, .. } => {
+                Audience::Member(to.clone())
+            }
             _ => Audience::Everyone,
         }
     }

@@ -10,11 +10,11 @@ use uuid::Uuid;
 
 use super::{CommerceService, Shopper, show_ended};
 use crate::commerce::announce_purchase;
-use crate::commerce::payment::PaymentError;
-use crate::domain::commerce::{Order, OrderStatus, address_key};
+use crate::commerce::payment::{Begun, Buyer, ClientPayment, PaymentError};
+use crate::domain::commerce::{Order, OrderStatus, Shipping, address_key, email};
 use crate::domain::{Code, DomainError, OrderId, Show, ShowStatus};
 use crate::store::commerce::AddressAllowance;
-use crate::store::{self, CheckoutRequest, Completion, StoreError};
+use crate::store::{self, Attached, CheckoutRequest, Completion, PaymentAttachment, StoreError};
 
 /// What the buyer sent with a checkout.
 #[derive(Debug, Clone)]
@@ -25,6 +25,10 @@ pub struct CheckoutAttempt {
     pub anonymous: bool,
     /// The client's address, for the deal allowance per address.
     pub ip: IpAddr,
+    /// The buyer's email, as sent (checked here; required when the provider needs it).
+    pub email: Option<String>,
+    /// The buyer's shipping address, as sent (checked here; required with the email).
+    pub shipping: Option<Shipping>,
 }
 
 /// A checkout's answer, and whether it repeats an earlier attempt with the same key.
@@ -40,6 +44,12 @@ pub enum CheckoutOutcome {
     /// The order was placed: paid (or, when something else settled it meanwhile, still
     /// pending payment).
     Placed(Order),
+    /// The order is reserved and pending: the buyer's browser finishes the payment with
+    /// `payment`, and the processor's webhook settles the order.
+    AwaitingPayment {
+        order: Order,
+        payment: ClientPayment,
+    },
     /// The payment did not go through: nothing was charged, the stock is back and the lines
     /// are back in the cart.
     Unpaid(Unpaid),
@@ -83,11 +93,16 @@ impl CommerceService {
         if show.status == ShowStatus::Ended {
             return Ok(Checkout::first(CheckoutOutcome::Refused(show_ended())));
         }
+        // Judged before anything is reserved.
+        let buyer = match self.buyer(&attempt) {
+            Ok(buyer) => buyer,
+            Err(e) => return Ok(Checkout::first(CheckoutOutcome::Refused(e))),
+        };
         let anonymous = attempt.anonymous;
         let request = CheckoutRequest {
             viewer,
             buyer_name: if anonymous { "Someone".into() } else { name },
-            key: attempt.key,
+            key: attempt.key.clone(),
             body_fingerprint: if anonymous { "anonymous" } else { "named" }.into(),
             order_id: OrderId(Uuid::now_v7()),
             now: self.clock.now(),
@@ -102,7 +117,7 @@ impl CommerceService {
             store::CheckoutOutcome::Replayed(order) => {
                 count("replayed");
                 return Ok(Checkout {
-                    outcome: replayed(order),
+                    outcome: self.replayed(order).await?,
                     replayed: true,
                 });
             }
@@ -119,15 +134,48 @@ impl CommerceService {
                 return Ok(Checkout::first(CheckoutOutcome::Refused(e)));
             }
         };
-        Ok(Checkout::first(self.pay(show, order).await?))
+        let outcome = self.pay(show, order, &buyer, &attempt.key).await?;
+        Ok(Checkout::first(outcome))
     }
 
-    /// Charges a reserved order and settles it: paid (the room is told), or failed or expired
-    /// (its lines go back to the cart).
-    async fn pay(&self, show: Show, order: Order) -> Result<CheckoutOutcome, StoreError> {
+    /// The buyer's email and address, checked: both or neither, and both when the payment
+    /// provider needs them.
+    fn buyer(&self, attempt: &CheckoutAttempt) -> Result<Buyer, DomainError> {
+        let needed = self.payments.needs_buyer();
+        let email = match (&attempt.email, needed) {
+            (Some(raw), _) => Some(email(raw)?),
+            (None, true) => return Err(missing("email", Code::InvalidEmail)),
+            (None, false) => None,
+        };
+        let shipping = match (&attempt.shipping, needed || email.is_some()) {
+            (Some(raw), _) => Some(Box::new(raw.checked()?)),
+            (None, true) => return Err(missing("shipping", Code::InvalidShipping)),
+            (None, false) => None,
+        };
+        if shipping.is_some() && email.is_none() {
+            return Err(missing("email", Code::InvalidEmail));
+        }
+        Ok(Buyer { email, shipping })
+    }
+
+    /// Starts the payment of a reserved order and settles what can be settled now: paid (the
+    /// room is told), failed or expired (its lines go back to the cart), or pending with a
+    /// payment for the buyer's browser to finish.
+    async fn pay(
+        &self,
+        show: Show,
+        order: Order,
+        buyer: &Buyer,
+        key: &str,
+    ) -> Result<CheckoutOutcome, StoreError> {
         let timeout = self.settings.payment_timeout;
-        let charged = match tokio::time::timeout(timeout, self.payments.charge(&order)).await {
-            Ok(charged) => charged.map(|_receipt| ()),
+        let begun = tokio::time::timeout(timeout, self.payments.begin(&order, buyer, key)).await;
+        let charged = match begun {
+            Ok(Ok(Begun::Awaiting(payment))) => {
+                return self.await_payment(show, order, buyer, payment).await;
+            }
+            Ok(Ok(Begun::Charged(_receipt))) => Ok(()),
+            Ok(Err(e)) => Err(e),
             Err(_) => Err(PaymentError::TimedOut),
         };
         let completion = match &charged {
@@ -184,6 +232,49 @@ impl CommerceService {
         })
     }
 
+    /// Keeps the processor's payment (and the buyer's details) with the pending order, and
+    /// hands the payment to the buyer's browser.
+    async fn await_payment(
+        &self,
+        show: Show,
+        order: Order,
+        buyer: &Buyer,
+        payment: ClientPayment,
+    ) -> Result<CheckoutOutcome, StoreError> {
+        let attachment = PaymentAttachment {
+            email: buyer.email.clone(),
+            shipping: buyer.shipping.clone(),
+            payment: payment.reference.clone(),
+        };
+        match self
+            .paid
+            .attach_payment(&show, order.id, &attachment)
+            .await?
+        {
+            Attached::Attached(order) => {
+                count("awaiting_payment");
+                Ok(CheckoutOutcome::AwaitingPayment { order, payment })
+            }
+            // Settled meanwhile (the reservation lapsed): answered as a retry would be.
+            Attached::NotPending(order) => self.replayed(order).await,
+            Attached::NotFound => Err(StoreError::Corrupt(format!(
+                "order {} vanished between its checkout and its payment",
+                order.id
+            ))),
+        }
+    }
+
+    /// The answer a retry gets: the first attempt's, from the order as it is now (a pending
+    /// order paid in the browser gets its payment again).
+    async fn replayed(&self, order: Order) -> Result<CheckoutOutcome, StoreError> {
+        if order.status == OrderStatus::PendingPayment {
+            if let Ok(Some(payment)) = self.payments.resume(&order).await {
+                return Ok(CheckoutOutcome::AwaitingPayment { order, payment });
+            }
+        }
+        Ok(replayed(order))
+    }
+
     /// Puts a failed or expired order's lines back in its buyer's cart, so trying again is one
     /// tap. The order and its stock are already settled; a store error here costs only that
     /// convenience, so it is logged, not returned.
@@ -218,6 +309,10 @@ fn replayed(order: Order) -> CheckoutOutcome {
             CheckoutOutcome::Placed(order)
         }
     }
+}
+
+fn missing(field: &str, code: Code) -> DomainError {
+    DomainError::invalid(code, format!("{field} is required to pay by card"))
 }
 
 fn reservation_expired() -> DomainError {

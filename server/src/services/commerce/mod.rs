@@ -9,6 +9,7 @@
 //! [`Curator`]) and the body is judged only after it, so a caller without the right role learns
 //! 401/403, never how its body would have been judged.
 
+mod card;
 mod cart;
 mod checkout;
 mod orders;
@@ -20,6 +21,7 @@ mod tests;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use card::{CardPayment, CardStatus};
 pub use cart::{CartItem, CartView};
 pub use checkout::{Checkout, CheckoutAttempt, CheckoutOutcome, Unpaid};
 pub use orders::ShowOrders;
@@ -31,7 +33,7 @@ use crate::config::Config;
 use crate::domain::access::{Action, authorize};
 use crate::domain::{Code, DomainError, Principal, Show, ShowId, ViewerId};
 use crate::hub::Hub;
-use crate::store::{CatalogStore, CommerceStore, SharedStore, ShowStore, StoreError};
+use crate::store::{CatalogStore, CommerceStore, PaymentStore, SharedStore, ShowStore, StoreError};
 
 /// The commerce settings, from the config.
 #[derive(Debug, Clone, Copy)]
@@ -66,6 +68,9 @@ pub enum CommerceError {
     Refused(#[from] DomainError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A card payment did not go through (declined, or the processor unreachable).
+    #[error("{}", .0.why)]
+    Unpaid(Unpaid),
 }
 
 /// A viewer of a show, who may shop in it: what the first step of a cart or checkout request
@@ -83,6 +88,7 @@ pub struct CommerceService {
     shows: Arc<dyn ShowStore>,
     catalog: Arc<dyn CatalogStore>,
     commerce: Arc<dyn CommerceStore>,
+    paid: Arc<dyn PaymentStore>,
     hub: Arc<Hub>,
     payments: Arc<dyn PaymentProvider>,
     clock: SharedClock,
@@ -101,6 +107,7 @@ impl CommerceService {
         CommerceService {
             shows: store.clone(),
             catalog: store.clone(),
+            paid: store.clone(),
             commerce: store,
             hub,
             payments,

@@ -42,6 +42,10 @@ impl CommerceService {
             let expired = self.commerce.expire_reservations(&show, now).await?;
             for order in &expired {
                 self.give_back_cart(&show, order).await;
+                // A card payment must not be taken after its stock went back.
+                if let Err(e) = self.payments.cancel(order).await {
+                    tracing::warn!(show = %show.id, order = %order.id, error = %e, "cannot cancel an expired order's payment");
+                }
             }
             if !expired.is_empty() {
                 swept += expired.len();

@@ -110,6 +110,8 @@ fn attempt(key: &str) -> CheckoutAttempt {
         key: key.into(),
         anonymous: false,
         ip: "203.0.113.9".parse().unwrap(),
+        email: None,
+        shipping: None,
     }
 }
 

@@ -1,0 +1,179 @@
+//! Stripe as the checkout's payment provider ([`StripePayments`]): a checkout creates a
+//! PaymentIntent for the order's total (the checkout's `Idempotency-Key` scoped to the order
+//! goes to Stripe, so a retried checkout finds the same intent) and hands its client secret to
+//! the buyer's browser, which confirms it with a card through Stripe.js. Nothing is charged
+//! here: the order is settled by Stripe's `payment_intent.succeeded` webhook
+//! (`services::payments`). Stripe's docs: "Accept a payment" (PaymentIntents, server-side
+//! confirmation) and "Idempotent requests".
+
+use async_trait::async_trait;
+
+use super::PaymentIntentStatus;
+use super::{NewPaymentIntent, StripeClient, StripeError};
+use crate::commerce::payment::{
+    Begun, Buyer, ClientPayment, Confirmed, PaymentError, PaymentProvider,
+};
+use crate::domain::commerce::{Order, PaymentIntentId, PaymentProcessor, PaymentRef};
+
+/// The Stripe provider: the API client and the key the buyer's page gives Stripe.js.
+pub struct StripePayments {
+    pub client: StripeClient,
+    pub publishable_key: String,
+}
+
+impl StripePayments {
+    /// The payment for the browser, from an intent Stripe answered with.
+    fn client_payment(&self, intent: super::PaymentIntent) -> Result<ClientPayment, PaymentError> {
+        let intent_id = PaymentIntentId::parse(&intent.id).map_err(|e| unavailable(&e))?;
+        let client_secret = intent
+            .client_secret
+            .ok_or_else(|| unavailable(&"Stripe sent no client secret for the PaymentIntent"))?;
+        Ok(ClientPayment {
+            provider: PaymentProcessor::Stripe,
+            client_secret,
+            publishable_key: self.publishable_key.clone(),
+            reference: PaymentRef {
+                provider: PaymentProcessor::Stripe,
+                intent_id,
+            },
+        })
+    }
+}
+
+#[async_trait]
+impl PaymentProvider for StripePayments {
+    fn needs_buyer(&self) -> bool {
+        true
+    }
+
+    async fn begin(&self, order: &Order, _buyer: &Buyer, key: &str) -> Result<Begun, PaymentError> {
+        let new = NewPaymentIntent {
+            amount: order.total,
+            order_id: order.id,
+            show_id: order.show_id,
+            customer: None,
+            payment_method: None,
+            confirm: false,
+            off_session: false,
+        };
+        // The key is the buyer's, per purchase attempt; scoped to the order so it cannot
+        // collide with another merchant's use of the same text at the same Stripe account.
+        let idempotency = format!("livesale-pi-{}-{}", order.id, key);
+        let intent = self
+            .client
+            .create_payment_intent(&new, &idempotency)
+            .await
+            .map_err(|e| payment_error(&e))?;
+        Ok(Begun::Awaiting(self.client_payment(intent)?))
+    }
+
+    async fn resume(&self, order: &Order) -> Result<Option<ClientPayment>, PaymentError> {
+        let Some(reference) = &order.payment else {
+            return Ok(None);
+        };
+        let intent = self
+            .client
+            .retrieve_payment_intent(reference.intent_id.as_str())
+            .await
+            .map_err(|e| payment_error(&e))?;
+        self.client_payment(intent).map(Some)
+    }
+
+    async fn confirm(
+        &self,
+        order: &Order,
+        payment_method: &str,
+    ) -> Result<Confirmed, PaymentError> {
+        let Some(reference) = &order.payment else {
+            return Err(unavailable(&"the order has no PaymentIntent"));
+        };
+        let id = reference.intent_id.as_str();
+        let intent = match self.client.confirm_payment_intent(id, payment_method).await {
+            Ok(intent) => intent,
+            // Real Stripe takes a new card on an intent a decline left in
+            // `requires_payment_method`; one that cannot be confirmed again (localstripe's
+            // declined intents, a canceled one) is replaced by a new intent for the order.
+            Err(StripeError::InvalidRequest { .. }) => {
+                let retry = format!("livesale-pi-{}-retry-{}", order.id, id);
+                let new = NewPaymentIntent {
+                    amount: order.total,
+                    order_id: order.id,
+                    show_id: order.show_id,
+                    customer: None,
+                    payment_method: None,
+                    confirm: false,
+                    off_session: false,
+                };
+                let intent = self
+                    .client
+                    .create_payment_intent(&new, &retry)
+                    .await
+                    .map_err(|e| payment_error(&e))?;
+                return Ok(Confirmed::Replaced(self.client_payment(intent)?));
+            }
+            Err(e) => return Err(payment_error(&e)),
+        };
+        match intent.status {
+            PaymentIntentStatus::Succeeded => Ok(Confirmed::Succeeded),
+            PaymentIntentStatus::RequiresAction => Ok(Confirmed::RequiresAction {
+                client_secret: intent.client_secret.unwrap_or_default(),
+            }),
+            PaymentIntentStatus::RequiresPaymentMethod => Err(PaymentError::Declined {
+                reason: intent
+                    .last_payment_error
+                    .and_then(|e| e.message)
+                    .filter(|m| !m.is_empty())
+                    .unwrap_or_else(|| "the card was declined".into()),
+            }),
+            _ => Ok(Confirmed::Processing),
+        }
+    }
+
+    async fn refund(&self, order: &Order) -> Result<(), PaymentError> {
+        let Some(reference) = &order.payment else {
+            return Err(unavailable(&"the order has no PaymentIntent"));
+        };
+        let id = reference.intent_id.as_str();
+        let key = format!("livesale-refund-{}", order.id);
+        self.client
+            .create_refund(id, None, &key)
+            .await
+            .map(|_| ())
+            .map_err(|e| payment_error(&e))
+    }
+
+    async fn cancel(&self, order: &Order) -> Result<(), PaymentError> {
+        let Some(reference) = &order.payment else {
+            return Ok(());
+        };
+        match self
+            .client
+            .cancel_payment_intent(reference.intent_id.as_str())
+            .await
+        {
+            // Already canceled or succeeded: nothing more to stop.
+            Ok(_) | Err(StripeError::InvalidRequest { .. }) => Ok(()),
+            Err(e) => Err(payment_error(&e)),
+        }
+    }
+}
+
+/// What a failed Stripe request means for the checkout: a decline is the buyer's to fix,
+/// anything else is "the payment could not be taken now".
+pub fn payment_error(e: &StripeError) -> PaymentError {
+    match e {
+        StripeError::Declined { message, .. } => PaymentError::Declined {
+            reason: message.clone(),
+        },
+        other => {
+            tracing::warn!(error = %other, "Stripe request failed");
+            unavailable(other)
+        }
+    }
+}
+
+fn unavailable(why: &dyn std::fmt::Display) -> PaymentError {
+    PaymentError::Unavailable {
+        reason: format!("the card processor could not be reached ({why})"),
+    }
+}

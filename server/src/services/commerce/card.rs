@@ -1,0 +1,185 @@
+//! A pending order paid by card in the buyer's browser (`--payments stripe`): the order as its
+//! buyer or creator sees it, paying it with a card the page got from Stripe.js (a decline can
+//! be retried with another card while the reservation lasts), and the creator's refund of a
+//! paid order. The order itself is settled by the processor's webhook
+//! (`services::payments`), never here: a confirmed payment answers `succeeded`, and the
+//! buyer's page waits for `order.updated`.
+
+use super::{CommerceError, CommerceService, Unpaid};
+use crate::commerce::payment::{Confirmed, PaymentError};
+use crate::domain::access::{Action, authorize};
+use crate::domain::commerce::{Order, OrderStatus};
+use crate::domain::{Code, DomainError, OrderId, Principal, ShowId};
+use crate::store::{Attached, PaymentAttachment};
+
+/// Where a card payment stands after the server confirmed it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CardStatus {
+    /// Taken; the order turns `paid` when Stripe's webhook arrives.
+    Succeeded,
+    /// Being processed; as above.
+    Processing,
+    /// The bank asks for 3-D Secure: the page finishes it with `client_secret`.
+    RequiresAction,
+}
+
+/// The answer to paying an order by card.
+#[derive(Debug, Clone)]
+pub struct CardPayment {
+    pub order: Order,
+    pub status: CardStatus,
+    /// With `requires_action`: the PaymentIntent's client secret, for Stripe.js.
+    pub client_secret: Option<String>,
+}
+
+/// How many new PaymentIntents one attempt to pay may make (a decline replaced the first).
+const REPLACEMENTS: usize = 1;
+
+impl CommerceService {
+    /// One order of the show, for its buyer or the show's creator; anyone else learns
+    /// `order_not_found`.
+    pub async fn order(
+        &self,
+        who: Option<&Principal>,
+        id: ShowId,
+        order: OrderId,
+    ) -> Result<Order, CommerceError> {
+        let show = self.show(id).await?;
+        let creator = match authorize(who, Action::ManageShow, Some(&show)) {
+            // No token at all is 401, as everywhere.
+            Err(e) if who.is_none() => return Err(e.into()),
+            allowed => allowed.is_ok(),
+        };
+        let found = self.commerce.order(&show, order).await?;
+        let buyer = |o: &Order| match who {
+            Some(Principal::Viewer {
+                viewer_id, show_id, ..
+            }) => *show_id == show.id && *viewer_id == o.viewer_id,
+            _ => false,
+        };
+        match found {
+            Some(o) if creator || buyer(&o) => Ok(o),
+            _ => Err(order_not_found().into()),
+        }
+    }
+
+    /// Pays the caller's pending order with `payment_method` (a card from Stripe.js).
+    pub async fn pay_order(
+        &self,
+        who: Option<&Principal>,
+        id: ShowId,
+        order: OrderId,
+        payment_method: &str,
+    ) -> Result<CardPayment, CommerceError> {
+        let shopper = self.shopper(who, id).await?;
+        let mut order = self.order(who, id, order).await?;
+        if order.viewer_id != shopper.viewer || !valid_payment_method(payment_method) {
+            return Err(DomainError::invalid(
+                Code::InvalidPaymentMethod,
+                "payment_method must be a card id from Stripe.js (pm_…)",
+            )
+            .into());
+        }
+        for _ in 0..=REPLACEMENTS {
+            if order.status != OrderStatus::PendingPayment || order.payment.is_none() {
+                return Err(not_pending(&order).into());
+            }
+            let confirmed = self.payments.confirm(&order, payment_method).await;
+            let (status, client_secret) = match confirmed {
+                Ok(Confirmed::Succeeded) => (CardStatus::Succeeded, None),
+                Ok(Confirmed::Processing) => (CardStatus::Processing, None),
+                Ok(Confirmed::RequiresAction { client_secret }) => {
+                    (CardStatus::RequiresAction, Some(client_secret))
+                }
+                Ok(Confirmed::Replaced(payment)) => {
+                    let attachment = PaymentAttachment {
+                        email: order.email.clone(),
+                        shipping: order.shipping.clone(),
+                        payment: payment.reference,
+                    };
+                    order = match self
+                        .paid
+                        .attach_payment(&shopper.show, order.id, &attachment)
+                        .await?
+                    {
+                        Attached::Attached(o) | Attached::NotPending(o) => o,
+                        Attached::NotFound => return Err(order_not_found().into()),
+                    };
+                    continue;
+                }
+                Err(e) => return Err(unpaid(&order, e)),
+            };
+            return Ok(CardPayment {
+                order,
+                status,
+                client_secret,
+            });
+        }
+        Err(unpaid(
+            &order,
+            PaymentError::Unavailable {
+                reason: "the payment could not be started again".into(),
+            },
+        ))
+    }
+
+    /// Refunds a paid order (the show's creator): the money goes back at the processor first,
+    /// then the order turns `refunded` with its stock back (the merchant's `order.refunded`
+    /// webhook follows), and the room sees the stock.
+    pub async fn refund(
+        &self,
+        who: Option<&Principal>,
+        id: ShowId,
+        order: OrderId,
+    ) -> Result<Order, CommerceError> {
+        let show = self.show_for(who, id, Action::ManageShow).await?;
+        let Some(found) = self.commerce.order(&show, order).await? else {
+            return Err(order_not_found().into());
+        };
+        if found.status != OrderStatus::Paid {
+            return Err(crate::store::payments::not_refundable(&found).into());
+        }
+        if let Err(e) = self.payments.refund(&found).await {
+            return Err(unpaid(&found, e));
+        }
+        let refunded = self
+            .paid
+            .refund_order(&show, order, self.clock.now())
+            .await??;
+        tracing::info!(show = %show.id, order = %order, "order refunded");
+        metrics::counter!("livesale_refunds_total").increment(1);
+        self.announce_pins(&show).await;
+        Ok(refunded)
+    }
+}
+
+/// `pm_` and letters, digits and underscores, at most 255 characters.
+fn valid_payment_method(id: &str) -> bool {
+    id.len() <= 255
+        && id.strip_prefix("pm_").is_some_and(|rest| {
+            !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+}
+
+fn order_not_found() -> DomainError {
+    DomainError::not_found(Code::OrderNotFound, "no such order in this show")
+}
+
+fn not_pending(order: &Order) -> DomainError {
+    DomainError::conflict(
+        Code::OrderNotPending,
+        format!(
+            "only an order waiting for its card payment can be paid; this one is {}",
+            order.status.as_str()
+        ),
+    )
+}
+
+fn unpaid(order: &Order, e: PaymentError) -> CommerceError {
+    CommerceError::Unpaid(Unpaid {
+        order: order.id,
+        code: e.code(),
+        why: e.to_string(),
+    })
+}

@@ -7,7 +7,8 @@
 use async_trait::async_trait;
 
 use crate::domain::Code;
-use crate::domain::commerce::{Order, PaymentProcessor, PaymentRef, Shipping};
+use crate::domain::ViewerId;
+use crate::domain::commerce::{Order, PaymentProcessor, PaymentRef, Shipping, StripeCustomerId};
 
 /// Why a charge did not go through. Its text is what the order records as its failure
 /// (`Order::failure`) and what the buyer reads.
@@ -93,15 +94,61 @@ pub trait PaymentProvider: Send + Sync + 'static {
         payment_method: &str,
     ) -> Result<Confirmed, PaymentError> {
         let _ = (order, payment_method);
-        Err(PaymentError::Unavailable {
-            reason: "this server's payment provider takes no cards".into(),
-        })
+        Err(no_cards())
     }
 
     /// Gives a paid order's money back (the test provider moved none, so it has nothing to do).
     async fn refund(&self, order: &Order) -> Result<(), PaymentError> {
         let _ = order;
         Ok(())
+    }
+
+    /// The processor's customer for a buyer, under which their cards are saved: `known` when
+    /// the store had one, else a new one (`None` for a provider without saved cards).
+    async fn customer(
+        &self,
+        known: Option<&StripeCustomerId>,
+        email: Option<&str>,
+        viewer: ViewerId,
+    ) -> Result<Option<StripeCustomerId>, PaymentError> {
+        let _ = (email, viewer);
+        Ok(known.cloned())
+    }
+
+    /// A card setup for the buyer's browser to confirm (Stripe.js `confirmCardSetup`): its
+    /// client secret.
+    async fn setup_card(&self, customer: &StripeCustomerId) -> Result<String, PaymentError> {
+        let _ = customer;
+        Err(no_cards())
+    }
+
+    /// The cards saved under `customer`.
+    async fn saved_cards(
+        &self,
+        customer: &StripeCustomerId,
+    ) -> Result<Vec<SavedCard>, PaymentError> {
+        let _ = customer;
+        Ok(Vec::new())
+    }
+
+    /// Keeps `payment_method` saved under `customer` (after it paid).
+    async fn keep_card(
+        &self,
+        customer: &StripeCustomerId,
+        payment_method: &str,
+    ) -> Result<(), PaymentError> {
+        let _ = (customer, payment_method);
+        Ok(())
+    }
+
+    /// Removes a saved card; `false` when `customer` has no such card.
+    async fn remove_card(
+        &self,
+        customer: &StripeCustomerId,
+        payment_method: &str,
+    ) -> Result<bool, PaymentError> {
+        let _ = (customer, payment_method);
+        Ok(false)
     }
 
     /// Stops a pending order's payment from being taken later (its reservation lapsed).
@@ -111,12 +158,28 @@ pub trait PaymentProvider: Send + Sync + 'static {
     }
 }
 
+fn no_cards() -> PaymentError {
+    PaymentError::Unavailable {
+        reason: "this server's payment provider takes no cards".into(),
+    }
+}
+
 /// The buyer's details a checkout took (checked: `domain::commerce::email`,
-/// `Shipping::checked`).
+/// `Shipping::checked`), and their customer at the processor.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Buyer {
     pub email: Option<String>,
     pub shipping: Option<Box<Shipping>>,
+    pub customer: Option<StripeCustomerId>,
+}
+
+/// A saved card as its owner sees it ("Visa •••• 4242").
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct SavedCard {
+    /// The payment method (`pm_…`) to pay with in one tap.
+    pub id: String,
+    pub brand: String,
+    pub last4: String,
 }
 
 /// What a provider did when asked to take an order's payment.
@@ -153,6 +216,8 @@ pub struct ClientPayment {
     pub client_secret: String,
     /// The publishable key the page gives Stripe.js.
     pub publishable_key: String,
+    /// The buyer's saved cards: paying with one is one tap.
+    pub saved_cards: Vec<SavedCard>,
     /// The processor's reference, kept with the order.
     #[serde(skip)]
     pub reference: PaymentRef,

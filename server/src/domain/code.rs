@@ -41,6 +41,8 @@ codes! {
     C = "c",
     CameraNotFound = "camera_not_found",
     CameraWithoutVideo = "camera_without_video",
+    CardNotFound = "card_not_found",
+    CardPaymentsOff = "card_payments_off",
     CartFull = "cart_full",
     ChatPaused = "chat_paused",
     CodecMismatch = "codec_mismatch",

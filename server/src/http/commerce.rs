@@ -392,10 +392,14 @@ fn checkout_response(checkout: Checkout) -> Response {
 /// 402 for a payment that did not go through, 503 with `Retry-After` when the processor
 /// could not be asked (nothing was charged either way).
 fn payment_required(unpaid: Unpaid) -> ApiError {
-    let detail = format!(
-        "{}; nothing was charged for order {}",
-        unpaid.why, unpaid.order
-    );
+    let detail = if unpaid.order.0.is_nil() {
+        format!("{}; nothing was charged", unpaid.why)
+    } else {
+        format!(
+            "{}; nothing was charged for order {}",
+            unpaid.why, unpaid.order
+        )
+    };
     if unpaid.code == Code::PaymentUnavailable {
         return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, unpaid.code, detail)
             .with_header(header::RETRY_AFTER, HeaderValue::from_static("5"));

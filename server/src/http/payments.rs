@@ -13,6 +13,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiBytes, ApiJson, ApiPath, Caller};
+use crate::commerce::payment::SavedCard;
 use crate::domain::commerce::Order;
 use crate::domain::{Code, OrderId, ShowId};
 use crate::services::commerce::CardStatus;
@@ -23,6 +24,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_order))
         .routes(routes!(pay_order))
         .routes(routes!(refund_order))
+        .routes(routes!(setup_card))
+        .routes(routes!(saved_cards))
+        .routes(routes!(remove_card))
         .routes(routes!(stripe_webhook))
 }
 
@@ -104,6 +108,68 @@ async fn refund_order(
     Ok(Json(
         state.commerce.refund(caller.principal(), id, order).await?,
     ))
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct CardSetup {
+    /// The SetupIntent's client secret, for Stripe.js's `confirmCardSetup`.
+    client_secret: String,
+}
+
+/// A new card for the caller (viewers, `--payments stripe`): a SetupIntent under their
+/// customer with this show's creator; confirming it in the page saves the card.
+#[utoipa::path(post, path = "/api/shows/{id}/cards/setup", tag = "payments",
+    params(("id" = ShowId, Path)),
+    responses((status = 200, body = CardSetup), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 404, body = Problem),
+              (status = 409, body = Problem), (status = 503, body = Problem)),
+    security(("bearer" = [])))]
+async fn setup_card(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<ShowId>,
+) -> ApiResult<Json<CardSetup>> {
+    let client_secret = state.commerce.setup_card(caller.principal(), id).await?;
+    Ok(Json(CardSetup { client_secret }))
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct SavedCards {
+    cards: Vec<SavedCard>,
+}
+
+/// The caller's saved cards with this show's creator (one tap to pay with).
+#[utoipa::path(get, path = "/api/shows/{id}/cards", tag = "payments",
+    params(("id" = ShowId, Path)),
+    responses((status = 200, body = SavedCards), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 404, body = Problem),
+              (status = 503, body = Problem)),
+    security(("bearer" = [])))]
+async fn saved_cards(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<ShowId>,
+) -> ApiResult<Json<SavedCards>> {
+    let cards = state.commerce.saved_cards(caller.principal(), id).await?;
+    Ok(Json(SavedCards { cards }))
+}
+
+/// Removes one of the caller's saved cards.
+#[utoipa::path(delete, path = "/api/shows/{id}/cards/{card}", tag = "payments",
+    params(("id" = ShowId, Path), ("card" = String, Path, description = "pm_…")),
+    responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 503, body = Problem)),
+    security(("bearer" = [])))]
+async fn remove_card(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((id, card)): ApiPath<(ShowId, String)>,
+) -> ApiResult<StatusCode> {
+    state
+        .commerce
+        .remove_card(caller.principal(), id, &card)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// What a webhook delivery did (for Stripe's dashboard and logs).

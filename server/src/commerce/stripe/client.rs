@@ -387,6 +387,19 @@ impl StripeClient {
         Ok(list.data)
     }
 
+    /// Saves a card on `customer` (one the page's SetupIntent made; real Stripe has attached
+    /// it already and answers it as it is).
+    pub async fn attach_payment_method(
+        &self,
+        id: &str,
+        customer: &str,
+    ) -> Result<PaymentMethod, StripeError> {
+        let mut form = Form::new();
+        param(&mut form, "customer", customer);
+        self.post(&["payment_methods", id, "attach"], &form, None)
+            .await
+    }
+
     /// Removes a saved card from its customer.
     pub async fn detach_payment_method(&self, id: &str) -> Result<PaymentMethod, StripeError> {
         self.post(&["payment_methods", id, "detach"], &Form::new(), None)

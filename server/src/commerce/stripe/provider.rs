@@ -11,9 +11,12 @@ use async_trait::async_trait;
 use super::PaymentIntentStatus;
 use super::{NewPaymentIntent, StripeClient, StripeError};
 use crate::commerce::payment::{
-    Begun, Buyer, ClientPayment, Confirmed, PaymentError, PaymentProvider,
+    Begun, Buyer, ClientPayment, Confirmed, PaymentError, PaymentProvider, SavedCard,
 };
-use crate::domain::commerce::{Order, PaymentIntentId, PaymentProcessor, PaymentRef};
+use crate::domain::ViewerId;
+use crate::domain::commerce::{
+    Order, PaymentIntentId, PaymentProcessor, PaymentRef, StripeCustomerId,
+};
 
 /// The Stripe provider: the API client and the key the buyer's page gives Stripe.js.
 pub struct StripePayments {
@@ -32,6 +35,7 @@ impl StripePayments {
             provider: PaymentProcessor::Stripe,
             client_secret,
             publishable_key: self.publishable_key.clone(),
+            saved_cards: Vec::new(),
             reference: PaymentRef {
                 provider: PaymentProcessor::Stripe,
                 intent_id,
@@ -46,12 +50,13 @@ impl PaymentProvider for StripePayments {
         true
     }
 
-    async fn begin(&self, order: &Order, _buyer: &Buyer, key: &str) -> Result<Begun, PaymentError> {
+    async fn begin(&self, order: &Order, buyer: &Buyer, key: &str) -> Result<Begun, PaymentError> {
+        let customer = buyer.customer.as_ref().map(StripeCustomerId::as_str);
         let new = NewPaymentIntent {
             amount: order.total,
             order_id: order.id,
             show_id: order.show_id,
-            customer: None,
+            customer,
             payment_method: None,
             confirm: false,
             off_session: false,
@@ -64,7 +69,93 @@ impl PaymentProvider for StripePayments {
             .create_payment_intent(&new, &idempotency)
             .await
             .map_err(|e| payment_error(&e))?;
-        Ok(Begun::Awaiting(self.client_payment(intent)?))
+        let mut payment = self.client_payment(intent)?;
+        if let Some(customer) = &buyer.customer {
+            payment.saved_cards = self.saved_cards(customer).await?;
+        }
+        Ok(Begun::Awaiting(payment))
+    }
+
+    async fn customer(
+        &self,
+        known: Option<&StripeCustomerId>,
+        email: Option<&str>,
+        viewer: ViewerId,
+    ) -> Result<Option<StripeCustomerId>, PaymentError> {
+        if let Some(known) = known {
+            return Ok(Some(known.clone()));
+        }
+        let key = format!("livesale-customer-{viewer}");
+        let customer = self
+            .client
+            .create_customer(email, viewer, &key)
+            .await
+            .map_err(|e| payment_error(&e))?;
+        StripeCustomerId::parse(&customer.id)
+            .map(Some)
+            .map_err(|e| unavailable(&e))
+    }
+
+    async fn setup_card(&self, customer: &StripeCustomerId) -> Result<String, PaymentError> {
+        let key = format!("livesale-setup-{}", uuid::Uuid::now_v7());
+        let setup = self
+            .client
+            .create_setup_intent(customer.as_str(), &key)
+            .await
+            .map_err(|e| payment_error(&e))?;
+        setup
+            .client_secret
+            .ok_or_else(|| unavailable(&"Stripe sent no client secret for the SetupIntent"))
+    }
+
+    async fn saved_cards(
+        &self,
+        customer: &StripeCustomerId,
+    ) -> Result<Vec<SavedCard>, PaymentError> {
+        let methods = self
+            .client
+            .list_payment_methods(customer.as_str())
+            .await
+            .map_err(|e| payment_error(&e))?;
+        Ok(methods
+            .into_iter()
+            .filter_map(|m| {
+                let card = m.card?;
+                Some(SavedCard {
+                    id: m.id,
+                    brand: card.brand.unwrap_or_else(|| "card".into()),
+                    last4: card.last4.unwrap_or_default(),
+                })
+            })
+            .collect())
+    }
+
+    async fn keep_card(
+        &self,
+        customer: &StripeCustomerId,
+        payment_method: &str,
+    ) -> Result<(), PaymentError> {
+        self.client
+            .attach_payment_method(payment_method, customer.as_str())
+            .await
+            .map(|_| ())
+            .map_err(|e| payment_error(&e))
+    }
+
+    async fn remove_card(
+        &self,
+        customer: &StripeCustomerId,
+        payment_method: &str,
+    ) -> Result<bool, PaymentError> {
+        let saved = self.saved_cards(customer).await?;
+        if !saved.iter().any(|c| c.id == payment_method) {
+            return Ok(false);
+        }
+        self.client
+            .detach_payment_method(payment_method)
+            .await
+            .map(|_| true)
+            .map_err(|e| payment_error(&e))
     }
 
     async fn resume(&self, order: &Order) -> Result<Option<ClientPayment>, PaymentError> {

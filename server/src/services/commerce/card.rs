@@ -6,7 +6,7 @@
 //! buyer's page waits for `order.updated`.
 
 use super::{CommerceError, CommerceService, Unpaid};
-use crate::commerce::payment::{Confirmed, PaymentError};
+use crate::commerce::payment::{Confirmed, PaymentError, SavedCard};
 use crate::domain::access::{Action, authorize};
 use crate::domain::commerce::{Order, OrderStatus};
 use crate::domain::{Code, DomainError, OrderId, Principal, ShowId};
@@ -110,6 +110,7 @@ impl CommerceService {
                 }
                 Err(e) => return Err(unpaid(&order, e)),
             };
+            self.keep_card(&shopper, payment_method).await;
             return Ok(CardPayment {
                 order,
                 status,
@@ -122,6 +123,104 @@ impl CommerceService {
                 reason: "the payment could not be started again".into(),
             },
         ))
+    }
+
+    /// A new card setup for the caller (Stripe.js `confirmCardSetup`): its client secret.
+    pub async fn setup_card(
+        &self,
+        who: Option<&Principal>,
+        id: ShowId,
+    ) -> Result<String, CommerceError> {
+        let shopper = self.shopper(who, id).await?;
+        let known = self
+            .paid
+            .customer(shopper.show.creator_id, shopper.viewer)
+            .await?;
+        let customer = self
+            .payments
+            .customer(known.as_ref(), None, shopper.viewer)
+            .await
+            .map_err(|e| unpaid_now(shopper.viewer, e))?;
+        let Some(customer) = customer else {
+            return Err(no_card_payments().into());
+        };
+        if known.as_ref() != Some(&customer) {
+            self.paid
+                .set_customer(shopper.show.creator_id, shopper.viewer, Some(&customer))
+                .await?;
+        }
+        self.payments
+            .setup_card(&customer)
+            .await
+            .map_err(|e| unpaid_now(shopper.viewer, e))
+    }
+
+    /// The caller's saved cards with this show's creator.
+    pub async fn saved_cards(
+        &self,
+        who: Option<&Principal>,
+        id: ShowId,
+    ) -> Result<Vec<SavedCard>, CommerceError> {
+        let shopper = self.shopper(who, id).await?;
+        let Some(customer) = self
+            .paid
+            .customer(shopper.show.creator_id, shopper.viewer)
+            .await?
+        else {
+            return Ok(Vec::new());
+        };
+        self.payments
+            .saved_cards(&customer)
+            .await
+            .map_err(|e| unpaid_now(shopper.viewer, e))
+    }
+
+    /// Removes one of the caller's saved cards (`card_not_found` when it is not theirs).
+    pub async fn remove_card(
+        &self,
+        who: Option<&Principal>,
+        id: ShowId,
+        card: &str,
+    ) -> Result<(), CommerceError> {
+        let shopper = self.shopper(who, id).await?;
+        let customer = self
+            .paid
+            .customer(shopper.show.creator_id, shopper.viewer)
+            .await?;
+        let removed = match customer {
+            Some(c) if valid_payment_method(card) => self
+                .payments
+                .remove_card(&c, card)
+                .await
+                .map_err(|e| unpaid_now(shopper.viewer, e))?,
+            _ => false,
+        };
+        if removed {
+            Ok(())
+        } else {
+            Err(DomainError::not_found(Code::CardNotFound, "no such saved card").into())
+        }
+    }
+
+    /// Keeps a card that paid saved under the buyer's customer, for one tap next time. A
+    /// failure only costs that convenience: logged.
+    async fn keep_card(&self, shopper: &super::Shopper, payment_method: &str) {
+        let creator = shopper.show.creator_id;
+        let kept = async {
+            let Some(customer) = self
+                .paid
+                .customer(creator, shopper.viewer)
+                .await
+                .ok()
+                .flatten()
+            else {
+                return Ok(());
+            };
+            self.payments.keep_card(&customer, payment_method).await
+        };
+        if let Err(e) = kept.await {
+            tracing::info!(show = %shopper.show.id, error = %e, "a card that paid was not kept");
+        }
     }
 
     /// Refunds a paid order (the show's creator): the money goes back at the processor first,
@@ -160,6 +259,23 @@ fn valid_payment_method(id: &str) -> bool {
         && id.strip_prefix("pm_").is_some_and(|rest| {
             !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         })
+}
+
+fn no_card_payments() -> DomainError {
+    DomainError::conflict(
+        Code::CardPaymentsOff,
+        "this server takes no card payments (--payments is not stripe)",
+    )
+}
+
+/// A processor failure outside any order.
+fn unpaid_now(viewer: crate::domain::ViewerId, e: PaymentError) -> CommerceError {
+    tracing::warn!(viewer = %viewer, error = %e, "a card request failed");
+    CommerceError::Unpaid(Unpaid {
+        order: OrderId(uuid::Uuid::nil()),
+        code: e.code(),
+        why: e.to_string(),
+    })
 }
 
 fn order_not_found() -> DomainError {

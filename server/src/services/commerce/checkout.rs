@@ -155,7 +155,11 @@ impl CommerceService {
         if shipping.is_some() && email.is_none() {
             return Err(missing("email", Code::InvalidEmail));
         }
-        Ok(Buyer { email, shipping })
+        Ok(Buyer {
+            email,
+            shipping,
+            customer: None,
+        })
     }
 
     /// Starts the payment of a reserved order and settles what can be settled now: paid (the
@@ -169,7 +173,11 @@ impl CommerceService {
         key: &str,
     ) -> Result<CheckoutOutcome, StoreError> {
         let timeout = self.settings.payment_timeout;
-        let begun = tokio::time::timeout(timeout, self.payments.begin(&order, buyer, key)).await;
+        let begun = tokio::time::timeout(timeout, async {
+            let buyer = self.with_customer(&show, &order, buyer).await?;
+            self.payments.begin(&order, &buyer, key).await
+        })
+        .await;
         let charged = match begun {
             Ok(Ok(Begun::Awaiting(payment))) => {
                 return self.await_payment(show, order, buyer, payment).await;
@@ -229,6 +237,42 @@ impl CommerceService {
                 self.give_back_cart(&show, &settled).await;
                 CheckoutOutcome::Refused(reservation_expired())
             }
+        })
+    }
+
+    /// The buyer with their customer at the processor (saved cards live under it): the one
+    /// the store keeps for this creator's shows, or a new one, then kept.
+    async fn with_customer(
+        &self,
+        show: &Show,
+        order: &Order,
+        buyer: &Buyer,
+    ) -> Result<Buyer, PaymentError> {
+        if !self.payments.needs_buyer() {
+            return Ok(buyer.clone());
+        }
+        let stored = |e: StoreError| PaymentError::Unavailable {
+            reason: format!("the store could not be asked ({e})"),
+        };
+        let known = self
+            .paid
+            .customer(show.creator_id, order.viewer_id)
+            .await
+            .map_err(stored)?;
+        let email = buyer.email.as_deref();
+        let customer = self
+            .payments
+            .customer(known.as_ref(), email, order.viewer_id)
+            .await?;
+        if customer.is_some() && customer != known {
+            self.paid
+                .set_customer(show.creator_id, order.viewer_id, customer.as_ref())
+                .await
+                .map_err(stored)?;
+        }
+        Ok(Buyer {
+            customer,
+            ..buyer.clone()
         })
     }
 

@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod localstripe;
+pub mod netns;
 pub mod receiver;
 pub mod redis;
 pub mod sdp;

@@ -232,7 +232,15 @@ impl CommerceService {
         id: ShowId,
         order: OrderId,
     ) -> Result<Order, CommerceError> {
-        let show = self.show_for(who, id, Action::ManageShow).await?;
+        let show = self.show(id).await?;
+        if let Err(e) = authorize(who, Action::ManageShow, Some(&show)) {
+            // Another creator learns nothing of this show's orders.
+            return Err(match who {
+                Some(Principal::Creator { .. }) => order_not_found(),
+                _ => e,
+            }
+            .into());
+        }
         let Some(found) = self.commerce.order(&show, order).await? else {
             return Err(order_not_found().into());
         };

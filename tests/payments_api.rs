@@ -20,6 +20,7 @@ use common::localstripe::{CARD_DECLINED, CARD_OK, LocalStripe};
 use common::redis::PrivateRedis;
 use common::server::{Backend, TestServer, assert_problem, s, test_config};
 use common::ws::{WAIT, WsClient};
+use futures::StreamExt;
 use livesale::commerce::stripe::{Secret, signature};
 use livesale::config::PaymentsMode;
 use reqwest::Method;
@@ -35,6 +36,7 @@ in_private_netns!(
     refunds_give_the_money_and_the_stock_back,
     webhooks_are_verified_and_counted_once,
     stripe_unreachable_is_503_and_nothing_is_reserved,
+    a_success_after_the_reservation_lapsed_is_refunded,
 );
 
 // ---- the world ------------------------------------------------------------------------------
@@ -652,4 +654,180 @@ async fn stripe_unreachable_is_503_and_nothing_is_reserved(backend: Backend) {
     assert_problem(&(status, body), 503, "payment_unavailable");
     assert!(headers.get("retry-after").is_some(), "{headers:?}");
     assert_eq!(shop.stock().await, 5, "the reservation was released");
+}
+
+/// A payment that succeeds at Stripe after its reservation lapsed (its webhook late): the
+/// stock already went back to others, so the money goes back too (refunded at Stripe,
+/// logged), and nothing is counted twice.
+async fn a_success_after_the_reservation_lapsed_is_refunded(backend: Backend) {
+    let shop = shop(backend, 3, |c| c.reservation_ttl_s = 2).await;
+    // Stripe's deliveries go nowhere for now: the success arrives "late", by hand.
+    shop.ls
+        .register_webhook("livesale", "http://127.0.0.1:9/nowhere", WEBHOOK_SECRET)
+        .await;
+    let (_, token) = shop.buyer("Ada", 1).await;
+    let placed = shop.checkout_ok(&token, "k-1").await;
+    let order = s(&placed["order"]["id"]);
+    let card = shop.new_card(&token, CARD_OK).await;
+    let (status, paid) = shop.pay(&token, &order, &card).await;
+    assert_eq!(status, 200, "{paid}");
+    assert_eq!(
+        shop.intent(&intent_of(&placed)).await["status"],
+        "succeeded"
+    );
+    shop.srv.clock.advance(Duration::from_secs(3));
+    shop.wait_order(&token, &order, "expired").await;
+    assert_eq!(
+        shop.stock().await,
+        3,
+        "the lapsed reservation's stock is back"
+    );
+
+    let event = json!({
+        "id": "evt_livesale_late", "object": "event", "type": "payment_intent.succeeded",
+        "created": chrono::Utc::now().timestamp(),
+        "data": { "object": shop.intent(&intent_of(&placed)).await }
+    })
+    .to_string();
+    let header = signature::sign(
+        &Secret::new(WEBHOOK_SECRET),
+        chrono::Utc::now().timestamp(),
+        event.as_bytes(),
+    );
+    let got = TestServer::finish(
+        shop.srv
+            .http
+            .post(shop.srv.url("/api/webhooks/stripe"))
+            .header("Stripe-Signature", header)
+            .body(event)
+            .send()
+            .await
+            .expect("webhook sent"),
+    )
+    .await;
+    assert_eq!(got, (200, json!({ "outcome": "refunded_late" })));
+    assert_eq!(shop.order(&token, &order).await["status"], "expired");
+    assert_eq!(shop.stock().await, 3, "nothing counted twice");
+    let refunds = shop
+        .srv
+        .http
+        .get(format!("{}/v1/refunds", shop.ls.base()))
+        .bearer_auth(common::localstripe::SECRET_KEY)
+        .send()
+        .await
+        .expect("localstripe answers")
+        .json::<Value>()
+        .await
+        .expect("a list");
+    let refunded: Vec<&Value> = refunds["data"]
+        .as_array()
+        .expect("refunds")
+        .iter()
+        .filter(|r| r["payment_intent"] == intent_of(&placed).as_str())
+        .collect();
+    assert_eq!(
+        refunded.len(),
+        1,
+        "one refund of the late payment: {refunds}"
+    );
+}
+
+/// The flash drop through Stripe, on two nodes sharing one Redis: 1,000 buyers race for 100
+/// units through both nodes; exactly 100 orders are reserved, each is paid by card, and the
+/// shelf ends empty with 100 paid orders.
+#[test]
+fn netns_redis_a_flash_drop_through_stripe_sells_exactly_its_units_on_two_nodes() {
+    common::netns::netns_test(
+        "netns_redis_a_flash_drop_through_stripe_sells_exactly_its_units_on_two_nodes",
+        flash_drop,
+    )
+}
+
+async fn flash_drop() {
+    const BUYERS: usize = 1000;
+    const UNITS: i64 = 100;
+    let a = shop(Backend::Redis, UNITS, |_| {}).await;
+    let mut config_b = a.srv.config.clone();
+    config_b.node_id = Some("node-b".into());
+    let b = TestServer::start_with(config_b).await;
+    let nodes = [&a.srv, &b];
+    let buyers: Vec<(usize, String)> = futures::stream::iter(0..BUYERS)
+        .map(|i| {
+            let (a, node) = (&a, nodes[i % 2]);
+            async move {
+                let (_, token) = node.viewer(&a.show, &format!("Buyer {i}")).await;
+                let path = format!("/api/shows/{}/cart/items/{}", a.show, a.product);
+                let resp = node
+                    .http
+                    .put(node.url(&path))
+                    .bearer_auth(&token)
+                    .json(&json!({ "quantity": 1 }))
+                    .send()
+                    .await
+                    .expect("cart");
+                assert_eq!(resp.status(), 200);
+                (i, token)
+            }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    let body = json!({ "email": "buyer@example.com", "shipping": address() });
+    let answers: Vec<(String, u16, Value)> = futures::stream::iter(buyers)
+        .map(|(i, token)| {
+            let (node, body) = (nodes[i % 2], body.clone());
+            let show = a.show.clone();
+            async move {
+                let resp = node
+                    .http
+                    .post(node.url(&format!("/api/shows/{show}/checkout")))
+                    .bearer_auth(&token)
+                    .header("Idempotency-Key", format!("drop-{i}"))
+                    .json(&body)
+                    .send()
+                    .await
+                    .expect("checkout sent");
+                let (status, body) = TestServer::finish(resp).await;
+                (token, status, body)
+            }
+        })
+        .buffer_unordered(128)
+        .collect()
+        .await;
+    let mut reserved = Vec::new();
+    for (token, status, body) in answers {
+        match status {
+            201 => reserved.push((token, s(&body["order"]["id"]))),
+            409 if body["code"] == "sold_out" => {}
+            _ => panic!("unexpected checkout answer {status}: {body}"),
+        }
+    }
+    assert_eq!(
+        reserved.len(),
+        UNITS as usize,
+        "exactly the units are reserved"
+    );
+    assert_eq!(a.stock().await, 0);
+    futures::stream::iter(&reserved)
+        .for_each_concurrent(8, |(token, order)| async {
+            let card = a.new_card(token, CARD_OK).await;
+            let (status, paid) = a.pay(token, order, &card).await;
+            assert_eq!(status, 200, "{paid}");
+        })
+        .await;
+    for (token, order) in &reserved {
+        a.wait_order(token, order, "paid").await;
+    }
+    let (status, orders) = a
+        .call(
+            Method::GET,
+            &format!("/api/shows/{}/orders", a.show),
+            Some(&a.creator),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{orders}");
+    assert_eq!(orders["paid"], UNITS, "{}", orders["paid"]);
+    assert_eq!(a.stock().await, 0);
+    b.stop().await;
 }

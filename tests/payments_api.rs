@@ -17,6 +17,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::localstripe::{CARD_DECLINED, CARD_OK, LocalStripe};
+use common::receiver::Receiver;
 use common::redis::PrivateRedis;
 use common::server::{Backend, TestServer, assert_problem, s, test_config};
 use common::ws::{WAIT, WsClient};
@@ -67,6 +68,8 @@ async fn shop(
     config.stripe_webhook_secret = Some(Secret::new(WEBHOOK_SECRET));
     config.stripe_api_base = ls.base();
     config.stripe_js_url = ls.js_url();
+    config.webhook_poll_ms = 50;
+    config.webhook_backoff_base_ms = 100;
     tune(&mut config);
     let srv = TestServer::start_with(config).await;
     ls.register_webhook("livesale", &srv.url("/api/webhooks/stripe"), WEBHOOK_SECRET)
@@ -258,6 +261,41 @@ impl Shop {
             .expect("localstripe answers");
         resp.json().await.expect("a PaymentIntent")
     }
+}
+
+impl Shop {
+    /// A receiver of the creator's signed order events (the merchant's webhook).
+    async fn merchant(&self) -> Receiver {
+        let receiver = Receiver::start(0).await;
+        let (status, body) = self
+            .call(
+                Method::PUT,
+                "/api/webhook",
+                Some(&self.creator),
+                Some(json!({ "url": receiver.url() })),
+            )
+            .await;
+        assert_eq!(status, 200, "webhook: {body}");
+        receiver
+    }
+}
+
+/// The merchant's events about `order` of `kind`, after waiting (bounded) for `want` of them
+/// and then a moment more, so an extra one would be seen.
+async fn merchant_events(receiver: &Receiver, order: &str, kind: &str, want: usize) -> usize {
+    let count = || {
+        receiver
+            .requests()
+            .iter()
+            .filter(|r| r.header("x-livesale-event") == kind && r.json()["order"]["id"] == order)
+            .count()
+    };
+    let deadline = Instant::now() + WAIT;
+    while count() < want && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    count()
 }
 
 fn intent_of(placed: &Value) -> String {
@@ -498,6 +536,7 @@ async fn a_saved_card_pays_the_next_order_in_one_tap(backend: Backend) {
 async fn refunds_give_the_money_and_the_stock_back(backend: Backend) {
     let shop = shop(backend, 5, |_| {}).await;
     let (_, token) = shop.buyer("Ada", 2).await;
+    let merchant = shop.merchant().await;
     let placed = shop.checkout_ok(&token, "k-1").await;
     let order = s(&placed["order"]["id"]);
     let refund = format!("/api/shows/{}/orders/{order}/refund", shop.show);
@@ -528,6 +567,11 @@ async fn refunds_give_the_money_and_the_stock_back(backend: Backend) {
     assert_eq!(status, 200, "refund: {refunded}");
     assert_eq!(refunded["status"], "refunded", "{refunded}");
     assert_eq!(shop.stock().await, 5, "the refunded units are back");
+    assert_eq!(
+        merchant_events(&merchant, &order, "order.refunded", 1).await,
+        1
+    );
+    assert_eq!(merchant_events(&merchant, &order, "order.paid", 1).await, 1);
     assert_eq!(
         shop.intent(&intent_of(&placed)).await["status"],
         "succeeded"
@@ -588,6 +632,7 @@ async fn webhooks_are_verified_and_counted_once(backend: Backend) {
     let now = chrono::Utc::now().timestamp();
     let intent = intent_of(&placed);
     let (mut room, _) = WsClient::join(&shop.srv, &shop.show, None).await;
+    let merchant = shop.merchant().await;
 
     let real = event("evt_livesale_1", &intent);
     let forged = signature::sign(&Secret::new("whsec_someone_else"), now, real.as_bytes());
@@ -635,6 +680,11 @@ async fn webhooks_are_verified_and_counted_once(backend: Backend) {
         "a second purchase was announced: {more:?}"
     );
     assert_eq!(shop.stock().await, 4);
+    assert_eq!(
+        merchant_events(&merchant, &order, "order.paid", 1).await,
+        1,
+        "the merchant hears of the payment exactly once"
+    );
 }
 
 /// Stripe unreachable at checkout: 503 with `Retry-After`, the reservation released.

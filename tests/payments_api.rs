@@ -881,3 +881,123 @@ async fn flash_drop() {
     assert_eq!(a.stock().await, 0);
     b.stop().await;
 }
+
+/// The secret key and the webhook secret never show: not in the banner, the logs (at debug),
+/// the pages, or any answer, even when Stripe is unreachable and a webhook is forged.
+#[test]
+fn netns_memory_secrets_never_reach_logs_pages_or_answers() {
+    common::netns::netns_test(
+        "netns_memory_secrets_never_reach_logs_pages_or_answers",
+        secrets_stay_secret,
+    )
+}
+
+async fn secrets_stay_secret() {
+    const KEY: &str = "sk_test_MARKER_never_shown_4242";
+    const HOOK: &str = "whsec_MARKER_never_shown_4242";
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let dead = format!("http://{}", closed.local_addr().expect("its address"));
+    drop(closed);
+    let mut proc = common::server::ServerProcess::spawn(
+        &["--no-demo"],
+        &[
+            ("LIVESALE_PAYMENTS", "stripe"),
+            ("STRIPE_SECRET_KEY", KEY),
+            ("STRIPE_PUBLISHABLE_KEY", PUBLISHABLE_KEY),
+            ("STRIPE_WEBHOOK_SECRET", HOOK),
+            ("LIVESALE_STRIPE_API_BASE", &dead),
+            ("LIVESALE_SECRET", "secrets-test-0123456789abcdef"),
+            ("LIVESALE_ADMIN_TOKEN", "adm"),
+            ("LIVESALE_JOIN_RATE", "0"),
+            ("RUST_LOG", "debug"),
+        ],
+    );
+    let http = reqwest::Client::new();
+    let base = proc.base.clone();
+    let mut seen = proc.banner.clone();
+    let mut send = async |req: reqwest::RequestBuilder| -> Value {
+        let resp = req.send().await.expect("answered");
+        let text = resp.text().await.expect("a body");
+        seen.push_str(&text);
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    };
+    let creator = s(&send(
+        http.post(format!("{base}/api/creators"))
+            .bearer_auth("adm")
+            .json(&json!({ "name": "M" })),
+    )
+    .await["token"]);
+    let show = s(&send(
+        http.post(format!("{base}/api/shows"))
+            .bearer_auth(&creator)
+            .json(&json!({ "title": "S" })),
+    )
+    .await["id"]);
+    send(
+        http.post(format!("{base}/api/shows/{show}/start"))
+            .bearer_auth(&creator)
+            .json(&json!({})),
+    )
+    .await;
+    let product = s(&send(http.post(format!("{base}/api/products")).bearer_auth(&creator).json(&json!({
+        "sku": "M1", "title": "Mug", "price": { "amount": 900, "currency": "USD" }, "stock": 3
+    }))).await["id"]);
+    send(
+        http.post(format!("{base}/api/shows/{show}/lineup"))
+            .bearer_auth(&creator)
+            .json(&json!({ "product_id": product })),
+    )
+    .await;
+    let viewer = s(&send(
+        http.post(format!("{base}/api/shows/{show}/viewers"))
+            .json(&json!({ "display_name": "V" })),
+    )
+    .await["token"]);
+    send(
+        http.put(format!("{base}/api/shows/{show}/cart/items/{product}"))
+            .bearer_auth(&viewer)
+            .json(&json!({ "quantity": 1 })),
+    )
+    .await;
+    let refused = send(
+        http.post(format!("{base}/api/shows/{show}/checkout"))
+            .bearer_auth(&viewer)
+            .header("Idempotency-Key", "k")
+            .json(&json!({ "email": "v@example.com", "shipping": address() })),
+    )
+    .await;
+    assert_eq!(refused["code"], "payment_unavailable", "{refused}");
+    send(
+        http.post(format!("{base}/api/shows/{show}/cards/setup"))
+            .bearer_auth(&viewer),
+    )
+    .await;
+    let forged = signature::sign(
+        &Secret::new("whsec_wrong"),
+        chrono::Utc::now().timestamp(),
+        b"{}",
+    );
+    send(
+        http.post(format!("{base}/api/webhooks/stripe"))
+            .header("Stripe-Signature", forged)
+            .body("{}"),
+    )
+    .await;
+    for page in ["/", &format!("/s/{show}"), "/studio", "/api/openapi.json"] {
+        send(http.get(format!("{base}{page}"))).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proc.terminate();
+    let logs = proc.logs().join("\n");
+    assert!(
+        logs.contains("Stripe"),
+        "the Stripe failure was logged: {logs}"
+    );
+    for secret in [KEY, HOOK, "MARKER"] {
+        assert!(
+            !seen.contains(secret),
+            "{secret} reached an answer or the banner"
+        );
+        assert!(!logs.contains(secret), "{secret} reached the logs");
+    }
+}

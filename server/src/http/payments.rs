@@ -32,7 +32,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// One order of the show (its buyer, or the show's creator).
 #[utoipa::path(get, path = "/api/shows/{id}/orders/{order_id}", tag = "payments",
-    params(("id" = ShowId, Path), ("order_id" = OrderId, Path)),
+    params(("id" = ShowId, Path), ("order_id" = uuid::Uuid, Path, description = "the order's id")),
     responses((status = 200, body = Order), (status = 401, body = Problem),
               (status = 404, body = Problem)),
     security(("bearer" = [])))]
@@ -67,7 +67,7 @@ pub struct PayAnswer {
 /// when Stripe's webhook arrives (the buyer's WebSocket gets `order.updated`); a decline is
 /// 402 in words and may be retried with another card while the reservation lasts.
 #[utoipa::path(post, path = "/api/shows/{id}/orders/{order_id}/pay", tag = "payments",
-    params(("id" = ShowId, Path), ("order_id" = OrderId, Path)),
+    params(("id" = ShowId, Path), ("order_id" = uuid::Uuid, Path, description = "the order's id")),
     request_body = PayInput,
     responses((status = 200, body = PayAnswer), (status = 401, body = Problem),
               (status = 402, body = Problem), (status = 403, body = Problem),
@@ -95,7 +95,7 @@ async fn pay_order(
 /// Refunds a paid order (the show's creator): the money back at the processor, the order
 /// `refunded`, its stock back, the merchant's `order.refunded` webhook.
 #[utoipa::path(post, path = "/api/shows/{id}/orders/{order_id}/refund", tag = "payments",
-    params(("id" = ShowId, Path), ("order_id" = OrderId, Path)),
+    params(("id" = ShowId, Path), ("order_id" = uuid::Uuid, Path, description = "the order's id")),
     responses((status = 200, body = Order), (status = 401, body = Problem),
               (status = 403, body = Problem), (status = 404, body = Problem),
               (status = 409, body = Problem), (status = 503, body = Problem)),

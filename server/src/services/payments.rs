@@ -96,7 +96,13 @@ impl PaymentsService {
         signature: Option<&str>,
         payload: &[u8],
     ) -> Result<Handled, WebhookError> {
-        let stripe = self.stripe.as_ref().ok_or(WebhookError::NotEnabled)?;
+        let Some(stripe) = self.stripe.as_ref() else {
+            // A delivery without a signature is refused as such, enabled or not.
+            return Err(match signature {
+                None => SignatureError::Missing.into(),
+                Some(_) => WebhookError::NotEnabled,
+            });
+        };
         let now = self.clock.now();
         signature::verify(signature, payload, &stripe.secret, now.timestamp())?;
         let event = Event::parse(payload)?;

@@ -149,3 +149,87 @@ test('a banner that never hides empties itself instead', async () => {
   room.fire({ state: Conn.CONNECTING });
   assert.equal(el.text, '', 'no words for this state: left as it is');
 });
+
+// ---- feature/address.js: a card checkout's email and shipping address ----------------------
+
+const address = await web('feature/address.js');
+const GOOD = {
+  email: ' dana@example.com ', name: 'Dana Levi', line1: '12 Harbour Road', line2: '  ',
+  city: 'Springfield', postal_code: '12345', state: '', country: 'us',
+};
+
+test('good details become the checkout body: trimmed, optional fields left out, country upper-cased', () => {
+  const r = address.checkDetails(GOOD);
+  assert.equal(r.ok, true, JSON.stringify(r));
+  assert.deepEqual(r.body, {
+    email: 'dana@example.com',
+    shipping: { name: 'Dana Levi', line1: '12 Harbour Road', city: 'Springfield', postal_code: '12345', country: 'US' },
+  });
+  const full = address.checkDetails({ ...GOOD, line2: 'Flat 3', state: 'OR' });
+  assert.deepEqual([full.body.shipping.line2, full.body.shipping.state], ['Flat 3', 'OR']);
+});
+
+test('missing and malformed details are refused per field, in form order', () => {
+  const empty = address.checkDetails({});
+  assert.equal(empty.ok, false);
+  assert.deepEqual(Object.keys(empty.errors), ['email', 'name', 'line1', 'city', 'postal_code', 'country']);
+  assert.equal(empty.errors.city, 'Enter your city.');
+  for (const email of ['dana', 'dana@', '@example.com', 'da na@example.com', 'dana@example', 'a@b@c.de']) {
+    const r = address.checkDetails({ ...GOOD, email });
+    assert.deepEqual(Object.keys(r.errors || {}), ['email'], email);
+  }
+  for (const country of ['U', 'USA', '12', 'u1']) {
+    const r = address.checkDetails({ ...GOOD, country });
+    assert.deepEqual(Object.keys(r.errors || {}), ['country'], country);
+  }
+  const long = address.checkDetails({ ...GOOD, postal_code: '1'.repeat(21), line1: 'x'.repeat(201) });
+  assert.deepEqual(Object.keys(long.errors), ['line1', 'postal_code']);
+  assert.match(long.errors.postal_code, /20 characters/);
+  const bidi = address.checkDetails({ ...GOOD, name: 'Dana\u202eLevi', city: 'a\nb' });
+  assert.deepEqual(Object.keys(bidi.errors), ['name', 'city']);
+  // Not Latin is fine.
+  assert.equal(address.checkDetails({ ...GOOD, name: 'דנה לוי', city: 'תל אביב' }).ok, true);
+});
+
+test('a server refusal is traced back to the field its detail names', () => {
+  assert.equal(address.fieldOfProblem('invalid_email', 'email must look like name@example.com'), 'email');
+  assert.equal(address.fieldOfProblem('invalid_shipping', 'shipping.postal_code must not be empty'), 'postal_code');
+  assert.equal(address.fieldOfProblem('invalid_shipping', 'shipping.country must be an ISO code'), 'country');
+  assert.equal(address.fieldOfProblem('invalid_shipping', 'shipping.constructor is odd'), null);
+  assert.equal(address.fieldOfProblem('invalid_shipping', 'no field named'), null);
+  assert.equal(address.fieldOfProblem('sold_out', 'shipping.city'), null);
+});
+
+test('the details are remembered for next time, and bad storage recalls nothing', () => {
+  const kept = new Map();
+  const storage = { get: (k) => kept.get(k) ?? null, set: (k, v) => kept.set(k, v) };
+  assert.deepEqual(address.recallDetails(storage), {});
+  const body = address.checkDetails({ ...GOOD, line2: 'Flat 3' }).body;
+  address.rememberDetails(storage, body);
+  assert.deepEqual(address.recallDetails(storage), {
+    email: 'dana@example.com', name: 'Dana Levi', line1: '12 Harbour Road', line2: 'Flat 3',
+    city: 'Springfield', postal_code: '12345', country: 'US',
+  });
+  // What comes back is checked again like anything typed.
+  assert.equal(address.checkDetails(address.recallDetails(storage)).ok, true);
+  for (const raw of ['{not json', 'null', '42', '{"email":7,"city":"X","__proto__":{"x":1}}']) {
+    const bad = { get: () => raw, set: () => {} };
+    const r = address.recallDetails(bad);
+    assert.equal(typeof r, 'object', raw);
+    assert.equal(r.email, undefined, raw);
+  }
+});
+
+test('saved cards and card refusals in words', () => {
+  assert.equal(address.cardName({ brand: 'visa', last4: '4242' }), 'Visa •••• 4242');
+  assert.equal(address.cardName({ brand: 'amex', last4: '0005' }), 'American Express •••• 0005');
+  assert.equal(address.cardName({ brand: 'newbrand', last4: '1111' }), 'newbrand •••• 1111');
+  assert.equal(address.cardName({}), 'Card •••• ????');
+  assert.match(errors.cardWords('payment_declined'), /declined.*nothing was charged.*another card/i);
+  assert.match(errors.cardWords('order_not_pending'), /reservation lapsed/);
+  assert.match(errors.cardWords('payment_unavailable', { retry_after_s: 5 }), /in 5 s\.$/);
+  assert.equal(errors.cardWords('sold_out', {}), errors.shopWords('sold_out', {}), 'the cart\'s words otherwise');
+  assert.equal(errors.cardWords('valueOf'), undefined);
+  assert.match(errors.unpaidOrderWords('expired'), /went back on sale/);
+  assert.equal(errors.unpaidOrderWords('paid'), undefined);
+});

@@ -15,6 +15,7 @@ mod a11y;
 mod camera;
 mod flow;
 mod moderate;
+mod stripe;
 mod studio;
 mod tls_camera;
 mod units;

@@ -19,6 +19,7 @@ export const Frame = Object.freeze({
   PRESENCE: 'presence',
   PIN_UPDATED: 'pin.updated',
   PURCHASE: 'purchase',
+  ORDER_UPDATED: 'order.updated',
   REACTIONS: 'reactions',
   SHOW_STATUS: 'show.status',
   PROGRAM_CHANGED: 'program.changed',

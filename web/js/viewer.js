@@ -40,6 +40,7 @@ const S = {
   cart: null,
   role: Role.GUEST,
   checkoutKey: null,
+  buying: false,
   playing: false,
 };
 
@@ -111,6 +112,7 @@ room.on(Frame.CHAT_PENDING, () => chatbox.showError('Your message is waiting for
 room.on(Frame.PRESENCE, (m) => setViewers(m.viewers));
 room.on(Frame.PIN_UPDATED, (m) => setPins(m.pins || []));
 room.on(Frame.PURCHASE, (m) => purchaseToast(m));
+room.on(Frame.ORDER_UPDATED, (m) => cart.orderUpdated(m.order));
 room.on(Frame.REACTIONS, (m) => burst(m.counts || {}));
 room.on(Frame.SHOW_STATUS, (m) => { stage.setStatus(m.status); stage.render(); });
 room.on(Frame.PROGRAM_CHANGED, (m) => { S.programKnown = true; S.program = m.camera ?? null; stage.render(); });

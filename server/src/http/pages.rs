@@ -27,8 +27,9 @@ pub fn router() -> Router<AppState> {
 /// `data:`/`blob:` (QR codes) and any http(s) host (a product's `image_url`), video and sound
 /// from `blob:`/`mediastream:` (WHEP and the local camera), network requests only to this
 /// origin and its WebSocket twin, and no framing (`frame-ancestors 'none'`, against
-/// clickjacking a buy button).
-pub fn content_security_policy(host: Option<&str>) -> String {
+/// clickjacking a buy button). A page that pays with Stripe.js (`stripe`) also allows
+/// Stripe.js's script, its frames and its API origin, and nothing more.
+pub fn content_security_policy(host: Option<&str>, stripe: Option<&StripeOrigins>) -> String {
     let sockets = host
         .filter(|h| {
             !h.is_empty()
@@ -37,12 +38,59 @@ pub fn content_security_policy(host: Option<&str>) -> String {
         })
         .map(|h| format!(" ws://{h} wss://{h}"))
         .unwrap_or_default();
+    let (script, frames, api) = match stripe {
+        Some(o) => (
+            format!(" {}", o.script),
+            format!("frame-src {}; ", o.frames.join(" ")),
+            format!(" {}", o.api),
+        ),
+        None => Default::default(),
+    };
     format!(
-        "default-src 'none'; script-src 'self'; style-src 'self'; font-src 'self'; \
+        "default-src 'none'; script-src 'self'{script}; style-src 'self'; font-src 'self'; \
          img-src 'self' data: blob: https: http:; media-src 'self' blob: mediastream:; \
-         connect-src 'self'{sockets}; manifest-src 'self'; base-uri 'none'; \
+         connect-src 'self'{sockets}{api}; {frames}manifest-src 'self'; base-uri 'none'; \
          form-action 'self'; frame-ancestors 'none'; object-src 'none'"
     )
+}
+
+/// What a page paying with Stripe.js must reach besides this origin: the script's origin,
+/// the origins of Stripe.js's frames, and the API origin Stripe.js calls from the browser.
+/// A page that needs them puts them in its response's extensions; [`page_headers`] reads them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StripeOrigins {
+    script: String,
+    frames: Vec<String>,
+    api: String,
+}
+
+/// Real Stripe.js's origin; its frames also come from `hooks.stripe.com` (3-D Secure) and it
+/// calls `api.stripe.com` (Stripe's "Content Security Policy" documentation).
+const STRIPE_JS_ORIGIN: &str = "https://js.stripe.com";
+
+impl StripeOrigins {
+    /// The origins for Stripe.js loaded from `js_url` (`--stripe-js-url`): real Stripe's
+    /// three, or for a stand-in (localstripe) its own origin for all of them. `None` for a URL
+    /// that is not http(s) with a host.
+    pub fn for_js_url(js_url: &str) -> Option<StripeOrigins> {
+        let url = url::Url::parse(js_url).ok()?;
+        if !matches!(url.scheme(), "https" | "http") || url.host().is_none() {
+            return None;
+        }
+        let origin = url.origin().ascii_serialization();
+        if origin == STRIPE_JS_ORIGIN {
+            return Some(StripeOrigins {
+                script: origin.clone(),
+                frames: vec![origin, "https://hooks.stripe.com".into()],
+                api: "https://api.stripe.com".into(),
+            });
+        }
+        Some(StripeOrigins {
+            script: origin.clone(),
+            frames: vec![origin.clone()],
+            api: origin,
+        })
+    }
 }
 
 /// Adds the hardening headers of HTML pages: CSP, `nosniff`, no `Referer` (links carry
@@ -56,8 +104,10 @@ async fn page_headers(request: axum::extract::Request, next: axum::middleware::N
         .and_then(|h| h.to_str().ok())
         .map(str::to_owned);
     let mut response = next.run(request).await;
+    let stripe = response.extensions_mut().remove::<StripeOrigins>();
     let headers = response.headers_mut();
-    if let Ok(csp) = HeaderValue::from_str(&content_security_policy(host.as_deref())) {
+    let csp = content_security_policy(host.as_deref(), stripe.as_ref());
+    if let Ok(csp) = HeaderValue::from_str(&csp) {
         headers.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
     headers.insert(
@@ -179,6 +229,16 @@ fn money_text(m: &crate::domain::Money) -> String {
 #[template(path = "viewer.html")]
 struct ViewerPage {
     d: ShowData,
+    /// `--payments`: `approve`, `decline`, `hang` (the built-in test provider) or `stripe`.
+    payments: &'static str,
+    /// With `stripe`: what the page gives Stripe.js.
+    stripe: Option<StripePage>,
+}
+
+/// The Stripe settings a page sees: the publishable key and where Stripe.js is. Never a secret.
+struct StripePage {
+    publishable_key: String,
+    js_url: String,
 }
 
 #[derive(Template, WebTemplate)]
@@ -324,10 +384,35 @@ async fn load_show(state: &AppState, raw: &str) -> Result<ShowData, Response> {
 }
 
 async fn viewer(State(state): State<AppState>, Path(show): Path<String>) -> Response {
-    match load_show(&state, &show).await {
-        Ok(d) => ViewerPage { d }.into_response(),
-        Err(r) => r,
+    use crate::config::PaymentsMode;
+    let d = match load_show(&state, &show).await {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let payments = match state.config.payments {
+        PaymentsMode::Approve => "approve",
+        PaymentsMode::Decline => "decline",
+        PaymentsMode::Hang => "hang",
+        PaymentsMode::Stripe => "stripe",
+    };
+    // The settings were checked at start; a server without them never gets here with stripe.
+    let stripe = state.config.stripe().ok().flatten().map(|s| StripePage {
+        publishable_key: s.publishable_key,
+        js_url: s.js_url,
+    });
+    let origins = stripe
+        .as_ref()
+        .and_then(|s| StripeOrigins::for_js_url(&s.js_url));
+    let mut response = ViewerPage {
+        d,
+        payments,
+        stripe,
     }
+    .into_response();
+    if let Some(origins) = origins {
+        response.extensions_mut().insert(origins);
+    }
+    response
 }
 
 async fn studio(State(state): State<AppState>, Path(show): Path<String>) -> Response {
@@ -364,5 +449,87 @@ async fn camera(State(state): State<AppState>, Path(token): Path<String>) -> Res
         }
         .into_response(),
         Err(r) => r,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The policy's directives by name.
+    fn directives(csp: &str) -> std::collections::BTreeMap<String, String> {
+        csp.split(';')
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(|d| {
+                let (name, value) = d.split_once(' ').unwrap_or((d, ""));
+                (name.to_string(), value.to_string())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn without_stripe_the_policy_is_this_origin_only() {
+        let csp = content_security_policy(Some("shop.example:8080"), None);
+        assert_eq!(
+            csp,
+            "default-src 'none'; script-src 'self'; style-src 'self'; font-src 'self'; \
+             img-src 'self' data: blob: https: http:; media-src 'self' blob: mediastream:; \
+             connect-src 'self' ws://shop.example:8080 wss://shop.example:8080; \
+             manifest-src 'self'; base-uri 'none'; form-action 'self'; \
+             frame-ancestors 'none'; object-src 'none'"
+        );
+        assert!(!directives(&csp).contains_key("frame-src"));
+    }
+
+    #[test]
+    fn real_stripe_adds_its_script_frames_and_api_and_nothing_else() {
+        let stripe = StripeOrigins::for_js_url("https://js.stripe.com/v3/").expect("origins");
+        let with = directives(&content_security_policy(Some("h"), Some(&stripe)));
+        let without = directives(&content_security_policy(Some("h"), None));
+        assert_eq!(with["script-src"], "'self' https://js.stripe.com");
+        assert_eq!(
+            with["frame-src"],
+            "https://js.stripe.com https://hooks.stripe.com"
+        );
+        assert_eq!(
+            with["connect-src"],
+            "'self' ws://h wss://h https://api.stripe.com"
+        );
+        for (name, value) in &without {
+            if !["script-src", "connect-src"].contains(&name.as_str()) {
+                assert_eq!(&with[name], value, "{name} changed");
+            }
+        }
+        assert_eq!(with.len(), without.len() + 1, "only frame-src is new");
+        assert_eq!(with["frame-ancestors"], "'none'");
+    }
+
+    #[test]
+    fn a_stand_in_is_allowed_at_its_own_origin_for_everything() {
+        let stripe =
+            StripeOrigins::for_js_url("http://127.0.0.1:41234/js.stripe.com/v3/").expect("origins");
+        let csp = directives(&content_security_policy(None, Some(&stripe)));
+        assert_eq!(csp["script-src"], "'self' http://127.0.0.1:41234");
+        assert_eq!(csp["frame-src"], "http://127.0.0.1:41234");
+        assert_eq!(csp["connect-src"], "'self' http://127.0.0.1:41234");
+    }
+
+    #[test]
+    fn a_js_url_that_is_no_web_address_adds_nothing() {
+        for bad in [
+            "",
+            "js.stripe.com/v3/",
+            "javascript:alert(1)",
+            "data:text/js,1",
+            "file:///x.js",
+        ] {
+            assert_eq!(StripeOrigins::for_js_url(bad), None, "{bad}");
+        }
+        // Whatever the URL's path or query holds, only its origin reaches the policy.
+        let o = StripeOrigins::for_js_url("https://cdn.example/v3/?a=b;script-src *").expect("ok");
+        let csp = content_security_policy(None, Some(&o));
+        assert!(!csp.contains('*'), "{csp}");
+        assert_eq!(directives(&csp)["script-src"], "'self' https://cdn.example");
     }
 }

@@ -1,11 +1,13 @@
 // The viewer's cart and checkout: add from a pinned card or the lineup, change quantities in
 // the drawer, check out once per attempt (an idempotency key a retry reuses), and the
-// "X just bought Y" news. Refusals are shown in a shopper's words (errors.js).
+// "X just bought Y" news. Refusals are shown in a shopper's words (errors.js). With
+// --payments stripe the drawer also takes the buyer's details and card (feature/cardpay.js).
 
 import { api, ApiError, formatMoney, newKey } from '../api.js';
 import { h, $, $$, fill, busy, showError, userText } from '../dom.js';
 import { shopWords } from './errors.js';
 import { modalDrawer } from './drawer.js';
+import { cardPay } from './cardpay.js';
 
 /** The lines of a cart as a comparable key (a new cart is a new purchase attempt). */
 const linesKey = (cart) => JSON.stringify(cart.items.map((i) => [i.product_id, i.quantity]));
@@ -119,6 +121,7 @@ export function shopCart({ showId, S, el, root, room, identity }) {
     el.cartEmpty.hidden = items.length > 0;
     fill(el.cartTotal, cart ? formatMoney(cart.total) : '—');
     el.checkout.disabled = items.length === 0;
+    if (cardpay) cardpay.render();
     if (focused && !document.contains(focused)) refocus(focusedLine && focusedLine.dataset.productId, focusedKind);
   }
 
@@ -146,26 +149,59 @@ export function shopCart({ showId, S, el, root, room, identity }) {
     el.confirmation.focus();
   }
 
-  async function checkout() {
-    el.cartError.hidden = true;
-    el.confirmation.hidden = true;
+  /** Places the order: `{}` with the built-in provider, `{email, shipping}` with cards. */
+  async function place(body) {
     // One key per purchase attempt: a retry after a network failure reuses it, so the order
     // is placed at most once.
     if (!S.checkoutKey) S.checkoutKey = newKey();
-    let placed;
     try {
-      placed = await call('POST', '/checkout', {}, { 'Idempotency-Key': S.checkoutKey });
+      const placed = await call('POST', '/checkout', body, { 'Idempotency-Key': S.checkoutKey });
+      S.checkoutKey = null;
+      return placed;
     } catch (e) {
       if (e.status >= 400 && e.status < 500) S.checkoutKey = null; // answered: a new attempt next time
-      throw e;
+      throw cardpay ? cardpay.words(e) : e;
     }
-    S.checkoutKey = null;
-    const order = placed.order;
-    confirm(order);
-    await load().catch(() => set({ items: [], total: order.total && { ...order.total, amount: 0 } }));
   }
 
-  el.checkout.addEventListener('click', () => busy(el.checkout, checkout, el.cartError));
+  /** Buys the cart; with cards, pays with saved card `cardId` or the new card (null). */
+  async function checkout(cardId = null) {
+    // One purchase at a time: the drawer has several pay buttons (the saved cards', the new card's).
+    if (S.buying) return undefined;
+    S.buying = true;
+    try {
+      return await buy(cardId);
+    } finally {
+      S.buying = false;
+    }
+  }
+
+  async function buy(cardId) {
+    el.cartError.hidden = true;
+    el.confirmation.hidden = true;
+    if (cardpay && cardpay.pending()) return cardpay.retry(cardId);
+    const body = cardpay ? cardpay.details() : {};
+    const placed = await place(body);
+    const order = placed.order;
+    const emptied = () => load().catch(() => set({ items: [], total: order.total && { ...order.total, amount: 0 } }));
+    if (cardpay && placed.payment) {
+      await emptied();
+      return cardpay.payPlaced(placed, cardId, body);
+    }
+    confirm(order);
+    return emptied();
+  }
+
+  // With --payments stripe the drawer takes the card too (feature/cardpay.js).
+  const cardpay = root.dataset.payments === 'stripe'
+    ? cardPay({
+      root, S, el, call,
+      pay: (cardId, button) => busy(button, () => checkout(cardId), el.cartError),
+      reload: () => load().catch(() => {}),
+    })
+    : null;
+
+  el.checkout.addEventListener('click', () => busy(el.checkout, () => checkout(), el.cartError));
   modalDrawer({
     drawer: el.drawer,
     opener: el.cartButton,
@@ -174,6 +210,7 @@ export function shopCart({ showId, S, el, root, room, identity }) {
     onOpen() {
       el.confirmation.hidden = true;
       $('#cart-heading').focus();
+      if (cardpay) cardpay.opened();
       if (S.token) load().catch((e) => showError(e, el.cartError));
       else render();
     },
@@ -183,7 +220,10 @@ export function shopCart({ showId, S, el, root, room, identity }) {
     b.addEventListener('click', () => add(b.dataset.productId, b));
   }
 
-  return { add, load, render };
+  /** The room's `order.updated` for this buyer. */
+  const orderUpdated = (order) => { if (cardpay) cardpay.updated(order); };
+
+  return { add, load, render, orderUpdated };
 }
 
 /** "Dana just bought 2 × Speckled mug": a toast; at most four such toasts at once. */

@@ -66,6 +66,37 @@ export function shopWords(code, problem = {}) {
   return words ? words(problem) : undefined;
 }
 
+/** Paying an order by card in the drawer; `p` is the problem (`retry_after_s` when busy). */
+const CARD = {
+  payment_declined: () => 'Your card was declined, so nothing was charged. Try another card.',
+  invalid_payment_method: () => 'That card cannot be used. Try another card.',
+  payment_unavailable: (p) => `Card payments are unavailable for a moment and nothing was charged. Try again${
+    p.retry_after_s ? ` in ${p.retry_after_s} s` : ' shortly'}.`,
+  order_not_pending: () => 'Your reservation lapsed, so the items went back on sale and nothing was charged. '
+    + 'Add them to your cart again to buy them.',
+  invalid_email: () => 'Check your email address.',
+  invalid_shipping: () => 'Check your shipping address.',
+  card_not_found: () => 'That card is no longer saved.',
+};
+
+/** Words for a refused card payment or card checkout, else the cart's words, else undefined. */
+export function cardWords(code, problem = {}) {
+  const words = lookup(CARD, code);
+  return words ? words(problem) : shopWords(code, problem);
+}
+
+/** An order that stopped waiting for its payment without being paid (`order.status`). */
+const UNPAID_ORDER = {
+  expired: 'Your reservation lapsed, so the items went back on sale and nothing was charged.',
+  failed: 'The payment did not go through, so nothing was charged.',
+  refunded: 'This order was refunded.',
+};
+
+/** Words for an order that ended unpaid, or undefined for `paid` and `pending_payment`. */
+export function unpaidOrderWords(status) {
+  return lookup(UNPAID_ORDER, status);
+}
+
 /** A moderation command; `d` is the problem's detail. */
 const MODERATION = {
   invalid_term: (d) => `That term cannot be blocked: ${d}.`,

@@ -8,10 +8,11 @@
 //     --product ID --product ID --product ID [--deadline-ms N]
 //
 // The states audited: the viewer page while the show is scheduled; the studio live with this
-// computer's (fake) camera and a phone camera link with its QR code; the home page with live,
-// upcoming and ended shows; the phone camera page before it starts and on air; the viewer page
-// live with a pinned deal and chat (Hebrew and Arabic names and text included), its cart drawer
-// open; the moderator desk with a held message and audit entries; the viewer page once ended.
+// computer's (fake) camera and a phone camera link with its QR code, then with a paid order in
+// its order list and with the refund dialog open; the home page with live, upcoming and ended
+// shows; the phone camera page before it starts and on air; the viewer page live with a pinned
+// deal and chat (Hebrew and Arabic names and text included), its cart drawer open; the
+// moderator desk with a held message and audit entries; the viewer page once ended.
 //
 // Keyboard only, on the viewer page: Tab reaches the chat input, the reaction buttons, the deal's
 // add-to-cart button and the cart button; Enter/Space send the chat (after the name form),
@@ -252,6 +253,25 @@ await step('camera: start and go on air', async () => {
 });
 await step('audit: camera on air', () => audit(phone, 'camera-on-air'));
 await step('audit: studio with two cameras, the phone on air', () => audit(studio, 'studio-two-cameras'));
+
+await step('studio: a paid order in the list, then its refund dialog', async () => {
+  // A buyer through the API (the built-in test payments pay at checkout); nothing is refunded.
+  const buyer = await must('POST', `/api/shows/${show}/viewers`, null, { display_name: 'Ada' });
+  await must('PUT', `/api/shows/${show}/cart/items/${products[2]}`, buyer.token, { quantity: 1 });
+  const res = await fetch(`${base}/api/shows/${show}/checkout`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${buyer.token}`, 'Idempotency-Key': `a11y-${Date.now()}` },
+  });
+  check(res.status === 201, `checkout answered ${res.status}`);
+  await until(studio, () => !!document.querySelector('#orders-list li.order[data-status="paid"] button.refund'), null,
+    'the paid order in the studio list');
+  await audit(studio, 'studio-orders');
+  await studio.click('#orders-list li.order button.refund');
+  await until(studio, () => document.querySelector('#refund-dialog').open, null, 'the refund dialog');
+  await audit(studio, 'studio-refund-dialog');
+  await studio.keyboard.press('Escape');
+  await until(studio, () => !document.querySelector('#refund-dialog').open, null, 'Esc to close the refund dialog');
+});
 
 // ---- the viewer, live ---------------------------------------------------------------------------
 

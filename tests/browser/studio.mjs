@@ -4,9 +4,18 @@
 // three products in its lineup (tests/browser_apps/main.rs, Fixture::new(false)).
 //
 //   node tests/browser/studio.mjs --base URL --show ID --creator-token T --moderator-token T \
-//     --product ID --product ID --product ID [--tally-bound-ms 5000] [--deadline-ms 200000]
+//     --product ID --product ID --product ID [--scenario show|orders] [--tally-bound-ms 5000] \
+//     [--deadline-ms 200000]
 //
-// The creator (desktop size) goes live, starts this computer's camera (its tile plays), makes a
+// Scenario `orders`: the creator (phone size) sees "No orders yet"; viewers buy through the API
+// (the built-in test payments pay at checkout) and each order appears, newest first, with its
+// buyer, items, total, "Paid" and its email and address folded away; Refund asks in a dialog
+// (Esc keeps the order, the focus returns); a payment service that is down is said in words and
+// refunds nothing; the refund turns the row Refunded with no second Refund offered, the numbers
+// and the stock come back (checked through the API too); a Refund made stale by another tab
+// says why and the row catches up; screenshots at phone and desktop sizes.
+//
+// Scenario `show` (the default): the creator (desktop size) goes live, starts this computer's camera (its tile plays), makes a
 // phone camera link (link and QR image); a phone (phone size) opens the link and starts; its
 // tile plays in the studio; Take on the phone → tile on air and the phone's tally ON AIR, Take
 // on the laptop → the phone's tally off; a deal from the deal form (client validation, a
@@ -17,12 +26,13 @@
 // Prints one JSON line on stdout (see lib.mjs); tests/browser_apps/studio.rs asserts on it.
 
 import {
-  api, finish, launchBrowser, log, person, artifactsAtBothSizes, scenario, until, sleep, PHONE,
+  api, fail, finish, launchBrowser, log, person, artifactsAtBothSizes, scenario, until, sleep, PHONE,
   DESKTOP,
 } from './lib.mjs';
 
-const { opts, base, show, creator, products, state, pages, step } = await scenario('studio', {
+const { opts, base, show, creator, products, state, pages, step } = await scenario((o) => (o.scenario === 'show' ? 'studio' : `studio-${o.scenario}`), {
   'tally-bound-ms': { type: 'string', default: '5000' },
+  scenario: { type: 'string', default: 'show' },
 });
 const TALLY_BOUND = Number(opts['tally-bound-ms']);
 const result = state.partial;
@@ -56,6 +66,265 @@ async function getJson(path, token) {
   check(r.status === 200, `GET ${path} answered ${r.status}: ${JSON.stringify(r.body)}`);
   return r.body;
 }
+
+// ---- scenario `orders`: the order list and refunds -------------------------------------------
+
+/** A viewer named `name` joins and buys `quantity` of `product`, with an email and an address. */
+async function buy(name, product, quantity) {
+  const joined = await api(base, 'POST', `/api/shows/${show}/viewers`, null, { display_name: name });
+  check(joined.status === 201, `POST viewers answered ${joined.status}`);
+  const token = joined.body.token;
+  const put = await api(base, 'PUT', `/api/shows/${show}/cart/items/${product}`, token, { quantity });
+  check(put.status === 200, `PUT cart answered ${put.status}: ${JSON.stringify(put.body)}`);
+  const res = await fetch(`${base}/api/shows/${show}/checkout`, {
+    method: 'POST',
+    headers: {
+      Authorization: `Bearer ${token}`,
+      'Content-Type': 'application/json',
+      'Idempotency-Key': `studio-orders-${name}-${Date.now()}`,
+    },
+    body: JSON.stringify({
+      email: `${name.toLowerCase()}@example.com`,
+      shipping: { name: `${name} Lovelace`, line1: '12 Analytical Row', city: 'London', postal_code: 'N1 9GU', country: 'GB' },
+    }),
+  });
+  const body = await res.json();
+  check(res.status === 201, `checkout answered ${res.status}: ${JSON.stringify(body)}`);
+  // The built-in test provider pays at checkout: nothing waits for a card.
+  check(body.order.status === 'paid', `the order is ${body.order.status}, not paid`);
+  return body.order;
+}
+
+/** The row of `order` in the studio's list, as the page shows it. */
+function readRow(page, order) {
+  return page.evaluate((id) => {
+    const li = document.querySelector(`#orders-list li.order[data-order-id="${id}"]`);
+    if (!li) return null;
+    const d = li.querySelector('details.order-delivery');
+    return {
+      status: li.dataset.status,
+      words: li.querySelector('.order-status').textContent.trim(),
+      buyer: li.querySelector('.order-buyer').textContent,
+      id: li.querySelector('.order-id').textContent,
+      items: li.querySelector('.order-items').textContent,
+      total: li.querySelector('.order-total').textContent,
+      time: li.querySelector('.order-time').textContent,
+      refund: !!li.querySelector('button.refund'),
+      details: d ? { open: d.open, text: d.textContent } : null,
+      note: (li.querySelector('.order-note') || { textContent: '' }).textContent,
+    };
+  }, order.id);
+}
+
+const stockOf = async (product) => (await getJson(`/api/products/${product}`, creator)).stock;
+const orderOf = (order) => getJson(`/api/shows/${show}/orders/${order.id}`, creator);
+const row = (order) => `#orders-list li.order[data-order-id="${order.id}"]`;
+
+async function ordersScenario() {
+  const browser = await step('launch chromium', () => launchBrowser('studio-orders'));
+  // The creator runs the show from a phone.
+  const studio = await step('open the studio at phone size', async () => {
+    const ctx = await person(browser, base, 'studio', PHONE);
+    const page = await ctx.newPage();
+    pages.studio = page;
+    const res = await page.goto(`${base}/studio/${show}#token=${creator}`, { waitUntil: 'load' });
+    check(res && res.status() === 200, `GET /studio answered ${res && res.status()}`);
+    await until(page, () => window.livesale && window.livesale.ready === true, null, 'window.livesale.ready');
+    await until(page, () => document.body.dataset.conn === 'open', null, 'the live room to open');
+    const empty = await until(page, () => {
+      const e = document.querySelector('#orders-empty');
+      return e && !e.hidden && e.textContent.trim();
+    }, null, 'the empty order list');
+    check(empty === 'No orders yet.', `the empty list says ${empty}`);
+    check(await page.evaluate(() => document.querySelectorAll('#orders-list li').length === 0), 'rows in an empty list');
+    // Live, with the mug pinned: the lineup shows its live stock.
+    for (const [path, body] of [[`/api/shows/${show}/start`, {}], [`/api/shows/${show}/pins`, { product_id: products[0] }]]) {
+      const r = await api(base, 'POST', path, creator, body);
+      check(r.status === 200 || r.status === 201, `POST ${path} answered ${r.status}: ${JSON.stringify(r.body)}`);
+    }
+    await until(page, () => document.querySelector('#show-state').dataset.state === 'live', null, 'the studio to be live');
+    return page;
+  });
+
+  const stockBefore = await step('stock before', () => stockOf(products[0]));
+  const first = await step('a viewer buys: the list shows the paid order', async () => {
+    const order = await buy('Ada', products[0], 2);
+    await until(studio, (s) => !!document.querySelector(s), row(order), 'the order in the studio list');
+    const r = await readRow(studio, order);
+    check(r.status === 'paid' && r.words === 'Paid', `the row says ${JSON.stringify(r)}`);
+    check(r.buyer === 'Ada', `the buyer shows as ${r.buyer}`);
+    check(r.id === `#${order.id.replace(/-/g, '').slice(-8)}`, `the short id is ${r.id}`);
+    check(/2 × Speckled mug/.test(r.items), `the items say ${r.items}`);
+    check(r.total === '$36.00', `the total says ${r.total}`);
+    check(/\d/.test(r.time), `no time: ${r.time}`);
+    check(r.refund, 'a paid order has no Refund button');
+    // Email and address show when the server kept them (a Stripe order keeps them; the built-in
+    // test provider pays at checkout without keeping them).
+    const kept = await orderOf(order);
+    check(!!r.details === !!(kept.email || kept.shipping), `details ${JSON.stringify(r.details)} for ${JSON.stringify(kept)}`);
+    check(await studio.evaluate(() => document.querySelector('#orders-empty').hidden), 'the empty note stayed');
+    await until(studio, () => document.querySelector('#stat-orders').textContent.trim() === '1', null, '#stat-orders to be 1');
+    const stock = await stockOf(products[0]);
+    check(stock === stockBefore - 2, `stock is ${stock} after buying 2 of ${stockBefore}`);
+    return order;
+  });
+
+  await step('a paid order with an email and address: folded, unfolds', async () => {
+    // The built-in provider keeps no address, so the list's answer gets the ones a Stripe
+    // checkout keeps (the same fields, docs: API.md "Payments with Stripe"), for this one look.
+    const route = `${base}/api/shows/${show}/orders`;
+    await studio.route(route, async (r) => {
+      const res = await r.fetch();
+      const answer = await res.json();
+      for (const o of answer.orders) {
+        if (o.id !== first.id) continue;
+        o.email = o.email || 'ada@example.com';
+        o.shipping = o.shipping || { name: 'Ada Lovelace', line1: '12 Analytical Row', city: 'London', postal_code: 'N1 9GU', country: 'GB' };
+      }
+      await r.fulfill({ response: res, json: answer });
+    });
+    await studio.evaluate(() => window.livesale.refreshOrders());
+    await until(studio, (s) => !!document.querySelector(`${s} details.order-delivery`), row(first), 'the folded details');
+    check(!(await readRow(studio, first)).details.open, 'the email and address are not folded');
+    await studio.unroute(route);
+    await studio.click(`${row(first)} details.order-delivery summary`);
+    const r = await readRow(studio, first);
+    check(r.details.open, 'the details did not open');
+    for (const want of ['ada@example.com', 'Ada Lovelace', '12 Analytical Row', 'London', 'GB']) {
+      check(r.details.text.includes(want), `the details lack ${want}: ${r.details.text}`);
+    }
+    return { text: r.details.text };
+  });
+
+  const second = await step('a second purchase: newest first', async () => {
+    const order = await buy('Noa', products[2], 1);
+    await until(studio, (id) => {
+      const rows = document.querySelectorAll('#orders-list li.order');
+      return rows.length === 2 && rows[0].dataset.orderId === id;
+    }, order.id, 'the second order at the top of the list');
+    const ids = await studio.evaluate(() => [...document.querySelectorAll('#orders-list .order-id')].map((e) => e.textContent));
+    check(ids[0] !== ids[1], `two orders share the short id ${ids[0]}`);
+    return order;
+  });
+
+  await step('Refund asks first; Esc keeps the order', async () => {
+    await studio.click(`${row(first)} button.refund`);
+    await until(studio, () => document.querySelector('#refund-dialog').open, null, 'the refund dialog');
+    const d = await studio.evaluate(() => {
+      const dialog = document.querySelector('#refund-dialog');
+      const label = document.getElementById(dialog.getAttribute('aria-labelledby'));
+      return {
+        label: label && label.textContent,
+        body: dialog.querySelector('#refund-dialog-body').textContent,
+        focus: document.activeElement && document.activeElement.id,
+      };
+    });
+    check(d.label === 'Refund this order?', `the dialog is labelled ${d.label}`);
+    check(/\$36\.00/.test(d.body) && /Ada/.test(d.body), `the dialog says ${d.body}`);
+    check(d.focus === 'refund-cancel', `the focus is on #${d.focus}, not the safe choice`);
+    d.artifacts = await artifactsAtBothSizes(studio, 'studio-refund-dialog');
+    await studio.keyboard.press('Escape');
+    await until(studio, () => !document.querySelector('#refund-dialog').open, null, 'Esc to close the dialog');
+    const back = await studio.evaluate((s) => document.activeElement === document.querySelector(`${s} button.refund`), row(first));
+    check(back, 'the focus did not return to the Refund button');
+    const o = await orderOf(first);
+    check(o.status === 'paid', `Esc changed the order to ${o.status}`);
+    return d;
+  });
+
+  await step('the payment service down: the refusal in words, nothing refunded', async () => {
+    const route = `${base}/api/shows/${show}/orders/${second.id}/refund`;
+    await studio.route(route, (r) => r.fulfill({
+      status: 503,
+      headers: { 'Retry-After': '5' },
+      contentType: 'application/problem+json',
+      body: JSON.stringify({ type: 'about:blank', title: 'Service Unavailable', status: 503, code: 'payment_unavailable', detail: 'internal words' }),
+    }));
+    await studio.click(`${row(second)} button.refund`);
+    await until(studio, () => document.querySelector('#refund-dialog').open, null, 'the refund dialog');
+    await studio.click('#refund-confirm');
+    const msg = await until(studio, () => {
+      const e = document.querySelector('#refund-error');
+      return e && !e.hidden && e.textContent.trim();
+    }, null, 'the refusal in the dialog');
+    check(/cannot be reached/.test(msg) && /5 s/.test(msg) && !/internal/.test(msg), `the dialog says ${msg}`);
+    check(!(await studio.isDisabled('#refund-confirm')), 'the Refund button stayed disabled');
+    await studio.unroute(route);
+    await studio.click('#refund-cancel');
+    await until(studio, () => !document.querySelector('#refund-dialog').open, null, 'the dialog to close');
+    return { message: msg };
+  });
+
+  await step('the creator refunds through the dialog', async () => {
+    await studio.click(`${row(first)} button.refund`);
+    await until(studio, () => document.querySelector('#refund-dialog').open, null, 'the refund dialog');
+    await studio.click('#refund-confirm');
+    await until(studio, () => !document.querySelector('#refund-dialog').open, null, 'the dialog to close after the refund');
+    await until(studio, (s) => {
+      const li = document.querySelector(s);
+      return li && li.dataset.status === 'refunded';
+    }, row(first), 'the row to say refunded');
+    const r = await readRow(studio, first);
+    check(r.words === 'Refunded', `the status says ${r.words}`);
+    check(!r.refund, 'a refunded order still offers a refund');
+    check(/Refunded \$36\.00 to Ada/.test(r.note), `the row's note says ${r.note}`);
+    const toastSeen = await studio.evaluate(() => [...document.querySelectorAll('#toasts .toast')].some((t) => /Refunded \$36\.00/.test(t.textContent)));
+    check(toastSeen, 'no toast said the refund');
+    const focus = await studio.evaluate((s) => document.activeElement === document.querySelector(s), row(first));
+    check(focus, 'the focus did not land on the refunded row');
+    // The numbers follow: one paid order left (the vase, $52.00).
+    await until(studio, () => document.querySelector('#stat-orders').textContent.trim() === '1'
+      && /52\.00/.test(document.querySelector('#stat-revenue').textContent), null, 'the numbers without the refunded order');
+    return r;
+  });
+
+  await step('the server agrees: refunded, stock back, no second refund', async () => {
+    const o = await orderOf(first);
+    check(o.status === 'refunded' && o.refunded_at, `GET order says ${JSON.stringify(o)}`);
+    const stock = await stockOf(products[0]);
+    check(stock === stockBefore, `stock is ${stock}, not back to ${stockBefore}`);
+    // The lineup's live stock came back too (pin.updated).
+    await until(studio, ([s, n]) => document.querySelector(`${s} .stock`).textContent === `${n} in stock`,
+      [`#lineup .lineup-item[data-product-id="${products[0]}"]`, stockBefore], 'the lineup stock back');
+    const again = await api(base, 'POST', `/api/shows/${show}/orders/${first.id}/refund`, creator);
+    check(again.status === 409 && again.body.code === 'order_not_refundable', `a second refund answered ${again.status}: ${JSON.stringify(again.body)}`);
+    return { status: o.status, stock, second_refund: again.status };
+  });
+
+  await step('refunded elsewhere: the stale Refund says why, the row catches up', async () => {
+    // Another tab refunds the second order; this page still offers it.
+    const r = await api(base, 'POST', `/api/shows/${show}/orders/${second.id}/refund`, creator);
+    check(r.status === 200, `the refund answered ${r.status}`);
+    await studio.click(`${row(second)} button.refund`);
+    await until(studio, () => document.querySelector('#refund-dialog').open, null, 'the refund dialog');
+    await studio.click('#refund-confirm');
+    const msg = await until(studio, () => {
+      const e = document.querySelector('#refund-error');
+      return e && !e.hidden && e.textContent.trim();
+    }, null, 'the refusal in the dialog');
+    check(/cannot be refunded/.test(msg), `the dialog says ${msg}`);
+    await until(studio, (s) => document.querySelector(s).dataset.status === 'refunded', row(second), 'the row to catch up');
+    await studio.keyboard.press('Escape');
+    await until(studio, () => !document.querySelector('#refund-dialog').open, null, 'the dialog to close');
+    const left = await studio.evaluate(() => document.querySelectorAll('#orders-list button.refund').length);
+    check(left === 0, `${left} Refund buttons left with every order refunded`);
+    return { message: msg };
+  });
+
+  const artifacts = await step('screenshots at phone and desktop sizes', async () => {
+    await studio.evaluate(() => { for (const d of document.querySelectorAll('#orders-list details')) d.open = true; });
+    return artifactsAtBothSizes(studio, 'studio-orders');
+  });
+
+  await finish({ ok: true, ...result, order: first.id, artifacts: [...artifacts, ...result.steps['Refund asks first; Esc keeps the order'].artifacts] });
+}
+
+// Each scenario ends the run itself (finish() prints the result and exits): `orders` never
+// reaches the show below.
+if (opts.scenario === 'orders') await ordersScenario();
+else if (opts.scenario !== 'show') await fail('arguments', new Error(`unknown --scenario ${opts.scenario}`));
+
+// ---- scenario `show` (the default): a show from the studio ------------------------------------
 
 const browser = await step('launch chromium', () => launchBrowser('studio'));
 

@@ -1,7 +1,8 @@
 // Unit tests of the pages' pure modules, in node without a browser (node --test): the wire
 // vocabulary of web/js/protocol.js against docs/protocol.md, the code → words tables of
-// web/js/feature/errors.js, the deal arithmetic of feature/deals.js, and the connection banner
-// of feature/banner.js on a fake room and element. Run by tests/browser_apps/units.rs.
+// web/js/feature/errors.js, the deal arithmetic of feature/deals.js, the order list's pure parts
+// (feature/orders.js), and the connection banner of feature/banner.js on a fake room and
+// element. Run by tests/browser_apps/units.rs.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -73,6 +74,41 @@ test('shop and moderation refusals in words, the server text otherwise', () => {
   assert.equal(errors.moderationWords('unknown_code', 'd'), undefined);
   assert.equal(errors.apiWords('network'), 'The server could not be reached. Check your connection and try again.');
   assert.equal(errors.apiWords('sold_out'), undefined);
+});
+
+test('refund refusals in words', () => {
+  assert.match(errors.orderWords('order_not_refundable'), /cannot be refunded/);
+  assert.equal(errors.orderWords('order_not_found'), 'That order is not in this show any more.');
+  assert.match(errors.orderWords('payment_unavailable', { retry_after_s: 5 }), /nothing was refunded\. Try again in 5 s\.$/);
+  assert.match(errors.orderWords('payment_unavailable'), /Try again in a moment\.$/);
+  assert.equal(errors.orderWords('sold_out'), undefined);
+  assert.equal(errors.orderWords('hasOwnProperty'), undefined);
+});
+
+test('the order list: status words, newest first, short ids, addresses', async () => {
+  const orders = await web('feature/orders.js');
+  assert.deepEqual(['paid', 'pending_payment', 'failed', 'expired', 'refunded'].map(orders.statusWords),
+    ['Paid', 'Awaiting payment', 'Failed', 'Expired', 'Refunded']);
+  assert.equal(orders.statusWords('on_hold'), 'on_hold', 'an unknown status as it came');
+  assert.equal(orders.statusWords('constructor'), 'constructor');
+  const list = [
+    { id: 'b', created_at: '2025-01-01T10:00:00Z' },
+    { id: 'c', created_at: '2025-01-01T11:00:00+01:00' }, // the same instant as `b`
+    { id: 'a', created_at: '2025-01-01T12:00:00Z' },
+  ];
+  assert.deepEqual(orders.newestFirst(list).map((o) => o.id), ['a', 'c', 'b']);
+  assert.deepEqual(list.map((o) => o.id), ['b', 'c', 'a'], 'the answer itself is left as it was');
+  assert.deepEqual(orders.newestFirst(undefined), []);
+  // Time-ordered ids of one minute differ at their end.
+  assert.equal(orders.shortId('01a25018-3c7e-7a1b-9f00-a292554d2d6c'), '#554d2d6c');
+  assert.deepEqual(orders.addressLines({ name: 'Ada Lovelace', line1: '12 Analytical Row', city: 'London', postal_code: 'N1 9GU', country: 'GB' }),
+    ['Ada Lovelace', '12 Analytical Row', 'N1 9GU London', 'GB']);
+  assert.deepEqual(orders.addressLines({ name: 'Grace', line1: '1 Main St', line2: 'Apt 2', city: 'Arlington', postal_code: '22201', country: 'US', state: 'VA' }),
+    ['Grace', '1 Main St', 'Apt 2', '22201 Arlington, VA', 'US']);
+  assert.deepEqual(orders.addressLines(undefined), []);
+  assert.equal(orders.refundable({ status: 'paid' }), true);
+  for (const status of ['pending_payment', 'failed', 'expired', 'refunded']) assert.equal(orders.refundable({ status }), false, status);
+  assert.equal(orders.refundable(null), false);
 });
 
 test('camera errors in words', () => {

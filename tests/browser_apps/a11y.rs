@@ -1,8 +1,9 @@
 //! Accessibility of every page (tests/browser/a11y.mjs): axe-core's WCAG 2.0 A/AA and 2.1 AA
 //! rules on the home page, the viewer (scheduled, live with a deal and right-to-left chat, cart
-//! drawer open, ended), the studio (live with a camera and the camera link), the phone camera
-//! (before start and on air) and the moderator desk (a held message, audit entries, the action
-//! dialog), at phone and desktop sizes; no violation of impact serious or critical may remain.
+//! drawer open, ended), the studio (live with a camera and the camera link; a paid order in its
+//! order list and the refund dialog), the phone camera (before start and on air) and the
+//! moderator desk (a held message, audit entries, the action dialog), at phone and desktop
+//! sizes; no violation of impact serious or critical may remain.
 //! And the viewer page by keyboard alone: Tab reaches the chat, the reactions, add-to-cart and
 //! the cart; Enter and Space work them; Esc closes the drawer and the focus returns.
 
@@ -40,6 +41,8 @@ async fn every_page_passes_the_accessibility_audit_and_the_keyboard() {
     for page in [
         "viewer-scheduled",
         "studio-live",
+        "studio-orders",
+        "studio-refund-dialog",
         "home",
         "camera-before-start",
         "camera-on-air",

@@ -2,7 +2,8 @@
 //! with its fake camera (tests/browser/studio.mjs): go live, this computer's camera, a phone
 //! camera by link and QR code, Take with the phone's ON AIR tally, pins and deals with their
 //! error messages, orders and revenue from a purchase, chat with inline deletion, screenshots
-//! at phone and desktop sizes, and ending the show after a confirmation.
+//! at phone and desktop sizes, and ending the show after a confirmation. And the order list
+//! with refunds (scenario `orders`), at phone size.
 
 use std::time::Duration;
 
@@ -80,5 +81,92 @@ async fn studio_runs_a_show_with_a_phone_camera() {
         "studio: tally ON AIR {} ms after Take, off {} ms after taking another camera",
         r["tally_on_ms"], r["tally_off_ms"]
     );
+    fx.srv.stop().await;
+}
+
+/// The order list at phone size (scenario `orders` of studio.mjs, the built-in test payments):
+/// paid orders appear with buyer, items, total and address; a refund through the confirmation
+/// dialog turns the row Refunded, brings the stock back and is not offered again; refusals are
+/// said in words. The server's own answers are checked here too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn studio_lists_orders_and_refunds_one() {
+    require_browser_harness();
+    let fx = Fixture::new(false).await;
+    let mut args = fx.args();
+    args.extend([
+        "--scenario".into(),
+        "orders".into(),
+        "--deadline-ms".into(),
+        (RUN_TIMEOUT.as_millis() as u64 - 20_000).to_string(),
+    ]);
+    let run = run_node("studio.mjs", &args, RUN_TIMEOUT).await;
+    print_log("studio orders", &run);
+    run.expect_ok("the studio's order list and a refund in Chromium");
+    let r = &run.result;
+    let step = |name: &str| {
+        let v = &r["steps"][name];
+        assert!(!v.is_null(), "step '{name}' missing from the result: {r}");
+        v.clone()
+    };
+    assert_eq!(
+        step("the creator refunds through the dialog")["words"],
+        "Refunded",
+        "{r}"
+    );
+    assert_eq!(
+        step("the creator refunds through the dialog")["refund"],
+        false,
+        "{r}"
+    );
+    let down = step("the payment service down: the refusal in words, nothing refunded");
+    assert!(
+        down["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("cannot be reached")),
+        "{r}"
+    );
+    let artifacts = r["artifacts"].as_array().expect("artifacts");
+    assert_eq!(
+        artifacts.len(),
+        4,
+        "the list and the dialog at two sizes: {r}"
+    );
+    for a in artifacts {
+        let path = a.as_str().expect("a path");
+        assert!(std::path::Path::new(path).exists(), "{path} is missing");
+    }
+
+    // What the server ended up with, independently of the page: both orders refunded (one
+    // from the dialog, one behind the page's back), nothing paid, every unit back in stock.
+    let (status, orders) = fx
+        .srv
+        .get(&format!("/api/shows/{}/orders", fx.show), Some(&fx.creator))
+        .await;
+    assert_eq!(status, 200, "{orders}");
+    let list = orders["orders"].as_array().expect("orders");
+    assert_eq!(list.len(), 2, "{orders}");
+    assert!(list.iter().all(|o| o["status"] == "refunded"), "{orders}");
+    assert_eq!(orders["paid"], 0, "{orders}");
+    assert_eq!(orders["total"]["amount"], 0, "{orders}");
+    let refunded = r["order"].as_str().expect("the refunded order's id");
+    assert!(list.iter().any(|o| o["id"] == refunded), "{orders}");
+    for ((id, _), stock) in fx.products.iter().zip([40, 10, 5]) {
+        let (status, product) = fx
+            .srv
+            .get(&format!("/api/products/{id}"), Some(&fx.creator))
+            .await;
+        assert_eq!(status, 200, "{product}");
+        assert_eq!(product["stock"], stock, "{product}");
+    }
+    let (status, again) = fx
+        .srv
+        .post(
+            &format!("/api/shows/{}/orders/{refunded}/refund", fx.show),
+            Some(&fx.creator),
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(status, 409, "{again}");
+    assert_eq!(again["code"], "order_not_refundable", "{again}");
     fx.srv.stop().await;
 }

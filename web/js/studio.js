@@ -1,6 +1,7 @@
 // The creator's studio (/studio/{show}): go live and end, the camera grid with live previews
 // and the on-air switch, this computer's camera, phone cameras by link and QR code, the
-// product lineup with pins and deals, live numbers, and the chat with inline moderation.
+// product lineup with pins and deals, live numbers, the order list with refunds, and the chat
+// with inline moderation.
 // It speaks only the public API (../shared API.md, docs/protocol.md); this file wires the
 // features (feature/*.js) to the page, and the hooks tests rely on are listed in
 // docs/web-hooks.md.
@@ -14,6 +15,7 @@ import { chatErrorText } from './feature/errors.js';
 import { connectionBanner } from './feature/banner.js';
 import { showControls } from './feature/showcontrols.js';
 import { liveStats } from './feature/stats.js';
+import { orderList } from './feature/orders.js';
 import { cameraGrid } from './feature/cameras.js';
 import { laptopCamera } from './feature/laptop.js';
 import { phoneInvite } from './feature/invite.js';
@@ -47,7 +49,8 @@ const errorBox = $('#studio-error');
 // ---- features -------------------------------------------------------------------------------
 
 const room = new LiveRoom(showId, () => token);
-const stats = liveStats({ state, base, call });
+// The order list and the numbers read the same answer; a refund asks for it again.
+const stats = liveStats({ state, base, call, orders: orderList({ base, call, refreshed: () => stats.loadOrders() }) });
 const cameras = cameraGrid({ showId, token, base, call, state });
 const stopLaptop = laptopCamera({ showId, token, state, cameras });
 const setStatus = showControls({
@@ -115,6 +118,7 @@ window.livesale = {
   room,
   state,
   refreshCameras: cameras.refresh,
+  refreshOrders: stats.loadOrders,
 };
 
 if (!token) {

@@ -1,7 +1,8 @@
 // Every error code a page can meet, in words a person understands: one table per place the code
-// comes from (any API answer, a chat `error` frame, the cart and checkout, a moderation command,
-// the room's close codes, the camera of this device). Pages never spell these out themselves;
-// they ask here with the code (and the server's detail where the words quote it).
+// comes from (any API answer, a chat `error` frame, the cart and checkout, the studio's refunds,
+// a moderation command, the room's close codes, the camera of this device). Pages never spell
+// these out themselves; they ask here with the code (and the server's detail where the words
+// quote it).
 
 import { Close } from '../protocol.js';
 
@@ -95,6 +96,19 @@ const UNPAID_ORDER = {
 /** Words for an order that ended unpaid, or undefined for `paid` and `pending_payment`. */
 export function unpaidOrderWords(status) {
   return lookup(UNPAID_ORDER, status);
+}
+
+/** The studio's order list: a refund the server refused; `p` is the problem (its `retry_after_s`). */
+const ORDERS = {
+  order_not_refundable: () => 'This order cannot be refunded: only a paid order can be, and it is not paid (or was refunded already).',
+  order_not_found: () => 'That order is not in this show any more.',
+  payment_unavailable: (p) => `The payment service cannot be reached right now, so nothing was refunded. Try again${p.retry_after_s ? ` in ${p.retry_after_s} s` : ' in a moment'}.`,
+};
+
+/** Words for a refused refund (or another order call), or undefined for the server's own text. */
+export function orderWords(code, problem = {}) {
+  const words = lookup(ORDERS, code);
+  return words ? words(problem) : undefined;
 }
 
 /** A moderation command; `d` is the problem's detail. */

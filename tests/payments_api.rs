@@ -38,6 +38,7 @@ in_private_netns!(
     webhooks_are_verified_and_counted_once,
     stripe_unreachable_is_503_and_nothing_is_reserved,
     a_success_after_the_reservation_lapsed_is_refunded,
+    a_bank_asking_for_3d_secure_is_answered_in_the_browser,
 );
 
 // ---- the world ------------------------------------------------------------------------------
@@ -198,7 +199,25 @@ impl Shop {
             .expect("a SetupIntent id")
             .to_string();
         let card = self.ls.card(number).await;
-        let confirmed = self.ls.confirm_setup_intent(&seti, &card).await;
+        let mut confirmed = self.ls.confirm_setup_intent(&seti, &card).await;
+        if confirmed["status"] == "requires_action" {
+            // A card whose bank asks for 3-D Secure when it is saved: Stripe.js authenticates
+            // and confirms again (localstripe's stand-in does this request after its modal).
+            let body =
+                json!({ "key": PUBLISHABLE_KEY, "use_stripe_sdk": true, "client_secret": secret });
+            let resp = self
+                .srv
+                .http
+                .post(format!(
+                    "{}/v1/setup_intents/{seti}/confirm",
+                    self.ls.base()
+                ))
+                .json(&body)
+                .send()
+                .await
+                .expect("localstripe answers");
+            confirmed = resp.json().await.expect("a SetupIntent");
+        }
         assert_eq!(confirmed["status"], "succeeded", "{confirmed}");
         s(&confirmed["payment_method"])
     }
@@ -1000,4 +1019,75 @@ async fn secrets_stay_secret() {
         );
         assert!(!logs.contains(secret), "{secret} reached the logs");
     }
+}
+
+/// A bank that asks for 3-D Secure: paying answers `requires_action` with the intent's client
+/// secret; the buyer's browser authenticates with Stripe.js (`confirmCardPayment`; here the
+/// request localstripe's stand-in makes) and Stripe's webhook settles the order. A failed
+/// authentication leaves the order waiting for another card.
+async fn a_bank_asking_for_3d_secure_is_answered_in_the_browser(backend: Backend) {
+    let shop = shop(backend, 5, |_| {}).await;
+    let (_, token) = shop.buyer("Ada", 1).await;
+    let authenticate = |secret: String, success: bool| {
+        let intent = secret
+            .split("_secret_")
+            .next()
+            .expect("an intent")
+            .to_string();
+        let url = format!(
+            "{}/v1/payment_intents/{intent}/_authenticate?success={success}",
+            shop.ls.base()
+        );
+        let http = shop.srv.http.clone();
+        async move {
+            let body = json!({ "key": PUBLISHABLE_KEY, "client_secret": secret });
+            let resp = http
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .expect("localstripe answers");
+            assert!(
+                resp.status().is_success(),
+                "authentication: {}",
+                resp.status()
+            );
+        }
+    };
+
+    let placed = shop.checkout_ok(&token, "k-1").await;
+    let order = s(&placed["order"]["id"]);
+    let card = shop.new_card(&token, common::localstripe::CARD_3DS).await;
+    let (status, paid) = shop.pay(&token, &order, &card).await;
+    assert_eq!(status, 200, "{paid}");
+    assert_eq!(paid["status"], "requires_action", "{paid}");
+    assert_eq!(
+        paid["client_secret"], placed["payment"]["client_secret"],
+        "{paid}"
+    );
+    authenticate(s(&paid["client_secret"]), false).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        shop.order(&token, &order).await["status"],
+        "pending_payment",
+        "a failed authentication charges nothing and the order waits"
+    );
+
+    let (_, bob) = shop.buyer("Bob", 1).await;
+    let placed = shop.checkout_ok(&bob, "k-2").await;
+    let order = s(&placed["order"]["id"]);
+    let card = shop.new_card(&bob, common::localstripe::CARD_3DS).await;
+    let (status, paid) = shop.pay(&bob, &order, &card).await;
+    assert_eq!(
+        (status, &paid["status"]),
+        (200, &json!("requires_action")),
+        "{paid}"
+    );
+    authenticate(s(&paid["client_secret"]), true).await;
+    shop.wait_order(&bob, &order, "paid").await;
+    assert_eq!(
+        shop.stock().await,
+        3,
+        "one reserved for Ada, one sold to Bob"
+    );
 }

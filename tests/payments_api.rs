@@ -527,6 +527,33 @@ async fn a_saved_card_pays_the_next_order_in_one_tap(backend: Backend) {
     shop.wait_order(&token, &order, "paid").await;
     assert_eq!(shop.stock().await, 2);
 
+    // Typing the same card again for a third order keeps one saved card, not two.
+    let (status, body) = shop
+        .call(
+            Method::PUT,
+            &path,
+            Some(&token),
+            Some(json!({ "quantity": 1 })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let third = shop.checkout_ok(&token, "k-3").await;
+    let again = shop.new_card(&token, CARD_OK).await;
+    assert_ne!(again, card, "a new payment method for the same card");
+    let order = s(&third["order"]["id"]);
+    assert_eq!(shop.pay(&token, &order, &again).await.0, 200);
+    shop.wait_order(&token, &order, "paid").await;
+    let (_, cards) = shop
+        .call(
+            Method::GET,
+            &format!("/api/shows/{}/cards", shop.show),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(cards["cards"].as_array().map(Vec::len), Some(1), "{cards}");
+    assert_eq!(cards["cards"][0]["id"], card.as_str(), "{cards}");
+
     let remove = format!("/api/shows/{}/cards/{card}", shop.show);
     assert_eq!(
         shop.call(Method::DELETE, &remove, Some(&token), None)

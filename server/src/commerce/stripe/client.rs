@@ -400,6 +400,11 @@ impl StripeClient {
             .await
     }
 
+    pub async fn retrieve_payment_method(&self, id: &str) -> Result<PaymentMethod, StripeError> {
+        self.send(Method::GET, &["payment_methods", id], &Form::new(), None)
+            .await
+    }
+
     /// Removes a saved card from its customer.
     pub async fn detach_payment_method(&self, id: &str) -> Result<PaymentMethod, StripeError> {
         self.post(&["payment_methods", id, "detach"], &Form::new(), None)

@@ -133,6 +133,8 @@ pub struct SetupIntent {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default)]
 pub struct Card {
+    /// The same for every payment method of one card number (Stripe's `card.fingerprint`).
+    pub fingerprint: Option<String>,
     pub brand: Option<String>,
     pub last4: Option<String>,
     pub exp_month: Option<u32>,

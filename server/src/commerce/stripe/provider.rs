@@ -135,11 +135,39 @@ impl PaymentProvider for StripePayments {
         customer: &StripeCustomerId,
         payment_method: &str,
     ) -> Result<(), PaymentError> {
-        self.client
-            .attach_payment_method(payment_method, customer.as_str())
+        let failed = |e: StripeError| payment_error(&e);
+        let saved = self
+            .client
+            .list_payment_methods(customer.as_str())
             .await
-            .map(|_| ())
-            .map_err(|e| payment_error(&e))
+            .map_err(failed)?;
+        let new = self
+            .client
+            .retrieve_payment_method(payment_method)
+            .await
+            .map_err(failed)?;
+        let twin = card_identity(&new).is_some_and(|id| {
+            saved
+                .iter()
+                .any(|m| m.id != new.id && card_identity(m).as_ref() == Some(&id))
+        });
+        if !twin {
+            return self
+                .client
+                .attach_payment_method(payment_method, customer.as_str())
+                .await
+                .map(|_| ())
+                .map_err(failed);
+        }
+        // The same card is saved already: one "Visa •••• 4242" is enough (Stripe attached this
+        // copy with its SetupIntent; localstripe did not).
+        if new.customer.is_some() {
+            self.client
+                .detach_payment_method(payment_method)
+                .await
+                .map_err(failed)?;
+        }
+        Ok(())
     }
 
     async fn remove_card(
@@ -247,6 +275,22 @@ impl PaymentProvider for StripePayments {
             Err(e) => Err(payment_error(&e)),
         }
     }
+}
+
+/// What tells two saved payment methods of one card apart from different cards: Stripe's
+/// fingerprint, else brand, last four digits and expiry.
+fn card_identity(method: &super::objects::PaymentMethod) -> Option<String> {
+    let card = method.card.as_ref()?;
+    if let Some(fingerprint) = &card.fingerprint {
+        return Some(fingerprint.clone());
+    }
+    Some(format!(
+        "{}/{}/{}/{}",
+        card.brand.as_deref()?,
+        card.last4.as_deref()?,
+        card.exp_month?,
+        card.exp_year?
+    ))
 }
 
 /// What a failed Stripe request means for the checkout: a decline is the buyer's to fix,

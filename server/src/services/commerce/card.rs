@@ -110,7 +110,10 @@ impl CommerceService {
                 }
                 Err(e) => return Err(unpaid(&order, e)),
             };
-            self.keep_card(&shopper, payment_method).await;
+            // Kept once the money is taken (a card still in 3-D Secure is not kept yet).
+            if status != CardStatus::RequiresAction {
+                self.keep_card(&shopper, payment_method).await;
+            }
             return Ok(CardPayment {
                 order,
                 status,

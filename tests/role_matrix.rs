@@ -82,6 +82,9 @@ enum Fresh {
     CartReady,
     /// The calling creator has a webhook before the call.
     Webhook,
+    /// `{order_id}` is a new paid order of the show's viewer (the built-in test provider pays
+    /// at checkout).
+    Order,
 }
 
 enum Body {
@@ -102,6 +105,25 @@ struct Route {
     fresh: Fresh,
     /// A valid request body; `n` is unique per call (for SKUs and names).
     body: fn(&World, u32) -> Body,
+    /// What an allowed caller gets: a 2xx, or, for a route whose success needs what the
+    /// matrix's server does not have (Stripe), the problem that shows it passed the checks of
+    /// who may call it.
+    answer: Expect,
+    /// What another creator gets where the route hides a show's orders from other creators
+    /// (404 rather than 403), if anything else than the policy's 403.
+    other_creator: Option<Expect>,
+}
+
+impl Route {
+    const fn answers(mut self, status: u16, code: &'static str) -> Route {
+        self.answer = Expect::Problem(status, code);
+        self
+    }
+
+    const fn hidden(mut self, status: u16, code: &'static str) -> Route {
+        self.other_creator = Some(Expect::Problem(status, code));
+        self
+    }
 }
 
 fn empty(_: &World, _: u32) -> Body {
@@ -146,6 +168,15 @@ const ROUTES: &[Route] = &[
     r("POST", "/api/shows/{id}/checkout", &[A::Viewer], Fresh::CartReady, |_, n| Body::Checkout(format!("matrix-{n}"))),
     r("GET", "/api/shows/{id}/orders", &[A::CreatorOwner], Fresh::No, empty),
     r("GET", "/api/shows/{id}/orders/mine", &[A::Viewer], Fresh::No, empty),
+    r("GET", "/api/shows/{id}/orders/{order_id}", &[A::CreatorOwner, A::Viewer], Fresh::Order, empty).hidden(404, "order_not_found"),
+    r("POST", "/api/shows/{id}/orders/{order_id}/pay", &[A::Viewer], Fresh::Order, |_, _| Body::Json(json!({ "payment_method": "pm_matrix" })))
+        .answers(409, "order_not_pending"),
+    r("POST", "/api/shows/{id}/orders/{order_id}/refund", &[A::CreatorOwner], Fresh::Order, empty).hidden(404, "order_not_found"),
+    r("POST", "/api/shows/{id}/cards/setup", &[A::Viewer], Fresh::No, empty).answers(409, "card_payments_off"),
+    r("GET", "/api/shows/{id}/cards", &[A::Viewer], Fresh::No, empty),
+    r("DELETE", "/api/shows/{id}/cards/{card}", &[A::Viewer], Fresh::No, empty).answers(404, "card_not_found"),
+    r("POST", "/api/webhooks/stripe", &[A::Anyone], Fresh::No, |_, _| Body::Json(json!({ "id": "evt_matrix" })))
+        .answers(400, "invalid_signature"),
     r("PUT", "/api/webhook", &[A::AnyCreator], Fresh::No, |_, _| Body::Json(json!({ "url": "http://127.0.0.1:9/hook" }))),
     r("GET", "/api/webhook", &[A::AnyCreator], Fresh::Webhook, empty),
     r("DELETE", "/api/webhook", &[A::AnyCreator], Fresh::No, empty),
@@ -174,6 +205,8 @@ const fn r(
         allowed,
         fresh,
         body,
+        answer: Expect::Success,
+        other_creator: None,
     }
 }
 
@@ -330,6 +363,27 @@ impl World {
     }
 }
 
+impl World {
+    /// A new paid order of the show's viewer (one unit; the built-in provider pays at once).
+    async fn paid_order(&self, n: u32) -> String {
+        let viewer = format!("Bearer {}", self.viewer);
+        self.prepare(Fresh::CartReady, Some(&viewer)).await;
+        let got = send(
+            &self.server,
+            "POST",
+            &format!("/api/shows/{}/checkout", self.show),
+            Some(&viewer),
+            Body::Checkout(format!("matrix-order-{n}")),
+        )
+        .await;
+        assert_eq!(got.0, 201, "a paid order for the matrix: {}", got.2);
+        got.2["order"]["id"]
+            .as_str()
+            .expect("an order id")
+            .to_string()
+    }
+}
+
 /// The invite id inside an invitation token (a JWT: the claims are the middle part).
 fn invite_id_of(token: &str) -> String {
     use base64::Engine;
@@ -361,6 +415,15 @@ fn route_names_a_show(route: &Route) -> bool {
 
 /// The policy, spelled out independently of the server's code.
 fn expected(route: &Route, caller: Caller) -> Expect {
+    match (policy(route, caller), route.other_creator) {
+        (_, Some(hidden)) if caller == Caller::OtherCreator => hidden,
+        (Expect::Success, _) => route.answer,
+        (problem, _) => problem,
+    }
+}
+
+/// What the access policy says a caller gets on a route.
+fn policy(route: &Route, caller: Caller) -> Expect {
     let allows = |a: Allowed| route.allowed.contains(&a);
     let forbidden = Expect::Problem(403, "forbidden_role");
     // A show-scoped role: allowed for its own show, `wrong_show` for another show's route.
@@ -402,6 +465,7 @@ fn concrete_path(template: &str, show: &str, product: &str) -> String {
         template.replace("{id}", show)
     };
     path.replace("{product_id}", product)
+        .replace("{card}", "pm_matrix")
 }
 
 /// Checks one answer against the expectation; returns a description of any mismatch.
@@ -462,9 +526,11 @@ async fn run_matrix(backend: Backend) {
         for caller in CALLERS {
             n += 1;
             let expect = expected(route, caller);
+            let allowed = policy(route, caller) == Expect::Success;
             let mut show = world.show.clone();
             let mut authorization = world.authorization(caller);
-            if expect == Expect::Success {
+            let mut order = uuid::Uuid::now_v7().to_string();
+            if allowed {
                 match route.fresh {
                     Fresh::No => {}
                     Fresh::ScheduledShow | Fresh::LiveShow => {
@@ -475,9 +541,11 @@ async fn run_matrix(backend: Backend) {
                     Fresh::Pinned | Fresh::CartReady | Fresh::Webhook => {
                         world.prepare(route.fresh, authorization.as_deref()).await;
                     }
+                    Fresh::Order => order = world.paid_order(n).await,
                 }
             }
-            let mut path = concrete_path(route.path, &show, &world.product);
+            let mut path =
+                concrete_path(route.path, &show, &world.product).replace("{order_id}", &order);
             if path.contains("{invite_id}") {
                 // Revoking needs a throwaway invitation of the show (never one the matrix uses).
                 let invite = if expect == Expect::Success {

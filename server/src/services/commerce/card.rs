@@ -46,20 +46,19 @@ impl CommerceService {
         order: OrderId,
     ) -> Result<Order, CommerceError> {
         let show = self.show(id).await?;
-        let creator = match authorize(who, Action::ManageShow, Some(&show)) {
-            // No token at all is 401, as everywhere.
-            Err(e) if who.is_none() => return Err(e.into()),
-            allowed => allowed.is_ok(),
+        let buyer = match who {
+            // A creator sees the orders of their own shows; another creator learns nothing
+            // of them (404, as for an order that does not exist).
+            Some(Principal::Creator { .. }) => {
+                authorize(who, Action::ManageShow, Some(&show)).map_err(|_| order_not_found())?;
+                None
+            }
+            // Anyone else must be a viewer of this show (the usual 401/403), and sees only
+            // their own orders.
+            _ => Some(super::shopper_in(who, show.clone())?.viewer),
         };
-        let found = self.commerce.order(&show, order).await?;
-        let buyer = |o: &Order| match who {
-            Some(Principal::Viewer {
-                viewer_id, show_id, ..
-            }) => *show_id == show.id && *viewer_id == o.viewer_id,
-            _ => false,
-        };
-        match found {
-            Some(o) if creator || buyer(&o) => Ok(o),
+        match self.commerce.order(&show, order).await? {
+            Some(o) if buyer.is_none_or(|v| v == o.viewer_id) => Ok(o),
             _ => Err(order_not_found().into()),
         }
     }

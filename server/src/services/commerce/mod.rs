@@ -172,7 +172,7 @@ fn no_show(id: ShowId) -> CommerceError {
 }
 
 /// The caller, who must be a viewer of `show`.
-fn shopper_in(who: Option<&Principal>, show: Show) -> Result<Shopper, DomainError> {
+pub(super) fn shopper_in(who: Option<&Principal>, show: Show) -> Result<Shopper, DomainError> {
     authorize(who, Action::Shop, Some(&show))?;
     match who {
         Some(Principal::Viewer {

@@ -256,6 +256,16 @@ test('the details are remembered for next time, and bad storage recalls nothing'
   }
 });
 
+test('a checkout answered with a settled failure gets a new idempotency key, any other keeps it', async () => {
+  const { ApiError, settledFailure } = await web('api.js');
+  assert.equal(settledFailure(new ApiError(409, 'sold_out', '')), true);
+  assert.equal(settledFailure(new ApiError(402, 'payment_declined', '')), true);
+  assert.equal(settledFailure(new ApiError(503, 'payment_unavailable', '')), true, 'the server released that order');
+  assert.equal(settledFailure(new ApiError(503, 'store_unavailable', '')), false, 'maybe placed: retry with the key');
+  assert.equal(settledFailure(new ApiError(0, 'network', '')), false, 'no answer: retry with the key');
+  assert.equal(settledFailure(new ApiError(500, 'internal', '')), false);
+});
+
 test('saved cards and card refusals in words', () => {
   assert.equal(address.cardName({ brand: 'visa', last4: '4242' }), 'Visa •••• 4242');
   assert.equal(address.cardName({ brand: 'amex', last4: '0005' }), 'American Express •••• 0005');

@@ -57,6 +57,16 @@ export async function api(method, path, { token, body, contentType, headers = {}
   return text;
 }
 
+/**
+ * Whether a failed request was settled by the server, so a retry with the same
+ * `Idempotency-Key` would only replay its answer and a new attempt needs a new key: any 4xx,
+ * and a 503 `payment_unavailable`, whose order the server already released. A network failure
+ * or another 5xx keeps the key, so a retry can never buy twice.
+ */
+export function settledFailure(e) {
+  return (e.status >= 400 && e.status < 500) || e.code === 'payment_unavailable';
+}
+
 /** Every item of a paginated listing (`GET /api/shows`, `GET /api/products`): follows
  * `next_cursor` page by page, at the largest page size. */
 export async function listAll(path, { token, signal } = {}) {

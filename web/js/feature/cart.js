@@ -3,7 +3,7 @@
 // "X just bought Y" news. Refusals are shown in a shopper's words (errors.js). With
 // --payments stripe the drawer also takes the buyer's details and card (feature/cardpay.js).
 
-import { api, ApiError, formatMoney, newKey } from '../api.js';
+import { api, ApiError, formatMoney, newKey, settledFailure } from '../api.js';
 import { h, $, $$, fill, busy, showError, userText } from '../dom.js';
 import { shopWords } from './errors.js';
 import { modalDrawer } from './drawer.js';
@@ -159,7 +159,7 @@ export function shopCart({ showId, S, el, root, room, identity }) {
       S.checkoutKey = null;
       return placed;
     } catch (e) {
-      if (e.status >= 400 && e.status < 500) S.checkoutKey = null; // answered: a new attempt next time
+      if (settledFailure(e)) S.checkoutKey = null; // a new attempt next time
       throw cardpay ? cardpay.words(e) : e;
     }
   }

@@ -8,8 +8,10 @@
 use super::{CommerceError, CommerceService, Unpaid};
 use crate::commerce::payment::{Confirmed, PaymentError, SavedCard};
 use crate::domain::access::{Action, authorize};
+use crate::domain::commerce::StripeCustomerId;
 use crate::domain::commerce::{Order, OrderStatus};
-use crate::domain::{Code, DomainError, OrderId, Principal, ShowId};
+use crate::domain::{Code, CreatorId, DomainError, OrderId, Principal, ShowId, ViewerId};
+use crate::store::StoreError;
 use crate::store::{Attached, PaymentAttachment};
 
 /// Where a card payment stands after the server confirmed it.
@@ -134,23 +136,13 @@ impl CommerceService {
         id: ShowId,
     ) -> Result<String, CommerceError> {
         let shopper = self.shopper(who, id).await?;
-        let known = self
-            .paid
-            .customer(shopper.show.creator_id, shopper.viewer)
-            .await?;
         let customer = self
-            .payments
-            .customer(known.as_ref(), None, shopper.viewer)
+            .ensure_customer(shopper.show.creator_id, shopper.viewer, None)
             .await
             .map_err(|e| unpaid_now(shopper.viewer, e))?;
         let Some(customer) = customer else {
             return Err(no_card_payments().into());
         };
-        if known.as_ref() != Some(&customer) {
-            self.paid
-                .set_customer(shopper.show.creator_id, shopper.viewer, Some(&customer))
-                .await?;
-        }
         self.payments
             .setup_card(&customer)
             .await
@@ -164,11 +156,7 @@ impl CommerceService {
         id: ShowId,
     ) -> Result<Vec<SavedCard>, CommerceError> {
         let shopper = self.shopper(who, id).await?;
-        let Some(customer) = self
-            .paid
-            .customer(shopper.show.creator_id, shopper.viewer)
-            .await?
-        else {
+        let Some(customer) = self.saved_customer(&shopper).await? else {
             return Ok(Vec::new());
         };
         self.payments
@@ -185,10 +173,7 @@ impl CommerceService {
         card: &str,
     ) -> Result<(), CommerceError> {
         let shopper = self.shopper(who, id).await?;
-        let customer = self
-            .paid
-            .customer(shopper.show.creator_id, shopper.viewer)
-            .await?;
+        let customer = self.saved_customer(&shopper).await?;
         let removed = match customer {
             Some(c) if valid_payment_method(card) => self
                 .payments
@@ -204,18 +189,47 @@ impl CommerceService {
         }
     }
 
+    /// The buyer's processor customer with this creator (their saved cards live under it): the
+    /// one the store keeps, or a new one from the provider, then kept. `None` for a provider
+    /// without saved cards.
+    pub(super) async fn ensure_customer(
+        &self,
+        creator: CreatorId,
+        viewer: ViewerId,
+        email: Option<&str>,
+    ) -> Result<Option<StripeCustomerId>, PaymentError> {
+        let stored = |e: StoreError| PaymentError::Unavailable {
+            reason: format!("the store could not be asked ({e})"),
+        };
+        let known = self.paid.customer(creator, viewer).await.map_err(stored)?;
+        let customer = self
+            .payments
+            .customer(known.as_ref(), email, viewer)
+            .await?;
+        if customer.is_some() && customer != known {
+            self.paid
+                .set_customer(creator, viewer, customer.as_ref())
+                .await
+                .map_err(stored)?;
+        }
+        Ok(customer)
+    }
+
+    /// The shopper's saved customer with the show's creator, if any.
+    async fn saved_customer(
+        &self,
+        shopper: &super::Shopper,
+    ) -> Result<Option<StripeCustomerId>, StoreError> {
+        self.paid
+            .customer(shopper.show.creator_id, shopper.viewer)
+            .await
+    }
+
     /// Keeps a card that paid saved under the buyer's customer, for one tap next time. A
     /// failure only costs that convenience: logged.
     async fn keep_card(&self, shopper: &super::Shopper, payment_method: &str) {
-        let creator = shopper.show.creator_id;
         let kept = async {
-            let Some(customer) = self
-                .paid
-                .customer(creator, shopper.viewer)
-                .await
-                .ok()
-                .flatten()
-            else {
+            let Some(customer) = self.saved_customer(shopper).await.ok().flatten() else {
                 return Ok(());
             };
             self.payments.keep_card(&customer, payment_method).await

@@ -251,25 +251,10 @@ impl CommerceService {
         if !self.payments.needs_buyer() {
             return Ok(buyer.clone());
         }
-        let stored = |e: StoreError| PaymentError::Unavailable {
-            reason: format!("the store could not be asked ({e})"),
-        };
-        let known = self
-            .paid
-            .customer(show.creator_id, order.viewer_id)
-            .await
-            .map_err(stored)?;
         let email = buyer.email.as_deref();
         let customer = self
-            .payments
-            .customer(known.as_ref(), email, order.viewer_id)
+            .ensure_customer(show.creator_id, order.viewer_id, email)
             .await?;
-        if customer.is_some() && customer != known {
-            self.paid
-                .set_customer(show.creator_id, order.viewer_id, customer.as_ref())
-                .await
-                .map_err(stored)?;
-        }
         Ok(Buyer {
             customer,
             ..buyer.clone()

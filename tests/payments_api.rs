@@ -222,6 +222,12 @@ impl Shop {
         s(&confirmed["payment_method"])
     }
 
+    /// The buyer's saved cards (`GET …/cards`).
+    async fn cards(&self, token: &str) -> (u16, Value) {
+        let path = format!("/api/shows/{}/cards", self.show);
+        self.call(Method::GET, &path, Some(token), None).await
+    }
+
     async fn pay(&self, token: &str, order: &str, payment_method: &str) -> (u16, Value) {
         let path = format!("/api/shows/{}/orders/{order}/pay", self.show);
         self.call(
@@ -412,14 +418,7 @@ async fn a_card_payment_is_settled_by_stripe_s_webhook(backend: Backend) {
         409,
         "order_not_pending",
     );
-    let (status, cards) = shop
-        .call(
-            Method::GET,
-            &format!("/api/shows/{}/cards", shop.show),
-            Some(&token),
-            None,
-        )
-        .await;
+    let (status, cards) = shop.cards(&token).await;
     assert_eq!(status, 200, "{cards}");
     assert_eq!(
         cards["cards"][0]["id"],
@@ -543,14 +542,7 @@ async fn a_saved_card_pays_the_next_order_in_one_tap(backend: Backend) {
     let order = s(&third["order"]["id"]);
     assert_eq!(shop.pay(&token, &order, &again).await.0, 200);
     shop.wait_order(&token, &order, "paid").await;
-    let (_, cards) = shop
-        .call(
-            Method::GET,
-            &format!("/api/shows/{}/cards", shop.show),
-            Some(&token),
-            None,
-        )
-        .await;
+    let (_, cards) = shop.cards(&token).await;
     assert_eq!(cards["cards"].as_array().map(Vec::len), Some(1), "{cards}");
     assert_eq!(cards["cards"][0]["id"], card.as_str(), "{cards}");
 
@@ -566,14 +558,7 @@ async fn a_saved_card_pays_the_next_order_in_one_tap(backend: Backend) {
         404,
         "card_not_found",
     );
-    let (_, cards) = shop
-        .call(
-            Method::GET,
-            &format!("/api/shows/{}/cards", shop.show),
-            Some(&token),
-            None,
-        )
-        .await;
+    let (_, cards) = shop.cards(&token).await;
     assert_eq!(cards["cards"], json!([]), "{cards}");
 }
 

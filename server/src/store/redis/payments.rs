@@ -23,10 +23,10 @@ use redis::Script;
 
 use super::checkout::show_keys;
 use super::named::{named_plain_script, named_script, script_params};
-use super::reservations::{SettleKeys, deal_products};
+use super::reservations::{SettleKeys, settle_call, stored_deal_products};
 use super::{
-    ATTEMPTS, Keys, RedisStore, decode, encode, eval, evalsha, order_at, parse_id, redis_error,
-    rfc3339, score, script_error, unexpected,
+    ATTEMPTS, Keys, RedisStore, encode, eval, evalsha, order_at, parse_id, redis_error, rfc3339,
+    score, script_error, unexpected,
 };
 use crate::domain::commerce::{Order, PaymentIntentId, StripeCustomerId, StripeEventId};
 use crate::domain::{CreatorId, DomainError, OrderId, Show, ShowId, Timestamp, ViewerId};
@@ -185,39 +185,25 @@ impl RedisStore {
         order: OrderId,
         at: Timestamp,
     ) -> Result<Result<Order, DomainError>, StoreError> {
-        let k = &self.keys;
         let mut con = self.conn.clone();
         let (order_id, at) = (order.to_string(), rfc3339(at));
         let event_id = uuid::Uuid::now_v7().to_string();
         let sk = show_keys(self, show);
         let keys = sk.settle();
         for _ in 0..ATTEMPTS {
-            let raw: Option<String> = redis::cmd("HGET")
-                .arg(keys.orders)
-                .arg(&order_id)
-                .query_async(&mut con)
-                .await
-                .map_err(redis_error)?;
-            let Some(raw) = raw else {
+            let Some(products) = stored_deal_products(&mut con, keys.orders, &order_id).await?
+            else {
                 return Ok(Err(order_not_found(order)));
             };
-            let current: Order = decode(&raw, "order")?;
-            let products = deal_products([&current]);
-            let mut call = evalsha(&REFUND_SCRIPT, SettleKeys::NAMES.len() + products.len());
-            keys.push(&mut call);
-            for p in &products {
-                call.arg(k.deal_buyers(show, *p));
-            }
-            RefundArgs {
+            let args = RefundArgs {
                 order_id: &order_id,
                 at: &at,
                 event_id: &event_id,
                 declared: products.len(),
-            }
-            .push(&mut call);
-            for p in &products {
-                call.arg(p.to_string());
-            }
+            };
+            let call = settle_call(self, show, &REFUND_SCRIPT, &keys, &products, |call| {
+                args.push(call);
+            });
             let reply: Vec<String> = eval(&mut con, &REFUND_SCRIPT, &call)
                 .await
                 .map_err(script_error)?;

@@ -111,6 +111,48 @@ pub(super) fn deal_products<'a>(
         .collect()
 }
 
+/// A settlement script's call: its named keys, then the deal-buyers hash of each declared
+/// product; `args` pushes the named arguments (and anything that goes before the products);
+/// the declared product ids come last.
+pub(super) fn settle_call(
+    store: &RedisStore,
+    show: &Show,
+    script: &Script,
+    keys: &SettleKeys<'_>,
+    products: &BTreeSet<ProductId>,
+    args: impl FnOnce(&mut redis::Cmd),
+) -> redis::Cmd {
+    let mut call = evalsha(script, SettleKeys::NAMES.len() + products.len());
+    keys.push(&mut call);
+    for p in products {
+        call.arg(store.keys.deal_buyers(show, *p));
+    }
+    args(&mut call);
+    for p in products {
+        call.arg(p.to_string());
+    }
+    call
+}
+
+/// The deal products of the stored order `order_id` in the hash `orders`; `None` when there is
+/// no such order.
+pub(super) async fn stored_deal_products(
+    con: &mut redis::aio::ConnectionManager,
+    orders: &str,
+    order_id: &str,
+) -> Result<Option<BTreeSet<ProductId>>, StoreError> {
+    let raw: Option<String> = redis::cmd("HGET")
+        .arg(orders)
+        .arg(order_id)
+        .query_async(con)
+        .await
+        .map_err(redis_error)?;
+    match raw {
+        Some(raw) => Ok(Some(deal_products([&decode::<Order>(&raw, "order")?]))),
+        None => Ok(None),
+    }
+}
+
 impl RedisStore {
     /// Settles `order`. The script's keys name the deal-buyer hashes of the order's deal lines:
     /// taken from `placed` (the order as its checkout answered) on the first try when given, else
@@ -124,7 +166,6 @@ impl RedisStore {
         placed: Option<&Order>,
     ) -> Result<Option<Order>, StoreError> {
         self.guard("complete_order", async {
-            let k = &self.keys;
             let mut con = self.conn.clone();
             let (outcome, at, reason) = match outcome {
                 Completion::Paid { at } => ("paid", *at, ""),
@@ -138,35 +179,22 @@ impl RedisStore {
             for _ in 0..ATTEMPTS {
                 let products = match placed.take() {
                     Some(p) => deal_products([p]),
-                    None => {
-                        let raw: Option<String> = redis::cmd("HGET")
-                            .arg(keys.orders)
-                            .arg(&order_id)
-                            .query_async(&mut con)
-                            .await
-                            .map_err(redis_error)?;
-                        let Some(raw) = raw else { return Ok(None) };
-                        let current: Order = decode(&raw, "order")?;
-                        deal_products([&current])
-                    }
+                    None => match stored_deal_products(&mut con, keys.orders, &order_id).await? {
+                        Some(products) => products,
+                        None => return Ok(None),
+                    },
                 };
-                let mut call = evalsha(&COMPLETE_SCRIPT, SettleKeys::NAMES.len() + products.len());
-                keys.push(&mut call);
-                for p in &products {
-                    call.arg(k.deal_buyers(show, *p));
-                }
-                CompleteArgs {
+                let args = CompleteArgs {
                     order_id: &order_id,
                     outcome,
                     at: &at,
                     failure: reason,
                     event_id: &event_id,
                     declared: products.len(),
-                }
-                .push(&mut call);
-                for p in &products {
-                    call.arg(p.to_string());
-                }
+                };
+                let call = settle_call(self, show, &COMPLETE_SCRIPT, &keys, &products, |call| {
+                    args.push(call);
+                });
                 let reply: Vec<String> = eval(&mut con, &COMPLETE_SCRIPT, &call)
                     .await
                     .map_err(script_error)?;
@@ -190,7 +218,6 @@ impl RedisStore {
         now: Timestamp,
     ) -> Result<Vec<Order>, StoreError> {
         self.guard("expire_reservations", async {
-            let k = &self.keys;
             let mut con = self.conn.clone();
             let now_text = rfc3339(now);
             let sk = show_keys(self, show);
@@ -208,25 +235,19 @@ impl RedisStore {
                 }
                 let candidates = orders_by_id(self, show, &due).await?;
                 let products = deal_products(&candidates);
-                let mut call = evalsha(&EXPIRE_SCRIPT, SettleKeys::NAMES.len() + products.len());
-                keys.push(&mut call);
-                for p in &products {
-                    call.arg(k.deal_buyers(show, *p));
-                }
-                ExpireArgs {
+                let args = ExpireArgs {
                     now: &now_text,
                     now_ms: score(now),
                     failure: EXPIRED,
                     events: due.len(),
                     declared: products.len(),
-                }
-                .push(&mut call);
-                for _ in &due {
-                    call.arg(uuid::Uuid::now_v7().to_string());
-                }
-                for p in &products {
-                    call.arg(p.to_string());
-                }
+                };
+                let call = settle_call(self, show, &EXPIRE_SCRIPT, &keys, &products, |call| {
+                    args.push(call);
+                    for _ in &due {
+                        call.arg(uuid::Uuid::now_v7().to_string());
+                    }
+                });
                 let reply: Vec<String> = eval(&mut con, &EXPIRE_SCRIPT, &call)
                     .await
                     .map_err(script_error)?;

@@ -112,6 +112,19 @@ pub async fn announce_pins(
     }
 }
 
+/// Counts a paid order, however it was paid (at checkout, or by the processor's webhook):
+/// `livesale_checkouts_total{outcome="paid"}`, `livesale_orders_total` and the revenue.
+pub fn count_paid(show: &Show, order: &Order) {
+    metrics::counter!("livesale_checkouts_total", "outcome" => "paid").increment(1);
+    metrics::counter!("livesale_orders_total").increment(1);
+    metrics::counter!(
+        "livesale_revenue_minor_units_total",
+        "show" => show.id.to_string(),
+        "currency" => order.total.currency.to_string()
+    )
+    .increment(order.total.amount.max(0) as u64);
+}
+
 /// Tells the room about a paid order: one `purchase` per line, then the pins' new stock.
 pub async fn announce_purchase(
     commerce: &dyn CommerceStore,

@@ -392,13 +392,9 @@ fn checkout_response(checkout: Checkout) -> Response {
 /// 402 for a payment that did not go through, 503 with `Retry-After` when the processor
 /// could not be asked (nothing was charged either way).
 fn payment_required(unpaid: Unpaid) -> ApiError {
-    let detail = if unpaid.order.0.is_nil() {
-        format!("{}; nothing was charged", unpaid.why)
-    } else {
-        format!(
-            "{}; nothing was charged for order {}",
-            unpaid.why, unpaid.order
-        )
+    let detail = match unpaid.order {
+        Some(order) => format!("{}; nothing was charged for order {order}", unpaid.why),
+        None => format!("{}; nothing was charged", unpaid.why),
     };
     if unpaid.code == Code::PaymentUnavailable {
         return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, unpaid.code, detail)

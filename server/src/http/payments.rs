@@ -7,7 +7,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::AppState;
@@ -222,5 +222,11 @@ fn refusal(e: WebhookError) -> ApiError {
             ApiError::new(StatusCode::BAD_REQUEST, Code::InvalidEvent, e.to_string())
         }
         WebhookError::Store(e) => e.into(),
+        WebhookError::Stripe(e) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Code::PaymentUnavailable,
+            format!("the event could not be handled now ({e}); deliver it again"),
+        )
+        .with_header(header::RETRY_AFTER, HeaderValue::from_static("5")),
     }
 }

@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use crate::clock::SharedClock;
 use crate::commerce::stripe::{
-    Event, EventError, EventType, PaymentIntent, Secret, SignatureError, StripeClient, signature,
+    Event, EventError, EventType, PaymentIntent, Secret, SignatureError, StripeClient, StripeError,
+    signature,
 };
 use crate::domain::commerce::{Order, OrderStatus, StripeEventId};
 use crate::domain::protocol::Broadcast;
@@ -55,6 +56,9 @@ pub enum WebhookError {
     /// The store could not be asked: Stripe retries the delivery later.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Stripe could not be asked (a late payment's refund): Stripe retries the delivery later.
+    #[error("Stripe could not be asked: {0}")]
+    Stripe(#[from] StripeError),
 }
 
 /// Payments settled by the processor. Cheap to clone.
@@ -206,17 +210,14 @@ impl PaymentsService {
             }
             Err(e) => {
                 tracing::error!(show = %show.id, order = %settled.id, intent = %intent.id, error = %e, "a late payment could not be refunded; Stripe will redeliver the event");
-                Err(WebhookError::Store(StoreError::Unavailable(format!(
-                    "the late payment's refund failed: {e}"
-                ))))
+                Err(e.into())
             }
         }
     }
 
     /// The room hears of the purchase, the buyer of their paid order.
     async fn announce_paid(&self, show: &Show, order: &Order) {
-        metrics::counter!("livesale_checkouts_total", "outcome" => "paid").increment(1);
-        metrics::counter!("livesale_orders_total").increment(1);
+        crate::commerce::count_paid(show, order);
         let (commerce, catalog) = (self.commerce.as_ref(), self.catalog.as_ref());
         crate::commerce::announce_purchase(
             commerce,

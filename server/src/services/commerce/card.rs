@@ -296,7 +296,7 @@ fn no_card_payments() -> DomainError {
 fn unpaid_now(viewer: crate::domain::ViewerId, e: PaymentError) -> CommerceError {
     tracing::warn!(viewer = %viewer, error = %e, "a card request failed");
     CommerceError::Unpaid(Unpaid {
-        order: OrderId(uuid::Uuid::nil()),
+        order: None,
         code: e.code(),
         why: e.to_string(),
     })
@@ -318,7 +318,7 @@ fn not_pending(order: &Order) -> DomainError {
 
 fn unpaid(order: &Order, e: PaymentError) -> CommerceError {
     CommerceError::Unpaid(Unpaid {
-        order: order.id,
+        order: Some(order.id),
         code: e.code(),
         why: e.to_string(),
     })

@@ -61,9 +61,10 @@ pub enum CheckoutOutcome {
 /// A payment that did not go through.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unpaid {
-    /// The order that was not placed.
-    pub order: OrderId,
-    /// `payment_declined` or `payment_failed` ([`PaymentError::code`]).
+    /// The order that was not paid (`None` for a card request outside any order: setting up
+    /// a card, listing saved cards).
+    pub order: Option<OrderId>,
+    /// `payment_declined`, `payment_failed` or `payment_unavailable` ([`PaymentError::code`]).
     pub code: Code,
     /// Why, in words fit for the buyer.
     pub why: String,
@@ -202,7 +203,7 @@ impl CommerceService {
             .unwrap_or(order);
         Ok(match settled.status {
             OrderStatus::Paid => {
-                count_paid(&show, &settled);
+                crate::commerce::count_paid(&show, &settled);
                 // The order is paid and stored: the buyer need not wait for the room's news (in
                 // a flash drop its reads and broadcasts queue behind thousands of others).
                 let (commerce, catalog) = (self.commerce.clone(), self.catalog.clone());
@@ -222,12 +223,12 @@ impl CommerceService {
                 self.announce_pins(&show).await;
                 CheckoutOutcome::Unpaid(match charged {
                     Err(e) => Unpaid {
-                        order: settled.id,
+                        order: Some(settled.id),
                         code: e.code(),
                         why: e.to_string(),
                     },
                     Ok(()) => Unpaid {
-                        order: settled.id,
+                        order: Some(settled.id),
                         code: PaymentError::recorded_code(NOT_THROUGH),
                         why: NOT_THROUGH.into(),
                     },
@@ -328,7 +329,7 @@ fn replayed(order: Order) -> CheckoutOutcome {
         OrderStatus::Failed => {
             let why = order.failure.unwrap_or_else(|| NOT_THROUGH.into());
             CheckoutOutcome::Unpaid(Unpaid {
-                order: order.id,
+                order: Some(order.id),
                 code: PaymentError::recorded_code(&why),
                 why,
             })
@@ -354,15 +355,4 @@ fn reservation_expired() -> DomainError {
 /// Counts a checkout by outcome (`livesale_checkouts_total`).
 fn count(outcome: &'static str) {
     metrics::counter!("livesale_checkouts_total", "outcome" => outcome).increment(1);
-}
-
-fn count_paid(show: &Show, order: &Order) {
-    count("paid");
-    metrics::counter!("livesale_orders_total").increment(1);
-    metrics::counter!(
-        "livesale_revenue_minor_units_total",
-        "show" => show.id.to_string(),
-        "currency" => order.total.currency.to_string()
-    )
-    .increment(order.total.amount.max(0) as u64);
 }

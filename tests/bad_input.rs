@@ -318,15 +318,19 @@ async fn body_limits_hold_with_or_without_a_length(backend: Backend) {
     // ~1 MiB of valid JSON: a product with a huge description.
     let pad = "x".repeat(1 << 20);
     let huge = product("HUGE-1", "1", "USD", &format!(r#"1,"description":"{pad}""#));
-    let got = x.json("/api/products", c, &huge).await;
-    x.problem("1 MiB, Content-Length", &got, 413, "payload_too_large");
-
     let head = |framing: String| {
         format!(
             "POST /api/products HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
              Content-Type: application/json\r\nConnection: close\r\n{framing}\r\n"
         )
     };
+    // Sent raw: the server answers 413 before the body and closes, and an HTTP client library
+    // that is still writing the body may report that as a failed send instead of reading the
+    // answer (reqwest did, now and then).
+    let h = head(format!("Content-Length: {}\r\n", huge.len()));
+    let got = raw_http(&x.srv, h, huge.as_bytes(), false).await;
+    x.problem("1 MiB, Content-Length", &got, 413, "payload_too_large");
+
     let chunked = |body: &str| {
         let framing = format!("Transfer-Encoding: chunked\r\n\r\n{:x}", body.len());
         (head(framing), format!("{body}\r\n0\r\n\r\n"))

@@ -535,7 +535,7 @@ async fn unknown_ids_routes_and_methods(backend: Backend) {
         ("POST", "/nope".to_string(), 404, "not_found"),
         ("DELETE", "/api/shows".to_string(), 405, "method_not_allowed"),
         ("PUT", format!("/api/shows/{show}"), 405, "method_not_allowed"),
-        ("PATCH", format!("/api/products/{mine}"), 405, "method_not_allowed"),
+        ("PUT", format!("/api/products/{mine}"), 405, "method_not_allowed"),
         ("GET", format!("/api/shows/{show}/start"), 405, "method_not_allowed"),
     ];
     for (method, path, status, code) in cases {

@@ -131,6 +131,7 @@ async fn set_up(stores: &[SharedStore; 2], case: &Case) -> (Show, Vec<ProductId>
             title: "Twin drop".into(),
             description: None,
             scheduled_at: Some(t(0)),
+            cover_url: None,
         },
         t(-1000),
     )

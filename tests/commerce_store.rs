@@ -294,6 +294,7 @@ async fn show_of(store: &SharedStore, creator: &Creator) -> Show {
             title: "Friday drop".into(),
             description: None,
             scheduled_at: Some(t(0)),
+            cover_url: None,
         },
         t(-100_000),
     )

@@ -67,6 +67,7 @@ fn show_of(creator: &Creator, title: &str) -> Show {
             title: title.into(),
             description: None,
             scheduled_at: Some(at(1_800_000_000_000)),
+            cover_url: None,
         },
         at(1_700_000_000_000),
     )

@@ -109,6 +109,7 @@ impl World {
                 title: "Friday drop".into(),
                 description: None,
                 scheduled_at: Some(t(0)),
+                cover_url: None,
             },
             t(-100_000),
         )

@@ -85,6 +85,8 @@ enum Fresh {
     /// `{order_id}` is a new paid order of the show's viewer (the built-in test provider pays
     /// at checkout).
     Order,
+    /// A new scheduled show whose lineup holds the product.
+    LineupShow,
 }
 
 enum Body {
@@ -190,6 +192,13 @@ const ROUTES: &[Route] = &[
     r("POST", "/api/shows/{id}/program", &[A::CreatorOwner], Fresh::No, |_, _| Body::Json(json!({ "camera": null }))),
     r("GET", "/api/shows/{id}/program", &[A::Anyone], Fresh::No, empty),
     r("POST", "/api/qr", &[A::Anyone], Fresh::No, |_, n| Body::Json(json!({ "text": format!("https://example.com/camera/{n}") }))),
+    // Catalog (issue 20).
+    r("PATCH", "/api/shows/{id}", &[A::CreatorOwner], Fresh::No, |_, n| Body::Json(json!({ "title": format!("Matrix show {n}"), "cover_url": "https://cdn.example/c.jpg" }))),
+    r("POST", "/api/shows/{id}/cancel", &[A::CreatorOwner], Fresh::ScheduledShow, empty),
+    r("GET", "/api/me/shows", &[A::AnyCreator], Fresh::No, empty),
+    r("PATCH", "/api/products/{id}", &[A::AnyCreator], Fresh::No, |_, n| Body::Json(json!({ "title": format!("Matrix product {n}") })))
+        .hidden(403, "not_product_owner"),
+    r("DELETE", "/api/shows/{id}/lineup/{product_id}", &[A::CreatorOwner], Fresh::LineupShow, empty),
 ];
 
 const fn r(
@@ -310,6 +319,16 @@ impl World {
                 )
                 .await;
             assert_eq!(got.0, 200, "starting a fresh show: {}", got.1);
+        }
+        if fresh == Fresh::LineupShow {
+            let got = s
+                .post(
+                    &format!("/api/shows/{show}/lineup"),
+                    Some(&self.owner),
+                    json!({ "product_id": self.product }),
+                )
+                .await;
+            assert_eq!(got.0, 200, "a fresh show's lineup: {}", got.1);
         }
         let token = match caller {
             Caller::Moderator => Some(s.invite(&self.owner, &show, "moderator").await),
@@ -533,7 +552,7 @@ async fn run_matrix(backend: Backend) {
             if allowed {
                 match route.fresh {
                     Fresh::No => {}
-                    Fresh::ScheduledShow | Fresh::LiveShow => {
+                    Fresh::ScheduledShow | Fresh::LiveShow | Fresh::LineupShow => {
                         let (fresh, token) = world.fresh_show(route.fresh, caller).await;
                         show = fresh;
                         authorization = token.or(authorization);

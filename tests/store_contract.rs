@@ -73,6 +73,7 @@ fn new_show(creator: &Creator, title: &str, scheduled_at: Timestamp) -> Show {
             title: title.into(),
             description: Some(format!("{title}, live")),
             scheduled_at: Some(scheduled_at),
+            cover_url: None,
         },
         at(1_700_000_000_000),
     )

@@ -133,6 +133,7 @@ impl Shop {
                 title: format!("{name} live"),
                 description: None,
                 scheduled_at: None,
+                cover_url: None,
             },
             now,
         )

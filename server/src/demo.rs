@@ -100,6 +100,7 @@ async fn seed_into(
                 "Four handmade favourites, live flash deals, and a Q&A with the maker.".into(),
             ),
             scheduled_at: Some(now + Duration::minutes(30)),
+            cover_url: None,
         },
         now,
     )

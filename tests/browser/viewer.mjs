@@ -5,7 +5,8 @@
 //   lifecycle  a show scheduled in two hours says "Starts in …"; a guest picks a name to chat
 //              and the page remembers it after a reload; the creator starts the show (the page
 //              turns live, "we'll be right back" with no camera) and ends it (the page says it
-//              ended), all without a reload.
+//              ended), all without a reload; another show cancelled with its page open says it
+//              was cancelled, and again after a reload.
 //   chat       two viewers chat both ways: markup arrives as literal text (no element, no
 //              alert), Hebrew/Arabic text is laid out right to left; taps at one viewer become
 //              bursts at the other (capped); a network drop shows #conn-status and the messages
@@ -152,6 +153,24 @@ async function lifecycle() {
     }, null, 'the ended message');
     await artifactsAtBothSizes(page, 'viewer-ended');
     return { state: 'ended', headline };
+  });
+  await step('cancelled without a reload', async () => {
+    const at = new Date(Date.now() + 24 * 3600 * 1000).toISOString();
+    const off = await must('POST', '/api/shows', creator, { title: 'Called-off sale', scheduled_at: at });
+    const other = await openViewer('viewer-cancelled', PHONE, off.id);
+    await must('POST', `/api/shows/${off.id}/cancel`, creator, {});
+    await until(other, () => document.querySelector('#show-state').dataset.state === 'cancelled', null, '#show-state cancelled');
+    const headline = await until(other, () => {
+      const t = document.querySelector('#stage-headline').textContent;
+      return /was cancelled/i.test(t) && t;
+    }, null, 'the cancelled message');
+    await other.reload();
+    await ready(other, 'reloaded cancelled viewer');
+    const reloaded = await other.textContent('#stage-headline');
+    if (!/was cancelled/i.test(reloaded)) throw new Error(`after a reload the stage says '${reloaded}'`);
+    const badge = (await other.textContent('#show-state')).trim();
+    await artifactsAtBothSizes(other, 'viewer-cancelled');
+    return { state: 'cancelled', headline, reloaded, badge };
   });
   return { show_id: later };
 }

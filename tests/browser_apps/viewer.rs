@@ -36,7 +36,8 @@ fn step<'a>(r: &'a Value, name: &str) -> &'a Value {
 }
 
 /// Scheduled ("starts in …"), then live and ended as the creator starts and ends the show,
-/// without a reload; a guest's name is remembered across a reload.
+/// without a reload; a guest's name is remembered across a reload; another show cancelled
+/// while its page is open says so, and again after a reload.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewer_follows_the_show_from_scheduled_to_ended_and_remembers_the_name() {
     let fx = Fixture::new(false).await;
@@ -51,6 +52,9 @@ async fn viewer_follows_the_show_from_scheduled_to_ended_and_remembers_the_name(
     );
     assert_eq!(step(&r, "live without a reload")["state"], "live", "{r}");
     assert_eq!(step(&r, "ended without a reload")["state"], "ended", "{r}");
+    let cancelled = step(&r, "cancelled without a reload");
+    assert_eq!(cancelled["state"], "cancelled", "{r}");
+    assert_eq!(cancelled["badge"], "Cancelled", "{r}");
     assert_eq!(
         step(&r, "name remembered after reload")["name"],
         "Noa",

@@ -104,6 +104,7 @@ export const ShowStatus = Object.freeze({
   SCHEDULED: 'scheduled',
   LIVE: 'live',
   ENDED: 'ended',
+  CANCELLED: 'cancelled',
 });
 
 /** The live room's connection state as LiveRoom reports it (and `body[data-conn]` shows). */

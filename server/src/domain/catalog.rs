@@ -19,6 +19,18 @@ pub struct NewProduct {
     pub stock: i64,
 }
 
+/// A creator's change to one product (`PATCH /api/products/{id}`): `None` leaves a field as
+/// it is; for the description and the image `Some(None)` clears it. The SKU never changes
+/// here (it is how a re-import finds the product).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProductEdit {
+    pub title: Option<String>,
+    pub price: Option<Money>,
+    pub stock: Option<i64>,
+    pub description: Option<Option<String>>,
+    pub image_url: Option<Option<String>>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Product {
     pub id: ProductId,
@@ -109,6 +121,40 @@ impl Product {
             created_at: now,
             updated_at: now,
         })
+    }
+
+    /// Applies a creator's edit, every field checked before any changes: a price keeps the
+    /// product's currency (422 `currency_mismatch`), a stock is 0 to [`MAX_STOCK`].
+    pub fn edit(&mut self, edit: ProductEdit, now: Timestamp) -> Result<(), DomainError> {
+        if let Some(price) = &edit.price
+            && price.currency != self.price.currency
+        {
+            return Err(DomainError::invalid(
+                Code::CurrencyMismatch,
+                format!(
+                    "this product is priced in {}; its price stays in that currency",
+                    self.price.currency.as_str()
+                ),
+            ));
+        }
+        let fields = NewProduct {
+            sku: self.sku.clone(),
+            title: edit.title.unwrap_or_else(|| self.title.clone()),
+            description: edit.description.unwrap_or_else(|| self.description.clone()),
+            image_url: edit.image_url.unwrap_or_else(|| self.image_url.clone()),
+            price: edit.price.unwrap_or(self.price),
+            stock: edit.stock.unwrap_or(self.stock),
+        };
+        self.update(fields, now)
+    }
+
+    /// Whether a search `query` finds this product: a case-insensitive substring of its title
+    /// or SKU (an empty query finds every product).
+    pub fn matches(&self, query: &str) -> bool {
+        let query = query.trim().to_lowercase();
+        query.is_empty()
+            || self.title.to_lowercase().contains(&query)
+            || self.sku.to_lowercase().contains(&query)
     }
 
     /// Replaces the creator-controlled fields (a re-import of the same SKU).
@@ -209,5 +255,84 @@ mod tests {
         for (f, code) in cases {
             assert_eq!(create(f).unwrap_err().code, code);
         }
+    }
+
+    #[test]
+    fn an_edit_keeps_the_currency_and_checks_before_changing() {
+        let mut p = create(fields()).unwrap();
+        let later = Timestamp::default() + chrono::Duration::seconds(5);
+        p.edit(
+            ProductEdit {
+                title: Some(" Big mug ".into()),
+                price: Some(Money::price(2400, "USD").unwrap()),
+                stock: Some(0),
+                image_url: Some(None),
+                ..Default::default()
+            },
+            later,
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                p.title.as_str(),
+                p.price.amount,
+                p.stock,
+                p.image_url.as_deref()
+            ),
+            ("Big mug", 2400, 0, None)
+        );
+        assert_eq!((p.sku.as_str(), p.updated_at), ("MUG-1", later));
+        let before = p.clone();
+        let cases = [
+            (
+                ProductEdit {
+                    price: Some(Money::price(100, "EUR").unwrap()),
+                    ..Default::default()
+                },
+                "currency_mismatch",
+            ),
+            (
+                ProductEdit {
+                    stock: Some(-1),
+                    title: Some("X".into()),
+                    ..Default::default()
+                },
+                "invalid_stock",
+            ),
+            (
+                ProductEdit {
+                    stock: Some(MAX_STOCK + 1),
+                    ..Default::default()
+                },
+                "invalid_stock",
+            ),
+            (
+                ProductEdit {
+                    title: Some(" ".into()),
+                    ..Default::default()
+                },
+                "invalid_title",
+            ),
+            (
+                ProductEdit {
+                    image_url: Some(Some("javascript:x".into())),
+                    ..Default::default()
+                },
+                "invalid_image_url",
+            ),
+        ];
+        for (edit, code) in cases {
+            assert_eq!(p.edit(edit, later).unwrap_err().code, code);
+            assert_eq!(p, before);
+        }
+    }
+
+    #[test]
+    fn a_search_finds_title_or_sku_in_any_case() {
+        let p = create(fields()).unwrap();
+        for hit in ["", "mug", "MUG-1", "ug-", " Mu "] {
+            assert!(p.matches(hit), "{hit:?}");
+        }
+        assert!(!p.matches("cup"));
     }
 }

@@ -145,6 +145,13 @@ codes! {
     UpgradeRequired = "upgrade_required",
     ViewerNotFound = "viewer_not_found",
     WrongShow = "wrong_show",
+    // Catalog (issue 20): shows and products for the dashboard.
+    InvalidCoverUrl = "invalid_cover_url",
+    InvalidScheduledAt = "invalid_scheduled_at",
+    NotProductOwner = "not_product_owner",
+    ProductPinned = "product_pinned",
+    ShowCancelled = "show_cancelled",
+    ShowNotScheduled = "show_not_scheduled",
 }
 
 impl std::fmt::Display for Code {

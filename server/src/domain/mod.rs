@@ -26,11 +26,11 @@ pub mod show;
 pub mod whole;
 
 pub use access::{Action, Principal, Role, SessionOwner};
-pub use catalog::{NewProduct, Product};
+pub use catalog::{NewProduct, Product, ProductEdit};
 pub use error::{Code, DomainError};
 pub use ids::{CreatorId, InviteId, OrderId, ProductId, ShowId, ViewerId};
 pub use money::{Currency, Money};
-pub use show::{NewShow, Show, ShowStatus};
+pub use show::{NewShow, Show, ShowEdit, ShowStatus, ShowsWhen};
 
 /// Current time as the domain sees it: UTC with millisecond precision.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;

@@ -129,12 +129,14 @@ pub struct CreatedViewer {
 /// Joining again with an earlier viewer token, or with the same `device_id`, keeps the
 /// earlier identity. Refused with 403 `banned` when that identity is banned, and for a new
 /// identity from the address of a viewer banned within `--ban-address-cooldown-s`; with 429
-/// `rate_limited` (and `Retry-After`) beyond `--join-rate` joins per address.
+/// `rate_limited` (and `Retry-After`) beyond `--join-rate` joins per address; with 409
+/// `show_cancelled` for a show that was called off.
 #[utoipa::path(post, path = "/api/shows/{id}/viewers", tag = "identity",
     params(("id" = ShowId, Path)), request_body = NewViewer,
     responses((status = 201, body = CreatedViewer), (status = 403, body = Problem,
                description = "`banned`"),
               (status = 404, body = Problem),
+              (status = 409, body = Problem, description = "`show_cancelled`: the show was called off"),
               (status = 422, body = Problem, description = "e.g. `invalid_display_name`, `invalid_device_id`"),
               (status = 429, body = Problem, description = "`rate_limited`, with `Retry-After`")))]
 async fn create_viewer(

@@ -310,4 +310,25 @@ pub mod text {
                 .build(),
         ))
     }
+
+    /// `domain::show::cover_url`: an http(s) URL with a host, without spaces, quotes, angle
+    /// brackets or backslashes; blank means none.
+    pub fn cover_url() -> RefOr<Schema> {
+        let (s, f) = (SPACE, FORBIDDEN);
+        let q = "\"'<>`\\\\";
+        RefOr::T(Schema::Object(
+            ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+                    Type::String,
+                    Type::Null,
+                ]))
+                .pattern(Some(format!(
+                    "^[{s}]*(?:https?://[^/{s}{f}{q}][^{s}{f}{q}]*)?[{s}]*$"
+                )))
+                .description(Some(
+                    "The show's cover image: an http(s) URL (at most 2048 bytes); blank or null means none",
+                ))
+                .build(),
+        ))
+    }
 }

@@ -155,6 +155,7 @@ impl ShowCard {
         let at = match self.show.status {
             crate::domain::ShowStatus::Live => self.show.started_at,
             crate::domain::ShowStatus::Ended => self.show.ended_at,
+            crate::domain::ShowStatus::Cancelled => self.show.cancelled_at,
             crate::domain::ShowStatus::Scheduled => None,
         };
         at.unwrap_or(self.show.scheduled_at).to_rfc3339()
@@ -165,6 +166,7 @@ impl ShowCard {
         let at = match self.show.status {
             crate::domain::ShowStatus::Live => self.show.started_at,
             crate::domain::ShowStatus::Ended => self.show.ended_at,
+            crate::domain::ShowStatus::Cancelled => self.show.cancelled_at,
             crate::domain::ShowStatus::Scheduled => None,
         };
         at.unwrap_or(self.show.scheduled_at)
@@ -298,6 +300,8 @@ async fn index(State(state): State<AppState>) -> Response {
             ShowStatus::Live => live.push(show),
             ShowStatus::Scheduled => upcoming.push(show),
             ShowStatus::Ended => ended.push(show),
+            // Called off: the home page lists only what can still be or was watched.
+            ShowStatus::Cancelled => {}
         }
     }
     live.sort_by_key(|s| (s.started_at.unwrap_or(s.scheduled_at), s.id.to_string()));

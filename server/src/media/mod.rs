@@ -434,10 +434,14 @@ impl Media {
 }
 
 fn not_ended(show: &Show) -> Result<(), MediaError> {
-    if show.status == ShowStatus::Ended {
-        return Err(MediaError::ShowEnded);
+    match show.status {
+        ShowStatus::Ended => Err(MediaError::ShowEnded),
+        ShowStatus::Cancelled => Err(MediaError::Refused(crate::domain::DomainError::conflict(
+            crate::domain::Code::ShowCancelled,
+            "this show was cancelled",
+        ))),
+        ShowStatus::Scheduled | ShowStatus::Live => Ok(()),
     }
-    Ok(())
 }
 
 /// Renews, every few seconds, the media-home lease of every show with sessions on this node

@@ -1,18 +1,19 @@
-//! The catalog service: a creator's products (create, list, read), the Shopify CSV import, and
-//! the lineup of a show. It applies the `domain::catalog` and `domain::import` rules, keeps a
-//! catalog within `--max-products-per-creator` and saves through the store; it knows nothing of
-//! HTTP.
+//! The catalog service: a creator's products (create, list and search, read, edit), the
+//! Shopify CSV import (in `import.rs`: dry runs and progress), and the lineup of a show. It
+//! applies the `domain::catalog` and `domain::import` rules, keeps a catalog within
+//! `--max-products-per-creator` and saves through the store; it knows nothing of HTTP.
+
+mod edit;
+mod import;
+
+pub use import::{ImportFile, ImportProgress, PROGRESS_EVERY};
+
+use std::sync::Arc;
 
 use uuid::Uuid;
 
-use super::shows::{ListQuery, Listing};
 use crate::clock::SharedClock;
-use crate::domain::import::{ImportRow, parse_shopify_csv};
-use crate::domain::{
-    Code, CreatorId, Currency, DomainError, NewProduct, Product, ProductId, Show, Timestamp,
-};
-use std::sync::Arc;
-
+use crate::domain::{Code, CreatorId, DomainError, NewProduct, Product, ProductId, Show};
 use crate::store::{CatalogStore, ProductInsert, SharedStore, StoreError};
 
 /// Why the catalog service refused a request.
@@ -34,7 +35,9 @@ pub type CatalogResult<T> = Result<T, CatalogError>;
 pub struct ImportedProduct {
     /// Line of the row in the file (the header is line 1).
     pub line: u64,
-    pub id: ProductId,
+    /// The product created or updated; absent for a row a dry run would create.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<ProductId>,
     pub sku: String,
 }
 
@@ -51,6 +54,9 @@ pub struct ImportReport {
     pub created: Vec<ImportedProduct>,
     pub updated: Vec<ImportedProduct>,
     pub rejected: Vec<RejectedRow>,
+    /// Whether this was a dry run (`?dry_run=true`): the same classification, nothing written.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 impl ImportReport {
@@ -59,6 +65,7 @@ impl ImportReport {
     }
 }
 
+#[derive(Clone)]
 pub struct CatalogService {
     catalog: Arc<dyn CatalogStore>,
     clock: SharedClock,
@@ -102,105 +109,11 @@ impl CatalogService {
         }
     }
 
-    /// `creator`'s catalog by creation time.
-    pub async fn list(
-        &self,
-        creator: CreatorId,
-        query: ListQuery,
-    ) -> CatalogResult<Listing<Product>> {
-        Ok(match query {
-            ListQuery::All => Listing::All(self.catalog.products(creator).await?),
-            ListQuery::Page { after, limit } => {
-                Listing::Page(self.catalog.products_page(creator, after, limit).await?)
-            }
-        })
-    }
-
     /// One product (anyone may read it), or 404 `product_not_found`.
     pub async fn get(&self, id: ProductId) -> CatalogResult<Product> {
         self.catalog.product(id).await?.ok_or_else(|| {
             DomainError::not_found(Code::ProductNotFound, format!("no product {id}")).into()
         })
-    }
-
-    /// Imports a Shopify product export with prices in `currency` (USD when absent). Each
-    /// variant with a SKU becomes a product, an existing SKU is updated; bad rows are reported
-    /// by line and never stop the good ones.
-    pub async fn import(
-        &self,
-        creator: CreatorId,
-        csv: &[u8],
-        currency: Option<&str>,
-    ) -> CatalogResult<ImportReport> {
-        let currency = Currency::parse(currency.unwrap_or("USD"))?;
-        let rows = parse_shopify_csv(csv, currency).map_err(CatalogError::BadFile)?;
-        let mut report = ImportReport::default();
-        let now = self.clock.now();
-        for row in rows {
-            match row {
-                ImportRow::Rejected { line, reason } => report.reject(line, reason),
-                ImportRow::Product { line, fields } => {
-                    self.import_row(creator, line, fields, now, &mut report)
-                        .await?;
-                }
-            }
-        }
-        tracing::info!(
-            creator = %creator,
-            created = report.created.len(),
-            updated = report.updated.len(),
-            rejected = report.rejected.len(),
-            "catalog imported"
-        );
-        Ok(report)
-    }
-
-    /// One variant of the file: updates the product of its SKU, or creates one.
-    async fn import_row(
-        &self,
-        creator: CreatorId,
-        line: u64,
-        fields: NewProduct,
-        now: Timestamp,
-        report: &mut ImportReport,
-    ) -> Result<(), StoreError> {
-        let sku = fields.sku.clone();
-        if let Some(mut existing) = self.catalog.product_by_sku(creator, &sku).await? {
-            if let Err(e) = existing.update(fields, now) {
-                report.reject(line, e.message);
-                return Ok(());
-            }
-            self.catalog.update_product(&existing).await?;
-            let id = existing.id;
-            report.updated.push(ImportedProduct { line, id, sku });
-            return Ok(());
-        }
-        let product = match Product::create(ProductId(Uuid::now_v7()), creator, fields, now) {
-            Ok(p) => p,
-            Err(e) => {
-                report.reject(line, e.message);
-                return Ok(());
-            }
-        };
-        // Rows beyond the quota are rejected one by one (updates of existing SKUs still
-        // apply), so the report says exactly which lines did not make it in.
-        match self
-            .catalog
-            .insert_product_within(&product, self.quota)
-            .await?
-        {
-            ProductInsert::Inserted => report.created.push(ImportedProduct {
-                line,
-                id: product.id,
-                sku,
-            }),
-            ProductInsert::DuplicateSku => report.reject(
-                line,
-                format!("SKU '{sku}' was created by another request meanwhile"),
-            ),
-            ProductInsert::OverQuota => report.reject(line, quota_reason(self.quota)),
-        }
-        Ok(())
     }
 
     /// Adds one of the show's creator's products to `show`'s lineup (the caller already may
@@ -249,7 +162,8 @@ mod tests {
     use super::*;
     use crate::clock::{Clock, TestClock};
     use crate::domain::error::ErrorKind;
-    use crate::domain::{Money, NewShow, ShowId};
+    use crate::domain::{Money, NewShow, ProductEdit, ShowId};
+    use crate::services::shows::{ListQuery, Listing};
     use crate::store::MemoryStore;
 
     fn service(quota: u64) -> (CatalogService, SharedStore, Arc<TestClock>) {
@@ -302,7 +216,7 @@ mod tests {
         );
         // Another creator's catalog is theirs: same SKU, own quota.
         s.create(creator(), draft("MUG")).await.unwrap();
-        let Listing::All(mine) = s.list(me, ListQuery::All).await.unwrap() else {
+        let Listing::All(mine) = s.list(me, ListQuery::All, None).await.unwrap() else {
             panic!("asked for all");
         };
         assert_eq!(mine.len(), 2);
@@ -324,7 +238,7 @@ mod tests {
         clock.advance(Duration::from_secs(60));
         let report = s.import(me, CSV.as_bytes(), Some("EUR")).await.unwrap();
         let updated: Vec<_> = report.updated.iter().map(|p| (p.line, p.id)).collect();
-        assert_eq!(updated, vec![(2, mug.id)]);
+        assert_eq!(updated, vec![(2, Some(mug.id))]);
         let created: Vec<_> = report.created.iter().map(|p| (p.line, &*p.sku)).collect();
         assert_eq!(created, vec![(3, "CUP")]);
         let rejected: Vec<_> = report.rejected.iter().map(|r| r.line).collect();
@@ -369,5 +283,86 @@ mod tests {
         let lineup = s.add_to_lineup(&show, mug.id).await.unwrap();
         assert_eq!(lineup, vec![cup.clone(), mug.clone()]);
         assert_eq!(s.lineup(&show).await.unwrap(), vec![cup, mug]);
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_classifies_like_the_import_and_writes_nothing() {
+        let (s, store, _) = service(2);
+        let me = creator();
+        let mug = s.create(me, draft("MUG")).await.unwrap();
+        let file = s.read_import(CSV.as_bytes(), Some("EUR")).unwrap();
+        assert_eq!(file.rows(), 4);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let dry = s
+            .start_import(me, file.clone(), true, Some(tx))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(dry.dry_run);
+        let mut seen = Vec::new();
+        while let Some(p) = rx.recv().await {
+            seen.push((p.done, p.total));
+        }
+        assert_eq!(seen, vec![(0, 4), (4, 4)]);
+        assert_eq!(store.products(me).await.unwrap(), vec![mug.clone()]);
+        assert_eq!(dry.created[0].id, None, "nothing was created");
+        let real = s
+            .start_import(me, file, false, None)
+            .await
+            .unwrap()
+            .unwrap();
+        let lines = |r: &ImportReport| {
+            let of = |l: &[ImportedProduct]| {
+                l.iter()
+                    .map(|p| (p.line, p.sku.clone()))
+                    .collect::<Vec<_>>()
+            };
+            (of(&r.created), of(&r.updated), r.rejected.clone())
+        };
+        assert_eq!(lines(&dry), lines(&real));
+        assert!(!real.dry_run && real.created[0].id.is_some());
+        assert_eq!(store.products(me).await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_edit_is_the_owners_and_a_search_finds_title_or_sku() {
+        let (s, store, _) = service(10);
+        let me = creator();
+        let mug = s.create(me, draft("MUG-1")).await.unwrap();
+        s.create(me, draft("CUP-1")).await.unwrap();
+        let e = refusal(s.edit(creator(), mug.id, ProductEdit::default()).await);
+        assert_eq!(
+            (e.kind, e.code.as_str()),
+            (ErrorKind::Forbidden, "not_product_owner")
+        );
+        let edit = ProductEdit {
+            title: Some("Tall mug".into()),
+            stock: Some(9),
+            ..Default::default()
+        };
+        let edited = s.edit(me, mug.id, edit).await.unwrap();
+        assert_eq!((edited.title.as_str(), edited.stock), ("Tall mug", 9));
+        assert!(edited.updated_at > mug.updated_at);
+        assert_eq!(store.product(mug.id).await.unwrap().unwrap(), edited);
+        // Without a stock, the stored one stays whatever it became meanwhile.
+        let mut sold = edited.clone();
+        sold.stock = 4;
+        store.update_product(&sold).await.unwrap();
+        let renamed = ProductEdit {
+            title: Some("Mug".into()),
+            ..Default::default()
+        };
+        assert_eq!(s.edit(me, mug.id, renamed).await.unwrap().stock, 4);
+        let page = ListQuery::Page {
+            after: None,
+            limit: 10,
+        };
+        let Listing::Page(found) = s.list(me, page, Some("mug-")).await.unwrap() else {
+            panic!("asked for a page");
+        };
+        assert_eq!(
+            found.items.iter().map(|p| p.id).collect::<Vec<_>>(),
+            [mug.id]
+        );
     }
 }

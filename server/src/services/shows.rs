@@ -1,4 +1,5 @@
-//! The shows service: creators, shows and their lifecycle (schedule, list, read, go live, end),
+//! The shows service: creators, shows and their lifecycle (schedule, list, read, go live, end;
+//! cancel, edit and the creator's own listing in `manage.rs`),
 //! invites for moderators and cameras, and guests joining a show as viewers (identities kept
 //! across joins, bans, the join rate per address). It loads the show, authorises the caller,
 //! applies the `domain::` rules, saves through the store, mints tokens and tells the room about
@@ -25,6 +26,8 @@ use crate::limits::{JoinRefusal, JoinStores};
 use crate::store::{
     LimitsStore, ModerationStore, Page, PageAfter, SharedStore, ShowStore, StoreError,
 };
+
+mod manage;
 
 /// Why the shows service refused a request.
 #[derive(Debug, thiserror::Error)]
@@ -311,6 +314,7 @@ impl ShowsService {
     /// moderator's ban, a deal's per-buyer limit and the chat budget follow them; a banned
     /// identity gets no new token.
     pub async fn join(&self, show: &Show, join: Join<'_>) -> ShowsResult<Joined> {
+        manage::cancelled(show)?;
         // The host's name is reserved in their shows (a deleted creator leaves only the role
         // names reserved).
         let host = self.shows.creator(show.creator_id).await?;

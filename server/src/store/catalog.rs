@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use super::{Page, PageAfter, StoreError};
-use crate::domain::{CreatorId, Product, ProductId, Show};
+use crate::domain::{CreatorId, Product, ProductId, Show, Timestamp};
 
 /// What [`CatalogStore::insert_product_within`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,6 +14,16 @@ pub enum ProductInsert {
     DuplicateSku,
     /// The creator already has the most products allowed; nothing changed.
     OverQuota,
+}
+
+/// What [`CatalogStore::remove_from_lineup`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineupRemoval {
+    Removed,
+    /// The product is not in the show's lineup; nothing changed.
+    NotInLineup,
+    /// The product is pinned in the show; nothing changed (unpin it first).
+    Pinned,
 }
 
 /// A creator's products and the lineup of each show.
@@ -57,4 +67,26 @@ pub trait CatalogStore: Send + Sync + 'static {
     async fn add_to_lineup(&self, show: &Show, product: ProductId) -> Result<(), StoreError>;
     /// The lineup in the order products were added.
     async fn lineup(&self, show: &Show) -> Result<Vec<ProductId>, StoreError>;
+
+    /// Saves a creator's edit of `product` (every field but the stock, which is set to
+    /// `stock` when that is given and left alone otherwise) if the stored record was last
+    /// updated at `expected` (the version the edit was applied to); the check, the record and
+    /// the stock are one atomic step, so a checkout running meanwhile is never undone.
+    /// Answers the stock after the change, or `None` when the record changed or vanished
+    /// first (the caller reloads and re-applies the edit).
+    async fn edit_product(
+        &self,
+        product: &Product,
+        expected: Timestamp,
+        stock: Option<i64>,
+    ) -> Result<Option<i64>, StoreError>;
+    /// Takes a product out of a show's lineup unless it is pinned there, in one atomic step
+    /// with the pin check (a pin needs the lineup, so neither can slip between the other).
+    async fn remove_from_lineup(
+        &self,
+        show: &Show,
+        product: ProductId,
+    ) -> Result<LineupRemoval, StoreError>;
+    /// How many products `creator`'s catalog holds (what the quota counts).
+    async fn product_count(&self, creator: CreatorId) -> Result<u64, StoreError>;
 }

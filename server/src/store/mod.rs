@@ -25,7 +25,7 @@ pub mod shows;
 pub use self::memory::MemoryStore;
 pub use self::redis::RedisStore;
 pub(crate) use self::redis::connect_manager;
-pub use catalog::{CatalogStore, ProductInsert};
+pub use catalog::{CatalogStore, LineupRemoval, ProductInsert};
 pub use commerce::{
     CheckoutOutcome, CheckoutRequest, CommerceStore, Completion, OutboxEvent, PinState, Webhook,
 };

@@ -63,4 +63,8 @@ pub trait ShowStore: Send + Sync + 'static {
     /// when no such invitation was recorded for that show.
     async fn revoke_invite(&self, show: ShowId, invite: InviteId) -> Result<bool, StoreError>;
     async fn is_revoked(&self, show: ShowId, invite: InviteId) -> Result<bool, StoreError>;
+
+    /// Every show of `creator`, in no particular order (the dashboard's listings sort and
+    /// page them: a creator has few enough shows).
+    async fn creator_shows(&self, creator: CreatorId) -> Result<Vec<Show>, StoreError>;
 }

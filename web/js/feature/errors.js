@@ -51,6 +51,7 @@ const SHOP = {
   over_limit: (p) => p.detail || 'That is more than this deal allows per buyer.',
   deal_ended: () => 'The deal has ended; the regular price applies now.',
   show_ended: () => 'This show has ended, so the cart is closed.',
+  show_cancelled: () => 'This show was cancelled, so the cart is closed.',
   empty_cart: () => 'Your cart is empty.',
   cart_full: (p) => p.detail || 'Your cart is full.',
   payment_declined: () => 'The payment was declined. Nothing was charged.',

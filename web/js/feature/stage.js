@@ -1,11 +1,13 @@
-// The viewer's stage: the show's state badge ("Starts in 3 days", "Live", "Ended") and what the
-// video area says when there is no picture (upcoming, right back, ended, connecting). It starts
-// and stops the program video as the show goes live and ends.
+// The viewer's stage: the show's state badge ("Starts in 3 days", "Live", "Ended", "Cancelled")
+// and what the video area says when there is no picture (upcoming, right back, ended, cancelled,
+// connecting). It starts and stops the program video as the show goes live and ends.
 
 import { fill, toast, startsIn } from '../dom.js';
 import { ShowStatus } from '../protocol.js';
 
-const STATE_LABEL = { [ShowStatus.SCHEDULED]: 'Upcoming', [ShowStatus.LIVE]: 'Live', [ShowStatus.ENDED]: 'Ended' };
+const STATE_LABEL = {
+  [ShowStatus.SCHEDULED]: 'Upcoming', [ShowStatus.LIVE]: 'Live', [ShowStatus.ENDED]: 'Ended', [ShowStatus.CANCELLED]: 'Cancelled',
+};
 
 /** The stage's mode and words for the page state `S`. */
 function stageOf(S) {
@@ -18,6 +20,9 @@ function stageOf(S) {
   }
   if (S.status === ShowStatus.ENDED) {
     return { mode: 'ended', headline: 'This show has ended', detail: 'Thanks for watching!' };
+  }
+  if (S.status === ShowStatus.CANCELLED) {
+    return { mode: 'cancelled', headline: 'This show was cancelled', detail: 'The host called it off.' };
   }
   if (S.programKnown && S.program === null) {
     return { mode: 'right-back', headline: 'We’ll be right back', detail: 'The host is getting the next shot ready.' };
@@ -54,10 +59,11 @@ export function viewerStage({ root, S, el, program }) {
     root.dataset.status = status;
     el.state.dataset.state = status;
     el.state.classList.toggle('badge-live', status === ShowStatus.LIVE);
-    el.state.classList.toggle('badge-ended', status === ShowStatus.ENDED);
+    const over = status === ShowStatus.ENDED || status === ShowStatus.CANCELLED;
+    el.state.classList.toggle('badge-ended', over);
     renderStateLabel();
     if (status === ShowStatus.LIVE) program.start();
-    if (status === ShowStatus.ENDED) program.stop();
+    if (over) program.stop();
     if (was && was !== status && status === ShowStatus.LIVE) toast('The show is live!', 'info');
   }
 

@@ -24,6 +24,7 @@ async fn world(chat: u32, reactions: u32) -> World {
         title: "Friday drop".into(),
         description: None,
         scheduled_at: None,
+        cover_url: None,
     };
     let (id, creator) = (Uuid::now_v7(), Uuid::now_v7());
     let show = Show::schedule(

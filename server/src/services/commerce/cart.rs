@@ -1,13 +1,12 @@
 //! The viewer's cart: its view with the prices in effect now, and setting or removing a line
 //! under the cart rules (`domain::commerce::check_cart_line`, the cart's size and currency).
 
-use super::{CommerceError, CommerceService, Shopper, show_ended};
+use super::{CommerceError, CommerceService, Shopper, show_closed};
 use crate::domain::commerce::{
     CartLine, CartLines, LineFacts, MAX_CART_ITEMS, check_cart_line, price_in_effect,
 };
 use crate::domain::{
-    Code, Currency, DomainError, Money, Principal, Product, ProductId, Show, ShowId, ShowStatus,
-    ViewerId,
+    Code, Currency, DomainError, Money, Principal, Product, ProductId, Show, ShowId, ViewerId,
 };
 
 #[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -51,8 +50,8 @@ impl CommerceService {
         quantity: i64,
     ) -> Result<CartView, CommerceError> {
         let Shopper { show, viewer, .. } = shopper;
-        if show.status == ShowStatus::Ended {
-            return Err(show_ended().into());
+        if show.status.is_closed() {
+            return Err(show_closed(show.status).into());
         }
         let product = self.sold_in(show, product_id).await?;
         let mut lines = self.commerce.cart(show, *viewer).await?;

@@ -8,11 +8,11 @@ use std::net::IpAddr;
 
 use uuid::Uuid;
 
-use super::{CommerceService, Shopper, show_ended};
+use super::{CommerceService, Shopper, show_closed};
 use crate::commerce::announce_purchase;
 use crate::commerce::payment::{Begun, Buyer, ClientPayment, PaymentError};
 use crate::domain::commerce::{Order, OrderStatus, Shipping, address_key, email};
-use crate::domain::{Code, DomainError, OrderId, Show, ShowStatus};
+use crate::domain::{Code, DomainError, OrderId, Show};
 use crate::store::commerce::AddressAllowance;
 use crate::store::{self, Attached, CheckoutRequest, Completion, PaymentAttachment, StoreError};
 
@@ -91,8 +91,10 @@ impl CommerceService {
     ) -> Result<Checkout, StoreError> {
         let Shopper { show, viewer, name } = shopper;
         // Only answers early: the store's checkout refuses an ended show from the stored record.
-        if show.status == ShowStatus::Ended {
-            return Ok(Checkout::first(CheckoutOutcome::Refused(show_ended())));
+        if show.status.is_closed() {
+            return Ok(Checkout::first(CheckoutOutcome::Refused(show_closed(
+                show.status,
+            ))));
         }
         // Judged before anything is reserved.
         let buyer = match self.buyer(&attempt) {

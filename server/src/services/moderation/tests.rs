@@ -47,6 +47,7 @@ async fn stored_show(store: &SharedStore, creator: CreatorId, title: &str, now: 
         title: title.into(),
         description: None,
         scheduled_at: None,
+        cover_url: None,
     };
     let show = Show::schedule(ShowId(Uuid::now_v7()), creator, new, now).unwrap();
     store.insert_show(&show).await.unwrap();

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 
 use super::MemoryStore;
-use crate::domain::{CreatorId, Product, ProductId, Show};
-use crate::store::{CatalogStore, Page, PageAfter, ProductInsert, StoreError};
+use crate::domain::{CreatorId, Product, ProductId, Show, Timestamp};
+use crate::store::{CatalogStore, LineupRemoval, Page, PageAfter, ProductInsert, StoreError};
 
 #[async_trait]
 impl CatalogStore for MemoryStore {
@@ -97,5 +97,49 @@ impl CatalogStore for MemoryStore {
 
     async fn lineup(&self, show: &Show) -> Result<Vec<ProductId>, StoreError> {
         Ok(self.with(|s| s.lineups.get(&show.id).cloned().unwrap_or_default()))
+    }
+
+    async fn edit_product(
+        &self,
+        product: &Product,
+        expected: Timestamp,
+        stock: Option<i64>,
+    ) -> Result<Option<i64>, StoreError> {
+        Ok(self.with(|s| {
+            let stored = s.products.get_mut(&product.id)?;
+            if stored.updated_at != expected {
+                return None;
+            }
+            // Checkouts change the stock under this same lock; keep theirs unless it is set.
+            let kept = stored.stock;
+            *stored = product.clone();
+            stored.stock = stock.unwrap_or(kept);
+            Some(stored.stock)
+        }))
+    }
+
+    async fn remove_from_lineup(
+        &self,
+        show: &Show,
+        product: ProductId,
+    ) -> Result<LineupRemoval, StoreError> {
+        Ok(self.with(|s| {
+            let pinned = s
+                .pins
+                .get(&show.id)
+                .is_some_and(|pins| pins.iter().any(|p| p.pin.product_id == product));
+            let Some(lineup) = s.lineups.get_mut(&show.id).filter(|l| l.contains(&product)) else {
+                return LineupRemoval::NotInLineup;
+            };
+            if pinned {
+                return LineupRemoval::Pinned;
+            }
+            lineup.retain(|p| *p != product);
+            LineupRemoval::Removed
+        }))
+    }
+
+    async fn product_count(&self, creator: CreatorId) -> Result<u64, StoreError> {
+        Ok(self.with(|s| s.catalog_sizes.get(&creator).copied().unwrap_or(0)))
     }
 }

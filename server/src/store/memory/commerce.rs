@@ -90,15 +90,20 @@ impl State {
 
     /// [`CommerceStore::checkout`], under the lock.
     fn checkout(&mut self, show: &Show, req: &CheckoutRequest) -> CheckoutOutcome {
-        if self
-            .shows
-            .get(&show.id)
-            .is_some_and(|stored| stored.status == ShowStatus::Ended)
-        {
-            return CheckoutOutcome::Refused(DomainError::conflict(
-                Code::ShowEnded,
-                "this show has ended",
-            ));
+        match self.shows.get(&show.id).map(|stored| stored.status) {
+            Some(ShowStatus::Ended) => {
+                return CheckoutOutcome::Refused(DomainError::conflict(
+                    Code::ShowEnded,
+                    "this show has ended",
+                ));
+            }
+            Some(ShowStatus::Cancelled) => {
+                return CheckoutOutcome::Refused(DomainError::conflict(
+                    Code::ShowCancelled,
+                    "this show was cancelled",
+                ));
+            }
+            _ => {}
         }
         let cart = self
             .carts

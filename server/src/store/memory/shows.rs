@@ -97,4 +97,14 @@ impl ShowStore for MemoryStore {
     async fn is_revoked(&self, show: ShowId, invite: InviteId) -> Result<bool, StoreError> {
         Ok(self.with(|s| s.revoked.contains(&(show, invite))))
     }
+
+    async fn creator_shows(&self, creator: CreatorId) -> Result<Vec<Show>, StoreError> {
+        Ok(self.with(|s| {
+            s.shows
+                .values()
+                .filter(|show| show.creator_id == creator)
+                .cloned()
+                .collect()
+        }))
+    }
 }

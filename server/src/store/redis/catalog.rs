@@ -8,8 +8,8 @@ use redis::Script;
 
 use super::named::{named_plain_script, script_params};
 use super::{Keys, RedisStore, decode, encode, eval, evalsha, parse_id, redis_error, score};
-use crate::domain::{CreatorId, Product, ProductId, Show};
-use crate::store::{CatalogStore, Page, PageAfter, ProductInsert, StoreError};
+use crate::domain::{CreatorId, Product, ProductId, Show, Timestamp};
+use crate::store::{CatalogStore, LineupRemoval, Page, PageAfter, ProductInsert, StoreError};
 
 script_params! {
     /// The product scripts' named keys.
@@ -106,6 +106,39 @@ redis.call('ZADD', KEYS[1], n, ARGV[1])
 return 1
 ";
 static ADD_TO_LINEUP_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(ADD_TO_LINEUP));
+
+/// A creator's edit of a product: saves the record if it was last updated at the expected
+/// time, and sets the stock when one is given (checkouts change the stock hash alone, so a
+/// record edit never undoes one).
+/// KEYS: product, stock. ARGV: expected updated_at, json, product id, stock or ''.
+/// Returns {1, stock} saved, {0} changed or gone, {-1} stored record bad.
+const EDIT_PRODUCT: &str = r"
+local cur = redis.call('GET', KEYS[1])
+if not cur then return {0} end
+local ok, rec = pcall(cjson.decode, cur)
+if not ok or type(rec) ~= 'table' then return {-1} end
+if rec.updated_at ~= ARGV[1] then return {0} end
+redis.call('SET', KEYS[1], ARGV[2])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[2], ARGV[3], ARGV[4]) end
+return {1, redis.call('HGET', KEYS[2], ARGV[3])}
+";
+static EDIT_PRODUCT_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(EDIT_PRODUCT));
+
+/// Takes a product out of a lineup unless the show has it pinned.
+/// KEYS: lineup, pins. ARGV: product id. Returns 1 removed, 0 not in the lineup, -1 pinned,
+/// -2 a stored pin is not JSON.
+const REMOVE_FROM_LINEUP: &str = r"
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+for _, raw in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+  local ok, pin = pcall(cjson.decode, raw)
+  if not ok or type(pin) ~= 'table' then return -2 end
+  if pin.product_id == ARGV[1] then return -1 end
+end
+redis.call('ZREM', KEYS[1], ARGV[1])
+return 1
+";
+static REMOVE_FROM_LINEUP_SCRIPT: LazyLock<Script> =
+    LazyLock::new(|| Script::new(REMOVE_FROM_LINEUP));
 
 impl Keys {
     fn skus(&self, c: CreatorId) -> String {
@@ -336,6 +369,80 @@ impl CatalogStore for RedisStore {
                 .iter()
                 .map(|m| parse_id::<ProductId>(m, "lineup"))
                 .collect()
+        })
+        .await
+    }
+
+    async fn edit_product(
+        &self,
+        product: &Product,
+        expected: Timestamp,
+        stock: Option<i64>,
+    ) -> Result<Option<i64>, StoreError> {
+        self.guard("edit_product", async {
+            let c = product.creator_id;
+            let expected = serde_json::to_value(expected)
+                .map_err(|e| StoreError::Corrupt(format!("cannot encode a time: {e}")))?;
+            let outcome: Vec<redis::Value> = EDIT_PRODUCT_SCRIPT
+                .key(self.keys.product(c, product.id))
+                .key(self.keys.stock(c))
+                .arg(expected.as_str().unwrap_or_default())
+                .arg(encode_product(product)?)
+                .arg(product.id.to_string())
+                .arg(stock.map(|n| n.to_string()).unwrap_or_default())
+                .invoke_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_error)?;
+            let number = |v: Option<&redis::Value>| -> Option<i64> {
+                redis::from_redis_value::<i64>(v?.clone()).ok()
+            };
+            match number(outcome.first()) {
+                Some(1) => number(outcome.get(1)).map(Some).ok_or_else(|| {
+                    StoreError::Corrupt(format!("product {} has no stock entry", product.id))
+                }),
+                Some(0) => Ok(None),
+                _ => Err(StoreError::Corrupt(format!(
+                    "product {} is not JSON",
+                    product.id
+                ))),
+            }
+        })
+        .await
+    }
+
+    async fn remove_from_lineup(
+        &self,
+        show: &Show,
+        product: ProductId,
+    ) -> Result<LineupRemoval, StoreError> {
+        self.guard("remove_from_lineup", async {
+            let outcome: i64 = REMOVE_FROM_LINEUP_SCRIPT
+                .key(self.keys.lineup(show))
+                .key(self.keys.pins(show))
+                .arg(product.to_string())
+                .invoke_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_error)?;
+            match outcome {
+                1 => Ok(LineupRemoval::Removed),
+                0 => Ok(LineupRemoval::NotInLineup),
+                -1 => Ok(LineupRemoval::Pinned),
+                _ => Err(StoreError::Corrupt(format!(
+                    "a pin of show {} is not JSON",
+                    show.id
+                ))),
+            }
+        })
+        .await
+    }
+
+    async fn product_count(&self, creator: CreatorId) -> Result<u64, StoreError> {
+        self.guard("product_count", async {
+            redis::cmd("ZCARD")
+                .arg(self.keys.catalog(creator))
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_error)
         })
         .await
     }

@@ -1,7 +1,10 @@
 //! RedisStore's shows area: the secret, the demo, creators, shows (with the per-node copy of
 //! recent show records), viewers and invitations. Revoked and minted invitations are two global
 //! sets, `{prefix}:revoked` and `{prefix}:invites` (invite ids; an invitation is not tied to
-//! one creator's slot and no script reads them).
+//! one creator's slot and no script reads them). Each creator's show ids are also a set in
+//! the creator's slot (`{c:<creator>}:shows`), for the dashboard; data written before that set
+//! existed is added to it from `idx:show` the first time the creator lists their shows
+//! (`{c:<creator>}:shows:indexed` marks that done).
 
 use std::sync::LazyLock;
 use std::time::Instant;
@@ -43,9 +46,48 @@ impl Keys {
     fn invites(&self) -> String {
         self.global("invites")
     }
+
+    fn creator_shows(&self, c: CreatorId) -> String {
+        format!("{}:shows", self.tag(c))
+    }
 }
 
 impl RedisStore {
+    /// Adds to `creator`'s show set the shows stored before such sets existed, once.
+    async fn index_creator_shows(&self, creator: CreatorId) -> Result<(), StoreError> {
+        let mut con = self.conn.clone();
+        let marker = format!("{}:indexed", self.keys.creator_shows(creator));
+        let indexed: bool = redis::cmd("EXISTS")
+            .arg(&marker)
+            .query_async(&mut con)
+            .await
+            .map_err(redis_error)?;
+        if indexed {
+            return Ok(());
+        }
+        let index: Vec<(String, String)> = redis::cmd("HGETALL")
+            .arg(self.keys.global("idx:show"))
+            .query_async(&mut con)
+            .await
+            .map_err(redis_error)?;
+        let owner = creator.to_string();
+        let mine: Vec<&String> = index
+            .iter()
+            .filter(|(_, c)| *c == owner)
+            .map(|(show, _)| show)
+            .collect();
+        // Adding is idempotent and new shows add themselves, so racing nodes agree.
+        let mut pipe = redis::pipe();
+        if !mine.is_empty() {
+            pipe.cmd("SADD")
+                .arg(self.keys.creator_shows(creator))
+                .arg(mine)
+                .ignore();
+        }
+        pipe.cmd("SET").arg(&marker).arg(1).ignore();
+        pipe.exec_async(&mut con).await.map_err(redis_error)
+    }
+
     async fn show_owner(&self, id: ShowId) -> Result<Option<CreatorId>, StoreError> {
         if let Some(c) = self.owners(|o| o.shows.get(&id).copied()) {
             return Ok(Some(c));
@@ -221,6 +263,10 @@ impl ShowStore for RedisStore {
                 .cmd("ZADD")
                 .arg(self.keys.global("shows"))
                 .arg(score(show.scheduled_at))
+                .arg(show.id.to_string())
+                .ignore()
+                .cmd("SADD")
+                .arg(self.keys.creator_shows(show.creator_id))
                 .arg(show.id.to_string())
                 .ignore()
                 .exec_async(&mut self.conn.clone())
@@ -410,6 +456,19 @@ impl ShowStore for RedisStore {
                 .query_async(&mut self.conn.clone())
                 .await
                 .map_err(store_error)
+        })
+        .await
+    }
+
+    async fn creator_shows(&self, creator: CreatorId) -> Result<Vec<Show>, StoreError> {
+        self.guard("creator_shows", async {
+            self.index_creator_shows(creator).await?;
+            let members: Vec<String> = redis::cmd("SMEMBERS")
+                .arg(self.keys.creator_shows(creator))
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_error)?;
+            self.load_shows(&members).await
         })
         .await
     }

@@ -1,7 +1,10 @@
 local viewer = a.viewer
 local show_raw = redis.call('GET', k.show)
-if show_raw and decode(show_raw, 'a show').status == 'ended' then
+local show_status = show_raw and decode(show_raw, 'a show').status
+if show_status == 'ended' then
   return {'refused', 'show_ended', 'this show has ended'}
+elseif show_status == 'cancelled' then
+  return {'refused', 'show_cancelled', 'this show was cancelled'}
 end
 local raw = redis.call('HGETALL', k.cart)
 local ids, lines = {}, {}

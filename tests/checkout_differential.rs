@@ -254,6 +254,8 @@ async fn run(stores: &[SharedStore; 2], case: &Case) -> Result<(), TestCaseError
                 key: "a:192.0.2.7".into(),
                 buyers,
             }),
+            email: None,
+            shipping: None,
         };
         let [memory, redis] = stores;
         let expected = memory.checkout(&show, &req).await.unwrap();

@@ -194,6 +194,8 @@ impl World {
             now,
             reserve_for: chrono::Duration::seconds(600),
             address: None,
+            email: None,
+            shipping: None,
         }
     }
 

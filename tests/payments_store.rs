@@ -209,6 +209,8 @@ impl World {
             now,
             reserve_for: chrono::Duration::seconds(RESERVE_S),
             address: None,
+            email: None,
+            shipping: None,
         };
         match self.store.checkout(&self.show, &req).await.unwrap() {
             CheckoutOutcome::Created(order) => order,

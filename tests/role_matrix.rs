@@ -51,9 +51,14 @@ enum Caller {
     ForeignModerator,
     ForeignCamera,
     ForeignViewer,
+    /// A creator-wide moderator of the owner (`POST /api/me/moderators`): a moderator of every
+    /// show of the owner.
+    CreatorModerator,
+    /// A creator-wide moderator of the other creator.
+    OtherCreatorModerator,
 }
 
-const CALLERS: [Caller; 14] = [
+const CALLERS: [Caller; 16] = [
     Caller::NoToken,
     Caller::Garbage,
     Caller::NotBearer,
@@ -68,6 +73,8 @@ const CALLERS: [Caller; 14] = [
     Caller::ForeignModerator,
     Caller::ForeignCamera,
     Caller::ForeignViewer,
+    Caller::CreatorModerator,
+    Caller::OtherCreatorModerator,
 ];
 
 /// Fresh state an allowed caller needs for a 2xx (a status change only works once).
@@ -199,6 +206,16 @@ const ROUTES: &[Route] = &[
     r("PATCH", "/api/products/{id}", &[A::AnyCreator], Fresh::No, |_, n| Body::Json(json!({ "title": format!("Matrix product {n}") })))
         .hidden(403, "not_product_owner"),
     r("DELETE", "/api/shows/{id}/lineup/{product_id}", &[A::CreatorOwner], Fresh::LineupShow, empty),
+    // Issue 20: orders and settings (the creator's own; no show in the path).
+    r("GET", "/api/me/orders", &[A::AnyCreator], Fresh::No, empty),
+    r("GET", "/api/me/orders.csv", &[A::AnyCreator], Fresh::No, empty),
+    r("POST", "/api/webhook/test", &[A::AnyCreator], Fresh::Webhook, empty),
+    r("GET", "/api/webhook/deliveries", &[A::AnyCreator], Fresh::No, empty),
+    r("GET", "/api/me/terms", &[A::AnyCreator], Fresh::No, empty),
+    r("PUT", "/api/me/terms", &[A::AnyCreator], Fresh::No, |_, n| Body::Json(json!({ "terms": [format!("matrix{n}")] }))),
+    r("POST", "/api/me/moderators", &[A::AnyCreator], Fresh::No, |_, n| Body::Json(json!({ "label": format!("Mod {n}") }))),
+    r("GET", "/api/me/moderators", &[A::AnyCreator], Fresh::No, empty),
+    r("DELETE", "/api/me/moderators/{moderator_id}", &[A::AnyCreator], Fresh::No, empty),
 ];
 
 const fn r(
@@ -235,6 +252,8 @@ struct World {
     foreign_moderator: String,
     foreign_camera: String,
     foreign_viewer: String,
+    creator_moderator: String,
+    other_creator_moderator: String,
     expired: String,
     foreign_secret: String,
 }
@@ -267,6 +286,22 @@ impl World {
         let expired = server.mint(&principal, 0);
         let foreign_secret =
             TokenSigner::new("other-secret").mint(&principal, chrono::Utc::now(), 3600);
+        let team = |creator: String| {
+            let server = &server;
+            async move {
+                let (status, body) = server
+                    .post(
+                        "/api/me/moderators",
+                        Some(&creator),
+                        json!({ "label": "Team" }),
+                    )
+                    .await;
+                assert_eq!(status, 201, "a creator-wide moderator: {body}");
+                body["token"].as_str().expect("a token").to_string()
+            }
+        };
+        let creator_moderator = team(owner.clone()).await;
+        let other_creator_moderator = team(other_creator.clone()).await;
         World {
             server,
             owner,
@@ -279,6 +314,8 @@ impl World {
             foreign_moderator,
             foreign_camera,
             foreign_viewer,
+            creator_moderator,
+            other_creator_moderator,
             expired,
             foreign_secret,
         }
@@ -302,6 +339,8 @@ impl World {
             Caller::ForeignModerator => bearer(&self.foreign_moderator),
             Caller::ForeignCamera => bearer(&self.foreign_camera),
             Caller::ForeignViewer => bearer(&self.foreign_viewer),
+            Caller::CreatorModerator => bearer(&self.creator_moderator),
+            Caller::OtherCreatorModerator => bearer(&self.other_creator_moderator),
         }
     }
 
@@ -403,6 +442,26 @@ impl World {
     }
 }
 
+impl World {
+    /// A new creator-wide moderator of the calling creator; returns its id.
+    async fn creator_moderator(&self, authorization: Option<&str>) -> String {
+        let got = send(
+            &self.server,
+            "POST",
+            "/api/me/moderators",
+            authorization,
+            Body::Json(json!({ "label": "Throwaway" })),
+        )
+        .await;
+        assert_eq!(
+            got.0, 201,
+            "a creator-wide moderator for the matrix: {}",
+            got.2
+        );
+        got.2["id"].as_str().expect("a moderator id").to_string()
+    }
+}
+
 /// The invite id inside an invitation token (a JWT: the claims are the middle part).
 fn invite_id_of(token: &str) -> String {
     use base64::Engine;
@@ -474,6 +533,8 @@ fn policy(route: &Route, caller: Caller) -> Expect {
         Caller::ForeignModerator => scoped(A::Moderator, true),
         Caller::ForeignCamera => scoped(A::Camera, true),
         Caller::ForeignViewer => scoped(A::Viewer, true),
+        Caller::CreatorModerator => scoped(A::Moderator, false),
+        Caller::OtherCreatorModerator => scoped(A::Moderator, true),
     }
 }
 
@@ -574,6 +635,15 @@ async fn run_matrix(backend: Backend) {
                     uuid::Uuid::now_v7().to_string()
                 };
                 path = path.replace("{invite_id}", &invite);
+            }
+            if path.contains("{moderator_id}") {
+                // Removing needs a throwaway creator-wide moderator of the calling creator.
+                let id = if expect == Expect::Success {
+                    world.creator_moderator(authorization.as_deref()).await
+                } else {
+                    uuid::Uuid::now_v7().to_string()
+                };
+                path = path.replace("{moderator_id}", &id);
             }
             let body = (route.body)(&world, n);
             let got = send(

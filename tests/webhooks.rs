@@ -76,6 +76,7 @@ fn fast() -> WebhookConfig {
         // The receivers listen on 127.0.0.1 (tests/webhook_ssrf.rs tests the refusals).
         allow_private: true,
         lookup: webhooks::Lookup::system(),
+        clock: std::sync::Arc::new(livesale::clock::SystemClock),
     }
 }
 
@@ -196,6 +197,8 @@ impl Shop {
             now,
             reserve_for: chrono::Duration::minutes(10),
             address: None,
+            email: None,
+            shipping: None,
         };
         match self.store.checkout(&self.show, &req).await.unwrap() {
             CheckoutOutcome::Created(order) => order,

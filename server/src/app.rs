@@ -141,6 +141,7 @@ impl App {
             &self.state.store,
             &self.state.config,
             &self.state.hub.node_id,
+            &self.state.clock,
             &token,
         );
         let router = http::router(self.state.clone());
@@ -297,6 +298,13 @@ fn wire(
             store.clone(),
             clock.clone(),
             config.max_products_per_creator,
+        ),
+        team: crate::services::team::TeamService::new(
+            store.clone(),
+            hub.clone(),
+            signer.clone(),
+            clock.clone(),
+            config.invite_token_ttl_s,
         ),
         config,
         store,

@@ -111,6 +111,72 @@ async fn moderator_desk() {
     assert_eq!(state["policy"]["paused"], false, "{state}");
 }
 
+/// A creator-wide moderator (`POST /api/me/moderators`) opens the desk of any of the creator's
+/// shows with the same token, and acts there; another creator's desk turns it away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_creator_wide_moderator_opens_every_desk_of_its_creator() {
+    require_browser_harness();
+    let fx = Fixture::new(true).await;
+    let second = fx.srv.show(&fx.creator, "Saturday bowls").await;
+    let started = fx
+        .srv
+        .post(
+            &format!("/api/shows/{second}/start"),
+            Some(&fx.creator),
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(started.0, 200, "start: {}", started.1);
+    let (status, team) = fx
+        .srv
+        .post(
+            "/api/me/moderators",
+            Some(&fx.creator),
+            serde_json::json!({ "label": "Sam" }),
+        )
+        .await;
+    assert_eq!(status, 201, "{team}");
+    let (_, stranger) = fx.srv.creator("Stranger").await;
+    let foreign = fx.srv.show(&stranger, "Not theirs").await;
+    let mut args = fx.args();
+    for (flag, value) in [
+        (
+            "--team-token",
+            team["token"].as_str().expect("a token").to_string(),
+        ),
+        ("--second-show", second.clone()),
+        ("--foreign-show", foreign),
+    ] {
+        args.push(flag.into());
+        args.push(value);
+    }
+    let run = run_node("team-desk.mjs", &args, HOME_TIMEOUT).await;
+    print_log("creator-wide moderator desk", &run);
+    run.expect_ok("the creator-wide moderator's desks");
+    // What the desks did is on each show's record, by Sam.
+    for show in [&fx.show, &second] {
+        let (_, state) = fx
+            .srv
+            .get(&format!("/api/shows/{show}/moderation"), Some(&fx.creator))
+            .await;
+        assert_eq!(state["policy"]["slow_mode_s"], 10, "{state}");
+        let (_, audit) = fx
+            .srv
+            .get(&format!("/api/shows/{show}/audit"), Some(&fx.creator))
+            .await;
+        let by_sam = audit["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .any(|e| {
+                e["action"] == "mod.slow"
+                    && e["actor"]["name"] == "Sam"
+                    && e["actor"]["role"] == "moderator"
+            });
+        assert!(by_sam, "no slow mode by Sam in {audit}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn home_page_lists_live_upcoming_and_ended_shows() {
     require_browser_harness();

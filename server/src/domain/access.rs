@@ -49,22 +49,41 @@ pub enum Principal {
         viewer_id: ViewerId,
         name: String,
     },
+    /// A moderator of every show of one creator, current and future (`POST /api/me/moderators`);
+    /// revoked by deleting it, like an invitation.
+    CreatorModerator {
+        creator_id: CreatorId,
+        moderator_id: InviteId,
+        label: Option<String>,
+    },
+}
+
+/// A creator-wide moderator as the creator's settings list it; its token carries
+/// [`Principal::CreatorModerator`] with the same id.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct CreatorWideModerator {
+    #[schema(value_type = String, format = Uuid)]
+    pub id: InviteId,
+    pub label: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: super::Timestamp,
 }
 
 impl Principal {
     pub fn role(&self) -> Role {
         match self {
             Principal::Creator { .. } => Role::Creator,
-            Principal::Moderator { .. } => Role::Moderator,
+            Principal::Moderator { .. } | Principal::CreatorModerator { .. } => Role::Moderator,
             Principal::Camera { .. } => Role::Camera,
             Principal::Viewer { .. } => Role::Viewer,
         }
     }
 
-    /// The one show an invite or viewer token is for (`None` for creators).
+    /// The one show an invite or viewer token is for (`None` for creators and creator-wide
+    /// moderators).
     pub fn show_id(&self) -> Option<ShowId> {
         match self {
-            Principal::Creator { .. } => None,
+            Principal::Creator { .. } | Principal::CreatorModerator { .. } => None,
             Principal::Moderator { show_id, .. }
             | Principal::Camera { show_id, .. }
             | Principal::Viewer { show_id, .. } => Some(*show_id),
@@ -74,7 +93,9 @@ impl Principal {
     /// Whether this principal belongs to `show` at all (owner, or invited/joined for it).
     pub fn is_scoped_to(&self, show: &Show) -> bool {
         match self {
-            Principal::Creator { creator_id } => *creator_id == show.creator_id,
+            Principal::Creator { creator_id } | Principal::CreatorModerator { creator_id, .. } => {
+                *creator_id == show.creator_id
+            }
             other => other.show_id() == Some(show.id),
         }
     }
@@ -97,6 +118,9 @@ impl Principal {
         match self {
             Principal::Creator { creator_id } => SessionOwner::Creator(*creator_id),
             Principal::Moderator { invite_id, .. } => SessionOwner::Moderator(*invite_id),
+            Principal::CreatorModerator { moderator_id, .. } => {
+                SessionOwner::Moderator(*moderator_id)
+            }
             Principal::Camera { invite_id, .. } => SessionOwner::Camera(*invite_id),
             Principal::Viewer { viewer_id, .. } => SessionOwner::Viewer(*viewer_id),
         }
@@ -264,6 +288,51 @@ mod tests {
         };
         assert_eq!(code(&elsewhere, viewer_session), Some("wrong_show"));
         assert_eq!(code(&stranger, cam_session), Some("wrong_show"));
+    }
+
+    #[test]
+    fn a_creator_wide_moderator_moderates_every_show_of_its_creator_only() {
+        let s = show();
+        let (owner, _) = ids();
+        let theirs = Principal::CreatorModerator {
+            creator_id: owner,
+            moderator_id: InviteId(Uuid::from_u128(40)),
+            label: Some("Sam".into()),
+        };
+        assert_eq!(theirs.role(), Role::Moderator);
+        assert_eq!(theirs.show_id(), None);
+        for action in [Action::Moderate, Action::Pin, Action::Chat, Action::Watch] {
+            assert!(
+                authorize(Some(&theirs), action, Some(&s)).is_ok(),
+                "{action:?}"
+            );
+        }
+        for action in [
+            Action::ManageShow,
+            Action::ManageCatalog,
+            Action::Direct,
+            Action::Shop,
+        ] {
+            assert_eq!(
+                authorize(Some(&theirs), action, Some(&s)).unwrap_err().code,
+                "forbidden_role"
+            );
+        }
+        let elsewhere = Principal::CreatorModerator {
+            creator_id: CreatorId(Uuid::from_u128(77)),
+            moderator_id: InviteId(Uuid::from_u128(40)),
+            label: None,
+        };
+        assert_eq!(
+            authorize(Some(&elsewhere), Action::Moderate, Some(&s))
+                .unwrap_err()
+                .code,
+            "wrong_show"
+        );
+        // The token's claims name its kind.
+        let claims = serde_json::to_value(&theirs).unwrap();
+        assert_eq!(claims["role"], "creator_moderator");
+        assert_eq!(serde_json::from_value::<Principal>(claims).unwrap(), theirs);
     }
 
     #[test]

@@ -152,6 +152,9 @@ codes! {
     ProductPinned = "product_pinned",
     ShowCancelled = "show_cancelled",
     ShowNotScheduled = "show_not_scheduled",
+    // Orders and settings (issue 20: the creator's dashboard).
+    ModeratorNotFound = "moderator_not_found",
+    TooManyModerators = "too_many_moderators",
 }
 
 impl std::fmt::Display for Code {

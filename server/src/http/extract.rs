@@ -334,6 +334,15 @@ async fn revoked(state: &AppState, p: &Principal) -> Result<bool, crate::store::
         | Principal::Camera {
             show_id, invite_id, ..
         } => state.store.is_revoked(*show_id, *invite_id).await,
+        // Valid while its creator keeps it.
+        Principal::CreatorModerator {
+            creator_id,
+            moderator_id,
+            ..
+        } => Ok(!state
+            .store
+            .has_creator_moderator(*creator_id, *moderator_id)
+            .await?),
         _ => Ok(false),
     }
 }

@@ -214,6 +214,15 @@ async fn me(caller: Caller) -> ApiResult<Json<Me>> {
                 name: label,
             }
         }
+        Principal::CreatorModerator {
+            creator_id, label, ..
+        } => Me {
+            role,
+            show_id: None,
+            creator_id: Some(creator_id),
+            viewer_id: None,
+            name: label,
+        },
         Principal::Viewer {
             show_id,
             viewer_id,

@@ -21,6 +21,9 @@ mod products;
 mod qr;
 mod shows;
 pub mod ws;
+// Issue 20 (orders and settings).
+mod orders;
+mod team;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -80,6 +83,8 @@ pub struct Shared {
     pub shows: crate::services::shows::ShowsService,
     /// Products, the Shopify import and lineups.
     pub catalog: crate::services::catalog::CatalogService,
+    /// A creator's moderators and blocked terms for all their shows.
+    pub team: crate::services::team::TeamService,
 }
 
 impl Deref for AppState {
@@ -148,6 +153,8 @@ pub fn router(state: AppState) -> Router {
         .merge(moderation::router())
         .merge(media::router())
         .merge(qr::router())
+        .merge(orders::router())
+        .merge(team::router())
         .split_for_parts();
     let mut openapi = openapi;
     openapi::settle_problems(&mut openapi);

@@ -231,6 +231,13 @@ pub mod text {
         )
     }
 
+    pub fn moderator_label() -> Object {
+        short(
+            40,
+            "Who it is for, e.g. \"Sam\": 1-40 characters once trimmed",
+        )
+    }
+
     pub fn show_title() -> Object {
         short(
             MAX_TITLE,

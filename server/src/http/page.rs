@@ -64,6 +64,15 @@ pub struct PageRequest {
 }
 
 impl PageParams {
+    /// The paging part of a listing's own query (one that also filters).
+    pub fn of(limit: Option<u32>, cursor: Option<String>) -> Self {
+        PageParams {
+            limit,
+            cursor,
+            legacy: None,
+        }
+    }
+
     /// The limit and cursor, or 422 `invalid_limit` / `invalid_cursor`.
     pub fn check(&self) -> Result<PageRequest, ApiError> {
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);

@@ -12,5 +12,6 @@ pub mod commerce;
 pub mod moderation;
 pub mod payments;
 pub mod shows;
+pub mod team;
 #[cfg(test)]
 pub mod testing;

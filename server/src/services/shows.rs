@@ -410,6 +410,8 @@ pub fn invite_url(base: &str, principal: &Principal, token: &str) -> String {
         Principal::Moderator { show_id, .. } => format!("{base}/moderate/{show_id}#token={token}"),
         Principal::Creator { .. } => format!("{base}/#token={token}"),
         Principal::Viewer { show_id, .. } => format!("{base}/s/{show_id}#token={token}"),
+        // Valid in every show of the creator; a show's desk is `/moderate/{show}#token=`.
+        Principal::CreatorModerator { .. } => format!("{base}/#token={token}"),
     }
 }
 

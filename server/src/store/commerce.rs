@@ -1,11 +1,11 @@
 //! The commerce area of the store: pins and their deals' live numbers, carts, the checkout,
-//! orders and their reservations, webhooks and the outbox ([`CommerceStore`]), and the types
-//! it speaks in.
+//! orders and their reservations, webhooks, the outbox and the log of webhook deliveries
+//! ([`CommerceStore`]), and the types it speaks in.
 
 use async_trait::async_trait;
 
 use super::StoreError;
-use crate::domain::commerce::{CartLine, CartLines, DealState, Order, Pin};
+use crate::domain::commerce::{CartLine, CartLines, DealState, Delivery, Order, Pin, Shipping};
 use crate::domain::{
     CreatorId, DomainError, OrderId, ProductId, Show, ShowId, Timestamp, ViewerId,
 };
@@ -35,6 +35,10 @@ pub struct CheckoutRequest {
     /// The buyer's client address, held to [`crate::domain::commerce::check_address_allowance`];
     /// `None`: no address limit.
     pub address: Option<AddressAllowance>,
+    /// The buyer's email and shipping address (already checked), kept with the order whatever
+    /// the payment provider.
+    pub email: Option<String>,
+    pub shipping: Option<Box<Shipping>>,
 }
 
 /// A client address and how many buyers' allowances of each deal it may use
@@ -240,4 +244,28 @@ pub trait CommerceStore: Send + Sync + 'static {
 
     /// Marks an event delivered.
     async fn outbox_ack(&self, creator: CreatorId, event_id: &str) -> Result<(), StoreError>;
+
+    /// Appends an event that is no order's step (the creator's `test` event, whose body is an
+    /// order-like sample) to the creator's outbox under the id `event_id`, delivered like any
+    /// other.
+    async fn queue_event(
+        &self,
+        creator: CreatorId,
+        event_id: &str,
+        kind: &str,
+        at: Timestamp,
+        sample: &Order,
+    ) -> Result<(), StoreError>;
+
+    /// Records an event's delivery in the creator's log, atomically by
+    /// [`crate::domain::commerce::record_delivery`]'s rule (one entry per event, newest first,
+    /// bounded).
+    async fn record_delivery(
+        &self,
+        creator: CreatorId,
+        delivery: &Delivery,
+    ) -> Result<(), StoreError>;
+
+    /// The creator's delivery log, newest first.
+    async fn deliveries(&self, creator: CreatorId) -> Result<Vec<Delivery>, StoreError>;
 }

@@ -1,5 +1,6 @@
 //! The moderation area of the store: the chat policy, members' standing (bans, timeouts, last
-//! message), held messages, the pinned message and the audit log ([`ModerationStore`]).
+//! message), held messages, the pinned message, the audit log, and the blocked terms a creator
+//! sets for all their shows ([`ModerationStore`]).
 
 use async_trait::async_trait;
 
@@ -7,7 +8,7 @@ use super::StoreError;
 use crate::domain::chat::ChatMessage;
 use crate::domain::moderation::{AuditEntry, ChatPolicy, HeldMessage, Standing};
 use crate::domain::protocol::BanScope;
-use crate::domain::{Show, Timestamp};
+use crate::domain::{CreatorId, Show, Timestamp};
 
 /// What moderators decide and the chat screen reads.
 #[async_trait]
@@ -62,4 +63,20 @@ pub trait ModerationStore: Send + Sync + 'static {
     async fn append_audit(&self, show: &Show, entry: &AuditEntry) -> Result<(), StoreError>;
     /// The newest `limit` audit entries, oldest first.
     async fn audit_log(&self, show: &Show, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Blocked terms of every show of the creator (`PUT /api/me/terms`), on top of each show's
+    /// own.
+    async fn creator_terms(&self, creator: CreatorId) -> Result<Vec<String>, StoreError>;
+    async fn set_creator_terms(
+        &self,
+        creator: CreatorId,
+        terms: &[String],
+    ) -> Result<(), StoreError>;
+
+    /// What the chat screen judges a message by: the show's policy and its creator's terms
+    /// (RedisStore reads both in one round trip).
+    async fn screen_policy(&self, show: &Show) -> Result<(ChatPolicy, Vec<String>), StoreError> {
+        let policy = self.chat_policy(show).await?;
+        Ok((policy, self.creator_terms(show.creator_id).await?))
+    }
 }

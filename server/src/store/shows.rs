@@ -1,9 +1,10 @@
 //! The shows area of the store: the token secret, the demo record, creators, shows, viewers and
-//! invitations ([`ShowStore`]).
+//! invitations, and a creator's creator-wide moderators ([`ShowStore`]).
 
 use async_trait::async_trait;
 
 use super::{Page, PageAfter, StoreError};
+use crate::domain::access::CreatorWideModerator;
 use crate::domain::{Creator, CreatorId, InviteId, Show, ShowId, ShowStatus, Viewer, ViewerId};
 
 /// Where the demo seeded by the first start lives, so later starts can print its links.
@@ -67,4 +68,29 @@ pub trait ShowStore: Send + Sync + 'static {
     /// Every show of `creator`, in no particular order (the dashboard's listings sort and
     /// page them: a creator has few enough shows).
     async fn creator_shows(&self, creator: CreatorId) -> Result<Vec<Show>, StoreError>;
+    /// Records a creator-wide moderator: its token works in every show of `creator` while it
+    /// is recorded.
+    async fn add_creator_moderator(
+        &self,
+        creator: CreatorId,
+        moderator: &CreatorWideModerator,
+    ) -> Result<(), StoreError>;
+    /// The creator's creator-wide moderators, oldest first.
+    async fn creator_moderators(
+        &self,
+        creator: CreatorId,
+    ) -> Result<Vec<CreatorWideModerator>, StoreError>;
+    /// Removes a creator-wide moderator: its token stops working everywhere. Keyed by creator,
+    /// so a creator can only remove their own. `false` when there was none.
+    async fn remove_creator_moderator(
+        &self,
+        creator: CreatorId,
+        id: InviteId,
+    ) -> Result<bool, StoreError>;
+    /// Whether a creator-wide moderator is still recorded (the token check).
+    async fn has_creator_moderator(
+        &self,
+        creator: CreatorId,
+        id: InviteId,
+    ) -> Result<bool, StoreError>;
 }

@@ -6,7 +6,8 @@
 //! own task, so one slow or failing merchant never delays another. The outbox in the store is
 //! the only durable state: an event leaves it only after a 2xx, so a crash or restart between
 //! an order and its delivery delivers it after the restart. This module keeps no business rules
-//! and writes nothing but acknowledgements; attempt counts live in memory and restart at 1.
+//! and writes nothing but acknowledgements and the delivery log the dashboard shows (one entry
+//! per event, bounded); attempt counts live in memory and restart at 1.
 //! Where a webhook may go is [`destination`]'s; a refused destination is a failed delivery like
 //! any other (the merchant may fix their DNS).
 
@@ -21,8 +22,10 @@ use sha2::Sha256;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::domain::CreatorId;
+use crate::domain::commerce::{Delivery, DeliveryOutcome};
 use crate::store::{OutboxEvent, SharedStore, StoreError, Webhook};
 
 mod destination;
@@ -45,7 +48,7 @@ const BATCH: usize = 50;
 type HmacSha256 = Hmac<Sha256>;
 
 /// Timing of the delivery worker.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WebhookConfig {
     /// How often the worker looks for creators with webhooks, and for new events.
     pub poll: Duration,
@@ -63,6 +66,21 @@ pub struct WebhookConfig {
     pub allow_private: bool,
     /// Turns a webhook's host name into addresses (the system resolver unless replaced).
     pub lookup: Lookup,
+    /// Dates the entries of the delivery log (`GET /api/webhook/deliveries`).
+    pub clock: SharedClock,
+}
+
+impl std::fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookConfig")
+            .field("poll", &self.poll)
+            .field("backoff_base", &self.backoff_base)
+            .field("backoff_max", &self.backoff_max)
+            .field("timeout", &self.timeout)
+            .field("node", &self.node)
+            .field("allow_private", &self.allow_private)
+            .finish_non_exhaustive()
+    }
 }
 
 impl WebhookConfig {
@@ -83,6 +101,7 @@ impl From<&Config> for WebhookConfig {
             node: String::new(),
             allow_private: config.webhook_allow_private,
             lookup: Lookup::system(),
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -124,15 +143,18 @@ pub fn spawn(
     tokio::spawn(run(store, config, shutdown))
 }
 
-/// [`spawn`] with the settings of `config` (what `App::serve` calls).
+/// [`spawn`] with the settings of `config` (what `App::serve` calls), dating the delivery log
+/// by `clock`.
 pub fn start(
     store: &SharedStore,
     config: &Config,
     node: &str,
+    clock: &SharedClock,
     shutdown: &CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     let config = WebhookConfig {
         node: node.to_string(),
+        clock: clock.clone(),
         ..config.into()
     };
     spawn(store.clone(), config, shutdown.clone())
@@ -315,8 +337,10 @@ impl Deliverer {
             };
             *head = Some((event.id.clone(), attempt));
             let started = Instant::now();
-            match self.deliver(&hook, event, attempt).await {
-                Ok(()) => {
+            let delivered = self.deliver(&hook, event, attempt).await;
+            self.log(event, attempt, &delivered).await;
+            match delivered {
+                Ok(_) => {
                     metrics::counter!("livesale_webhook_deliveries_total", "outcome" => "ok")
                         .increment(1);
                     tracing::debug!(
@@ -329,39 +353,50 @@ impl Deliverer {
                     pending.set(events.len() - i - 1);
                 }
                 Err(failure) => {
-                    let outcome = match failure {
-                        Failure::Refused(_) => "refused",
-                        _ => "failed",
-                    };
-                    metrics::counter!("livesale_webhook_deliveries_total", "outcome" => outcome)
-                        .increment(1);
-                    let jitter = rand::random_range(0.8..=1.0);
-                    let delay = backoff(
-                        attempt,
-                        self.config.backoff_base,
-                        self.config.backoff_max,
-                        jitter,
-                    );
-                    if let Failure::Refused(why) = &failure {
-                        tracing::warn!(
-                            creator = %self.creator, event_id = %event.id, kind = %event.kind,
-                            url = %hook.url, attempt, outcome, reason = %why,
-                            retry_in_ms = delay.as_millis() as u64,
-                            "webhook destination refused, nothing sent; will retry"
-                        );
-                    } else {
-                        tracing::warn!(
-                            creator = %self.creator, event_id = %event.id, kind = %event.kind,
-                            url = %hook.url, attempt, outcome, error = %failure,
-                            retry_in_ms = delay.as_millis() as u64,
-                            "webhook delivery failed; will retry"
-                        );
-                    }
+                    let delay = self.retry_delay(&hook, event, attempt, &failure);
                     return Ok(Round::Failed(delay));
                 }
             }
         }
         Ok(if full { Round::More } else { Round::Drained })
+    }
+
+    /// Counts and logs a failed attempt; returns how long to wait before the next one.
+    fn retry_delay(
+        &self,
+        hook: &Webhook,
+        event: &OutboxEvent,
+        attempt: u32,
+        failure: &Failure,
+    ) -> Duration {
+        let outcome = match failure {
+            Failure::Refused(_) => "refused",
+            _ => "failed",
+        };
+        metrics::counter!("livesale_webhook_deliveries_total", "outcome" => outcome).increment(1);
+        let jitter = rand::random_range(0.8..=1.0);
+        let delay = backoff(
+            attempt,
+            self.config.backoff_base,
+            self.config.backoff_max,
+            jitter,
+        );
+        if let Failure::Refused(why) = failure {
+            tracing::warn!(
+                creator = %self.creator, event_id = %event.id, kind = %event.kind,
+                url = %hook.url, attempt, outcome, reason = %why,
+                retry_in_ms = delay.as_millis() as u64,
+                "webhook destination refused, nothing sent; will retry"
+            );
+        } else {
+            tracing::warn!(
+                creator = %self.creator, event_id = %event.id, kind = %event.kind,
+                url = %hook.url, attempt, outcome, error = %failure,
+                retry_in_ms = delay.as_millis() as u64,
+                "webhook delivery failed; will retry"
+            );
+        }
+        delay
     }
 
     /// One POST of one event. Only a 2xx counts as delivered; redirects are not followed.
@@ -370,7 +405,7 @@ impl Deliverer {
         hook: &Webhook,
         event: &OutboxEvent,
         attempt: u32,
-    ) -> Result<(), Failure> {
+    ) -> Result<u16, Failure> {
         if !self.config.allow_private
             && let Some(refused) = refused_literal(&hook.url)
         {
@@ -393,9 +428,38 @@ impl Deliverer {
             })?;
         let status = response.status();
         if status.is_success() {
-            Ok(())
+            Ok(status.as_u16())
         } else {
             Err(Failure::Status(status.as_u16()))
+        }
+    }
+}
+
+impl Deliverer {
+    /// Records an attempt in the creator's delivery log. The log is for people; a store error
+    /// here must not change what the worker does next, so it is only logged.
+    async fn log(&self, event: &OutboxEvent, attempt: u32, result: &Result<u16, Failure>) {
+        let (outcome, http_status, error) = match result {
+            Ok(status) => (DeliveryOutcome::Delivered, Some(*status), None),
+            Err(f @ Failure::Status(status)) => (DeliveryOutcome::Failed, Some(*status), Some(f)),
+            Err(f @ Failure::Transport(_)) => (DeliveryOutcome::Failed, None, Some(f)),
+            Err(f @ Failure::Refused(_)) => (DeliveryOutcome::Refused, None, Some(f)),
+        };
+        let entry = Delivery {
+            event_id: event.id.clone(),
+            kind: event.kind.clone(),
+            at: self.config.clock.now(),
+            outcome,
+            http_status,
+            attempts: attempt,
+            error: None,
+        }
+        .with_error(error.map(|f| f.to_string()).as_deref());
+        if let Err(e) = self.store.record_delivery(self.creator, &entry).await {
+            tracing::debug!(
+                creator = %self.creator, event_id = %event.id, error = %e,
+                "delivery not logged"
+            );
         }
     }
 }

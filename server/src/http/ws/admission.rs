@@ -179,6 +179,11 @@ async fn identify(state: &AppState, principal: Option<Principal>) -> Result<Who,
         }
         Principal::Moderator {
             invite_id, label, ..
+        }
+        | Principal::CreatorModerator {
+            moderator_id: invite_id,
+            label,
+            ..
         } => (
             invite_id.to_string(),
             label.clone().unwrap_or_else(|| "Moderator".into()),

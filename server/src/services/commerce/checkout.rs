@@ -114,6 +114,9 @@ impl CommerceService {
                 key: address_key(attempt.ip),
                 buyers: self.settings.deal_buyers_per_address,
             }),
+            // Kept with the order whatever the provider: the creator ships it.
+            email: buyer.email.clone(),
+            shipping: buyer.shipping.clone(),
         };
         let order = match self.commerce.checkout(&show, &request).await? {
             store::CheckoutOutcome::Created(order) => order,

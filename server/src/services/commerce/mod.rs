@@ -12,6 +12,7 @@
 mod card;
 mod cart;
 mod checkout;
+mod ledger;
 mod orders;
 mod pins;
 mod sweeper;

@@ -49,7 +49,8 @@ pub enum Screened {
     },
 }
 
-/// Judges and then publishes, holds, or refuses a chat message.
+/// Judges and then publishes, holds, or refuses a chat message, against the show's policy and
+/// the blocked terms its creator set for all their shows.
 pub async fn screen(
     store: &dyn ModerationStore,
     hub: &Hub,
@@ -58,9 +59,11 @@ pub async fn screen(
     message: ChatMessage,
     now: Timestamp,
 ) -> Result<Screened, ModError> {
-    let policy = store.chat_policy(show).await?;
+    // The creator's terms apply in every one of their shows, on top of the show's own.
+    let (policy, creator_terms) = store.screen_policy(show).await?;
     let standing = store.standing(show, &message.author.id, now).await?;
-    let terms = compile_terms(&policy.blocked_terms);
+    let mut terms = compile_terms(&policy.blocked_terms);
+    terms.extend(compile_terms(&creator_terms));
     match judge(&policy, &terms, role, standing, &message.text, now) {
         Verdict::Refuse(e) => Err(e.into()),
         Verdict::Hold(reason) => {
@@ -277,9 +280,16 @@ impl ModerationService {
                     role: Role::Creator,
                 })
             }
-            Some(Principal::Moderator {
-                invite_id, label, ..
-            }) => Ok(Actor {
+            Some(
+                Principal::Moderator {
+                    invite_id, label, ..
+                }
+                | Principal::CreatorModerator {
+                    moderator_id: invite_id,
+                    label,
+                    ..
+                },
+            ) => Ok(Actor {
                 id: invite_id.to_string(),
                 name: label.clone().unwrap_or_else(|| "Moderator".into()),
                 role: Role::Moderator,

@@ -7,8 +7,8 @@ use async_trait::async_trait;
 
 use super::{MemoryStore, State};
 use crate::domain::commerce::{
-    CartLine, CartLines, DealState, LineFacts, Order, OrderLine, OrderStatus, Pin, add_pin,
-    check_address_allowance, plan_checkout,
+    CartLine, CartLines, DealState, Delivery, LineFacts, Order, OrderLine, OrderStatus, Pin,
+    add_pin, check_address_allowance, plan_checkout, record_delivery,
 };
 use crate::domain::{
     Code, CreatorId, DomainError, Money, OrderId, ProductId, Show, ShowId, ShowStatus, Timestamp,
@@ -139,8 +139,8 @@ impl State {
             reserved_until: req.now + req.reserve_for,
             paid_at: None,
             failure: None,
-            email: None,
-            shipping: None,
+            email: req.email.clone(),
+            shipping: req.shipping.clone(),
             payment: None,
             refunded_at: None,
         };
@@ -531,5 +531,36 @@ impl CommerceStore for MemoryStore {
             }
         });
         Ok(())
+    }
+
+    async fn queue_event(
+        &self,
+        creator: CreatorId,
+        event_id: &str,
+        kind: &str,
+        at: Timestamp,
+        sample: &Order,
+    ) -> Result<(), StoreError> {
+        let event = OutboxEvent {
+            id: event_id.to_string(),
+            creator,
+            kind: kind.to_string(),
+            body: event_body(event_id, kind, at, sample),
+        };
+        self.with(|s| s.outbox.entry(creator).or_default().push_back(event));
+        Ok(())
+    }
+
+    async fn record_delivery(
+        &self,
+        creator: CreatorId,
+        delivery: &Delivery,
+    ) -> Result<(), StoreError> {
+        self.with(|s| record_delivery(s.deliveries.entry(creator).or_default(), delivery.clone()));
+        Ok(())
+    }
+
+    async fn deliveries(&self, creator: CreatorId) -> Result<Vec<Delivery>, StoreError> {
+        Ok(self.with(|s| s.deliveries.get(&creator).cloned().unwrap_or_default()))
     }
 }

@@ -77,6 +77,11 @@ struct State {
     audit: HashMap<ShowId, Vec<AuditEntry>>,
     // Leases.
     leases: HashMap<String, (String, std::time::Instant)>,
+    // A creator's settings across their shows (the dashboard): webhook deliveries, blocked
+    // terms, creator-wide moderators.
+    deliveries: HashMap<CreatorId, Vec<crate::domain::commerce::Delivery>>,
+    creator_terms: HashMap<CreatorId, Vec<String>>,
+    creator_moderators: HashMap<CreatorId, Vec<crate::domain::access::CreatorWideModerator>>,
 }
 
 #[derive(Default)]

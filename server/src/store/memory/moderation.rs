@@ -1,5 +1,5 @@
 //! MemoryStore's moderation area: the chat policy, standings, held messages, the pinned
-//! message and the audit log.
+//! message, the audit log and the creator-wide blocked terms.
 
 use async_trait::async_trait;
 
@@ -7,7 +7,7 @@ use super::MemoryStore;
 use crate::domain::chat::ChatMessage;
 use crate::domain::moderation::{AuditEntry, ChatPolicy, HeldMessage, Standing};
 use crate::domain::protocol::BanScope;
-use crate::domain::{Show, Timestamp};
+use crate::domain::{CreatorId, Show, Timestamp};
 use crate::store::{ModerationStore, StoreError};
 
 #[async_trait]
@@ -134,6 +134,27 @@ impl ModerationStore for MemoryStore {
         Ok(self.with(|s| {
             let all = s.audit.get(&show.id).map(Vec::as_slice).unwrap_or_default();
             all[all.len().saturating_sub(limit)..].to_vec()
+        }))
+    }
+
+    async fn creator_terms(&self, creator: CreatorId) -> Result<Vec<String>, StoreError> {
+        Ok(self.with(|s| s.creator_terms.get(&creator).cloned().unwrap_or_default()))
+    }
+
+    async fn set_creator_terms(
+        &self,
+        creator: CreatorId,
+        terms: &[String],
+    ) -> Result<(), StoreError> {
+        self.with(|s| s.creator_terms.insert(creator, terms.to_vec()));
+        Ok(())
+    }
+
+    async fn screen_policy(&self, show: &Show) -> Result<(ChatPolicy, Vec<String>), StoreError> {
+        Ok(self.with(|s| {
+            let policy = s.policies.get(&show.id).cloned().unwrap_or_default();
+            let terms = s.creator_terms.get(&show.creator_id).cloned();
+            (policy, terms.unwrap_or_default())
         }))
     }
 }

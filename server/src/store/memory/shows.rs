@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 
 use super::MemoryStore;
+use crate::domain::access::CreatorWideModerator;
 use crate::domain::{Creator, CreatorId, InviteId, Show, ShowId, ShowStatus, Viewer, ViewerId};
 use crate::store::{DemoRecord, Page, PageAfter, ShowStore, StoreError};
 
@@ -105,6 +106,56 @@ impl ShowStore for MemoryStore {
                 .filter(|show| show.creator_id == creator)
                 .cloned()
                 .collect()
+        }))
+    }
+
+    async fn add_creator_moderator(
+        &self,
+        creator: CreatorId,
+        moderator: &CreatorWideModerator,
+    ) -> Result<(), StoreError> {
+        self.with(|s| {
+            let list = s.creator_moderators.entry(creator).or_default();
+            list.retain(|m| m.id != moderator.id);
+            list.push(moderator.clone());
+        });
+        Ok(())
+    }
+
+    async fn creator_moderators(
+        &self,
+        creator: CreatorId,
+    ) -> Result<Vec<CreatorWideModerator>, StoreError> {
+        Ok(self.with(|s| {
+            s.creator_moderators
+                .get(&creator)
+                .cloned()
+                .unwrap_or_default()
+        }))
+    }
+
+    async fn remove_creator_moderator(
+        &self,
+        creator: CreatorId,
+        id: InviteId,
+    ) -> Result<bool, StoreError> {
+        Ok(self.with(|s| {
+            let list = s.creator_moderators.entry(creator).or_default();
+            let before = list.len();
+            list.retain(|m| m.id != id);
+            list.len() != before
+        }))
+    }
+
+    async fn has_creator_moderator(
+        &self,
+        creator: CreatorId,
+        id: InviteId,
+    ) -> Result<bool, StoreError> {
+        Ok(self.with(|s| {
+            s.creator_moderators
+                .get(&creator)
+                .is_some_and(|list| list.iter().any(|m| m.id == id))
         }))
     }
 }

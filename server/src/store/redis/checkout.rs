@@ -2,16 +2,17 @@
 //! arguments as structs with named fields; [`named_script`] turns the same names into the table
 //! the script starts with (`k.cart`, `a.viewer`, …), so Rust and Lua agree by construction.
 //! After the named keys come, for each declared product, its record and its deal buyers; after
-//! the named arguments, the declared product ids.
+//! the named arguments, the declared product ids. The commerce area's keys ([`Keys`]) and the
+//! text of a checkout's arguments ([`ArgText`]) are formatted here too.
 
 use std::sync::{Arc, LazyLock};
 
 use redis::Script;
 
 use super::named::{named_script, script_params};
-use super::{Keys, MAX_SHOW_KEYS, RedisStore};
-use crate::domain::{Code, DomainError, ProductId, Show};
-use crate::store::StoreError;
+use super::{Keys, MAX_SHOW_KEYS, RedisStore, rfc3339, score};
+use crate::domain::{Code, CreatorId, DomainError, ProductId, Show, ViewerId};
+use crate::store::{CheckoutRequest, StoreError};
 
 script_params! {
     /// The checkout script's named keys.
@@ -55,6 +56,9 @@ script_params! {
         /// shares (`check_address_allowance`).
         address: &'a str,
         address_buyers: u32,
+        /// The buyer's email (`''`: none) and shipping address as JSON (`''`: none).
+        email: &'a str,
+        shipping: &'a str,
         /// How many product ids follow the named arguments.
         declared: usize,
     }
@@ -70,6 +74,66 @@ pub(super) static CHECKOUT_SCRIPT: LazyLock<Script> = LazyLock::new(|| {
         include_str!("lua/checkout.lua"),
     )
 });
+
+/// The commerce area's keys (the table in `commerce.rs`).
+impl Keys {
+    pub(super) fn show_key(&self, show: &Show, what: &str) -> String {
+        self.show_part(show.creator_id, show.id, what)
+    }
+    pub(super) fn pins(&self, show: &Show) -> String {
+        self.show_key(show, "pins")
+    }
+    pub(super) fn deal_remaining(&self, show: &Show) -> String {
+        self.show_key(show, "deal-remaining")
+    }
+    pub(super) fn deal_buyers(&self, show: &Show, product: ProductId) -> String {
+        self.show_part(
+            show.creator_id,
+            show.id,
+            format_args!("deal-buyers:{product}"),
+        )
+    }
+    pub(super) fn cart(&self, show: &Show, viewer: ViewerId) -> String {
+        self.show_part(show.creator_id, show.id, format_args!("cart:{viewer}"))
+    }
+    pub(super) fn orders(&self, show: &Show) -> String {
+        self.show_key(show, "orders")
+    }
+    pub(super) fn order_ids(&self, show: &Show) -> String {
+        self.show_key(show, "order-ids")
+    }
+    pub(super) fn viewer_orders(&self, show: &Show, viewer: ViewerId) -> String {
+        self.show_part(
+            show.creator_id,
+            show.id,
+            format_args!("viewer-orders:{viewer}"),
+        )
+    }
+    pub(super) fn idempotency(&self, show: &Show) -> String {
+        self.show_key(show, "idempotency")
+    }
+    pub(super) fn reservations(&self, show: &Show) -> String {
+        self.show_key(show, "reservations")
+    }
+    pub(super) fn reservations_indexed(&self, show: &Show) -> String {
+        self.show_key(show, "reservations-indexed")
+    }
+    pub(super) fn outbox(&self, creator: CreatorId) -> String {
+        format!("{}:outbox", self.tag(creator))
+    }
+    pub(super) fn outbox_ids(&self, creator: CreatorId) -> String {
+        format!("{}:outbox-ids", self.tag(creator))
+    }
+    pub(super) fn webhook(&self, creator: CreatorId) -> String {
+        format!("{}:webhook", self.tag(creator))
+    }
+    pub(super) fn reservation_shows(&self) -> String {
+        self.global("reservation-shows")
+    }
+    pub(super) fn webhook_creators(&self) -> String {
+        self.global("webhook-creators")
+    }
+}
 
 /// The checkout's keys that depend only on the show, formatted once per show on this node (a
 /// show's id and creator never change, so neither do they).
@@ -162,6 +226,65 @@ pub(super) fn checkout_call(
         call.arg(p.to_string());
     }
     call
+}
+
+/// The text of a checkout's arguments, formatted once per checkout (the script may run twice).
+pub(super) struct ArgText {
+    viewer: String,
+    idempotency_field: String,
+    order_id: String,
+    pub(super) show_id: String,
+    creator_id: String,
+    now: String,
+    reserved_until: String,
+    reserved_until_ms: i64,
+    event_id: String,
+    /// The shipping address as JSON, or `''` for none.
+    shipping: String,
+}
+
+impl ArgText {
+    pub(super) fn new(show: &Show, req: &CheckoutRequest) -> Result<ArgText, StoreError> {
+        let reserved_until = req.now + req.reserve_for;
+        Ok(ArgText {
+            viewer: req.viewer.to_string(),
+            idempotency_field: format!("{}:{}", req.viewer, req.key),
+            order_id: req.order_id.to_string(),
+            show_id: show.id.to_string(),
+            creator_id: show.creator_id.to_string(),
+            now: rfc3339(req.now),
+            reserved_until: rfc3339(reserved_until),
+            reserved_until_ms: score(reserved_until),
+            event_id: uuid::Uuid::now_v7().to_string(),
+            shipping: req
+                .shipping
+                .as_deref()
+                .map_or(Ok(String::new()), super::encode)?,
+        })
+    }
+
+    /// The named arguments of a first try (nothing declared, the show not yet indexed).
+    pub(super) fn args<'a>(&'a self, req: &'a CheckoutRequest) -> CheckoutArgs<'a> {
+        CheckoutArgs {
+            viewer: &self.viewer,
+            idempotency_field: &self.idempotency_field,
+            body: &req.body_fingerprint,
+            order_id: &self.order_id,
+            show_id: &self.show_id,
+            creator_id: &self.creator_id,
+            buyer_name: &req.buyer_name,
+            now: &self.now,
+            reserved_until: &self.reserved_until,
+            reserved_until_ms: self.reserved_until_ms,
+            event_id: &self.event_id,
+            indexed: "0",
+            address: req.address.as_ref().map_or("", |a| a.key.as_str()),
+            address_buyers: req.address.as_ref().map_or(0, |a| a.buyers),
+            email: req.email.as_deref().unwrap_or(""),
+            shipping: &self.shipping,
+            declared: 0,
+        }
+    }
 }
 
 /// The domain error a checkout script's refusal stands for (the script answers with the

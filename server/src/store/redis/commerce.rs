@@ -69,17 +69,19 @@ use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 
-use super::checkout::{CHECKOUT_SCRIPT, CheckoutArgs, checkout_call, refusal, show_keys};
+use super::checkout::{ArgText, CHECKOUT_SCRIPT, checkout_call, refusal, show_keys};
 use super::commerce_scripts::{
     ACK_SCRIPT, AckArgs, AckKeys, GIVE_BACK_SCRIPT, GiveBackArgs, GiveBackKeys, PIN_SCRIPT,
     PinArgs, PinKeys, UNPIN_SCRIPT, UnpinArgs, UnpinKeys,
 };
 use super::outbox::{OUTBOX_GROUP, outbox_event, read_group};
 use super::{
-    ATTEMPTS, Keys, RedisStore, decode, encode, eval, evalsha, order_at, orders_by_id, parse_id,
-    parse_int, redis_error, remember_cart, rfc3339, score, script_error, unexpected,
+    ATTEMPTS, RedisStore, decode, encode, eval, evalsha, order_at, orders_by_id, parse_id,
+    parse_int, redis_error, remember_cart, script_error, unexpected,
 };
-use crate::domain::commerce::{CartLine, CartLines, DealState, MAX_PINS, Order, Pin, add_pin};
+use crate::domain::commerce::{
+    CartLine, CartLines, DealState, Delivery, MAX_PINS, Order, Pin, add_pin,
+};
 use crate::domain::{
     Code, CreatorId, DomainError, OrderId, ProductId, Show, ShowId, Timestamp, ViewerId,
 };
@@ -90,65 +92,6 @@ use crate::store::commerce::{
 
 /// A cart's lifetime, refreshed by every write to it.
 pub const CART_TTL_SECONDS: i64 = 7 * 24 * 3600;
-
-impl Keys {
-    pub(super) fn show_key(&self, show: &Show, what: &str) -> String {
-        self.show_part(show.creator_id, show.id, what)
-    }
-    pub(super) fn pins(&self, show: &Show) -> String {
-        self.show_key(show, "pins")
-    }
-    pub(super) fn deal_remaining(&self, show: &Show) -> String {
-        self.show_key(show, "deal-remaining")
-    }
-    pub(super) fn deal_buyers(&self, show: &Show, product: ProductId) -> String {
-        self.show_part(
-            show.creator_id,
-            show.id,
-            format_args!("deal-buyers:{product}"),
-        )
-    }
-    pub(super) fn cart(&self, show: &Show, viewer: ViewerId) -> String {
-        self.show_part(show.creator_id, show.id, format_args!("cart:{viewer}"))
-    }
-    pub(super) fn orders(&self, show: &Show) -> String {
-        self.show_key(show, "orders")
-    }
-    pub(super) fn order_ids(&self, show: &Show) -> String {
-        self.show_key(show, "order-ids")
-    }
-    pub(super) fn viewer_orders(&self, show: &Show, viewer: ViewerId) -> String {
-        self.show_part(
-            show.creator_id,
-            show.id,
-            format_args!("viewer-orders:{viewer}"),
-        )
-    }
-    pub(super) fn idempotency(&self, show: &Show) -> String {
-        self.show_key(show, "idempotency")
-    }
-    pub(super) fn reservations(&self, show: &Show) -> String {
-        self.show_key(show, "reservations")
-    }
-    pub(super) fn reservations_indexed(&self, show: &Show) -> String {
-        self.show_key(show, "reservations-indexed")
-    }
-    pub(super) fn outbox(&self, creator: CreatorId) -> String {
-        format!("{}:outbox", self.tag(creator))
-    }
-    pub(super) fn outbox_ids(&self, creator: CreatorId) -> String {
-        format!("{}:outbox-ids", self.tag(creator))
-    }
-    pub(super) fn webhook(&self, creator: CreatorId) -> String {
-        format!("{}:webhook", self.tag(creator))
-    }
-    pub(super) fn reservation_shows(&self) -> String {
-        self.global("reservation-shows")
-    }
-    pub(super) fn webhook_creators(&self) -> String {
-        self.global("webhook-creators")
-    }
-}
 
 /// The product ids of a `retry` reply (the cart's products as the script found them).
 fn product_ids(raw: &[String]) -> Result<Vec<ProductId>, StoreError> {
@@ -448,27 +391,8 @@ impl CommerceStore for RedisStore {
                 (k.cart(show, req.viewer), k.viewer_orders(show, req.viewer));
             let show_keys = show_keys(self, show);
             let keys = show_keys.with(&cart, &viewer_orders);
-            let reserved_until = req.now + req.reserve_for;
-            let (now, until) = (rfc3339(req.now), rfc3339(reserved_until));
-            let (viewer, order_id) = (req.viewer.to_string(), req.order_id.to_string());
-            let (show_id, creator_id) = (show.id.to_string(), show.creator_id.to_string());
-            let mut args = CheckoutArgs {
-                viewer: &viewer,
-                idempotency_field: &format!("{}:{}", req.viewer, req.key),
-                body: &req.body_fingerprint,
-                order_id: &order_id,
-                show_id: &show_id,
-                creator_id: &creator_id,
-                buyer_name: &req.buyer_name,
-                now: &now,
-                reserved_until: &until,
-                reserved_until_ms: score(reserved_until),
-                event_id: &uuid::Uuid::now_v7().to_string(),
-                indexed: "0",
-                address: req.address.as_ref().map_or("", |a| a.key.as_str()),
-                address_buyers: req.address.as_ref().map_or(0, |a| a.buyers),
-                declared: 0,
-            };
+            let text = ArgText::new(show, req)?;
+            let mut args = text.args(req);
             // One round more than ATTEMPTS: at most one goes to indexing the show.
             for _ in 0..=ATTEMPTS {
                 args.declared = products.len();
@@ -501,7 +425,7 @@ impl CommerceStore for RedisStore {
                         // forever, an extra show only costs the sweeper one empty look.
                         redis::cmd("SADD")
                             .arg(k.reservation_shows())
-                            .arg(&show_id)
+                            .arg(&text.show_id)
                             .exec_async(&mut con)
                             .await
                             .map_err(redis_error)?;
@@ -674,6 +598,32 @@ impl CommerceStore for RedisStore {
             Ok(())
         })
         .await
+    }
+
+    async fn queue_event(
+        &self,
+        creator: CreatorId,
+        event_id: &str,
+        kind: &str,
+        at: Timestamp,
+        sample: &Order,
+    ) -> Result<(), StoreError> {
+        let queued = super::deliveries::queue_event(self, creator, event_id, kind, at, sample);
+        self.guard("queue_event", queued).await
+    }
+
+    async fn record_delivery(
+        &self,
+        creator: CreatorId,
+        delivery: &Delivery,
+    ) -> Result<(), StoreError> {
+        let recorded = super::deliveries::record_delivery(self, creator, delivery);
+        self.guard("record_delivery", recorded).await
+    }
+
+    async fn deliveries(&self, creator: CreatorId) -> Result<Vec<Delivery>, StoreError> {
+        let read = super::deliveries::deliveries(self, creator);
+        self.guard("deliveries", read).await
     }
 }
 

@@ -20,16 +20,18 @@
 //! refused, at most the configured timeout when the host does not answer) and the manager
 //! reconnects by itself when Redis is back.
 //!
-//! This file holds the connection, the key names every area shares, the per-node caches and
-//! the script runner; each area's trait is implemented in its own file beside it (`shows.rs`,
-//! `catalog.rs`, `commerce.rs` with `checkout.rs` and `outbox.rs`, `payments.rs`, `moderation.rs`,
-//! `limits.rs`, `leases.rs`), and the Lua scripts are in `lua/` (`named.rs` names their keys
-//! and arguments). Area files use this one, never the other way round.
+//! This file holds the connection, the key names every area shares, the per-node caches and the
+//! script runner; each area's trait is implemented in its own file beside it (`shows.rs`,
+//! `catalog.rs`, `commerce.rs` with `checkout.rs`, `outbox.rs` and `deliveries.rs`,
+//! `payments.rs`, `moderation.rs`, `limits.rs`, `leases.rs`), and the Lua scripts are in `lua/`
+//! (`named.rs` names their keys and arguments). Area files use this one, never the other way
+//! round.
 
 mod catalog;
 mod checkout;
 mod commerce;
 mod commerce_scripts;
+mod deliveries;
 mod leases;
 mod limits;
 mod moderation;

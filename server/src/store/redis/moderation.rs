@@ -57,6 +57,9 @@ impl Keys {
     fn chat_policy(&self, show: &Show) -> String {
         self.moderation(show, "policy")
     }
+    fn creator_terms(&self, creator: CreatorId) -> String {
+        format!("{}:terms", self.tag(creator))
+    }
     fn show_bans(&self, show: &Show) -> String {
         self.moderation(show, "bans")
     }
@@ -443,6 +446,51 @@ impl ModerationStore for RedisStore {
                 .await
                 .map_err(store_error)?;
             raws.iter().map(|raw| decode(raw, "audit entry")).collect()
+        })
+        .await
+    }
+
+    async fn creator_terms(&self, creator: CreatorId) -> Result<Vec<String>, StoreError> {
+        self.guard("creator_terms", async {
+            let raw: Option<String> = redis::cmd("GET")
+                .arg(self.keys.creator_terms(creator))
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(store_error)?;
+            raw.map_or(Ok(Vec::new()), |raw| decode(&raw, "creator terms"))
+        })
+        .await
+    }
+
+    async fn set_creator_terms(
+        &self,
+        creator: CreatorId,
+        terms: &[String],
+    ) -> Result<(), StoreError> {
+        self.guard("set_creator_terms", async {
+            redis::cmd("SET")
+                .arg(self.keys.creator_terms(creator))
+                .arg(encode(&terms)?)
+                .exec_async(&mut self.conn.clone())
+                .await
+                .map_err(store_error)
+        })
+        .await
+    }
+
+    async fn screen_policy(&self, show: &Show) -> Result<(ChatPolicy, Vec<String>), StoreError> {
+        self.guard("screen_policy", async {
+            // One slot: the show's keys and the creator's share the creator's hash tag.
+            let (policy, terms): (Option<String>, Option<String>) = redis::cmd("MGET")
+                .arg(self.keys.chat_policy(show))
+                .arg(self.keys.creator_terms(show.creator_id))
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(store_error)?;
+            let policy =
+                policy.map_or(Ok(ChatPolicy::default()), |raw| decode(&raw, "chat policy"))?;
+            let terms = terms.map_or(Ok(Vec::new()), |raw| decode(&raw, "creator terms"))?;
+            Ok((policy, terms))
         })
         .await
     }

@@ -4,7 +4,8 @@
 //! one creator's slot and no script reads them). Each creator's show ids are also a set in
 //! the creator's slot (`{c:<creator>}:shows`), for the dashboard; data written before that set
 //! existed is added to it from `idx:show` the first time the creator lists their shows
-//! (`{c:<creator>}:shows:indexed` marks that done).
+//! (`{c:<creator>}:shows:indexed` marks that done). A creator's creator-wide moderators are a
+//! hash in the creator's slot, `{c:<creator>}:moderators` (id → record).
 
 use std::sync::LazyLock;
 use std::time::Instant;
@@ -16,6 +17,7 @@ use super::{
     Keys, MAX_RECENT_SHOWS, RECENT_SHOW_TTL, RedisStore, decode, encode, parse_id, redis_error,
     score, store_error,
 };
+use crate::domain::access::CreatorWideModerator;
 use crate::domain::{Creator, CreatorId, InviteId, Show, ShowId, ShowStatus, Viewer, ViewerId};
 use crate::store::{DemoRecord, Page, PageAfter, ShowStore, StoreError};
 
@@ -49,6 +51,10 @@ impl Keys {
 
     fn creator_shows(&self, c: CreatorId) -> String {
         format!("{}:shows", self.tag(c))
+    }
+
+    fn creator_moderators(&self, c: CreatorId) -> String {
+        format!("{}:moderators", self.tag(c))
     }
 }
 
@@ -469,6 +475,76 @@ impl ShowStore for RedisStore {
                 .await
                 .map_err(redis_error)?;
             self.load_shows(&members).await
+        })
+        .await
+    }
+
+    async fn add_creator_moderator(
+        &self,
+        creator: CreatorId,
+        moderator: &CreatorWideModerator,
+    ) -> Result<(), StoreError> {
+        self.guard("add_creator_moderator", async {
+            redis::cmd("HSET")
+                .arg(self.keys.creator_moderators(creator))
+                .arg(moderator.id.to_string())
+                .arg(encode(moderator)?)
+                .exec_async(&mut self.conn.clone())
+                .await
+                .map_err(store_error)
+        })
+        .await
+    }
+
+    async fn creator_moderators(
+        &self,
+        creator: CreatorId,
+    ) -> Result<Vec<CreatorWideModerator>, StoreError> {
+        self.guard("creator_moderators", async {
+            let raws: Vec<String> = redis::cmd("HVALS")
+                .arg(self.keys.creator_moderators(creator))
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(store_error)?;
+            let mut list = raws
+                .iter()
+                .map(|raw| decode(raw, "creator moderator"))
+                .collect::<Result<Vec<CreatorWideModerator>, _>>()?;
+            list.sort_by_key(|m| (m.created_at, m.id.0));
+            Ok(list)
+        })
+        .await
+    }
+
+    async fn remove_creator_moderator(
+        &self,
+        creator: CreatorId,
+        id: InviteId,
+    ) -> Result<bool, StoreError> {
+        self.guard("remove_creator_moderator", async {
+            let removed: i64 = redis::cmd("HDEL")
+                .arg(self.keys.creator_moderators(creator))
+                .arg(id.to_string())
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(store_error)?;
+            Ok(removed > 0)
+        })
+        .await
+    }
+
+    async fn has_creator_moderator(
+        &self,
+        creator: CreatorId,
+        id: InviteId,
+    ) -> Result<bool, StoreError> {
+        self.guard("has_creator_moderator", async {
+            redis::cmd("HEXISTS")
+                .arg(self.keys.creator_moderators(creator))
+                .arg(id.to_string())
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(store_error)
         })
         .await
     }

@@ -144,7 +144,9 @@ end
 local json = order_json({id = a.order_id, show_id = a.show_id, viewer_id = viewer,
   buyer_name = a.buyer_name, status = 'pending_payment', items = items,
   total = {amount = total, currency = currency}, created_at = a.now,
-  reserved_until = a.reserved_until, buyer_address = address})
+  reserved_until = a.reserved_until, buyer_address = address,
+  email = a.email ~= '' and a.email or nil,
+  shipping = a.shipping ~= '' and decode(a.shipping, 'the shipping address') or nil})
 redis.call('HSET', k.orders, a.order_id, json)
 redis.call('ZADD', k.order_ids, int(redis.call('ZCARD', k.order_ids) + 1), a.order_id)
 redis.call('RPUSH', k.viewer_orders, a.order_id)

@@ -78,6 +78,15 @@ async fn demo_is_seeded_once_with_working_links() {
     );
     let (status, me) = srv.get("/api/me", Some(token)).await;
     assert_eq!((status, me["role"].as_str()), (200, Some("creator")));
+    // So does the demo creator's sign-in link, which opens /signin.
+    let (signin_page, token) = links.signin.split_once("#token=").unwrap();
+    assert_eq!(signin_page, format!("{}/signin", srv.base));
+    assert_eq!(
+        srv.http.get(signin_page).send().await.unwrap().status(),
+        200
+    );
+    let (status, me) = srv.get("/api/me", Some(token)).await;
+    assert_eq!((status, me["name"].as_str()), (200, Some("Demo Creator")));
     // The camera and moderator links open their pages.
     assert_eq!(
         srv.http.get(&links.camera).send().await.unwrap().status(),
@@ -137,6 +146,18 @@ fn redis_restart_loses_nothing_and_prints_the_existing_demo() {
         .to_string();
     let (studio_page, token) = studio.split_once("#token=").unwrap();
     let show_id = studio_page.rsplit('/').next().unwrap().to_string();
+    // Next to it, the demo creator's sign-in link.
+    let signin = first
+        .banner
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Sign in (creator):"))
+        .expect("sign-in link printed")
+        .trim()
+        .to_string();
+    assert!(
+        signin.starts_with(&format!("{}/signin#token=", first.base)),
+        "{signin}"
+    );
     let rt = tokio::runtime::Runtime::new().unwrap();
     let http = reqwest::Client::new();
     let base = first.base.clone();

@@ -31,6 +31,8 @@ async fn every_page_sends_the_security_headers() {
         format!("/studio/{show}"),
         format!("/moderate/{show}"),
         format!("/camera/{camera}"),
+        "/signin".to_string(),
+        "/admin".to_string(),
     ] {
         let resp = srv.http.get(srv.url(&path)).send().await.unwrap();
         assert_eq!(resp.status(), 200, "{path}");

@@ -10,7 +10,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::sdp::MINIMAL_OFFER;
-use common::server::{ADMIN, Backend, TestServer};
+use common::server::{ADMIN, Backend, TestServer, test_config};
 use livesale::auth::TokenSigner;
 use livesale::domain::Principal;
 use serde_json::{Value, json};
@@ -94,6 +94,8 @@ enum Fresh {
     Order,
     /// A new scheduled show whose lineup holds the product.
     LineupShow,
+    /// A creator caller calls as a new creator of its own (the route signs it out or renames it).
+    NewCreator,
 }
 
 enum Body {
@@ -216,6 +218,21 @@ const ROUTES: &[Route] = &[
     r("POST", "/api/me/moderators", &[A::AnyCreator], Fresh::No, |_, n| Body::Json(json!({ "label": format!("Mod {n}") }))),
     r("GET", "/api/me/moderators", &[A::AnyCreator], Fresh::No, empty),
     r("DELETE", "/api/me/moderators/{moderator_id}", &[A::AnyCreator], Fresh::No, empty),
+    // Accounts: `{id}` of /api/creators/… is the owner's creator id; a route that signs its
+    // caller out or renames it gets a throwaway creator (Fresh::NewCreator).
+    r("GET", "/api/creators", &[A::Admin], Fresh::No, empty),
+    r("POST", "/api/creators/{id}/signin-links", &[A::Admin], Fresh::No, empty),
+    r("PATCH", "/api/me", &[A::AnyCreator], Fresh::NewCreator, |_, n| Body::Json(json!({ "name": format!("Renamed {n}") }))),
+    r("POST", "/api/me/signout", &[A::AnyCreator], Fresh::NewCreator, empty),
+    r("POST", "/api/me/passkeys/options", &[A::AnyCreator], Fresh::No, empty),
+    r("POST", "/api/me/passkeys", &[A::AnyCreator], Fresh::No, |_, _| Body::Json(json!({ "ceremony": "matrix", "credential": {} })))
+        .answers(422, "invalid_ceremony"),
+    r("GET", "/api/me/passkeys", &[A::AnyCreator], Fresh::No, empty),
+    r("DELETE", "/api/me/passkeys/{id}", &[A::AnyCreator], Fresh::No, empty).answers(404, "passkey_not_found"),
+    r("POST", "/api/signin/passkey/options", &[A::Anyone], Fresh::No, empty),
+    r("POST", "/api/signin/passkey", &[A::Anyone], Fresh::No, |_, _| Body::Json(json!({ "ceremony": "matrix", "credential": {} })))
+        .answers(422, "invalid_ceremony"),
+    r("GET", "/api/admin/overview", &[A::Admin], Fresh::No, empty),
 ];
 
 const fn r(
@@ -240,6 +257,7 @@ const fn r(
 struct World {
     server: TestServer,
     owner: String,
+    owner_id: String,
     other_creator: String,
     /// The show routes are called on.
     show: String,
@@ -260,7 +278,10 @@ struct World {
 
 impl World {
     async fn new(backend: Backend) -> World {
-        let server = TestServer::start(backend).await;
+        // A domain name in the public URL, so the passkey routes run (an RP id is never an IP).
+        let mut config = test_config(backend);
+        config.public_url = Some("http://matrix.localhost".into());
+        let server = TestServer::start_with(config).await;
         let (owner_id, owner) = server.creator("Owner").await;
         let (_, other_creator) = server.creator("Other").await;
         let show = server.show(&owner, "Matrix show").await;
@@ -305,6 +326,7 @@ impl World {
         World {
             server,
             owner,
+            owner_id,
             other_creator,
             show,
             product,
@@ -622,10 +644,17 @@ async fn run_matrix(backend: Backend) {
                         world.prepare(route.fresh, authorization.as_deref()).await;
                     }
                     Fresh::Order => order = world.paid_order(n).await,
+                    Fresh::NewCreator => {
+                        let (_, token) = world.server.creator(&format!("Fresh {n}")).await;
+                        authorization = Some(format!("Bearer {token}"));
+                    }
                 }
             }
             let mut path =
                 concrete_path(route.path, &show, &world.product).replace("{order_id}", &order);
+            if route.path.starts_with("/api/creators/{id}") {
+                path = route.path.replace("{id}", &world.owner_id);
+            }
             if path.contains("{invite_id}") {
                 // Revoking needs a throwaway invitation of the show (never one the matrix uses).
                 let invite = if expect == Expect::Success {

@@ -27,6 +27,7 @@ use crate::http::{self, AppState, Shared};
 use crate::hub::{Bus, Hub, LogLimits, MemoryBus, RedisBus, RoomConfig};
 use crate::limits::ConnCaps;
 use crate::media::MediaConfig;
+use crate::services::accounts::{AccountsService, AccountsSettings};
 use crate::services::catalog::CatalogService;
 use crate::services::commerce::{CommerceService, CommerceSettings};
 use crate::services::moderation::ModerationService;
@@ -59,6 +60,8 @@ pub struct Links {
     pub viewer: String,
     pub camera: String,
     pub moderator: String,
+    /// The demo creator's sign-in link (`…/signin#token=…`).
+    pub signin: String,
 }
 
 pub struct App {
@@ -100,6 +103,10 @@ impl App {
             admin_token,
         );
         let state = AppState::new(wired);
+        // Listed on the operator's page from the start, not a tick later.
+        if let Err(e) = state.accounts.beat().await {
+            tracing::warn!(error = %e, "heartbeat not written");
+        }
         let links = demo_links(&state, outcome, now).await?;
         Ok(App {
             state,
@@ -144,6 +151,7 @@ impl App {
             &self.state.clock,
             &token,
         );
+        self.state.accounts.spawn_heartbeat(token.clone());
         let router = http::router(self.state.clone());
         self.state
             .commerce
@@ -264,6 +272,13 @@ fn wire(
 ) -> Shared {
     let public_url = public_base(&config, bound);
     let signer = TokenSigner::new(secret);
+    let accounts = AccountsService::new(
+        store.clone(),
+        signer.clone(),
+        clock.clone(),
+        accounts_settings(&config, &public_url),
+        &hub.node_id,
+    );
     let media = crate::media::Media::new(
         media_config(&config),
         hub.clone(),
@@ -306,6 +321,7 @@ fn wire(
             clock.clone(),
             config.invite_token_ttl_s,
         ),
+        accounts: Arc::new(accounts),
         config,
         store,
         signer,
@@ -334,14 +350,12 @@ async fn demo_links(
         return Ok(None);
     };
     let base = &state.public_url;
-    let ttl = state.config.creator_token_ttl_s;
-    let creator = state.signer.mint(
-        &Principal::Creator {
-            creator_id: record.creator_id,
-        },
-        now,
-        ttl,
-    );
+    // Of the creator's current generation, so the links work after a sign-out everywhere.
+    let creator = match state.accounts.creator_token(record.creator_id).await {
+        Ok(token) => token,
+        Err(crate::services::accounts::AccountsError::Store(e)) => return Err(e),
+        Err(e) => return Err(StoreError::Corrupt(format!("demo creator: {e}"))),
+    };
     let invite_ttl = state.config.invite_token_ttl_s;
     let (camera_invite, moderator_invite) = (
         crate::domain::InviteId(Uuid::now_v7()),
@@ -363,6 +377,7 @@ async fn demo_links(
         seeded_now,
         show_title: show.title.clone(),
         studio: format!("{base}/studio/{}#token={creator}", show.id),
+        signin: state.accounts.signin_url(&creator),
         viewer: format!("{base}/s/{}", show.id),
         camera: http::invite_url(base, &camera, &state.signer.mint(&camera, now, invite_ttl)),
         moderator: http::invite_url(
@@ -446,6 +461,16 @@ pub fn public_base(config: &Config, bound: SocketAddr) -> String {
         "http"
     };
     format!("{scheme}://{}", SocketAddr::new(ip, bound.port()))
+}
+
+/// The accounts service's settings: links, token lifetime, ceremonies, the heartbeat.
+pub fn accounts_settings(config: &Config, public_url: &str) -> AccountsSettings {
+    AccountsSettings {
+        public_url: public_url.to_string(),
+        creator_token_ttl_s: config.creator_token_ttl_s,
+        ceremony_ttl: Duration::from_secs(config.passkey_ceremony_ttl_s.max(1)),
+        heartbeat_every: Duration::from_secs(config.heartbeat_s.max(1)),
+    }
 }
 
 /// The bounds of each show's resume log, chat history and presence.

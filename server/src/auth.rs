@@ -31,8 +31,16 @@ struct Claims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     nbf: Option<i64>,
     exp: i64,
+    /// A creator token's generation (`domain::account`): absent (0) until the creator first
+    /// signs out everywhere, so tokens minted before it existed keep their meaning.
+    #[serde(default, rename = "gen", skip_serializing_if = "is_zero")]
+    generation: u64,
     #[serde(flatten)]
     principal: Principal,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(serde::Deserialize)]
@@ -67,7 +75,19 @@ impl TokenSigner {
 
     /// A token for `principal`, valid from `now` for `ttl_s` seconds.
     pub fn mint(&self, principal: &Principal, now: Timestamp, ttl_s: u64) -> String {
+        self.mint_generation(principal, 0, now, ttl_s)
+    }
+
+    /// [`Self::mint`] carrying a creator's token generation.
+    pub fn mint_generation(
+        &self,
+        principal: &Principal,
+        generation: u64,
+        now: Timestamp,
+        ttl_s: u64,
+    ) -> String {
         let claims = Claims {
+            generation,
             iss: ISSUER.into(),
             iat: now.timestamp(),
             nbf: Some(now.timestamp()),
@@ -86,6 +106,15 @@ impl TokenSigner {
 
     /// The principal a token proves, if it is well-formed, correctly signed and not expired.
     pub fn verify(&self, token: &str, now: Timestamp) -> Result<Principal, DomainError> {
+        self.verify_generation(token, now).map(|(p, _)| p)
+    }
+
+    /// [`Self::verify`], with the token's generation (0 when it carries none).
+    pub fn verify_generation(
+        &self,
+        token: &str,
+        now: Timestamp,
+    ) -> Result<(Principal, u64), DomainError> {
         let invalid = || DomainError::unauthenticated(Code::InvalidToken, "the token is not valid");
         if token.len() > MAX_TOKEN_LEN {
             return Err(invalid());
@@ -130,7 +159,7 @@ impl TokenSigner {
                 "the token is not valid yet (check this machine's clock)",
             ));
         }
-        Ok(claims.principal)
+        Ok((claims.principal, claims.generation))
     }
 }
 
@@ -271,6 +300,31 @@ mod tests {
         // A clock a few seconds behind the minting node's still accepts a fresh token.
         let minted = signer.mint(&viewer(), now + chrono::Duration::seconds(10), 60);
         assert!(signer.verify(&minted, now).is_ok());
+    }
+
+    #[test]
+    fn the_generation_travels_in_the_token() {
+        let signer = TokenSigner::new("k");
+        let now = chrono::Utc::now();
+        let creator = Principal::Creator {
+            creator_id: CreatorId(Uuid::from_u128(5)),
+        };
+        let plain = signer.mint(&creator, now, 60);
+        assert_eq!(
+            signer.verify_generation(&plain, now).unwrap(),
+            (creator.clone(), 0)
+        );
+        assert!(!plain.split('.').nth(1).is_some_and(|p| {
+            String::from_utf8(B64.decode(p).unwrap())
+                .unwrap()
+                .contains("gen")
+        }));
+        let later = signer.mint_generation(&creator, 3, now, 60);
+        assert_eq!(
+            signer.verify_generation(&later, now).unwrap(),
+            (creator.clone(), 3)
+        );
+        assert_eq!(signer.verify(&later, now).unwrap(), creator);
     }
 
     #[test]

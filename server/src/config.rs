@@ -496,6 +496,16 @@ pub struct Config {
     /// Seconds a WHIP/WHEP session may take to connect before it is dropped.
     #[arg(long, env = "LIVESALE_MEDIA_CONNECT_TIMEOUT", default_value_t = 20)]
     pub media_connect_timeout_s: u64,
+
+    /// How often this node writes its heartbeat to the store, in seconds; the operator's page
+    /// lists a node for three of these after its last one.
+    #[arg(long, env = "LIVESALE_HEARTBEAT_S", default_value_t = 10)]
+    pub heartbeat_s: u64,
+
+    /// Time a passkey ceremony (adding a passkey, or signing in with one) may take between
+    /// its options and the browser's answer, in seconds.
+    #[arg(long, env = "LIVESALE_PASSKEY_CEREMONY_TTL_S", default_value_t = 300)]
+    pub passkey_ceremony_ttl_s: u64,
 }
 
 fn parse_port_range(text: &str) -> Result<(u16, u16), String> {

@@ -36,6 +36,7 @@ pub mod hub;
 pub mod limits;
 pub mod media;
 pub mod metrics;
+pub mod passkeys;
 pub mod qr;
 pub mod services;
 pub mod store;

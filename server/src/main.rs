@@ -83,11 +83,13 @@ fn print_banner(app: &App, bound: std::net::SocketAddr) {
             viewer,
             camera,
             moderator,
+            signin,
         }) => {
             let how = if *seeded_now { "seeded" } else { "existing" };
             out.push_str(&format!(
                 "\n  Demo show ({how}): {show_title}\n\
                  \n    Studio (creator):  {studio}\
+                 \n    Sign in (creator): {signin}\
                  \n    Viewer:            {viewer}\
                  \n    Camera (phone):    {camera}\
                  \n    Moderator desk:    {moderator}\n"

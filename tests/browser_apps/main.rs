@@ -12,6 +12,7 @@
 mod common;
 
 mod a11y;
+mod accounts;
 mod camera;
 mod flow;
 mod moderate;

@@ -155,6 +155,13 @@ codes! {
     // Orders and settings (issue 20: the creator's dashboard).
     ModeratorNotFound = "moderator_not_found",
     TooManyModerators = "too_many_moderators",
+    // Accounts: sign-in links, sign-out everywhere, passkeys.
+    CreatorNotFound = "creator_not_found",
+    InvalidCeremony = "invalid_ceremony",
+    InvalidCredential = "invalid_credential",
+    PasskeyRejected = "passkey_rejected",
+    PasskeyNotFound = "passkey_not_found",
+    PasskeysUnavailable = "passkeys_unavailable",
 }
 
 impl std::fmt::Display for Code {

@@ -6,6 +6,7 @@
 //! and perform the effects.
 
 pub mod access;
+pub mod account;
 pub mod catalog;
 pub mod chat;
 pub mod code;

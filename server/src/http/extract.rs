@@ -283,14 +283,10 @@ pub async fn authenticate(
         Ok(Some(token)) if crate::auth::constant_time_eq(&token, &state.admin_token) => {
             Identity::Admin
         }
-        Ok(Some(token)) => match state.signer.verify(&token, state.now()) {
-            Ok(p) => match revoked(&state, &p).await {
-                Ok(false) => Identity::Principal(p),
-                Ok(true) => {
-                    let e = crate::domain::DomainError::unauthenticated(
-                        Code::TokenRevoked,
-                        "this invitation was revoked",
-                    );
+        Ok(Some(token)) => match state.signer.verify_generation(&token, state.now()) {
+            Ok((p, generation)) => match revoked(&state, &p, generation).await {
+                Ok(None) => Identity::Principal(p),
+                Ok(Some(e)) => {
                     if is_websocket_upgrade(&req) {
                         req.extensions_mut().insert(TokenProblem(e));
                         Identity::Anonymous
@@ -298,7 +294,7 @@ pub async fn authenticate(
                         return ApiError::from(e).into_response();
                     }
                 }
-                Err(e) => return ApiError::from(e).into_response(),
+                Err(e) => return e.into_response(),
             },
             Err(e) if is_websocket_upgrade(&req) => {
                 req.extensions_mut().insert(TokenProblem(e));
@@ -324,26 +320,51 @@ fn is_websocket_upgrade(req: &Request) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
-/// Whether an invitation token was revoked (creator and viewer tokens are never revoked;
-/// viewers are banned instead).
-async fn revoked(state: &AppState, p: &Principal) -> Result<bool, crate::store::StoreError> {
+/// Why a valid token no longer counts, if it does not: an invitation that was revoked, or a
+/// creator token minted before its creator signed out everywhere (viewer tokens are never
+/// revoked; viewers are banned instead).
+async fn revoked(
+    state: &AppState,
+    p: &Principal,
+    generation: u64,
+) -> Result<Option<crate::domain::DomainError>, ApiError> {
     match p {
         Principal::Moderator {
             show_id, invite_id, ..
         }
         | Principal::Camera {
             show_id, invite_id, ..
-        } => state.store.is_revoked(*show_id, *invite_id).await,
+        } => Ok(state
+            .store
+            .is_revoked(*show_id, *invite_id)
+            .await?
+            .then(|| {
+                crate::domain::DomainError::unauthenticated(
+                    Code::TokenRevoked,
+                    "this invitation was revoked",
+                )
+            })),
         // Valid while its creator keeps it.
         Principal::CreatorModerator {
             creator_id,
             moderator_id,
             ..
-        } => Ok(!state
+        } => Ok((!state
             .store
             .has_creator_moderator(*creator_id, *moderator_id)
-            .await?),
-        _ => Ok(false),
+            .await?)
+            .then(|| {
+                crate::domain::DomainError::unauthenticated(
+                    Code::TokenRevoked,
+                    "this moderator was removed by the creator",
+                )
+            })),
+        Principal::Creator { creator_id } => Ok(state
+            .accounts
+            .is_signed_out(*creator_id, generation)
+            .await?
+            .then(crate::domain::account::token_signed_out)),
+        Principal::Viewer { .. } => Ok(None),
     }
 }
 
@@ -391,7 +412,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
                 return Err(ApiError::new(
                     StatusCode::FORBIDDEN,
                     Code::ForbiddenRole,
-                    "the admin token only creates creators",
+                    "the admin token is for the operator's routes (creators, sign-in links, the overview)",
                 ));
             }
             _ => Caller(None),

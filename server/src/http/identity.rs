@@ -10,18 +10,20 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
-use super::extract::{ApiJson, ApiPath, Caller, ClientIp, Identity};
+use super::extract::{ApiJson, ApiPath, ApiQuery, Caller, ClientIp, Identity};
+use super::page::{PageParams, next_cursor};
 use crate::domain::{Code, CreatorId, Principal, Role, ShowId, ViewerId};
 use crate::services::shows::{Invite, Join, Joined, Requester};
+use crate::store::PageAfter;
 
 pub use crate::services::shows::invite_url;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(create_creator))
+        .routes(routes!(create_creator, list_creators))
         .routes(routes!(create_invite))
         .routes(routes!(create_viewer))
-        .routes(routes!(me))
+        .routes(routes!(me, rename_me))
 }
 
 #[derive(serde::Deserialize, utoipa::ToSchema)]
@@ -36,6 +38,8 @@ pub struct CreatedCreator {
     id: CreatorId,
     /// The creator's bearer token.
     token: String,
+    /// The creator's sign-in link (`<public URL>/signin#token=…`), to hand to them.
+    signin_url: String,
 }
 
 /// Create a creator account (operator only, with the admin token).
@@ -52,10 +56,62 @@ async fn create_creator(
     state.shows.authorize_operator(requester(&identity))?;
     let body = body.value()?;
     let (id, token) = state.shows.create_creator(&body.name).await?;
-    Ok((StatusCode::CREATED, Json(CreatedCreator { id, token })))
+    let signin_url = state.accounts.signin_url(&token);
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedCreator {
+            id,
+            token,
+            signin_url,
+        }),
+    ))
 }
 
-fn requester(identity: &Identity) -> Requester {
+/// One creator in the operator's listing.
+#[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct CreatorItem {
+    id: CreatorId,
+    name: String,
+    #[schema(value_type = String, format = DateTime)]
+    created_at: crate::domain::Timestamp,
+}
+
+/// A page of creators.
+#[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct CreatorPage {
+    items: Vec<CreatorItem>,
+    /// The `cursor` of the next page; `null` on the last page.
+    next_cursor: Option<String>,
+}
+
+/// Creators, oldest first, a page at a time (operator only, with the admin token).
+#[utoipa::path(get, path = "/api/creators", tag = "identity", params(PageParams),
+    responses((status = 200, body = CreatorPage), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+async fn list_creators(
+    State(state): State<AppState>,
+    identity: Identity,
+    ApiQuery(params): ApiQuery<PageParams>,
+) -> ApiResult<Json<CreatorPage>> {
+    state.shows.authorize_operator(requester(&identity))?;
+    let page = params.check()?;
+    let found = state.accounts.creators(page.after, page.limit).await?;
+    Ok(Json(CreatorPage {
+        next_cursor: next_cursor(&found, PageAfter::creator),
+        items: found
+            .items
+            .into_iter()
+            .map(|c| CreatorItem {
+                id: c.id,
+                name: c.name,
+                created_at: c.created_at,
+            })
+            .collect(),
+    }))
+}
+
+pub(super) fn requester(identity: &Identity) -> Requester {
     match identity {
         Identity::Admin => Requester::Operator,
         Identity::Anonymous => Requester::Anonymous,
@@ -186,7 +242,7 @@ pub struct Me {
     show_id: Option<ShowId>,
     creator_id: Option<CreatorId>,
     viewer_id: Option<ViewerId>,
-    /// Display name (viewers) or label (invites).
+    /// Display name (creators and viewers) or label (invites).
     name: Option<String>,
 }
 
@@ -194,17 +250,19 @@ pub struct Me {
 #[utoipa::path(get, path = "/api/me", tag = "identity",
     responses((status = 200, body = Me), (status = 401, body = Problem)),
     security(("bearer" = [])))]
-async fn me(caller: Caller) -> ApiResult<Json<Me>> {
+async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Me>> {
     let p = caller.signed_in()?.clone();
     let role = p.role();
     let me = match p {
-        Principal::Creator { creator_id } => Me {
-            role: Role::Creator,
-            show_id: None,
-            creator_id: Some(creator_id),
-            viewer_id: None,
-            name: None,
-        },
+        Principal::Creator { creator_id } => {
+            // A creator whose record is gone still has a valid token until it expires.
+            let name = match state.accounts.creator(creator_id).await {
+                Ok(c) => Some(c.name),
+                Err(crate::services::accounts::AccountsError::Refused(_)) => None,
+                Err(e) => return Err(e.into()),
+            };
+            creator_me(creator_id, name)
+        }
         Principal::Moderator { show_id, label, .. } | Principal::Camera { show_id, label, .. } => {
             Me {
                 role,
@@ -236,4 +294,38 @@ async fn me(caller: Caller) -> ApiResult<Json<Me>> {
         },
     };
     Ok(Json(me))
+}
+
+fn creator_me(creator_id: CreatorId, name: Option<String>) -> Me {
+    Me {
+        role: Role::Creator,
+        show_id: None,
+        creator_id: Some(creator_id),
+        viewer_id: None,
+        name,
+    }
+}
+
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MeChange {
+    /// The creator's display name.
+    #[schema(schema_with = super::openapi::text::creator_name)]
+    name: String,
+}
+
+/// Change the calling creator's display name (creators).
+#[utoipa::path(patch, path = "/api/me", tag = "identity", request_body = MeChange,
+    responses((status = 200, body = Me), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+async fn rename_me(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: ApiJson<MeChange>,
+) -> ApiResult<Json<Me>> {
+    let creator = caller.creator()?;
+    let body = body.value()?;
+    let renamed = state.accounts.rename(creator, &body.name).await?;
+    Ok(Json(creator_me(creator, Some(renamed.name))))
 }

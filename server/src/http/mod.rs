@@ -5,6 +5,8 @@
 //! the result. Business rules live in `domain/`, never here. The OpenAPI document is generated
 //! from the handlers' annotations as the router is assembled, so it cannot drift from it.
 
+mod account_pages;
+mod accounts;
 mod commerce;
 pub mod error;
 pub mod extract;
@@ -85,6 +87,8 @@ pub struct Shared {
     pub catalog: crate::services::catalog::CatalogService,
     /// A creator's moderators and blocked terms for all their shows.
     pub team: crate::services::team::TeamService,
+    /// Sign-in links, sign-out everywhere, passkeys, the operator's overview, the heartbeat.
+    pub accounts: Arc<crate::services::accounts::AccountsService>,
 }
 
 impl Deref for AppState {
@@ -155,6 +159,7 @@ pub fn router(state: AppState) -> Router {
         .merge(qr::router())
         .merge(orders::router())
         .merge(team::router())
+        .merge(accounts::router())
         .split_for_parts();
     let mut openapi = openapi;
     openapi::settle_problems(&mut openapi);
@@ -164,6 +169,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .merge(ops::router(openapi))
         .merge(pages::router())
+        .merge(account_pages::router())
         .merge(ws::router())
         .nest_service("/static", static_files(&state.config))
         .fallback(not_found)

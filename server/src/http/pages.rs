@@ -96,7 +96,10 @@ impl StripeOrigins {
 /// Adds the hardening headers of HTML pages: CSP, `nosniff`, no `Referer` (links carry
 /// tokens in their fragment, and no page should tell another site where a viewer was) and
 /// the older `X-Frame-Options` for browsers without `frame-ancestors`.
-async fn page_headers(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+pub(super) async fn page_headers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
     use axum::http::{HeaderValue, header};
     let host = request
         .headers()

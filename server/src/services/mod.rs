@@ -6,6 +6,7 @@
 //! map the outcome to a response or a frame; they hold no rules and make no store calls of
 //! their own.
 
+pub mod accounts;
 pub mod catalog;
 pub mod chat;
 pub mod commerce;

@@ -160,18 +160,19 @@ impl ShowsService {
         }
     }
 
-    /// Only the operator's admin token creates creators: 401 without a token, 403 with another.
+    /// Only the operator's admin token passes (creating and listing creators, sign-in links,
+    /// the overview): 401 without a token, 403 with another.
     pub fn authorize_operator(&self, requester: Requester) -> ShowsResult<()> {
         match requester {
             Requester::Operator => Ok(()),
             Requester::Anonymous => Err(DomainError::unauthenticated(
                 Code::MissingToken,
-                "creating creators needs the operator's admin token",
+                "this needs the operator's admin token",
             )
             .into()),
             Requester::Principal => Err(DomainError::forbidden(
                 Code::ForbiddenRole,
-                "only the operator's admin token can create creators",
+                "only the operator's admin token can do this",
             )
             .into()),
         }

@@ -12,6 +12,7 @@
 //! implementation. A service holds only the areas it needs: an `Arc<dyn Store>` upcasts to
 //! `Arc<dyn CommerceStore>`.
 
+pub mod accounts;
 pub mod catalog;
 pub mod commerce;
 pub mod leases;
@@ -25,6 +26,7 @@ pub mod shows;
 pub use self::memory::MemoryStore;
 pub use self::redis::RedisStore;
 pub(crate) use self::redis::connect_manager;
+pub use accounts::AccountStore;
 pub use catalog::{CatalogStore, LineupRemoval, ProductInsert};
 pub use commerce::{
     CheckoutOutcome, CheckoutRequest, CommerceStore, Completion, OutboxEvent, PinState, Webhook,
@@ -42,6 +44,7 @@ use crate::domain::{Product, Show, Timestamp};
 /// The area traits, for code that calls store methods on a concrete `MemoryStore` or
 /// `RedisStore` (on `dyn Store` they are callable without importing anything).
 pub mod prelude {
+    pub use super::AccountStore;
     pub use super::{
         CatalogStore, CommerceStore, LeaseStore, LimitsStore, ModerationStore, PaymentStore,
         ShowStore, Store,
@@ -117,7 +120,14 @@ impl<T> Page<T> {
 /// [`SharedStore`].
 #[async_trait]
 pub trait Store:
-    ShowStore + CatalogStore + CommerceStore + PaymentStore + ModerationStore + LimitsStore + LeaseStore
+    ShowStore
+    + CatalogStore
+    + CommerceStore
+    + PaymentStore
+    + ModerationStore
+    + LimitsStore
+    + LeaseStore
+    + AccountStore
 {
     /// `"memory"` or `"redis"`, for logs and metrics.
     fn kind(&self) -> &'static str;

@@ -6,6 +6,7 @@
 //! the lock; each area's trait is implemented in its own file beside it. Limits per person
 //! have a lock of their own (`limits.rs`), as a budget is taken for every chat message.
 
+mod accounts;
 mod catalog;
 mod commerce;
 mod leases;
@@ -82,6 +83,11 @@ struct State {
     deliveries: HashMap<CreatorId, Vec<crate::domain::commerce::Delivery>>,
     creator_terms: HashMap<CreatorId, Vec<String>>,
     creator_moderators: HashMap<CreatorId, Vec<crate::domain::access::CreatorWideModerator>>,
+    // Accounts.
+    token_generations: HashMap<CreatorId, u64>,
+    passkeys: HashMap<String, crate::domain::account::Passkey>,
+    ceremonies: HashMap<String, crate::domain::account::Ceremony>,
+    heartbeats: HashMap<String, crate::domain::account::Heartbeat>,
 }
 
 #[derive(Default)]

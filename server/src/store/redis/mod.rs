@@ -27,6 +27,7 @@
 //! (`named.rs` names their keys and arguments). Area files use this one, never the other way
 //! round.
 
+mod accounts;
 mod catalog;
 mod checkout;
 mod commerce;

@@ -35,7 +35,7 @@ return 1
 static UPDATE_SHOW_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(UPDATE_SHOW));
 
 impl Keys {
-    fn creator(&self, c: CreatorId) -> String {
+    pub(super) fn creator(&self, c: CreatorId) -> String {
         format!("{}:creator", self.tag(c))
     }
     fn viewers(&self, show: &Show) -> String {
@@ -232,6 +232,12 @@ impl ShowStore for RedisStore {
                 .ignore()
                 .cmd("SADD")
                 .arg(self.keys.global("creators"))
+                .arg(creator.id.to_string())
+                .ignore()
+                // The accounts area's listing by creation time (redis/accounts.rs).
+                .cmd("ZADD")
+                .arg(self.keys.global("creators:time"))
+                .arg(score(creator.created_at))
                 .arg(creator.id.to_string())
                 .ignore()
                 .exec_async(&mut self.conn.clone())

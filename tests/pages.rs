@@ -33,6 +33,7 @@ async fn every_page_sends_the_security_headers() {
         format!("/camera/{camera}"),
         "/signin".to_string(),
         "/admin".to_string(),
+        "/dashboard".to_string(),
     ] {
         let resp = srv.http.get(srv.url(&path)).send().await.unwrap();
         assert_eq!(resp.status(), 200, "{path}");

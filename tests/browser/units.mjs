@@ -1,8 +1,9 @@
 // Unit tests of the pages' pure modules, in node without a browser (node --test): the wire
 // vocabulary of web/js/protocol.js against docs/protocol.md, the code → words tables of
 // web/js/feature/errors.js, the deal arithmetic of feature/deals.js, the order list's pure parts
-// (feature/orders.js), and the connection banner of feature/banner.js on a fake room and
-// element. Run by tests/browser_apps/units.rs.
+// (feature/orders.js), the connection banner of feature/banner.js on a fake room and
+// element, and the dashboard's local times, ndjson reading and show lists (feature/dash*.js).
+// Run by tests/browser_apps/units.rs.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -278,4 +279,66 @@ test('saved cards and card refusals in words', () => {
   assert.equal(errors.cardWords('valueOf'), undefined);
   assert.match(errors.unpaidOrderWords('expired'), /went back on sale/);
   assert.equal(errors.unpaidOrderWords('paid'), undefined);
+});
+
+// ---- the dashboard (feature/dashutil.js, feature/dashshows.js) --------------------------------
+
+const dashutil = await web('feature/dashutil.js');
+const dashshows = await web('feature/dashshows.js');
+
+test('a typed local time goes out as RFC 3339 with the offset of that moment', () => {
+  for (const typed of ['2027-03-05T19:30', '2027-07-05T08:05', '2026-12-31T23:59']) {
+    const sent = dashutil.rfc3339Local(typed);
+    assert.match(sent, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:00[+-]\d{2}:\d{2}$/, sent);
+    assert.ok(sent.startsWith(`${typed}:00`), `${typed} → ${sent}: the wall time is kept`);
+    const [y, mo, d, h, mi] = typed.split(/[-T:]/).map(Number);
+    assert.equal(Date.parse(sent), new Date(y, mo - 1, d, h, mi).getTime(), 'the same instant as the local time');
+    assert.equal(dashutil.localInputValue(sent), typed, 'and back into the field');
+  }
+  for (const bad of ['', 'tomorrow', '2027-13-05', '2027-03-05 19:30', null, undefined]) {
+    assert.equal(dashutil.rfc3339Local(bad), null, String(bad));
+  }
+});
+
+test('an offset is written as ±hh:mm whatever the sign', () => {
+  const fake = (minutesWest) => ({
+    getTimezoneOffset: () => minutesWest,
+    getFullYear: () => 2027, getMonth: () => 2, getDate: () => 5, getHours: () => 19, getMinutes: () => 30, getSeconds: () => 0,
+  });
+  assert.equal(dashutil.rfc3339Of(fake(300)), '2027-03-05T19:30:00-05:00');
+  assert.equal(dashutil.rfc3339Of(fake(-330)), '2027-03-05T19:30:00+05:30');
+  assert.equal(dashutil.rfc3339Of(fake(0)), '2027-03-05T19:30:00+00:00');
+  assert.equal(dashutil.rfc3339Of(fake(570)), '2027-03-05T19:30:00-09:30');
+});
+
+test('only a missing route makes the dashboard fall back, not a refusal', () => {
+  assert.equal(dashutil.missingRoute({ status: 404, code: 'not_found' }), true);
+  assert.equal(dashutil.missingRoute({ status: 405, code: 'method_not_allowed' }), true);
+  assert.equal(dashutil.missingRoute({ status: 404, code: 'show_not_found' }), false);
+  assert.equal(dashutil.missingRoute({ status: 403, code: 'forbidden' }), false);
+  assert.equal(dashutil.missingRoute(null), false);
+  assert.equal(dashutil.webAddress('https://cdn.example/a.jpg'), true);
+  assert.equal(dashutil.webAddress('javascript:alert(1)'), false);
+  assert.equal(dashutil.webAddress('/static/x.svg'), false);
+});
+
+test('an ndjson stream is read line by line, split anywhere', async () => {
+  const text = '{"progress":{"done":200,"total":450}}\n{"progress":{"done":400,"total":450}}\n\n{"report":{"created":[]}}';
+  const enc = new TextEncoder().encode(text);
+  const chunks = [enc.slice(0, 7), enc.slice(7, 45), enc.slice(45, 46), enc.slice(46)];
+  const body = new ReadableStream({ start(c) { for (const x of chunks) c.enqueue(x); c.close(); } });
+  const lines = [];
+  await dashutil.readNdjson({ body }, (l) => lines.push(l));
+  assert.deepEqual(lines, [
+    { progress: { done: 200, total: 450 } }, { progress: { done: 400, total: 450 } }, { report: { created: [] } },
+  ]);
+});
+
+test('a show is upcoming, live or past by its status', () => {
+  assert.equal(dashshows.whenOf({ status: 'scheduled' }), 'upcoming');
+  assert.equal(dashshows.whenOf({ status: 'live' }), 'live');
+  assert.equal(dashshows.whenOf({ status: 'ended' }), 'past');
+  assert.equal(dashshows.whenOf({ status: 'cancelled' }), 'past');
+  assert.equal(dashshows.statusWords('cancelled'), 'Cancelled');
+  assert.equal(dashshows.statusWords('constructor'), 'constructor');
 });

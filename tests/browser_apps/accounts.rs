@@ -15,8 +15,9 @@ use crate::common::server::{ADMIN, Backend, TestServer, s, test_config};
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(180);
 
-/// A server on the private Redis whose public URL is `http://localhost:<its port>`.
-async fn localhost_server() -> TestServer {
+/// A server on the private Redis whose public URL is `http://localhost:<its port>` (the
+/// dashboard's journey uses it too, for its passkey).
+pub(crate) async fn localhost_server() -> TestServer {
     let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
     let port = probe.local_addr().expect("its address").port();
     drop(probe);

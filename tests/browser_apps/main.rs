@@ -14,6 +14,7 @@ mod common;
 mod a11y;
 mod accounts;
 mod camera;
+mod dashboard;
 mod flow;
 mod moderate;
 mod stripe;

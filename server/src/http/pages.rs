@@ -19,6 +19,7 @@ pub fn router() -> Router<AppState> {
         .route("/studio/{show}", get(studio))
         .route("/moderate/{show}", get(moderate))
         .route("/camera/{token}", get(camera))
+        .route("/dashboard", get(dashboard))
         .layer(axum::middleware::from_fn(page_headers))
 }
 
@@ -265,6 +266,13 @@ struct CameraPage {
     label: Option<String>,
 }
 
+/// The creator's dashboard: only the page's frame. Its script reads and changes everything
+/// through the API with the creator token the browser keeps, so the server renders nothing
+/// about the creator here (the token never reaches a page request).
+#[derive(Template, WebTemplate)]
+#[template(path = "dashboard.html")]
+struct DashboardPage;
+
 #[derive(Template, WebTemplate)]
 #[template(path = "error.html")]
 struct ErrorPage {
@@ -434,6 +442,10 @@ async fn moderate(State(state): State<AppState>, Path(show): Path<String>) -> Re
         Ok(d) => ModeratePage { d }.into_response(),
         Err(r) => r,
     }
+}
+
+async fn dashboard() -> Response {
+    DashboardPage.into_response()
 }
 
 async fn camera(State(state): State<AppState>, Path(token): Path<String>) -> Response {

@@ -202,8 +202,11 @@ async fn signing_out_everywhere_refuses_older_tokens_only(backend: Backend) {
         assert_eq!(code, 4001, "{reason}");
         assert!(reason.starts_with("token_revoked"), "{reason}");
     }
-    // A socket opened before stays open (sign-out refuses tokens, it does not cut rooms).
-    open_before.close().await;
+    // A socket opened before is told and closed too: signing out ends open studio sessions.
+    let mut open_before = open_before;
+    let (code, reason) = open_before.expect_close(WAIT).await;
+    assert_eq!(code, 4001, "{reason}");
+    assert!(reason.starts_with("token_revoked"), "{reason}");
 
     // A link minted now, in the same second, works over HTTP and the WebSocket.
     let (status, newer_link) = srv.post(&link, Some(ADMIN), json!({})).await;

@@ -274,6 +274,7 @@ fn wire(
     let signer = TokenSigner::new(secret);
     let accounts = AccountsService::new(
         store.clone(),
+        hub.clone(),
         signer.clone(),
         clock.clone(),
         accounts_settings(&config, &public_url),

@@ -17,6 +17,7 @@ use crate::domain::account::{
     self, Ceremony, CeremonyKind, Heartbeat, NodeInfo, Passkey, ceremony_gone,
 };
 use crate::domain::{Code, Creator, CreatorId, DomainError, Principal, Show, ShowStatus};
+use crate::hub::Hub;
 use crate::passkeys::{PasskeyError, RelyingParty};
 use crate::store::{Page, PageAfter, SharedStore, StoreError};
 
@@ -68,6 +69,7 @@ pub struct SignedIn {
 
 pub struct AccountsService {
     store: SharedStore,
+    hub: Arc<Hub>,
     signer: TokenSigner,
     clock: SharedClock,
     settings: AccountsSettings,
@@ -80,6 +82,7 @@ pub struct AccountsService {
 impl AccountsService {
     pub fn new(
         store: SharedStore,
+        hub: Arc<Hub>,
         signer: TokenSigner,
         clock: SharedClock,
         settings: AccountsSettings,
@@ -102,6 +105,7 @@ impl AccountsService {
         }
         AccountsService {
             store,
+            hub,
             signer,
             clock,
             settings,
@@ -148,6 +152,18 @@ impl AccountsService {
     pub async fn sign_out_everywhere(&self, creator: CreatorId) -> AccountsResult<()> {
         let generation = self.store.next_token_generation(creator).await?;
         tracing::info!(creator = %creator, generation, "creator signed out everywhere");
+        // Open studio and desk connections of the creator close too, not only new requests.
+        // The sign-out holds already; a connection not told now is refused when it reconnects.
+        if let Err(e) = super::team::revoke_open_connections(
+            self.store.as_ref(),
+            &self.hub,
+            creator,
+            &creator.to_string(),
+        )
+        .await
+        {
+            tracing::warn!(creator = %creator, error = %e, "open connections not told of the sign-out");
+        }
         Ok(())
     }
 

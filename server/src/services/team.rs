@@ -137,22 +137,36 @@ impl TeamService {
             )
             .into());
         }
-        let notice = Broadcast::ModNotice {
-            to: id.to_string(),
-            action: NoticeAction::Revoked.as_str().into(),
-            until: None,
-            reason: None,
-        };
-        let shows = self.shows.shows().await?;
-        for show in shows
-            .iter()
-            .filter(|s| s.creator_id == creator && s.status != ShowStatus::Ended)
-        {
-            // Removed already: a room that cannot be told now refuses the token on reconnect.
-            if let Err(e) = self.hub.publish(show, &notice).await {
-                tracing::warn!(show = %show.id, error = %e, "moderator removal not broadcast");
-            }
-        }
+        revoke_open_connections(self.shows.as_ref(), &self.hub, creator, &id.to_string()).await?;
         Ok(())
     }
+}
+
+/// Tells the member `member` (a speaker id: a moderator's, or the creator's own) in every show
+/// of `creator` that has not ended that its token no longer counts, so its open connections
+/// close with 4001. The token is refused already; a room that cannot be told now refuses it
+/// on reconnect, so a failed publish is only logged.
+pub async fn revoke_open_connections(
+    shows: &dyn ShowStore,
+    hub: &Hub,
+    creator: CreatorId,
+    member: &str,
+) -> Result<(), StoreError> {
+    let notice = Broadcast::ModNotice {
+        to: member.to_string(),
+        action: NoticeAction::Revoked.as_str().into(),
+        until: None,
+        reason: None,
+    };
+    for show in shows
+        .creator_shows(creator)
+        .await?
+        .iter()
+        .filter(|s| !matches!(s.status, ShowStatus::Ended | ShowStatus::Cancelled))
+    {
+        if let Err(e) = hub.publish(show, &notice).await {
+            tracing::warn!(show = %show.id, error = %e, "revocation not broadcast");
+        }
+    }
+    Ok(())
 }

@@ -148,7 +148,7 @@ pub(super) fn ends_membership(frame: &Frame) -> Option<(u16, &'static str)> {
         )),
         NoticeAction::Revoked => Some((
             close::UNAUTHORIZED,
-            "token_revoked: this invitation was revoked",
+            "token_revoked: this token was revoked or signed out",
         )),
         NoticeAction::Timeout => None,
     }

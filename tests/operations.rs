@@ -230,6 +230,18 @@ fn memory_store_warns_and_sigterm_stops_gracefully() {
         "{}",
         srv.banner
     );
+    // The operator page's link carries the generated token in its fragment.
+    let token = srv
+        .banner
+        .lines()
+        .skip_while(|l| !l.contains("Admin token (generated"))
+        .nth(1)
+        .map(str::trim)
+        .unwrap_or_default()
+        .to_string();
+    assert!(!token.is_empty(), "{}", srv.banner);
+    let operator_page = format!("Operator page: {}/admin#token={token}", srv.base);
+    assert!(srv.banner.contains(&operator_page), "{}", srv.banner);
     let started = Instant::now();
     let status = srv.terminate();
     assert!(status.success(), "exit status {status}");

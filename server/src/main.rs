@@ -100,8 +100,12 @@ fn print_banner(app: &App, bound: std::net::SocketAddr) {
     let (admin, generated) = app.admin_token();
     if generated {
         out.push_str(&format!(
-            "\n  Admin token (generated for this run; set LIVESALE_ADMIN_TOKEN to keep one):\n    {admin}\n"
+            "\n  Admin token (generated for this run; set LIVESALE_ADMIN_TOKEN to keep one):\n    {admin}\
+             \n  Operator page: {base}/admin#token={admin}\n"
         ));
+    } else {
+        // The operator has the token already; the page asks for it.
+        out.push_str(&format!("\n  Operator page: {base}/admin\n"));
     }
     if app.tls().is_some() {
         // A phone scans this to join as a camera (or, without a demo, to open the server).

@@ -7,7 +7,7 @@
 //! everywhere, and signing in again with the passkey added there). The script checks the server's state through the API after each step; this test
 //! checks it once more at the end, and that every section passed the accessibility audit, never
 //! scrolled sideways at 360 px and left its screenshots (360×740 and 1280×800) in
-//! target/screenshots/.
+//! test-artifacts/ (kept by CI with the other pages' pictures).
 
 use std::time::Duration;
 
@@ -47,7 +47,7 @@ async fn a_new_creator_runs_a_show_from_the_dashboard_on_a_phone() {
         // A server without sign-in links: the dashboard takes the token from its own fragment
         // (the script then reports the sign-in page as missing, which fails below).
         .unwrap_or_else(|| format!("{base}/dashboard#token={creator}"));
-    let screens = repo().join("target/screenshots");
+    let screens = repo().join("test-artifacts");
     // Only this run's pictures count: those of an earlier run go first.
     if let Ok(dir) = std::fs::read_dir(&screens) {
         for entry in dir.flatten() {

@@ -1838,6 +1838,8 @@ mod redis_only {
             let keys = keys_under(&prefix).await;
             let global = [
                 "creators",
+                // The operator's list of creators in creation order (accounts).
+                "creators:time",
                 "idx:show",
                 "idx:product",
                 "shows",

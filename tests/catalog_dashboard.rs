@@ -24,6 +24,7 @@ on_both_stores!(
     products_are_searched_and_edited_by_their_owner_only,
     a_stock_set_racing_checkouts_loses_nothing,
     a_pinned_product_stays_in_the_lineup,
+    an_edit_of_a_pinned_product_reaches_the_room,
     a_dry_run_writes_nothing_and_predicts_the_import,
     the_import_streams_its_progress_as_ndjson,
     a_client_that_leaves_mid_stream_leaves_whole_rows,
@@ -860,6 +861,47 @@ async fn a_pinned_product_stays_in_the_lineup(backend: Backend) {
     assert!((200..300).contains(&unpin.0), "unpin: {}", unpin.1);
     assert_eq!(remove(&mug, &maker).await.0, 204);
     assert_eq!(lineup().await, Vec::<String>::new());
+}
+
+async fn an_edit_of_a_pinned_product_reaches_the_room(backend: Backend) {
+    let srv = TestServer::start(backend).await;
+    let (_, maker) = srv.creator("Maker").await;
+    let show = s(&new_show(&srv, &maker, json!({ "title": "Live edit" })).await["id"]);
+    let mug = srv.product(&maker, "MUG", 1800, 5).await;
+    let lineup = srv
+        .post(
+            &format!("/api/shows/{show}/lineup"),
+            Some(&maker),
+            json!({ "product_id": mug }),
+        )
+        .await;
+    assert_eq!(lineup.0, 200, "lineup: {}", lineup.1);
+    let pin = srv
+        .post(
+            &format!("/api/shows/{show}/pins"),
+            Some(&maker),
+            json!({ "product_id": mug }),
+        )
+        .await;
+    assert_eq!(pin.0, 200, "pin: {}", pin.1);
+    let (mut room, welcome) = WsClient::join(&srv, &show, None).await;
+    assert_eq!(welcome["pins"][0]["stock_left"], 5, "{welcome}");
+
+    let edited = patch(
+        &srv,
+        &format!("/api/products/{mug}"),
+        Some(&maker),
+        json!({ "title": "Mug, glazed", "stock": 2, "price": { "amount": 1500, "currency": "USD" } }),
+    )
+    .await;
+    assert_eq!(edited.0, 200, "edit: {}", edited.1);
+    // The room sees the new title, price and stock without any pin change.
+    let frame = room.next_of_type("pin.updated", WAIT).await;
+    let pinned = &frame["pins"][0];
+    assert_eq!(pinned["product_id"], mug.as_str(), "{frame}");
+    assert_eq!(pinned["title"], "Mug, glazed", "{frame}");
+    assert_eq!(pinned["stock_left"], 2, "{frame}");
+    assert_eq!(pinned["price"]["amount"], 1500, "{frame}");
 }
 
 // ---- The import ----------------------------------------------------------------------------

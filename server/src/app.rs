@@ -312,6 +312,7 @@ fn wire(
         ),
         catalog: CatalogService::new(
             store.clone(),
+            hub.clone(),
             clock.clone(),
             config.max_products_per_creator,
         ),

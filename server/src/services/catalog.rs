@@ -14,7 +14,10 @@ use uuid::Uuid;
 
 use crate::clock::SharedClock;
 use crate::domain::{Code, CreatorId, DomainError, NewProduct, Product, ProductId, Show};
-use crate::store::{CatalogStore, ProductInsert, SharedStore, StoreError};
+use crate::hub::Hub;
+use crate::store::{
+    CatalogStore, CommerceStore, ProductInsert, SharedStore, ShowStore, StoreError,
+};
 
 /// Why the catalog service refused a request.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +71,10 @@ impl ImportReport {
 #[derive(Clone)]
 pub struct CatalogService {
     catalog: Arc<dyn CatalogStore>,
+    /// The shows and pins an edited product may be pinned in (to tell their rooms).
+    shows: Arc<dyn ShowStore>,
+    commerce: Arc<dyn CommerceStore>,
+    hub: Arc<Hub>,
     clock: SharedClock,
     /// `--max-products-per-creator`.
     quota: u64,
@@ -75,9 +82,12 @@ pub struct CatalogService {
 
 impl CatalogService {
     /// Keeps, of `store`, only the areas this service uses.
-    pub fn new(store: SharedStore, clock: SharedClock, quota: u64) -> Self {
+    pub fn new(store: SharedStore, hub: Arc<Hub>, clock: SharedClock, quota: u64) -> Self {
         CatalogService {
-            catalog: store,
+            catalog: store.clone(),
+            shows: store.clone(),
+            commerce: store,
+            hub,
             clock,
             quota,
         }
@@ -169,7 +179,8 @@ mod tests {
     fn service(quota: u64) -> (CatalogService, SharedStore, Arc<TestClock>) {
         let store: SharedStore = Arc::new(MemoryStore::new());
         let clock = TestClock::new();
-        let service = CatalogService::new(store.clone(), clock.clone(), quota);
+        let (hub, _) = crate::services::testing::memory_hub(clock.clone());
+        let service = CatalogService::new(store.clone(), hub, clock.clone(), quota);
         (service, store, clock)
     }
 

@@ -4,7 +4,7 @@
 
 use super::{CatalogResult, CatalogService};
 use crate::domain::{
-    Code, CreatorId, DomainError, Product, ProductEdit, ProductId, Show, Timestamp,
+    Code, CreatorId, DomainError, Product, ProductEdit, ProductId, Show, ShowStatus, Timestamp,
 };
 use crate::services::shows::{ListQuery, Listing};
 use crate::store::{LineupRemoval, Page, PageAfter};
@@ -44,6 +44,7 @@ impl CatalogService {
             if let Some(stock) = saved {
                 product.stock = stock;
                 tracing::info!(product = %id, stock_set = edit.stock.is_some(), "product edited");
+                self.announce_where_pinned(creator, id).await;
                 return Ok(product);
             }
         }
@@ -52,6 +53,42 @@ impl CatalogService {
             "the product changed while this request ran; try again",
         )
         .into())
+    }
+
+    /// Tells the room of every show of `creator` that has the product pinned (and has not
+    /// ended) its new title, price and stock, as a pin change would. The edit holds already;
+    /// a room not told now gets the truth with the next pin change or a viewer's `welcome`.
+    async fn announce_where_pinned(&self, creator: CreatorId, id: ProductId) {
+        let shows = match self.shows.creator_shows(creator).await {
+            Ok(shows) => shows,
+            Err(e) => {
+                tracing::warn!(product = %id, error = %e, "edited product's shows not read");
+                return;
+            }
+        };
+        for show in shows
+            .iter()
+            .filter(|s| matches!(s.status, ShowStatus::Scheduled | ShowStatus::Live))
+        {
+            let pinned = match self.commerce.pins(show).await {
+                Ok(pins) => pins.iter().any(|p| p.pin.product_id == id),
+                Err(e) => {
+                    tracing::warn!(show = %show.id, error = %e, "pins not read");
+                    false
+                }
+            };
+            if pinned {
+                let (commerce, catalog) = (self.commerce.as_ref(), self.catalog.as_ref());
+                crate::commerce::announce_pins(
+                    commerce,
+                    catalog,
+                    &self.hub,
+                    self.clock.as_ref(),
+                    show,
+                )
+                .await;
+            }
+        }
     }
 
     /// `creator`'s catalog by creation time; with a `search`, only the products whose title

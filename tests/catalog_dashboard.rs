@@ -50,6 +50,19 @@ async fn call(
     TestServer::finish(req.send().await.expect("request sent")).await
 }
 
+/// Puts `product` in the show's lineup (`what` "lineup") or pins it (`what` "pins") as `token`,
+/// and expects a 200.
+async fn put(srv: &TestServer, token: &str, show: &str, what: &str, product: &str) {
+    let got = srv
+        .post(
+            &format!("/api/shows/{show}/{what}"),
+            Some(token),
+            json!({ "product_id": product }),
+        )
+        .await;
+    assert_eq!(got.0, 200, "{what}: {}", got.1);
+}
+
 async fn patch(srv: &TestServer, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
     call(srv, Method::PATCH, path, token, Some(body)).await
 }
@@ -265,14 +278,7 @@ async fn a_cancelled_show_is_final_and_says_so(backend: Backend) {
     let (_, other) = srv.creator("Other").await;
     let show = s(&new_show(&srv, &maker, json!({ "title": "Called off" })).await["id"]);
     let product = srv.product(&maker, "MUG", 1800, 5).await;
-    let lineup = srv
-        .post(
-            &format!("/api/shows/{show}/lineup"),
-            Some(&maker),
-            json!({ "product_id": product }),
-        )
-        .await;
-    assert_eq!(lineup.0, 200, "lineup: {}", lineup.1);
+    put(&srv, &maker, &show, "lineup", &product).await;
     // A viewer who joined before, and a guest watching the room.
     let (_, viewer) = srv.viewer(&show, "Early bird").await;
     let (mut room, welcome) = WsClient::join(&srv, &show, None).await;
@@ -687,14 +693,7 @@ async fn a_stock_set_racing_checkouts_loses_nothing(backend: Backend) {
     let srv = TestServer::start(backend).await;
     let (maker, show) = srv.live_show("Maker", "Race").await;
     let product = srv.product(&maker, "MUG", 1000, 1000).await;
-    let lineup = srv
-        .post(
-            &format!("/api/shows/{show}/lineup"),
-            Some(&maker),
-            json!({ "product_id": product }),
-        )
-        .await;
-    assert_eq!(lineup.0, 200);
+    put(&srv, &maker, &show, "lineup", &product).await;
     let path = format!("/api/products/{product}");
     let stock = || async {
         srv.get(&path, None).await.1["stock"]
@@ -814,23 +813,9 @@ async fn a_pinned_product_stays_in_the_lineup(backend: Backend) {
     let mug = srv.product(&maker, "MUG", 1800, 5).await;
     let cup = srv.product(&maker, "CUP", 900, 5).await;
     for p in [&mug, &cup] {
-        let got = srv
-            .post(
-                &format!("/api/shows/{show}/lineup"),
-                Some(&maker),
-                json!({ "product_id": p }),
-            )
-            .await;
-        assert_eq!(got.0, 200);
+        put(&srv, &maker, &show, "lineup", p).await;
     }
-    let pin = srv
-        .post(
-            &format!("/api/shows/{show}/pins"),
-            Some(&maker),
-            json!({ "product_id": mug }),
-        )
-        .await;
-    assert_eq!(pin.0, 200, "pin: {}", pin.1);
+    put(&srv, &maker, &show, "pins", &mug).await;
     let lineup = || async {
         let (_, got) = srv.get(&format!("/api/shows/{show}/lineup"), None).await;
         ids(&got["products"])
@@ -868,22 +853,8 @@ async fn an_edit_of_a_pinned_product_reaches_the_room(backend: Backend) {
     let (_, maker) = srv.creator("Maker").await;
     let show = s(&new_show(&srv, &maker, json!({ "title": "Live edit" })).await["id"]);
     let mug = srv.product(&maker, "MUG", 1800, 5).await;
-    let lineup = srv
-        .post(
-            &format!("/api/shows/{show}/lineup"),
-            Some(&maker),
-            json!({ "product_id": mug }),
-        )
-        .await;
-    assert_eq!(lineup.0, 200, "lineup: {}", lineup.1);
-    let pin = srv
-        .post(
-            &format!("/api/shows/{show}/pins"),
-            Some(&maker),
-            json!({ "product_id": mug }),
-        )
-        .await;
-    assert_eq!(pin.0, 200, "pin: {}", pin.1);
+    put(&srv, &maker, &show, "lineup", &mug).await;
+    put(&srv, &maker, &show, "pins", &mug).await;
     let (mut room, welcome) = WsClient::join(&srv, &show, None).await;
     assert_eq!(welcome["pins"][0]["stock_left"], 5, "{welcome}");
 

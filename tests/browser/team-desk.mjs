@@ -1,7 +1,7 @@
 // A creator-wide moderator's token on the moderator desk (tests/browser_apps/moderate.rs): the
 // same `/moderate/{show}#token=…` link shape opens the desk of each of the creator's shows, the
-// desk acts there (slow mode), and the desk of another creator's show turns it away. Prints one
-// JSON line (tests/browser/lib.mjs).
+// desk lists the host's terms for all their shows and acts there (slow mode), and the desk of
+// another creator's show turns it away. Prints one JSON line (tests/browser/lib.mjs).
 
 import { scenario, launchBrowser, person, until, finish, PHONE } from './lib.mjs';
 
@@ -40,6 +40,14 @@ for (const [id, label] of [[show, 'first show'], [opts['second-show'], 'second s
     }));
     if (state.role !== 'moderator' || state.gated) throw new Error(`desk state ${JSON.stringify(state)}`);
     if (!state.who.includes('Sam')) throw new Error(`the desk names ${JSON.stringify(state.who)}`);
+    // The host's terms for all their shows are listed, apart from the show's own.
+    const creatorTerms = await page.evaluate(() => ({
+      shown: !document.getElementById('creator-terms').hidden,
+      terms: [...document.querySelectorAll('#creator-terms-list li')].map((li) => li.dataset.term),
+    }));
+    if (!creatorTerms.shown || creatorTerms.terms.join(',') !== 'crypto*,giveaway') {
+      throw new Error(`the host's terms on the desk: ${JSON.stringify(creatorTerms)}`);
+    }
     await until(page, () => document.body.dataset.conn === 'open', null, 'the live room to open');
     await page.selectOption('#slow-mode', '10');
     await until(page, () => [...document.querySelectorAll('#audit-list li')]

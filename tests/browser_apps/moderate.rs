@@ -136,6 +136,17 @@ async fn a_creator_wide_moderator_opens_every_desk_of_its_creator() {
         )
         .await;
     assert_eq!(status, 201, "{team}");
+    // The creator's terms for all their shows, which each desk lists (read-only).
+    let terms = fx
+        .srv
+        .http
+        .put(fx.srv.url("/api/me/terms"))
+        .bearer_auth(&fx.creator)
+        .json(&serde_json::json!({ "terms": ["crypto*", "giveaway"] }))
+        .send()
+        .await
+        .expect("PUT /api/me/terms");
+    assert_eq!(terms.status(), 200);
     let (_, stranger) = fx.srv.creator("Stranger").await;
     let foreign = fx.srv.show(&stranger, "Not theirs").await;
     let mut args = fx.args();

@@ -105,6 +105,7 @@ room.on(Frame.WELCOME, (w) => {
   chat.reset(w.chat || []);
   held.reset(w.held || []);
   settings.renderTerms(w.terms || []);
+  settings.renderCreatorTerms(w.creator_terms || []);
   settings.applyMode(w.chat_mode);
   showPinned(w.pinned_message);
   if (typeof w.viewers === 'number') viewers(w.viewers);

@@ -167,6 +167,9 @@ pub struct RoomSnapshot {
     pub policy: ChatPolicy,
     /// For moderators and the creator: messages waiting for review.
     pub held: Option<Vec<HeldMessage>>,
+    /// For moderators and the creator: the terms the creator blocks in all their shows
+    /// (`/api/me/terms`), which this show's chat refuses besides its own.
+    pub creator_terms: Option<Vec<String>>,
     pub pinned_message: Option<PinnedMessage>,
     /// For members: their standing.
     pub standing: Option<Standing>,
@@ -373,9 +376,12 @@ impl ChatService {
             crate::commerce::pin_views(self.commerce.as_ref(), self.catalog.as_ref(), &show, at)
                 .await?;
         let policy = moderation.chat_policy(&show).await?;
-        let held = match is_moderator(speaker.role) {
-            true => Some(moderation.held_messages(&show).await?),
-            false => None,
+        let (held, creator_terms) = match is_moderator(speaker.role) {
+            true => (
+                Some(moderation.held_messages(&show).await?),
+                Some(moderation.creator_terms(show.creator_id).await?),
+            ),
+            false => (None, None),
         };
         let pinned_message = moderation.pinned_message(&show).await?;
         let standing = match &speaker.id {
@@ -390,6 +396,7 @@ impl ChatService {
             pins,
             policy,
             held,
+            creator_terms,
             pinned_message,
             standing,
             at,

@@ -57,6 +57,14 @@ export function chatSettings({ desk, state, command }) {
     $('#terms-empty').hidden = state.terms.length > 0;
   }
 
+  /** The host's terms for all their shows: shown, not editable here (the dashboard owns them). */
+  function renderCreatorTerms(terms) {
+    const sorted = [...terms].sort((a, b) => a.localeCompare(b));
+    $('#creator-terms-list').replaceChildren(...sorted.map((term) => h('li', { dataset: { term } },
+      h('bdi', { class: 'term', dir: 'auto' }, term))));
+    $('#creator-terms').hidden = sorted.length === 0;
+  }
+
   $('#terms-form').addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const input = $('#term-input');
@@ -80,5 +88,5 @@ export function chatSettings({ desk, state, command }) {
     input.focus();
   });
 
-  return { applyMode, renderTerms };
+  return { applyMode, renderTerms, renderCreatorTerms };
 }

@@ -30,6 +30,10 @@ pub struct Welcome {
     /// Moderators and the creator only: the blocked terms.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub terms: Option<Vec<String>>,
+    /// Moderators and the creator only: the terms the creator blocks in all their shows,
+    /// refused here besides `terms` (changed on the dashboard, read at each welcome).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub creator_terms: Option<Vec<String>>,
     /// Moderators and the creator only: messages waiting for review.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub held: Option<Vec<HeldView>>,

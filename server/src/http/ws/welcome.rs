@@ -76,6 +76,7 @@ impl Conn {
             program,
             chat_mode,
             terms,
+            creator_terms: room.creator_terms,
             held,
             pinned_message: room.pinned_message,
             standing: room.standing.map(|s| StandingView::of(&s, room.at)),

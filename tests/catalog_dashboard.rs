@@ -63,6 +63,26 @@ async fn put(srv: &TestServer, token: &str, show: &str, what: &str, product: &st
     assert_eq!(got.0, 200, "{what}: {}", got.1);
 }
 
+/// PATCHes `path` with each body as `token`, expects 422 with its code, and that `path` still
+/// reads as `before`.
+async fn refused_and_unchanged(
+    srv: &TestServer,
+    path: &str,
+    token: &str,
+    cases: &[(Value, &str)],
+    before: &Value,
+) {
+    for (body, code) in cases {
+        let got = patch(srv, path, Some(token), body.clone()).await;
+        assert_problem(&got, 422, code);
+        assert_eq!(
+            &srv.get(path, None).await.1,
+            before,
+            "unchanged after {body}"
+        );
+    }
+}
+
 async fn patch(srv: &TestServer, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
     call(srv, Method::PATCH, path, token, Some(body)).await
 }
@@ -239,15 +259,7 @@ async fn a_scheduled_show_is_edited_and_nothing_else_is(backend: Backend) {
         ),
         (json!({ "status": "live" }), "unknown_field"),
     ];
-    for (body, code) in cases {
-        let got = patch(&srv, &path, Some(&maker), body.clone()).await;
-        assert_problem(&got, 422, code);
-        assert_eq!(
-            srv.get(&path, None).await.1,
-            cleared.1,
-            "unchanged after {body}"
-        );
-    }
+    refused_and_unchanged(&srv, &path, &maker, &cases, &cleared.1).await;
 
     // Another creator's show, nobody's show, no token.
     let theirs = patch(&srv, &path, Some(&other), json!({ "title": "Mine now" })).await;
@@ -659,15 +671,7 @@ async fn products_are_searched_and_edited_by_their_owner_only(backend: Backend) 
         ),
         (json!({ "sku": "NEW" }), "unknown_field"),
     ];
-    for (body, code) in cases {
-        let got = patch(&srv, &path, Some(&maker), body.clone()).await;
-        assert_problem(&got, 422, code);
-        assert_eq!(
-            srv.get(&path, None).await.1,
-            cleared.1,
-            "unchanged after {body}"
-        );
-    }
+    refused_and_unchanged(&srv, &path, &maker, &cases, &cleared.1).await;
     let theirs = patch(&srv, &path, Some(&other), json!({ "stock": 0 })).await;
     assert_problem(&theirs, 403, "not_product_owner");
     let nothing = format!("/api/products/{}", uuid::Uuid::now_v7());

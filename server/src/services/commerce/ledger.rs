@@ -66,13 +66,7 @@ impl CommerceService {
         let creator = creator_of(who)?;
         let shows: Vec<Show> = match filter.show {
             Some(id) => vec![self.show_for(who, id, Action::ManageShow).await?],
-            None => self
-                .shows
-                .shows()
-                .await?
-                .into_iter()
-                .filter(|s| s.creator_id == creator)
-                .collect(),
+            None => self.shows.creator_shows(creator).await?,
         };
         let commerce = &self.commerce;
         let per_show: Vec<(Show, Vec<_>)> = futures::stream::iter(shows)

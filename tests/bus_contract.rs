@@ -255,7 +255,7 @@ async fn seq_starts_at_one_and_frames_are_sealed(backend: Backend) {
         assert_eq!(frame.seq, seq);
         assert_eq!(
             frame.text.as_str(),
-            format!("{}{seq}}}", event.json_prefix())
+            format!("{}{seq}}}", event.json_prefix(0))
         );
         let json: serde_json::Value = serde_json::from_str(frame.text.as_str()).expect("JSON");
         assert_eq!(json["seq"], seq);
@@ -762,7 +762,7 @@ async fn redis_lost_message_is_filled_and_duplicates_dropped() {
 
     // Sequence and log seq 2 the way the publish script does, but never PUBLISH it.
     let base = format!("{prefix}:{{c:{}}}:show:{}", show.creator_id, show.id);
-    let lost = format!("{}2}}", reactions(2).json_prefix());
+    let lost = format!("{}2}}", reactions(2).json_prefix(0));
     let mut con = plain(&url).await;
     let seq: u64 = ::redis::cmd("INCR")
         .arg(format!("{base}:seq"))

@@ -816,10 +816,14 @@ async fn the_room_sees_pins_and_purchases_in_order(backend: Backend) {
         )
         .await;
         assert_eq!(types(&frames), ["purchase", "pin.updated"], "{frames:?}");
+        // `pts`: the server's clock when it was paid (docs/protocol.md), no later than the
+        // stock it announces.
+        assert!(frames[0]["pts"].as_u64().is_some(), "{}", frames[0]);
+        assert!(frames[0]["pts"].as_u64() <= frames[1]["pts"].as_u64());
         assert_eq!(
             frames[0],
             json!({ "type": "purchase", "buyer": "Carol", "product_id": product, "title": "Product LAMP",
-                    "quantity": 2, "seq": frames[0]["seq"] }),
+                    "quantity": 2, "pts": frames[0]["pts"], "seq": frames[0]["seq"] }),
         );
         assert_eq!(frames[1]["pins"][0]["stock_left"], 8, "{}", frames[1]);
         assert_eq!(

@@ -48,6 +48,7 @@ on_both_stores!(
     a_room_left_empty_still_delivers_to_new_joiners,
     protocol_violations_close_1002_and_bad_utf8_1007,
     a_silent_upgrade_is_dropped_after_the_handshake_timeout,
+    commerce_news_carries_pts_on_the_servers_clock,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -435,6 +436,120 @@ async fn welcome_describes_the_room(backend: Backend) {
     let camera = room.srv.invite(&room.creator, &room.show, "camera").await;
     let (_k, wk) = room.join_with(Some(&camera)).await;
     assert_eq!(wk["role"], "camera", "{wk}");
+}
+
+/// The wall clock in Unix ms (the test server's clock is the wall clock: nothing advances it).
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// `pin.updated` and `purchase` carry `pts`, the server's wall clock (Unix ms) when the change
+/// happened, so a page behind live holds them until its picture gets there; chat does not;
+/// `welcome.now_ms` gives a page the server's clock (docs/protocol.md, "pts").
+async fn commerce_news_carries_pts_on_the_servers_clock(backend: Backend) {
+    let room = room(roomy(backend)).await;
+    room.lifecycle("start").await;
+    let mug = room.srv.product(&room.creator, "MUG", 1500, 5).await;
+    let (status, body) = room
+        .srv
+        .post(
+            &format!("/api/shows/{}/lineup", room.show),
+            Some(&room.creator),
+            json!({ "product_id": mug }),
+        )
+        .await;
+    assert_eq!(status, 200, "lineup: {body}");
+    let before_welcome = wall_ms();
+    let (mut a, wa) = room.join("Ada").await;
+    let now_ms = wa["now_ms"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("now_ms: {wa}"));
+    assert!(
+        now_ms + 1_000 >= before_welcome && now_ms <= wall_ms() + 1_000,
+        "welcome.now_ms {now_ms} is not the server's clock ({before_welcome}): {wa}"
+    );
+
+    let pinned_at = wall_ms();
+    let (status, body) = room
+        .srv
+        .post(
+            &format!("/api/shows/{}/pins", room.show),
+            Some(&room.creator),
+            json!({ "product_id": mug }),
+        )
+        .await;
+    assert_eq!(status, 200, "pin: {body}");
+    let (_, buyer) = room.viewer("Bea").await;
+    let put = room
+        .srv
+        .http
+        .put(
+            room.srv
+                .url(&format!("/api/shows/{}/cart/items/{mug}", room.show)),
+        )
+        .bearer_auth(&buyer)
+        .json(&json!({ "quantity": 2 }))
+        .send()
+        .await
+        .expect("cart request");
+    assert_eq!(put.status(), 200, "cart");
+    let paid_at = wall_ms();
+    let order = room
+        .srv
+        .http
+        .post(room.srv.url(&format!("/api/shows/{}/checkout", room.show)))
+        .bearer_auth(&buyer)
+        .header("Idempotency-Key", "pts-1")
+        .send()
+        .await
+        .expect("checkout request");
+    assert_eq!(order.status(), 201, "checkout");
+    let mut frames = a
+        .collect_until(
+            |v| ty(v) == "pin.updated" && v["pins"][0]["stock_left"] == 3,
+            WAIT,
+        )
+        .await;
+    let after = wall_ms();
+    a.chat("and chat has no pts").await;
+    frames.extend(
+        a.collect_until(|v| v["text"] == "and chat has no pts", WAIT)
+            .await,
+    );
+
+    let pts = |v: &Value| -> u64 {
+        v["pts"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{} without a numeric pts: {v}", ty(v)))
+    };
+    let pins: Vec<&Value> = frames.iter().filter(|v| ty(v) == "pin.updated").collect();
+    assert!(
+        pins.len() >= 2,
+        "a pin, then the stock after the sale: {frames:?}"
+    );
+    let first = pts(pins[0]);
+    assert!(
+        first + 1_000 >= pinned_at && first <= paid_at + 1_000,
+        "the pin's pts {first} is not when it was pinned ({pinned_at}..{paid_at})"
+    );
+    let purchase = frames
+        .iter()
+        .find(|v| ty(v) == "purchase")
+        .unwrap_or_else(|| panic!("no purchase among {frames:?}"));
+    let bought = pts(purchase);
+    assert!(
+        bought + 1_000 >= paid_at && bought <= after + 1_000,
+        "the purchase's pts {bought} is not when it was paid ({paid_at}..{after})"
+    );
+    let sold = pts(pins.last().unwrap());
+    // One clock, in the order things happened.
+    assert!(first <= bought && bought <= sold, "{first} {bought} {sold}");
+    let chat = frames.last().unwrap();
+    assert_eq!(ty(chat), "chat.message", "{chat}");
+    assert!(chat.get("pts").is_none(), "chat is never held: {chat}");
 }
 
 async fn show_status_is_broadcast(backend: Backend) {

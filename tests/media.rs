@@ -767,13 +767,17 @@ impl Studio {
 
 /// Reads the room until `program.changed` announces `camera` (an earlier announcement may
 /// still be on its way when a test joins).
+/// Every `program.changed` carries `pts` (the server's clock when the program changed).
 async fn on_air_says(room: &mut WsClient, camera: Option<&str>) {
     let want = camera.map(Value::from).unwrap_or(Value::Null);
-    room.collect_until(
-        |v| v["type"] == "program.changed" && v["camera"] == want,
-        WAIT,
-    )
-    .await;
+    let frames = room
+        .collect_until(
+            |v| v["type"] == "program.changed" && v["camera"] == want,
+            WAIT,
+        )
+        .await;
+    let said = frames.last().expect("the announcement");
+    assert!(said["pts"].as_u64().is_some_and(|t| t > 0), "{said}");
 }
 
 fn config() -> livesale::Config {

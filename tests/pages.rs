@@ -129,3 +129,62 @@ async fn test_pages_are_served_only_when_asked_for() {
     }
     srv.stop().await;
 }
+
+/// hls.js is served by livesale itself (no CDN), vendored in web/vendor/hls/ with its licence:
+/// the viewer page names it with its version, and the file is cached for a year (a new
+/// version is a new URL); a missing vendored file is a plain 404, not cached. The page also
+/// carries `--viewer-playback`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hls_js_is_vendored_and_cached_for_a_year() {
+    let mut config = test_config(Backend::Memory);
+    config.viewer_playback = livesale::config::ViewerPlayback::Hls;
+    let srv = TestServer::start_with(config).await;
+    let (_, creator) = srv.creator("Pat").await;
+    let show = srv.show(&creator, "Vendored").await;
+    let page = srv
+        .http
+        .get(srv.url(&format!("/s/{show}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let version = std::fs::read_to_string(common::browser::repo().join("web/vendor/hls/VERSION"))
+        .expect("web/vendor/hls/VERSION (scripts/vendor-hls.sh writes it)");
+    let src = format!("/static/vendor/hls/hls.mjs?v={}", version.trim());
+    assert!(page.contains(&format!("data-hls-src=\"{src}\"")), "{page}");
+    assert!(page.contains("data-playback=\"hls\""), "{page}");
+
+    let resp = srv.http.get(srv.url(&src)).send().await.unwrap();
+    assert_eq!(resp.status(), 200, "{src}");
+    assert_eq!(
+        resp.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
+    let kind = resp.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(
+        kind.contains("javascript"),
+        "a module script needs a JS type: {kind}"
+    );
+    let body = resp.text().await.unwrap();
+    assert!(body.contains("lowLatencyMode"), "not hls.js");
+    let licence = srv
+        .http
+        .get(srv.url("/static/vendor/hls/LICENSE"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(licence.status(), 200);
+    assert!(licence.text().await.unwrap().contains("Apache License"));
+    let missing = srv
+        .http
+        .get(srv.url("/static/vendor/hls/nothing.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    assert!(missing.headers().get("cache-control").is_none());
+    srv.stop().await;
+}

@@ -211,7 +211,9 @@ async fn connect_state(
                 timeout,
             })
             .await?;
-            let bus = RedisBus::connect(url, prefix, timeout, limits).await?;
+            let bus = RedisBus::connect(url, prefix, timeout, limits)
+                .await?
+                .with_clock(clock.clone());
             tracing::info!(store = "redis", prefix = %prefix, "state lives in Redis");
             (store, Arc::new(bus))
         }

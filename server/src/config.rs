@@ -33,6 +33,29 @@ pub enum TestPaymentMode {
     Hang,
 }
 
+/// How the viewer page plays the program (`--viewer-playback`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum ViewerPlayback {
+    /// WebRTC first; LL-HLS when WHEP answers 503 (the node is full) or WebRTC fails.
+    #[default]
+    Auto,
+    /// WebRTC only.
+    Webrtc,
+    /// LL-HLS only (a crowd served through a CDN).
+    Hls,
+}
+
+impl ViewerPlayback {
+    /// The name the page reads (`data-playback`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ViewerPlayback::Auto => "auto",
+            ViewerPlayback::Webrtc => "webrtc",
+            ViewerPlayback::Hls => "hls",
+        }
+    }
+}
+
 /// Who takes payments (`--payments`): the built-in test provider in one of its modes, or
 /// Stripe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
@@ -193,6 +216,12 @@ pub struct Config {
     /// serve them.
     #[arg(long, env = "LIVESALE_SERVE_TEST_PAGES")]
     pub serve_test_pages: bool,
+
+    /// How the viewer page plays the program: `auto` (WebRTC, and LL-HLS when the node is
+    /// full or WebRTC fails), `webrtc` (never LL-HLS) or `hls` (always LL-HLS). A viewer's
+    /// `?hls=1` asks for LL-HLS whatever this says.
+    #[arg(long, env = "LIVESALE_VIEWER_PLAYBACK", value_enum, default_value_t = ViewerPlayback::Auto)]
+    pub viewer_playback: ViewerPlayback,
 
     /// Largest accepted request body for JSON routes, in bytes.
     #[arg(long, env = "LIVESALE_MAX_BODY_BYTES", default_value_t = 64 * 1024)]

@@ -2,7 +2,9 @@
 // vocabulary of web/js/protocol.js against docs/protocol.md, the code → words tables of
 // web/js/feature/errors.js, the deal arithmetic of feature/deals.js, the order list's pure parts
 // (feature/orders.js), the connection banner of feature/banner.js on a fake room and
-// element, and the dashboard's local times, ndjson reading and show lists (feature/dash*.js).
+// element, the dashboard's local times, ndjson reading and show lists (feature/dash*.js), and
+// the viewer's playback choice and commerce held in step with the picture (feature/hls.js,
+// feature/intime.js).
 // Run by tests/browser_apps/units.rs.
 
 import { test } from 'node:test';
@@ -341,4 +343,112 @@ test('a show is upcoming, live or past by its status', () => {
   assert.equal(dashshows.whenOf({ status: 'cancelled' }), 'past');
   assert.equal(dashshows.statusWords('cancelled'), 'Cancelled');
   assert.equal(dashshows.statusWords('constructor'), 'constructor');
+});
+
+test('commerce in step with the picture: held until the playhead reaches pts, released in order', async () => {
+  const { InTime, ServerClock, MAX_HOLD_MS } = await web('feature/intime.js');
+  let playhead = 1000;
+  let local = 50000;
+  const shown = [];
+  const q = new InTime({ playhead: () => playhead, localNow: () => local });
+  const show = (f) => shown.push(f.seq);
+  // Due already (the picture is past it): applied at once.
+  assert.equal(q.offer({ type: 'pin.updated', pts: 900, seq: 1 }, show), false);
+  assert.deepEqual(shown, [1]);
+  // Ahead of the picture: held, and so is whatever comes after it, even if that is due.
+  assert.equal(q.offer({ type: 'purchase', pts: 3000, seq: 2 }, show), true);
+  assert.equal(q.offer({ type: 'pin.updated', pts: 3000, seq: 3 }, show), true);
+  assert.equal(q.offer({ type: 'program.changed', pts: 5000, seq: 4 }, show), true);
+  assert.equal(q.offer({ type: 'pin.updated', seq: 5 }, show), true, 'no pts: due, but after those before it');
+  assert.equal(q.pending, 4);
+  playhead = 2999;
+  assert.equal(q.release(), 0, 'one millisecond early is early');
+  assert.deepEqual(shown, [1]);
+  playhead = 3000;
+  assert.equal(q.release(), 2);
+  assert.deepEqual(shown, [1, 2, 3]);
+  playhead = 4000;
+  q.release();
+  assert.deepEqual(shown, [1, 2, 3]);
+  playhead = 5200;
+  q.release();
+  assert.deepEqual(shown, [1, 2, 3, 4, 5], 'in the order they came');
+  assert.equal(q.pending, 0);
+  assert.deepEqual(q.released.map((r) => r.seq), [1, 2, 3, 4], 'timed releases are recorded with the playhead');
+  assert.equal(q.released[3].playhead, 5200);
+  // A frame without pts and nothing waiting: at once.
+  assert.equal(q.offer({ type: 'pin.updated', seq: 6 }, show), false);
+  // A playhead that is unknown holds, but never longer than MAX_HOLD_MS of the local clock.
+  playhead = null;
+  q.offer({ type: 'purchase', pts: 6000, seq: 7 }, show);
+  local += MAX_HOLD_MS - 1;
+  q.release();
+  assert.equal(q.pending, 1);
+  local += 1;
+  q.release();
+  assert.deepEqual(shown.slice(-1), [7]);
+  // A fresh welcome replaces what waited.
+  playhead = 0;
+  q.offer({ type: 'purchase', pts: 9000, seq: 8 }, show);
+  q.clear();
+  playhead = 10000;
+  q.release();
+  assert.deepEqual(shown.slice(-1), [7]);
+  // A handler that throws does not stop the queue.
+  const errors = console.error;
+  console.error = () => {};
+  q.offer({ type: 'pin.updated', pts: 1, seq: 9 }, () => { throw new Error('boom'); });
+  q.offer({ type: 'pin.updated', pts: 2, seq: 10 }, show);
+  console.error = errors;
+  assert.deepEqual(shown.slice(-1), [10]);
+
+  // The server's clock: the offset of the least delayed welcome; a clock that moved is followed.
+  let now = 1_000_000;
+  const clock = new ServerClock(() => now);
+  assert.equal(clock.known, false);
+  assert.equal(clock.now(), now, 'the local clock until a welcome');
+  clock.sync(1_005_000, 1_000_000);
+  assert.equal(clock.now(), 1_005_000);
+  clock.sync(1_004_500, 1_000_000); // slower on the way: keep the better one
+  assert.equal(clock.now(), 1_005_000);
+  clock.sync(1_001_000, 1_000_000); // 4 s less: the server's clock was set back
+  assert.equal(clock.now(), 1_001_000);
+  clock.sync(undefined);
+  assert.equal(clock.now(), 1_001_000);
+  now += 500;
+  assert.equal(clock.now(), 1_001_500);
+});
+
+test('the viewer page chooses its playback, and says LL-HLS problems in words', async () => {
+  const hls = await web('feature/hls.js');
+  assert.equal(hls.playbackMode('?hls=1', 'auto'), 'hls');
+  assert.equal(hls.playbackMode('?hls=1', 'webrtc'), 'hls', 'the viewer asked');
+  assert.equal(hls.playbackMode('', 'hls'), 'hls');
+  assert.equal(hls.playbackMode('', 'webrtc'), 'webrtc');
+  assert.equal(hls.playbackMode('?hls=0', 'auto'), 'auto');
+  assert.equal(hls.playbackMode('', undefined), 'auto');
+  assert.match(hls.hlsProblemWords('program_not_packageable', 'HLS needs H.264; this show’s cameras send VP8'), /VP8/);
+  assert.match(hls.hlsProblemWords('program_not_packageable'), /H\.264/);
+  assert.match(hls.hlsProblemWords('hls_not_started'), /starting/);
+  assert.equal(hls.hlsRetries('hls_not_started'), true);
+  assert.equal(hls.hlsRetries('hls_busy'), true);
+  assert.equal(hls.hlsRetries('program_not_packageable'), false);
+  assert.equal(hls.hlsRetries('hls_disabled'), false);
+  assert.equal(hls.badgeText('webrtc', null), 'Live');
+  assert.equal(hls.badgeText('hls', 2.6), 'Live · 3 s');
+  assert.equal(hls.badgeText('hls', null), 'Live');
+  assert.equal(hls.behindSeconds(10_000, 7_000), 3);
+  assert.equal(hls.behindSeconds(10_000, 12_000), 0, 'never ahead of live');
+  assert.equal(hls.behindSeconds(10_000, null), null);
+  assert.equal(hls.shouldCatchUp(3.0, 1.5), false);
+  assert.equal(hls.shouldCatchUp(3.1, 1.5), true);
+  assert.equal(hls.shouldCatchUp(undefined, 1.5), false);
+});
+
+test('deal countdowns count to the time they are given (the picture’s, on the viewer page)', async () => {
+  const { secondsLeft } = await web('feature/deals.js');
+  const ends = '2030-01-02T03:04:05Z';
+  const at = Date.parse(ends);
+  assert.equal(secondsLeft(ends, at - 3000), 3);
+  assert.equal(secondsLeft(ends, at + 1), 0);
 });

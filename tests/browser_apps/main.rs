@@ -16,6 +16,7 @@ mod accounts;
 mod camera;
 mod dashboard;
 mod flow;
+mod hls;
 mod moderate;
 mod stripe;
 mod studio;

@@ -1,6 +1,7 @@
 //! The pages' pure modules in node, without a browser (tests/browser/units.mjs, node's own test
 //! runner): the wire vocabulary of web/js/protocol.js against docs/protocol.md, the code → words
-//! tables, the deal arithmetic and the connection banner.
+//! tables, the deal arithmetic, the connection banner, the viewer's playback choice and the
+//! commerce it holds until its picture gets there (feature/hls.js, feature/intime.js).
 
 use crate::common::browser::repo;
 

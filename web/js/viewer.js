@@ -24,6 +24,7 @@ import { chatBox } from './feature/chatbox.js';
 import { reactions } from './feature/reactions.js';
 import { pinStrip } from './feature/pins.js';
 import { shopCart, purchaseToast } from './feature/cart.js';
+import { InTime, ServerClock } from './feature/intime.js';
 
 const root = $('#viewer');
 const showId = root.dataset.showId;
@@ -46,7 +47,7 @@ const S = {
 
 const el = Object.fromEntries(Object.entries({
   conn: '#conn-status', state: '#show-state', stage: '.stage', stageState: '#stage-state',
-  headline: '#stage-headline', detail: '#stage-detail', video: '#program', unmute: '#unmute',
+  headline: '#stage-headline', detail: '#stage-detail', video: '#program', unmute: '#unmute', badge: '#playback-badge',
   viewers: '#viewer-count', pins: '#pins', bursts: '#bursts', chatList: '#chat-list',
   chatForm: '#chat-form', chatInput: '#chat-input', chatError: '#chat-error', chatNote: '#chat-note',
   joinForm: '#join-form', joinLabel: '#join-label', joinName: '#display-name', joinError: '#join-error',
@@ -61,12 +62,21 @@ const room = new LiveRoom(showId, () => S.token);
 const chat = new ChatList(el.chatList, { max: 150, empty: 'No messages yet. Say hello!' });
 const identity = guestIdentity({ showId, S, el, room, keys });
 // The video redraws the stage (only on its events, after both exist); the stage starts the video.
-const program = programVideo({ showId, S, video: el.video, unmute: el.unmute, watchKey: keys.watch, render: () => stage.render() });
+// The server's clock (from each welcome) and the picture's place on it: commerce news waits
+// until the picture gets there (feature/intime.js).
+const clock = new ServerClock();
+const program = programVideo({
+  showId, S, video: el.video, unmute: el.unmute, badge: el.badge, watchKey: keys.watch, render: () => stage.render(),
+  playback: root.dataset.playback, hlsSrc: root.dataset.hlsSrc || '/static/vendor/hls/hls.mjs', clock,
+});
+const intime = new InTime({ playhead: () => program.playhead() });
+/** Applies `frame` with `fn` once the picture on screen reaches its `pts`. */
+const inStep = (fn) => (frame) => intime.offer(frame, fn);
 const stage = viewerStage({ root, S, el, program });
 const chatbox = chatBox({ el, room, identity });
 const burst = reactions({ room, bursts: el.bursts });
 const cart = shopCart({ showId, S, el, root, room, identity });
-const setPins = pinStrip({ root, S, container: el.pins, onAdd: cart.add });
+const setPins = pinStrip({ root, S, container: el.pins, onAdd: cart.add, now: () => program.playhead() });
 
 const setViewers = (n) => { if (typeof n === 'number') fill(el.viewers, String(n)); };
 
@@ -89,6 +99,9 @@ connectionBanner(room, el.conn, {
 });
 
 room.on(Frame.WELCOME, (w) => {
+  clock.sync(w.now_ms);
+  // The welcome is the room as it is now: what still waited for the picture is in it.
+  intime.clear();
   S.role = w.role;
   if (w.you && w.you.name && S.token) {
     S.name = w.you.name;
@@ -110,12 +123,12 @@ room.on(Frame.CHAT_CLEARED, () => chat.clear());
 room.on(Frame.CHAT_MODE, (m) => chatbox.setMode(m));
 room.on(Frame.CHAT_PENDING, () => chatbox.showError('Your message is waiting for a moderator’s review.'));
 room.on(Frame.PRESENCE, (m) => setViewers(m.viewers));
-room.on(Frame.PIN_UPDATED, (m) => setPins(m.pins || []));
-room.on(Frame.PURCHASE, (m) => purchaseToast(m));
+room.on(Frame.PIN_UPDATED, inStep((m) => setPins(m.pins || [])));
+room.on(Frame.PURCHASE, inStep((m) => purchaseToast(m)));
 room.on(Frame.ORDER_UPDATED, (m) => cart.orderUpdated(m.order));
 room.on(Frame.REACTIONS, (m) => burst(m.counts || {}));
 room.on(Frame.SHOW_STATUS, (m) => { stage.setStatus(m.status); stage.render(); });
-room.on(Frame.PROGRAM_CHANGED, (m) => { S.programKnown = true; S.program = m.camera ?? null; stage.render(); });
+room.on(Frame.PROGRAM_CHANGED, inStep((m) => { S.programKnown = true; S.program = m.camera ?? null; root.dataset.program = S.program ?? ''; stage.render(); }));
 room.on(Frame.ERROR, (f) => {
   if (f.code === Code.JOIN_REQUIRED) {
     identity.ask('Pick a name to chat');
@@ -130,7 +143,9 @@ room.on(Frame.MOD_NOTICE, (m) => {
 
 // ---- start ------------------------------------------------------------------------------------
 
-everyTick(() => { stage.tick(); tickCountdowns(el.pins); });
+everyTick(() => { stage.tick(); tickCountdowns(el.pins, program.playhead()); });
+// Often enough that a cut or a pin shows within a frame or two of its picture.
+setInterval(() => intime.release(), 50);
 document.body.dataset.conn = Conn.CONNECTING;
 identity.render();
 stage.renderStateLabel();
@@ -147,5 +162,8 @@ window.livesale = {
   chat,
   video: program.stats,
   state: S,
+  intime,
+  clock,
+  playhead: () => program.playhead(),
   get keeper() { return program.keeper; },
 };

@@ -195,13 +195,21 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// web/ under /static; its test/ pages only with `--serve-test-pages`. Every file gets
-/// `nosniff`, so a user-controlled name can never be sniffed into script.
+/// `nosniff`, so a user-controlled name can never be sniffed into script. Third-party code
+/// vendored under web/vendor/ (hls.js) is cached for a year: pages ask for it with its version
+/// in the query (`?v=`), so a new version is a new URL.
 fn static_files(config: &Config) -> Router {
     let files = ServeDir::new(&config.web_dir);
+    let router = Router::new()
+        .nest_service("/vendor", ServeDir::new(config.web_dir.join("vendor")))
+        .layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
+            axum::http::header::CACHE_CONTROL,
+            cached_for_a_year,
+        ));
     let router = if config.serve_test_pages {
-        Router::new().fallback_service(files)
+        router.fallback_service(files)
     } else {
-        Router::new()
+        router
             .nest_service("/test", axum::routing::any(not_found))
             .fallback_service(files)
     };
@@ -209,6 +217,13 @@ fn static_files(config: &Config) -> Router {
         axum::http::header::X_CONTENT_TYPE_OPTIONS,
         axum::http::HeaderValue::from_static("nosniff"),
     ))
+}
+
+/// `Cache-Control` of a vendored file that was found (a 404 is not cached).
+fn cached_for_a_year(response: &Response) -> Option<axum::http::HeaderValue> {
+    let status = response.status();
+    (status.is_success() || status == StatusCode::NOT_MODIFIED)
+        .then(|| axum::http::HeaderValue::from_static("public, max-age=31536000, immutable"))
 }
 
 async fn not_found() -> ApiError {

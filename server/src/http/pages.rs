@@ -231,10 +231,18 @@ fn money_text(m: &crate::domain::Money) -> String {
     )
 }
 
+/// The version of hls.js vendored in web/vendor/hls/ (scripts/vendor-hls.sh writes it).
+const HLS_JS_VERSION: &str = include_str!("../../../web/vendor/hls/VERSION");
+
 #[derive(Template, WebTemplate)]
 #[template(path = "viewer.html")]
 struct ViewerPage {
     d: ShowData,
+    /// `--viewer-playback`: `auto`, `webrtc` or `hls`.
+    playback: &'static str,
+    /// The vendored hls.js's version: the page asks for `/static/vendor/hls/hls.mjs?v=…`, so
+    /// the long cache of /static/vendor/ never serves another copy.
+    hls_version: &'static str,
     /// `--payments`: `approve`, `decline`, `hang` (the built-in test provider) or `stripe`.
     payments: &'static str,
     /// With `stripe`: what the page gives Stripe.js.
@@ -420,6 +428,8 @@ async fn viewer(State(state): State<AppState>, Path(show): Path<String>) -> Resp
         .and_then(|s| StripeOrigins::for_js_url(&s.js_url));
     let mut response = ViewerPage {
         d,
+        playback: state.config.viewer_playback.as_str(),
+        hls_version: HLS_JS_VERSION.trim(),
         payments,
         stripe,
     }

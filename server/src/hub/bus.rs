@@ -141,7 +141,7 @@ impl MemoryBus {
         let published_ms = self.clock.now_ms();
         let frame = Frame {
             seq,
-            text: Utf8Bytes::from(seal(&event.json_prefix(), seq)),
+            text: Utf8Bytes::from(seal(&event.json_prefix(published_ms), seq)),
             published_ms,
             audience: event.audience(),
         };

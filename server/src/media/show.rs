@@ -1,7 +1,9 @@
 //! One show's media on this node ([`ShowMedia`]): its cameras and viewers, the program (what
 //! is on air, a pure [`Program`] applied here under one lock), the views `GET /cameras`
 //! reports, and the routing decision for each camera packet before the [`router`] fans it
-//! out. One task per show announces program changes in the room, in order.
+//! out. One task per show announces program changes in the room, in order: a switch to a
+//! camera is announced when the picture cuts to it (its keyframe arrived), so the
+//! `program.changed` frame's `pts` is the cut's time on the server's clock (docs/protocol.md).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -159,7 +161,7 @@ pub struct ShowMedia {
     /// [`super::registry::KeepAlive`]).
     kept_alive: AtomicUsize,
     state: Mutex<ShowState>,
-    announce: mpsc::UnboundedSender<Option<String>>,
+    announce: mpsc::UnboundedSender<Announcement>,
     /// The node's monotonic epoch: RTP timing and switch latencies count from it.
     epoch: Instant,
     labels: ShowMetrics,
@@ -186,23 +188,71 @@ impl ShowMetrics {
     }
 }
 
-/// Publishes program changes in the order they were decided (one task per show).
+/// A switch whose camera sends no keyframe within this is announced anyway.
+const CUT_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// What the announcing task hears from the program, in the order it was decided.
+#[derive(Debug)]
+enum Announcement {
+    /// Announce this now: nothing on air, or a camera the picture already shows.
+    Now(Option<String>),
+    /// The program switches to this camera at its next keyframe: announce it at the cut
+    /// (or after [`CUT_WAIT`]), so viewers behind live see the news with the picture.
+    AtCut(String),
+    /// The picture cut to this camera.
+    Cut(String),
+}
+
+/// Publishes program changes in the order they were decided (one task per show); a switch is
+/// published when its cut happens, so the frame's `pts` is the cut's time.
 async fn announce_programs(
     hub: Arc<Hub>,
     show: Show,
-    mut changes: mpsc::UnboundedReceiver<Option<String>>,
+    mut changes: mpsc::UnboundedReceiver<Announcement>,
 ) {
-    while let Some(camera) = changes.recv().await {
-        let event = Broadcast::ProgramChanged { camera };
-        if let Err(e) = hub.publish(&show, &event).await {
-            tracing::warn!(show = %show.id, error = %e, "program.changed not published");
+    let mut waiting: Option<(String, tokio::time::Instant)> = None;
+    loop {
+        let deadline = waiting.as_ref().map(|(_, at)| *at);
+        let next = match deadline {
+            Some(at) => tokio::select! {
+                next = changes.recv() => next,
+                _ = tokio::time::sleep_until(at) => {
+                    let camera = waiting.take().map(|(camera, _)| camera);
+                    announce_program(&hub, &show, camera).await;
+                    continue;
+                }
+            },
+            None => changes.recv().await,
+        };
+        match next {
+            None => break,
+            Some(Announcement::Now(camera)) => {
+                waiting = None;
+                announce_program(&hub, &show, camera).await;
+            }
+            Some(Announcement::AtCut(camera)) => {
+                waiting = Some((camera, tokio::time::Instant::now() + CUT_WAIT));
+            }
+            Some(Announcement::Cut(camera)) => {
+                if waiting.as_ref().is_some_and(|(c, _)| *c == camera) {
+                    waiting = None;
+                    announce_program(&hub, &show, Some(camera)).await;
+                }
+            }
         }
+    }
+}
+
+async fn announce_program(hub: &Hub, show: &Show, camera: Option<String>) {
+    let event = Broadcast::ProgramChanged { camera };
+    if let Err(e) = hub.publish(show, &event).await {
+        tracing::warn!(show = %show.id, error = %e, "program.changed not published");
     }
 }
 
 impl ShowMedia {
     pub fn new(show: Show, hub: Arc<Hub>, epoch: Instant) -> Arc<ShowMedia> {
-        let (announce, rx) = mpsc::unbounded_channel::<Option<String>>();
+        let (announce, rx) = mpsc::unbounded_channel::<Announcement>();
         let labels = ShowMetrics::new(&show);
         tokio::spawn(announce_programs(hub, show.clone(), rx));
         Arc::new(ShowMedia {
@@ -262,7 +312,13 @@ impl ShowMedia {
             match effect {
                 Effect::Announce(camera) => {
                     tracing::info!(show = %self.show.id, camera = ?camera, "program changed");
-                    let _ = self.announce.send(camera);
+                    let announcement = match camera {
+                        Some(c) if state.program.on_air() != Some(c.as_str()) => {
+                            Announcement::AtCut(c)
+                        }
+                        camera => Announcement::Now(camera),
+                    };
+                    let _ = self.announce.send(announcement);
                 }
                 Effect::RequestKeyframe(camera) => {
                     if let Some(video) = state.camera(&camera).and_then(|c| c.video.as_ref()) {
@@ -274,6 +330,7 @@ impl ShowMedia {
                     self.labels
                         .switch_latency
                         .record(latency_ms as f64 / 1000.0);
+                    let _ = self.announce.send(Announcement::Cut(camera));
                 }
             }
         }

@@ -20,9 +20,12 @@ export function dealOpen(pin) {
   return !!(pin && pin.deal && pin.deal.open);
 }
 
-/** Seconds until `endsAt` (an RFC 3339 time), never below zero. */
-export function secondsLeft(endsAt) {
-  return Math.max(0, (new Date(endsAt).getTime() - Date.now()) / 1000);
+/**
+ * Seconds from `now` (Unix ms; the local clock by default, the picture's time on the server's
+ * clock on the viewer page) until `endsAt` (an RFC 3339 time), never below zero.
+ */
+export function secondsLeft(endsAt, now = Date.now()) {
+  return Math.max(0, (new Date(endsAt).getTime() - now) / 1000);
 }
 
 /** What a buyer can still get: the deal's remaining units while it is open, else the stock. */
@@ -72,10 +75,10 @@ export function dealCard(p, onAdd) {
   button);
 }
 
-/** Brings every card countdown (`.pin-countdown`) inside `container` up to now. */
-export function tickCountdowns(container) {
+/** Brings every card countdown (`.pin-countdown`) inside `container` up to `now` (Unix ms). */
+export function tickCountdowns(container, now = Date.now()) {
   for (const c of $$('.pin-countdown', container)) {
-    const secs = Math.round(secondsLeft(c.dataset.endsAt));
+    const secs = Math.round(secondsLeft(c.dataset.endsAt, now));
     c.dataset.seconds = String(secs);
     const open = c.dataset.open === 'true' && secs > 0;
     const text = open ? `Ends in ${clock(secs)}` : 'Deal ended';

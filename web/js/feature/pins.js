@@ -6,10 +6,11 @@ import { $$ } from '../dom.js';
 import { dealCard, tickCountdowns } from './deals.js';
 
 /**
- * The strip in `container`; `onAdd(productId, button)` adds a product to the cart.
+ * The strip in `container`; `onAdd(productId, button)` adds a product to the cart; `now()` is
+ * the time countdowns count to (the viewer's picture on the server's clock).
  * Returns `set(pins)`, which also keeps `S.pins` and the page's `has-pins` class.
  */
-export function pinStrip({ root, S, container, onAdd }) {
+export function pinStrip({ root, S, container, onAdd, now = () => Date.now() }) {
   return function setPins(pins) {
     S.pins = pins;
     const keep = new Set(pins.map((p) => p.product_id));
@@ -29,6 +30,6 @@ export function pinStrip({ root, S, container, onAdd }) {
       }
     });
     root.classList.toggle('has-pins', pins.length > 0);
-    tickCountdowns(container);
+    tickCountdowns(container, now());
   };
 }

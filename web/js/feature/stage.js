@@ -1,6 +1,6 @@
 // The viewer's stage: the show's state badge ("Starts in 3 days", "Live", "Ended", "Cancelled")
 // and what the video area says when there is no picture (upcoming, right back, ended, cancelled,
-// connecting). It starts and stops the program video as the show goes live and ends.
+// connecting, or the LL-HLS player's words for a stream that is not there). It starts and stops the program video as the show goes live and ends.
 
 import { fill, toast, startsIn } from '../dom.js';
 import { ShowStatus } from '../protocol.js';
@@ -27,12 +27,15 @@ function stageOf(S) {
   if (S.programKnown && S.program === null) {
     return { mode: 'right-back', headline: 'We’ll be right back', detail: 'The host is getting the next shot ready.' };
   }
+  // The LL-HLS player's words for a stream that is not there (yet): not a black video.
+  if (!S.playing && S.videoWords) return { mode: 'no-stream', headline: S.videoWords, detail: '' };
   if (!S.playing) return { mode: 'loading', headline: 'Connecting to the video…', detail: '' };
   return { mode: 'playing', headline: '', detail: '' };
 }
 
 /**
- * The stage of page state `S` (`status`, `scheduledAt`, `program`, `programKnown`, `playing`)
+ * The stage of page state `S` (`status`, `scheduledAt`, `program`, `programKnown`, `playing`,
+ * `videoWords`)
  * in the elements of `el`; `program` is the program video (`start`, `stop`).
  * Returns `{setStatus(status, show), render(), tick()}`.
  */

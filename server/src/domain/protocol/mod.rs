@@ -347,11 +347,30 @@ impl Audience {
 }
 
 impl Broadcast {
+    /// Whether viewers see this event in step with the picture: it carries `pts`, and a page
+    /// holds it until its playhead reaches that time (docs/protocol.md, "pts"). Commerce news
+    /// (a pin, a deal starting or ending, stock, a purchase) and cuts; never chat.
+    pub fn in_step(&self) -> bool {
+        matches!(
+            self,
+            Broadcast::PinUpdated { .. }
+                | Broadcast::Purchase { .. }
+                | Broadcast::ProgramChanged { .. }
+        )
+    }
+
     /// The event's JSON without its closing brace, ready for `,"seq":N}` to be appended by
     /// whoever assigns the sequence number (the memory bus, or a Lua script in Redis).
-    pub fn json_prefix(&self) -> String {
+    /// `now_ms` is the server's wall clock (Unix ms) as the event is sequenced: an event seen
+    /// [in step](Self::in_step) with the picture carries it as `"pts"`, so every such event
+    /// is stamped here, once, whoever published it.
+    pub fn json_prefix(&self, now_ms: u64) -> String {
         let mut json = serde_json::to_string(self).expect("broadcasts always serialise");
         json.pop(); // the closing brace of the object
+        if self.in_step() {
+            json.push_str(",\"pts\":");
+            json.push_str(&now_ms.to_string());
+        }
         json.push_str(",\"seq\":");
         json
     }
@@ -522,12 +541,51 @@ mod tests {
     #[test]
     fn frames_get_their_seq_appended() {
         let b = Broadcast::Presence { viewers: 3 };
-        let frame = seal(&b.json_prefix(), 42);
+        let frame = seal(&b.json_prefix(1_700_000_000_000), 42);
         let v: serde_json::Value = serde_json::from_str(&frame).unwrap();
         assert_eq!(
             v,
             serde_json::json!({"type":"presence","viewers":3,"seq":42})
         );
+    }
+
+    #[test]
+    fn events_in_step_with_the_picture_carry_pts_and_chat_does_not() {
+        let at = 1_700_000_000_123;
+        let frame = |b: &Broadcast| {
+            serde_json::from_str::<serde_json::Value>(&seal(&b.json_prefix(at), 7)).unwrap()
+        };
+        let timed = [
+            Broadcast::PinUpdated { pins: vec![] },
+            Broadcast::Purchase {
+                buyer: "Dana".into(),
+                product_id: crate::domain::ProductId::from_uuid(uuid::Uuid::nil()),
+                title: "Mug".into(),
+                quantity: 1,
+            },
+            Broadcast::ProgramChanged {
+                camera: Some("c1".into()),
+            },
+            Broadcast::ProgramChanged { camera: None },
+        ];
+        for b in &timed {
+            let v = frame(b);
+            assert_eq!(v["pts"], at, "{v}");
+            assert_eq!(v["seq"], 7, "{v}");
+        }
+        assert_eq!(
+            frame(&Broadcast::PinUpdated { pins: vec![] }),
+            serde_json::json!({"type":"pin.updated","pins":[],"pts":at,"seq":7})
+        );
+        for b in [
+            Broadcast::Presence { viewers: 1 },
+            Broadcast::ChatCleared {},
+            Broadcast::ShowStatus {
+                status: ShowStatus::Live,
+            },
+        ] {
+            assert!(frame(&b).get("pts").is_none(), "{b:?}");
+        }
     }
 
     #[test]
@@ -582,9 +640,9 @@ mod tests {
             until: None,
             reason: Some("spam".into()),
         };
-        let frame = seal(&notice.json_prefix(), 9);
+        let frame = seal(&notice.json_prefix(0), 9);
         assert_eq!(NoticeAction::of_frame(&frame), Some(NoticeAction::Ban));
-        let other = seal(&Broadcast::Presence { viewers: 1 }.json_prefix(), 10);
+        let other = seal(&Broadcast::Presence { viewers: 1 }.json_prefix(0), 10);
         assert_eq!(NoticeAction::of_frame(&other), None);
         for action in [
             NoticeAction::Timeout,

@@ -41,6 +41,9 @@ pub struct Welcome {
     /// Members only: their own standing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub standing: Option<StandingView>,
+    /// The server's wall clock (Unix ms) as the welcome was sent: the clock of events' `pts`,
+    /// so a WebRTC viewer maps `pts` to its own clock.
+    pub now_ms: u64,
     /// Present (true) only when this welcome answers a resume that could not be replayed.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub resync: bool,

@@ -80,6 +80,7 @@ impl Conn {
             held,
             pinned_message: room.pinned_message,
             standing: room.standing.map(|s| StandingView::of(&s, room.at)),
+            now_ms: self.state.clock.now_ms(),
             resync,
         }
     }

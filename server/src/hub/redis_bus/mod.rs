@@ -22,7 +22,8 @@
 //! `MAXLEN ~`, LPUSH+LTRIM for chat, PUBLISH of `seq|ms|audience|frame`; [`scripts`]). Scripts
 //! run one at a time and pub/sub keeps publish order, so every node receives a show's frames
 //! in seq order. The time of a frame is Redis's `TIME`, one clock for all nodes (not the
-//! server's `Clock`). `report_presence` is one script too: it records the node's count, drops
+//! server's `Clock`); an event's `pts` is the publishing node's clock, the one its media
+//! packager stamps the picture with ([`RedisBus::with_clock`]). `report_presence` is one script too: it records the node's count, drops
 //! stale nodes, sums, and publishes a `presence` frame the same way when the sum changed
 //! (throttled), so the broadcast happens once per change however many nodes report. `since`
 //! and `snapshot` read the seq and the log, chat list or presence hashes in one script, so
@@ -42,6 +43,7 @@ use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::bus::{Bus, Frame, LogLimits, Replay, Snapshot};
+use crate::clock::{SharedClock, SystemClock};
 use crate::domain::Show;
 use crate::domain::chat::ChatMessage;
 use crate::domain::protocol::{Broadcast, seal};
@@ -54,6 +56,8 @@ const SHOW_TTL_SECS: u64 = 24 * 3600;
 
 pub struct RedisBus {
     inner: Arc<Inner>,
+    /// This node's wall clock: the `pts` of events seen in step with the picture.
+    clock: SharedClock,
     commands: mpsc::UnboundedSender<Command>,
     listener: tokio::task::AbortHandle,
 }
@@ -97,9 +101,17 @@ impl RedisBus {
         let (commands, listener) = Listener::spawn(inner.clone(), client, pubsub);
         Ok(RedisBus {
             inner,
+            clock: Arc::new(SystemClock),
             commands,
             listener,
         })
+    }
+
+    /// Stamps events' `pts` with `clock` (the server's, so a test clock moves it too) instead
+    /// of the machine's wall clock.
+    pub fn with_clock(mut self, clock: SharedClock) -> RedisBus {
+        self.clock = clock;
+        self
     }
 
     fn keys(&self, show: &Show) -> ShowKeys {
@@ -118,7 +130,7 @@ impl Bus for RedisBus {
     async fn publish(&self, show: &Show, event: &Broadcast) -> Result<Frame, StoreError> {
         let inner = &self.inner;
         let keys = self.keys(show);
-        let prefix = event.json_prefix();
+        let prefix = event.json_prefix(self.clock.now_ms());
         let audience = event.audience();
         let (seq, published_ms): (u64, u64) = inner
             .guard(

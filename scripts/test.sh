@@ -84,6 +84,15 @@ PREREQS=(
   # ICE agents their loopback address (tests/media_gstreamer.rs says why).
   "/usr/lib/python3/dist-packages/gi/__init__.py:python3-gi"
   "$GST_LIBDIR/girepository-1.0/Gst-1.0.typelib:gir1.2-gstreamer-1.0"
+  # LL-HLS (tests/hls.rs): x264enc publishes H.264 cameras; ffprobe/ffmpeg read and decode the
+  # window; GStreamer's hlsdemux (over souphttpsrc, qtdemux, avdec_h264) plays it.
+  "ffmpeg:ffmpeg"
+  "ffprobe:ffmpeg"
+  "$GST_LIBDIR/gstreamer-1.0/libgstx264.so:gstreamer1.0-plugins-ugly"
+  "$GST_LIBDIR/gstreamer-1.0/libgsthls.so:gstreamer1.0-plugins-bad"
+  "$GST_LIBDIR/gstreamer-1.0/libgstsoup.so:gstreamer1.0-plugins-good"
+  "$GST_LIBDIR/gstreamer-1.0/libgstisomp4.so:gstreamer1.0-plugins-good"
+  "$GST_LIBDIR/gstreamer-1.0/libgstlibav.so:gstreamer1.0-libav"
 )
 
 log() { printf '%s\n' "$*" >&2; }

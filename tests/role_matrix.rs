@@ -233,6 +233,9 @@ const ROUTES: &[Route] = &[
     r("POST", "/api/signin/passkey", &[A::Anyone], Fresh::No, |_, _| Body::Json(json!({ "ceremony": "matrix", "credential": {} })))
         .answers(422, "invalid_ceremony"),
     r("GET", "/api/admin/overview", &[A::Admin], Fresh::No, empty),
+    // LL-HLS: open to anyone; a fresh show has no camera, so nothing is packaged yet.
+    r("GET", "/api/shows/{id}/hls/live.m3u8", &[A::Anyone], Fresh::ScheduledShow, empty).answers(404, "hls_not_started"),
+    r("GET", "/api/shows/{id}/hls/{file}", &[A::Anyone], Fresh::ScheduledShow, empty).answers(404, "hls_not_started"),
 ];
 
 const fn r(
@@ -568,6 +571,7 @@ fn concrete_path(template: &str, show: &str, product: &str) -> String {
     };
     path.replace("{product_id}", product)
         .replace("{card}", "pm_matrix")
+        .replace("{file}", "init-1.mp4")
 }
 
 /// Checks one answer against the expectation; returns a description of any mismatch.

@@ -532,6 +532,13 @@ pub fn media_config(config: &Config) -> MediaConfig {
         viewer_queue: config.media_viewer_queue.max(8),
         connect_timeout: Duration::from_secs(config.media_connect_timeout_s.max(1)),
         pli_interval: Duration::from_millis(500),
+        hls: crate::media::HlsConfig {
+            enabled: config.hls,
+            part: Duration::from_millis(config.hls_part_ms.max(100)),
+            segment: Duration::from_secs(config.hls_segment_s.max(1)),
+            max_held: config.hls_max_held,
+            window: Duration::from_secs(config.hls_window_s.max(4)),
+        },
     }
 }
 

@@ -526,6 +526,29 @@ pub struct Config {
     #[arg(long, env = "LIVESALE_MEDIA_CONNECT_TIMEOUT", default_value_t = 20)]
     pub media_connect_timeout_s: u64,
 
+    /// Package each show's on-air program as Low-Latency HLS (`/api/shows/{id}/hls/live.m3u8`)
+    /// for crowds behind a CDN, and prefer H.264 from cameras that offer it (HLS needs H.264).
+    #[arg(long, env = "LIVESALE_HLS", default_value_t = true, action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+    pub hls: bool,
+
+    /// LL-HLS partial segment target, in milliseconds (a player's latency is about three).
+    #[arg(long, env = "LIVESALE_HLS_PART_MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(100..=5000))]
+    pub hls_part_ms: u64,
+
+    /// LL-HLS segment target, in seconds: segments start on a keyframe once this long (the
+    /// packager asks the on-air camera for a keyframe at 1.5 times it).
+    #[arg(long, env = "LIVESALE_HLS_SEGMENT_S", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=30))]
+    pub hls_segment_s: u64,
+
+    /// Blocking LL-HLS requests (`_HLS_msn`, and the hinted next part) this node holds at once;
+    /// beyond it they get 503 `hls_busy` with Retry-After.
+    #[arg(long, env = "LIVESALE_HLS_MAX_HELD", default_value_t = 20_000)]
+    pub hls_max_held: usize,
+
+    /// Seconds of program the live LL-HLS playlist keeps.
+    #[arg(long, env = "LIVESALE_HLS_WINDOW_S", default_value_t = 30, value_parser = clap::value_parser!(u64).range(4..=3600))]
+    pub hls_window_s: u64,
+
     /// How often this node writes its heartbeat to the store, in seconds; the operator's page
     /// lists a node for three of these after its last one.
     #[arg(long, env = "LIVESALE_HEARTBEAT_S", default_value_t = 10)]

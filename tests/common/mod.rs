@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod gst;
 pub mod localstripe;
 pub mod netns;
 pub mod receiver;

@@ -162,6 +162,13 @@ codes! {
     PasskeyRejected = "passkey_rejected",
     PasskeyNotFound = "passkey_not_found",
     PasskeysUnavailable = "passkeys_unavailable",
+    // LL-HLS (issue 16).
+    HlsDisabled = "hls_disabled",
+    HlsNotStarted = "hls_not_started",
+    ProgramNotPackageable = "program_not_packageable",
+    HlsRequestTooFar = "hls_request_too_far",
+    HlsGone = "hls_gone",
+    HlsBusy = "hls_busy",
 }
 
 impl std::fmt::Display for Code {

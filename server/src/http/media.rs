@@ -99,6 +99,34 @@ impl From<MediaError> for ApiError {
             MediaError::Refused(e) => e.into(),
             MediaError::Store(e) => e.into(),
             MediaError::Internal(cause) => ApiError::internal(cause),
+            MediaError::HlsDisabled => {
+                ApiError::not_found(Code::HlsDisabled, "LL-HLS is off on this node")
+            }
+            MediaError::HlsNotStarted => ApiError::not_found(
+                Code::HlsNotStarted,
+                "nothing of this show's program has been packaged yet; try again shortly",
+            )
+            .with_header(header::RETRY_AFTER, HeaderValue::from_static("1")),
+            MediaError::NotPackageable(m) => {
+                ApiError::new(StatusCode::CONFLICT, Code::ProgramNotPackageable, m)
+            }
+            MediaError::HlsTooFar => ApiError::bad_request(
+                Code::HlsRequestTooFar,
+                "_HLS_msn is more than two segments ahead of the playlist",
+            ),
+            MediaError::HlsGone => ApiError::not_found(
+                Code::HlsGone,
+                "this file has rolled out of the live window; reload the playlist",
+            ),
+            MediaError::HlsFileNotFound => {
+                ApiError::not_found(Code::NotFound, "no such file in the live window")
+            }
+            MediaError::HlsBusy => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Code::HlsBusy,
+                "this node holds as many blocking requests as it may; try again shortly",
+            )
+            .with_header(header::RETRY_AFTER, HeaderValue::from_static("1")),
         }
     }
 }
@@ -122,7 +150,7 @@ fn sdp_body(headers: &HeaderMap, body: ApiBytes) -> ApiResult<String> {
         .map_err(|_| ApiError::bad_request(Code::InvalidSdp, "the offer is not UTF-8 text"))
 }
 
-fn cors(headers: &mut HeaderMap) {
+pub(super) fn cors(headers: &mut HeaderMap) {
     headers.insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
         HeaderValue::from_static("*"),
@@ -135,7 +163,7 @@ fn cors(headers: &mut HeaderMap) {
 
 /// 307 to the show's media home (another node), keeping the path and query: WHIP and WHEP
 /// clients follow it, and the session URL they get there is the home's.
-fn redirect(home: &str, uri: &axum::http::Uri) -> Response {
+pub(super) fn redirect(home: &str, uri: &axum::http::Uri) -> Response {
     let path = uri
         .path_and_query()
         .map(|p| p.as_str())
@@ -151,7 +179,7 @@ fn redirect(home: &str, uri: &axum::http::Uri) -> Response {
 
 /// Whether this request was forwarded by another node (then it is answered here, whatever
 /// the lease says, so two nodes that disagree never bounce a request between them).
-fn via(headers: &HeaderMap) -> Via {
+pub(super) fn via(headers: &HeaderMap) -> Via {
     if headers.contains_key(crate::media::FORWARDED_HEADER) {
         Via::Node
     } else {

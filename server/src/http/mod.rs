@@ -10,6 +10,7 @@ mod accounts;
 mod commerce;
 pub mod error;
 pub mod extract;
+mod hls;
 mod identity;
 mod media;
 mod moderation;
@@ -156,6 +157,7 @@ pub fn router(state: AppState) -> Router {
         .merge(payments::router())
         .merge(moderation::router())
         .merge(media::router())
+        .merge(hls::router())
         .merge(qr::router())
         .merge(orders::router())
         .merge(team::router())

@@ -36,6 +36,40 @@ pub enum MediaError {
     Store(#[from] StoreError),
     #[error("internal: {0}")]
     Internal(String),
+    /// LL-HLS is off on this node (`--hls false`).
+    #[error("LL-HLS is off on this node")]
+    HlsDisabled,
+    /// Nothing of the show has been packaged yet (scheduled, or live without a camera).
+    #[error("the program has not started yet")]
+    HlsNotStarted,
+    /// The show's cameras send a codec HLS cannot carry.
+    #[error("{0}")]
+    NotPackageable(String),
+    /// `_HLS_msn` more than two segments ahead of the playlist.
+    #[error("_HLS_msn is more than two segments ahead of the playlist")]
+    HlsTooFar,
+    /// A file the live window no longer holds.
+    #[error("this file has rolled out of the live window")]
+    HlsGone,
+    /// No such file in the live window.
+    #[error("no such file in the live window")]
+    HlsFileNotFound,
+    /// Too many blocking requests held on this node.
+    #[error("too many blocking requests are held on this node")]
+    HlsBusy,
+}
+
+impl From<super::hls::HlsError> for MediaError {
+    fn from(e: super::hls::HlsError) -> Self {
+        use super::hls::HlsError;
+        match e {
+            HlsError::NotStarted => MediaError::HlsNotStarted,
+            HlsError::TooFar => MediaError::HlsTooFar,
+            HlsError::Gone => MediaError::HlsGone,
+            HlsError::NotFound => MediaError::HlsFileNotFound,
+            HlsError::Busy => MediaError::HlsBusy,
+        }
+    }
 }
 
 impl MediaError {

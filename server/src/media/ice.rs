@@ -28,6 +28,8 @@ pub struct MediaConfig {
     pub connect_timeout: Duration,
     /// At most one keyframe request per camera per this interval.
     pub pli_interval: Duration,
+    /// LL-HLS packaging and serving.
+    pub hls: super::hls::HlsConfig,
 }
 
 impl MediaConfig {
@@ -43,6 +45,7 @@ impl MediaConfig {
             viewer_queue: 256,
             connect_timeout: Duration::from_secs(20),
             pli_interval: Duration::from_millis(500),
+            hls: super::hls::HlsConfig::defaults(),
         }
     }
 }

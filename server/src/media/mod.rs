@@ -22,10 +22,13 @@
 //!   packet; [`router`]: the fan-out of a packet into the viewers' bounded queues.
 //! - [`session`], [`whip`], [`whep`]: the peer connections and their tasks ([`peer`] builds
 //!   them; [`forwarder`] rewrites each viewer's RTP; [`codec`] finds keyframes).
+//! - [`hls`]: the program packaged as LL-HLS (fed like one more program viewer), and the
+//!   files and playlists [`Media::hls_playlist`] and [`Media::hls_file`] serve.
 
 pub mod codec;
 pub mod error;
 pub mod forwarder;
+pub mod hls;
 pub mod home;
 pub mod ice;
 pub mod offer;
@@ -50,6 +53,7 @@ use crate::hub::Hub;
 use crate::store::{SharedStore, StoreError};
 
 pub use error::MediaError;
+pub use hls::{Block, FileKind, HlsConfig};
 pub use home::{FORWARDED_HEADER, Home, Reply, Via};
 pub use ice::{IceServer, MediaConfig};
 pub use peer::KeyframeRequests;
@@ -82,6 +86,8 @@ pub struct Media {
     clock: SharedClock,
     /// The monotonic epoch of RTP timing and switch latencies.
     epoch: Instant,
+    /// The shows packaged as LL-HLS on this node.
+    hls: Arc<hls::Hls>,
     me: Weak<Media>,
 }
 
@@ -96,6 +102,8 @@ impl Media {
         clock: SharedClock,
     ) -> Arc<Media> {
         let ports = peer::PortPool::new(config.udp_ports);
+        let epoch = Instant::now();
+        let hls = hls::Hls::new(config.hls, epoch);
         let media = Arc::new_cyclic(|me| Media {
             config,
             hub,
@@ -103,7 +111,8 @@ impl Media {
             registry: Registry::new(),
             ports,
             clock,
-            epoch: Instant::now(),
+            epoch,
+            hls,
             me: me.clone(),
         });
         tokio::spawn(renew_homes(Arc::downgrade(&media)));
@@ -253,6 +262,72 @@ impl Media {
         camera
     }
 
+    /// The show's LL-HLS media playlist; with `block` (`_HLS_msn`/`_HLS_part`), once it holds
+    /// that part (or, after about three target durations, as it is).
+    pub async fn hls_playlist(
+        &self,
+        show: &Show,
+        block: Option<Block>,
+        via: Via,
+    ) -> Result<Reply<bytes::Bytes>, MediaError> {
+        if let Some(home) = self.hls_home(show, via).await? {
+            return Ok(Reply::AtHome(home));
+        }
+        let ended = show.status == ShowStatus::Ended;
+        Ok(Reply::Here(self.hls.playlist(show.id, ended, block).await?))
+    }
+
+    /// A file of the show's LL-HLS window (`init-{V}.mp4`, `seg-{MSN}.m4s`,
+    /// `part-{MSN}.{P}.m4s`) and its kind; the hinted next part is waited for.
+    pub async fn hls_file(
+        &self,
+        show: &Show,
+        name: &str,
+        via: Via,
+    ) -> Result<Reply<bytes::Bytes>, MediaError> {
+        let file = hls::FileName::parse(name).ok_or(MediaError::HlsFileNotFound)?;
+        if let Some(home) = self.hls_home(show, via).await? {
+            return Ok(Reply::AtHome(home));
+        }
+        Ok(Reply::Here(self.hls.file(show.id, file).await?))
+    }
+
+    /// The kind of an HLS file name (for metrics), if it is one.
+    pub fn hls_file_kind(name: &str) -> Option<FileKind> {
+        hls::FileName::parse(name).map(|f| match f {
+            hls::FileName::Init(_) => FileKind::Init,
+            hls::FileName::Segment(_) => FileKind::Segment,
+            hls::FileName::Part(..) => FileKind::Part,
+        })
+    }
+
+    /// The LL-HLS settings (for the HTTP side's cache lifetimes).
+    pub fn hls_config(&self) -> &HlsConfig {
+        &self.hls.config
+    }
+
+    /// Where the show's LL-HLS program is: here (`None`), another node (its URL), or nowhere
+    /// yet (why).
+    async fn hls_home(&self, show: &Show, via: Via) -> Result<Option<String>, MediaError> {
+        if !self.hls.config.enabled {
+            return Err(MediaError::HlsDisabled);
+        }
+        if self.hls.has(show.id) {
+            return Ok(None);
+        }
+        if let Some(home) = self.home_elsewhere(show.id, via, false).await? {
+            return Ok(Some(home));
+        }
+        let codec = self.registry.existing(show.id).and_then(|s| s.codec());
+        match codec {
+            Some(c) if c != codec::Codec::H264 => Err(MediaError::NotPackageable(format!(
+                "HLS needs H.264; this show's cameras send {}",
+                c.name()
+            ))),
+            _ => Err(MediaError::HlsNotStarted),
+        }
+    }
+
     /// WHEP sessions on this node.
     pub fn viewer_count(&self) -> usize {
         self.registry.viewer_count()
@@ -324,7 +399,8 @@ impl Media {
     /// The show's media on this node, created if needed, held while a request works on it.
     fn keep_alive(&self, show: &Show) -> KeepAlive {
         self.registry.keep_alive(show.id, || {
-            ShowMedia::new(show.clone(), self.hub.clone(), self.epoch)
+            let hls = self.hls.config.enabled.then(|| self.hls.clone());
+            ShowMedia::new(show.clone(), self.hub.clone(), self.epoch, hls)
         })
     }
 
@@ -345,7 +421,7 @@ impl Media {
         let offer = Offer::check(offer, Side::Camera)?;
         let show_media = self.keep_alive(show);
         // The show's video codec is the first camera's; later cameras must match it.
-        let family = offer.camera_codec(show_media.codec())?;
+        let family = offer.camera_codec(show_media.codec(), self.hls.config.enabled)?;
         let (key, session) = self.new_session();
         let camera = publisher.camera_id.clone();
         let start = whip::PublisherStart {

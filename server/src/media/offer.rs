@@ -62,8 +62,13 @@ impl Offer {
     }
 
     /// A camera's video codec: the show's (which it must offer), or, for the show's first
-    /// camera, the first it offers. `None` without video.
-    pub fn camera_codec(&self, show: Option<Codec>) -> Result<Option<Codec>, MediaError> {
+    /// camera, H.264 when it offers it and `prefer_h264` (LL-HLS is on: HLS needs H.264),
+    /// else the first it offers. `None` without video.
+    pub fn camera_codec(
+        &self,
+        show: Option<Codec>,
+        prefer_h264: bool,
+    ) -> Result<Option<Codec>, MediaError> {
         let family = match &self.video {
             None => None,
             Some(offered) => Some(match show {
@@ -76,6 +81,7 @@ impl Offer {
                         c.name()
                     )));
                 }
+                None if prefer_h264 && offered.contains(&Codec::H264) => Codec::H264,
                 None => *offered
                     .first()
                     .ok_or_else(|| MediaError::CodecMismatch(NO_VIDEO_CODEC.into()))?,
@@ -240,18 +246,22 @@ mod tests {
     #[test]
     fn the_first_camera_picks_the_show_codec_and_later_ones_must_offer_it() {
         let both = Offer::check(&offer("sendonly", &format!("{VP8}{H264}")), Side::Camera).unwrap();
-        assert_eq!(both.camera_codec(None).unwrap(), Some(Codec::Vp8));
+        assert_eq!(both.camera_codec(None, false).unwrap(), Some(Codec::Vp8));
+        // With LL-HLS on, H.264 wins whatever the offer's order.
+        assert_eq!(both.camera_codec(None, true).unwrap(), Some(Codec::H264));
+        let vp8_only = Offer::check(&offer("sendonly", VP8), Side::Camera).unwrap();
+        assert_eq!(vp8_only.camera_codec(None, true).unwrap(), Some(Codec::Vp8));
         assert_eq!(
-            both.camera_codec(Some(Codec::H264)).unwrap(),
+            both.camera_codec(Some(Codec::H264), false).unwrap(),
             Some(Codec::H264)
         );
         let vp8 = Offer::check(&offer("sendonly", VP8), Side::Camera).unwrap();
         assert_eq!(
-            refusal(vp8.camera_codec(Some(Codec::H264))),
+            refusal(vp8.camera_codec(Some(Codec::H264), false)),
             "this show's cameras send H264; this camera offers VP8. Configure it for H264"
         );
         let neither = Offer::check(&offer("sendonly", ""), Side::Camera).unwrap();
-        assert_eq!(refusal(neither.camera_codec(None)), NO_VIDEO_CODEC);
+        assert_eq!(refusal(neither.camera_codec(None, false)), NO_VIDEO_CODEC);
     }
 
     #[test]
@@ -281,7 +291,7 @@ mod tests {
         let pcmu = offer("sendonly", VP8).replace("opus/48000/2", "PCMU/8000");
         let camera = Offer::check(&pcmu, Side::Camera).unwrap();
         assert_eq!(
-            refusal(camera.camera_codec(None)),
+            refusal(camera.camera_codec(None, false)),
             "the audio section does not offer Opus"
         );
         let player = Offer::check(&pcmu.replace("sendonly", "recvonly"), Side::Player).unwrap();

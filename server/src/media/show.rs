@@ -1,9 +1,10 @@
 //! One show's media on this node ([`ShowMedia`]): its cameras and viewers, the program (what
 //! is on air, a pure [`Program`] applied here under one lock), the views `GET /cameras`
 //! reports, and the routing decision for each camera packet before the [`router`] fans it
-//! out. One task per show announces program changes in the room, in order: a switch to a
-//! camera is announced when the picture cuts to it (its keyframe arrived), so the
-//! `program.changed` frame's `pts` is the cut's time on the server's clock (docs/protocol.md).
+//! out (to the viewers, and to the show's LL-HLS packager when the program is H.264). One task
+//! per show announces program changes in the room, in order: a switch to a camera is announced
+//! when the picture cuts to it (its keyframe arrived), so the `program.changed` frame's `pts`
+//! is the cut's time on the server's clock (docs/protocol.md).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,6 +15,7 @@ use tokio::sync::mpsc;
 use super::MediaError;
 use super::codec::Codec;
 use super::forwarder::SourceKey;
+use super::hls::Hls;
 use super::program::{Cam, Effect, Program};
 use super::router::{self, Item, Routing, Source, ViewerLink, Watch};
 use crate::domain::media_ids::CameraId;
@@ -101,6 +103,8 @@ struct ShowState {
     /// a break, makes every program viewer re-anchor on it.
     video_live: Option<SourceKey>,
     audio_live: Option<SourceKey>,
+    /// The LL-HLS packager's queue, fed like a program viewer's.
+    packager: Option<ViewerLink>,
 }
 
 impl ShowState {
@@ -117,6 +121,11 @@ impl ShowState {
 
     fn camera(&self, id: &str) -> Option<&CameraEntry> {
         self.cameras.iter().find(|c| c.id == *id)
+    }
+
+    /// The show's video is H.264 (the only one HLS carries).
+    fn h264(&self) -> bool {
+        self.cameras.iter().find_map(|c| c.family) == Some(Codec::H264)
     }
 
     /// Whether a packet of `source` is on air, and whether it (re)starts the program's
@@ -165,6 +174,8 @@ pub struct ShowMedia {
     /// The node's monotonic epoch: RTP timing and switch latencies count from it.
     epoch: Instant,
     labels: ShowMetrics,
+    /// This node's LL-HLS packaging, when it is on.
+    hls: Option<Arc<Hls>>,
 }
 
 struct ShowMetrics {
@@ -251,7 +262,7 @@ async fn announce_program(hub: &Hub, show: &Show, camera: Option<String>) {
 }
 
 impl ShowMedia {
-    pub fn new(show: Show, hub: Arc<Hub>, epoch: Instant) -> Arc<ShowMedia> {
+    pub fn new(show: Show, hub: Arc<Hub>, epoch: Instant, hls: Option<Arc<Hls>>) -> Arc<ShowMedia> {
         let (announce, rx) = mpsc::unbounded_channel::<Announcement>();
         let labels = ShowMetrics::new(&show);
         tokio::spawn(announce_programs(hub, show.clone(), rx));
@@ -262,6 +273,7 @@ impl ShowMedia {
             announce,
             epoch,
             labels,
+            hls,
         })
     }
 
@@ -479,6 +491,35 @@ impl ShowMedia {
         self.lock().program.chosen().map(CameraId::new)
     }
 
+    /// Hands an on-air packet to the show's LL-HLS packager (started on the first one), like
+    /// to a program viewer: a full queue is a gap that waits for the next keyframe.
+    fn package(
+        &self,
+        state: &mut ShowState,
+        hls: &Hls,
+        source: &Arc<Source>,
+        packet: &rtc::rtp::Packet,
+        routing: Routing,
+    ) {
+        if !state.h264() {
+            return;
+        }
+        if state.packager.as_ref().is_none_or(|l| l.tx.is_closed()) {
+            state.packager = hls
+                .feed(self.show.id)
+                .map(|tx| ViewerLink::new(0, Watch::Program, tx));
+        }
+        if let Some(link) = state.packager.as_mut() {
+            router::fan_out(
+                std::slice::from_mut(link),
+                source,
+                packet,
+                routing,
+                hls.queue_drops(),
+            );
+        }
+    }
+
     /// Routes one packet of a camera's track to the viewers that want it. Never waits.
     pub fn route(&self, source: &Arc<Source>, mut packet: rtc::rtp::Packet) {
         if packet.payload.is_empty() {
@@ -510,6 +551,9 @@ impl ShowMedia {
         if router::fan_out(&mut state.viewers, source, &packet, routing, drops) {
             state.viewers.retain(|v| !v.tx.is_closed());
             self.labels.viewers.set(state.viewers.len() as f64);
+        }
+        if on_program && let Some(hls) = &self.hls {
+            self.package(&mut state, hls, source, &packet, routing);
         }
         if !effects.is_empty() {
             self.apply(&state, effects);
@@ -554,7 +598,7 @@ mod tests {
             Timestamp::default(),
         )
         .unwrap();
-        ShowMedia::new(show, hub, Instant::now())
+        ShowMedia::new(show, hub, Instant::now(), None)
     }
 
     fn camera(id: &str, key: u64) -> CameraEntry {

@@ -240,7 +240,12 @@ fn self_signed_serves_https_and_wss_and_prints_links_and_a_qr_code() {
     let camera = banner_value(&banner, "Camera (phone):");
     let viewer = banner_value(&banner, "Viewer:");
     let studio = banner_value(&banner, "Studio (creator):");
-    for link in [&camera, &viewer, &studio] {
+    let hls = banner_value(&banner, "HLS playlist:");
+    assert_eq!(
+        banner_value(&banner, "Viewer (LL-HLS):"),
+        format!("{viewer}?hls=1")
+    );
+    for link in [&camera, &viewer, &studio, &hls] {
         assert!(link.starts_with(&format!("{base}/")), "{link} in\n{banner}");
     }
     let fingerprint = banner_value(&banner, "SHA-256 fingerprint:");
@@ -268,6 +273,12 @@ fn self_signed_serves_https_and_wss_and_prints_links_and_a_qr_code() {
 
         // A client that trusts the certificate verifies it by address and by name.
         let client = trusting(&der);
+        // The playlist link names the demo show's program: not packaged before a camera is on
+        // air (a wrong show would be show_not_found).
+        let answer = client.get(&hls).send().await.unwrap();
+        assert_eq!(answer.status(), 404);
+        let problem: Value = answer.json().await.unwrap();
+        assert_eq!(problem["code"], "hls_not_started", "{problem}");
         let port = base.rsplit(':').next().unwrap();
         for url in [
             format!("{base}/healthz"),

@@ -62,6 +62,8 @@ pub struct Links {
     pub moderator: String,
     /// The demo creator's sign-in link (`…/signin#token=…`).
     pub signin: String,
+    /// The program's LL-HLS playlist, when `--hls` is on (any HLS player opens it).
+    pub hls: Option<String>,
 }
 
 pub struct App {
@@ -383,6 +385,10 @@ async fn demo_links(
         studio: format!("{base}/studio/{}#token={creator}", show.id),
         signin: state.accounts.signin_url(&creator),
         viewer: format!("{base}/s/{}", show.id),
+        hls: state
+            .config
+            .hls
+            .then(|| format!("{base}/api/shows/{}/hls/live.m3u8", show.id)),
         camera: http::invite_url(base, &camera, &state.signer.mint(&camera, now, invite_ttl)),
         moderator: http::invite_url(
             base,

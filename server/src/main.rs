@@ -84,6 +84,7 @@ fn print_banner(app: &App, bound: std::net::SocketAddr) {
             camera,
             moderator,
             signin,
+            hls,
         }) => {
             let how = if *seeded_now { "seeded" } else { "existing" };
             out.push_str(&format!(
@@ -94,6 +95,14 @@ fn print_banner(app: &App, bound: std::net::SocketAddr) {
                  \n    Camera (phone):    {camera}\
                  \n    Moderator desk:    {moderator}\n"
             ));
+            if let Some(hls) = hls {
+                // The same program for crowds: the viewer page with LL-HLS, and the playlist
+                // itself for any HLS player (ffplay, VLC, Safari).
+                out.push_str(&format!(
+                    "\n    Viewer (LL-HLS):   {viewer}?hls=1\
+                     \n    HLS playlist:      {hls}\n"
+                ));
+            }
         }
         None => out.push_str("\n  No demo show (--no-demo, or the store already has data).\n"),
     }

@@ -653,11 +653,18 @@ async fn scenario() {
     for gone in [format!("seg-{oldest}.m4s"), format!("part-{oldest}.0.m4s")] {
         let resp = hls.get(&gone).await;
         assert_eq!(resp.status(), 404, "{gone}\n{}", old.text);
+        // Final, so a cache keeps it; any other problem is not cached.
+        let cache = resp.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(cache.starts_with("public, max-age="), "{gone}: {cache}");
         let body: Value = resp.json().await.expect("problem");
         assert_eq!(body["code"], "hls_gone", "{gone}");
     }
     let resp = hls.get("nonsense.txt").await;
     assert_eq!(resp.status(), 404);
+    assert_eq!(resp.headers()["cache-control"], "no-store");
 
     // The bound on held requests; a client that leaves gives its hold back.
     let far = old.hint.expect("hint").0 + 2;

@@ -17,7 +17,7 @@ use super::error::{ApiError, Problem};
 use super::extract::{ApiPath, ApiQuery};
 use super::media::{cors, redirect, via};
 use crate::domain::{Code, ShowId};
-use crate::media::{Block, FileKind, Media, Reply};
+use crate::media::{Block, FileKind, Media, MediaError, Reply};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -52,12 +52,25 @@ fn count(kind: FileKind) {
 
 /// A problem with the CORS header (players on any origin read the `code`), never cached.
 fn problem(e: ApiError) -> Response {
+    problem_cached(e, "no-store")
+}
+
+fn problem_cached(e: ApiError, cache: &str) -> Response {
     let mut response = e.into_response();
     cors(response.headers_mut());
+    if let Ok(v) = HeaderValue::from_str(cache) {
+        response.headers_mut().insert(header::CACHE_CONTROL, v);
+    }
     response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+}
+
+/// How long a blocking playlist answer, or the final 404 of a file that will never be served
+/// (`hls_gone`), may be cached: six target durations.
+fn settled_cache(state: &AppState) -> String {
+    format!(
+        "public, max-age={}",
+        state.media.hls_config().target_duration_s() * 6
+    )
 }
 
 /// The show's LL-HLS media playlist (RFC 8216bis): one rendition, H.264 video (track 1) and,
@@ -104,9 +117,8 @@ async fn playlist(
         Ok(Reply::AtHome(home)) => return redirect(&home, &uri),
         Err(e) => return problem(e.into()),
     };
-    let target = state.media.hls_config().target_duration_s();
     let cache = if block.is_some() {
-        format!("public, max-age={}", target * 6)
+        settled_cache(&state)
     } else {
         "public, max-age=1".to_string()
     };
@@ -150,6 +162,11 @@ async fn file(
     let body = match state.media.hls_file(&show, &name, via(&headers)).await {
         Ok(Reply::Here(body)) => body,
         Ok(Reply::AtHome(home)) => return redirect(&home, &uri),
+        // Final: names are never reused (numbering starts from the clock), so a cache may keep
+        // it, and a crowd asking for a hinted part that was never made does not reach us.
+        Err(MediaError::HlsGone) => {
+            return problem_cached(MediaError::HlsGone.into(), &settled_cache(&state));
+        }
         Err(e) => return problem(e.into()),
     };
     let content_type = if kind == FileKind::Init {

@@ -116,7 +116,7 @@ impl From<MediaError> for ApiError {
             ),
             MediaError::HlsGone => ApiError::not_found(
                 Code::HlsGone,
-                "this file has rolled out of the live window; reload the playlist",
+                "this file is not in the live window and never will be (it rolled out, or was the hinted part of a segment that ended early); reload the playlist",
             ),
             MediaError::HlsFileNotFound => {
                 ApiError::not_found(Code::NotFound, "no such file in the live window")

@@ -48,7 +48,9 @@ pub enum Lookup {
     Ready(Bytes),
     /// The next part (the preload hint) or its segment: not there yet, soon.
     Soon,
-    /// Rolled out of the window.
+    /// Rolled out of the window, or never to be made: a part past the end of a segment that
+    /// is complete (the preload hint of a segment that then ended on a keyframe). A cache may
+    /// keep this answer: the name will never be served.
     Gone,
     /// No such file (never was, or too far ahead).
     Missing,
@@ -283,7 +285,8 @@ impl Window {
                 Some(seg) if seg.parts_dropped => Lookup::Gone,
                 Some(seg) => match seg.parts.get(index as usize) {
                     Some(p) => Lookup::Ready(p.bytes.clone()),
-                    None if seg.done.is_none() && index as usize == seg.parts.len() => Lookup::Soon,
+                    None if seg.done.is_some() => Lookup::Gone,
+                    None if index as usize == seg.parts.len() => Lookup::Soon,
                     None => Lookup::Missing,
                 },
                 None => self.absent(msn, index),
@@ -512,6 +515,29 @@ mod tests {
         assert!(t.contains("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-8.0.m4s\""));
         assert_eq!(w.file(FileName::Part(8, 0)), Lookup::Soon);
         assert_eq!(w.file(FileName::Part(8, 1)), Lookup::Missing);
+    }
+
+    /// The hint names the open segment's next part; when the segment then ends on a keyframe
+    /// that part is never made, and saying so is final (caches may keep it), while a part
+    /// beyond the hint of an open segment may still come.
+    #[test]
+    fn a_hinted_part_of_a_segment_that_ended_is_gone_for_good() {
+        let mut w = Window::new(settings());
+        w.apply(vec![Event::Init {
+            version: 1,
+            bytes: Bytes::from_static(b"a"),
+        }]);
+        w.apply(vec![start(0, false, 1), part(0, 0), part(0, 1)]);
+        assert!(text(&w).contains("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-0.2.m4s\""));
+        assert_eq!(w.file(FileName::Part(0, 2)), Lookup::Soon);
+        assert_eq!(w.file(FileName::Part(0, 3)), Lookup::Missing);
+        w.apply(vec![Event::SegmentEnd {
+            msn: 0,
+            duration: 1.0,
+        }]);
+        assert_eq!(w.file(FileName::Part(0, 2)), Lookup::Gone);
+        assert_eq!(w.file(FileName::Part(0, 3)), Lookup::Gone);
+        assert!(matches!(w.file(FileName::Part(0, 1)), Lookup::Ready(_)));
     }
 
     #[test]

@@ -59,6 +59,9 @@ PREREQS=(
   "unshare:util-linux"
   "ip:iproute2"
   "docker-compose:docker-compose"
+  # LL-HLS through a real cache (tests/hls_cache.rs, scripts/bench/hls.sh): Debian's nginx, run
+  # as the current user in a private prefix.
+  "nginx:nginx"
   # Media tests: Chromium publishes and plays over WHIP/WHEP (tests/media_browser.rs) ...
   "chromium:chromium"
   "node:nodejs"

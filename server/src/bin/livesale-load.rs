@@ -9,6 +9,8 @@
 //! livesale-load checkout --show ID --product ID --buyers 10000 --fire-window-ms 1000
 //! livesale-load media    --admin-token T --viewers 300 --video-kbps 1500 \
 //!                        --stall-fraction 0.25 --server-pid PID
+//! livesale-load hls      --url http://127.0.0.1:8090 --origin-url http://127.0.0.1:8080 \
+//!                        --show ID --clients 2000 --duration-s 20 --server-pid PID
 //! livesale-load merge    p0.json p1.json …
 //! ```
 //!
@@ -61,7 +63,11 @@ enum Command {
     /// One camera publishes a synthetic feed over WHIP, N webrtc-rs viewers watch it over
     /// WHEP; report loss, latency, and the server's CPU per forwarded packet and memory.
     Media(load::media::MediaArgs),
-    /// Merge the JSON summaries of several fanout processes into one report.
+    /// N LL-HLS clients follow a show's live playlist like hls.js (blocking reloads, preload
+    /// hints), usually through a cache; report parts got, requests reaching the origin per
+    /// part, blocking-reload latency and CPU.
+    Hls(load::hls::HlsArgs),
+    /// Merge the JSON summaries of several fanout (or hls) processes into one report.
     Merge {
         /// Files holding one summary each (the JSON line a process printed).
         files: Vec<std::path::PathBuf>,
@@ -141,8 +147,22 @@ fn main() -> std::process::ExitCode {
                 print!("{}", summary.table());
                 emit(&summary, json_out.as_deref())
             }
+            Command::Hls(args) => {
+                // Each client may hold two connections (a blocking reload and a part).
+                let need = args.clients as u64 * 2 + 64;
+                if soft < need {
+                    return Err(format!(
+                        "{} clients need about {need} open files but the limit is {soft} (hard {hard})",
+                        args.clients
+                    ));
+                }
+                let json_out = args.json_out.clone();
+                let summary = load::hls::run(args).await?;
+                print!("{}", summary.table());
+                emit(&summary, json_out.as_deref())
+            }
             Command::Merge { files, label } => {
-                let mut parts = Vec::new();
+                let mut lines = Vec::new();
                 for f in &files {
                     let text = std::fs::read_to_string(f)
                         .map_err(|e| format!("cannot read {}: {e}", f.display()))?;
@@ -151,12 +171,31 @@ fn main() -> std::process::ExitCode {
                         .rev()
                         .find(|l| l.trim_start().starts_with('{'))
                         .ok_or_else(|| format!("{} holds no JSON summary", f.display()))?;
-                    let part: load::report::Fanout = serde_json::from_str(line)
-                        .map_err(|e| format!("{}: {e}", f.display()))?;
-                    parts.push(part);
+                    lines.push((f.display().to_string(), line.to_string()));
                 }
-                if parts.is_empty() {
+                if lines.is_empty() {
                     return Err("merge needs at least one summary file".into());
+                }
+                let hls = lines[0].1.contains("\"kind\":\"hls\"");
+                if hls {
+                    let mut parts = Vec::new();
+                    for (f, line) in &lines {
+                        let part: load::hls::HlsReport =
+                            serde_json::from_str(line).map_err(|e| format!("{f}: {e}"))?;
+                        parts.push(part);
+                    }
+                    let mut merged = load::hls::HlsReport::merge(&parts);
+                    if let Some(label) = label {
+                        merged.label = label;
+                    }
+                    print!("{}", merged.table());
+                    return emit(&merged, None);
+                }
+                let mut parts = Vec::new();
+                for (f, line) in &lines {
+                    let part: load::report::Fanout =
+                        serde_json::from_str(line).map_err(|e| format!("{f}: {e}"))?;
+                    parts.push(part);
                 }
                 let mut merged = load::report::Fanout::merge(&parts);
                 if let Some(label) = label {

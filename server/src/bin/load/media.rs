@@ -863,7 +863,12 @@ fn on_packet(
 
 /// Sums the samples of `metric` in a Prometheus text exposition, by the value of `label`
 /// (all samples under "" when `label` is empty), keeping those whose labels contain `filter`.
-fn prometheus_sum(text: &str, metric: &str, label: &str, filter: &str) -> BTreeMap<String, f64> {
+pub fn prometheus_sum(
+    text: &str,
+    metric: &str,
+    label: &str,
+    filter: &str,
+) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
     for line in text.lines() {
         let Some(rest) = line.strip_prefix(metric) else {

@@ -270,11 +270,21 @@ if (opts.scenario === 'play') {
     await sleep(4000);
     return page.evaluate(() => window.livesale.video.behind_s);
   });
-  // A viewer ~3 s behind, as one is after a short stall: the picture stops for 1.2 s and goes
-  // on where it was (hls.js then closes the gap slowly, at most 10 % faster than live).
-  result.behind_before_events_s = await step('a short stall puts the viewer ~3 s behind', async () => {
+  // The latency a viewer has at its own pace (the judged figure: p50 ≤ 3 s, p95 ≤ 4 s), from
+  // each presented frame's EXT-X-PROGRAM-DATE-TIME time to the moment it was presented.
+  result.latency_pdt_ms = await step('the latency at the player\'s own pace', async () => {
+    const from = Date.now();
+    await sleep(6000);
+    const frames = await page.evaluate(() => window.__probe.frames.slice());
+    const own = frames.filter((f) => f.t >= from && typeof f.pdt === 'number').map((f) => f.t - f.pdt);
+    return { p50: quantile(own, 0.5), p95: quantile(own, 0.95), n: own.length };
+  });
+  // A viewer ~3 s behind, as one is after a stall: the picture stops for 2.2 s and goes on where
+  // it was (hls.js then closes the gap slowly, at most 10 % faster than live; the page jumps to
+  // live only past 3 s beyond its target).
+  result.behind_before_events_s = await step('a stall puts the viewer ~3 s behind', async () => {
     await page.evaluate(() => document.querySelector('#program').pause());
-    await sleep(1200);
+    await sleep(2200);
     await page.evaluate(() => document.querySelector('#program').play());
     await sleep(1500);
     return page.evaluate(() => window.livesale.video.behind_s);
@@ -427,11 +437,11 @@ if (opts.scenario === 'play') {
   result.part_ms = partMs;
   const pdtLatency = playing.filter((f) => typeof f.pdt === 'number').map((f) => f.t - f.pdt);
   const glass = playing.filter((f) => typeof f.pic === 'number').map((f) => f.t - f.pic);
-  result.latency_pdt_ms = { p50: quantile(pdtLatency, 0.5), p95: quantile(pdtLatency, 0.95), n: pdtLatency.length };
-  result.latency_capture_ms = { p50: quantile(glass, 0.5), p95: quantile(glass, 0.95), n: glass.length };
+  result.latency_after_stall_pdt_ms = { p50: quantile(pdtLatency, 0.5), p95: quantile(pdtLatency, 0.95), n: pdtLatency.length };
+  result.latency_after_stall_capture_ms = { p50: quantile(glass, 0.5), p95: quantile(glass, 0.95), n: glass.length };
   result.colours = stats(playing.map((f) => (f.colour === 'red' || f.colour === 'blue' ? 1 : 0)));
   result.catch_ups = probe.stats;
-  log(`latency from PDT to display: ${JSON.stringify(result.latency_pdt_ms)}; from capture: ${JSON.stringify(result.latency_capture_ms)}; max frame gap ${result.max_gap_ms} ms`);
+  log(`latency from PDT to display at the player's pace: ${JSON.stringify(result.latency_pdt_ms)}; after the stall: ${JSON.stringify(result.latency_after_stall_pdt_ms)}, from capture ${JSON.stringify(result.latency_after_stall_capture_ms)}; behind live at the events: ${JSON.stringify(result.behind_at_events_s)} s; max frame gap ${result.max_gap_ms} ms`);
 } else {
   throw new Error(`unknown --scenario ${opts.scenario}`);
 }

@@ -440,8 +440,8 @@ test('the viewer page chooses its playback, and says LL-HLS problems in words', 
   assert.equal(hls.behindSeconds(10_000, 7_000), 3);
   assert.equal(hls.behindSeconds(10_000, 12_000), 0, 'never ahead of live');
   assert.equal(hls.behindSeconds(10_000, null), null);
-  assert.equal(hls.shouldCatchUp(3.0, 1.5), false);
-  assert.equal(hls.shouldCatchUp(3.1, 1.5), true);
+  assert.equal(hls.shouldCatchUp(4.5, 1.5), false);
+  assert.equal(hls.shouldCatchUp(4.6, 1.5), true);
   assert.equal(hls.shouldCatchUp(undefined, 1.5), false);
 });
 

@@ -8,8 +8,13 @@
 // player stays near live: past `CATCH_UP_S` behind its target latency it jumps to the live
 // edge (hls.js also plays slightly faster to close smaller gaps).
 
-/** Seconds behind the target latency after which the player jumps to the live edge. */
-export const CATCH_UP_S = 1.5;
+/**
+ * Seconds behind the target latency after which the player jumps to the live edge. Less than
+ * this, hls.js closes the gap by playing up to 10 % faster (no skipped picture: a viewer a few
+ * seconds behind still sees every pin and cut, in step); more (a tab that was in the
+ * background, a long stall), a jump is better than minutes of fast playback.
+ */
+export const CATCH_UP_S = 3;
 
 /**
  * How the page starts: `hls` when the viewer asked (`?hls=1`) or the server says so

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use common::gst::{plugin_path, repo, require_gstreamer};
 use common::server::{Backend, TestServer, s};
 use serde_json::{Value, json};
 
@@ -24,22 +25,8 @@ const WINDOW_S: u64 = 8;
 /// Origin requests per part at 200 clients may be at most this much more than at 10.
 const RATIO_BOUND: f64 = 1.2;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// GST_PLUGIN_PATH for the camera: the caller's, then the folder scripts/test.sh builds into.
-fn plugin_path() -> String {
-    let built = repo().join("target/gst-plugins");
-    match std::env::var("GST_PLUGIN_PATH") {
-        Ok(p) if !p.is_empty() => format!("{p}:{}", built.display()),
-        _ => built.display().to_string(),
-    }
-}
-
-const FIX: &str = "run scripts/test.sh (or `scripts/test.sh --setup`): it installs nginx and \
-                   GStreamer (x264enc is in gstreamer1.0-plugins-ugly) from Debian and builds \
-                   gst-plugin-webrtchttp into target/gst-plugins";
+const FIX: &str = "run scripts/test.sh (or `scripts/test.sh --setup`): it installs nginx from \
+                   Debian";
 
 /// Fails (never skips) with the fix when a prerequisite is missing.
 fn require_prerequisites() {
@@ -48,33 +35,7 @@ fn require_prerequisites() {
         matches!(&out, Ok(o) if o.status.success()),
         "nginx does not run ({out:?}): {FIX}"
     );
-    let out = std::process::Command::new("/usr/bin/python3")
-        .args([
-            "-c",
-            "import gi; gi.require_version('Gst', '1.0'); from gi.repository import Gst",
-        ])
-        .output();
-    assert!(
-        matches!(&out, Ok(o) if o.status.success()),
-        "/usr/bin/python3 cannot import GStreamer (python3-gi): {out:?}\n{FIX}"
-    );
-    for element in [
-        "videotestsrc",
-        "x264enc",
-        "rtph264pay",
-        "whipsink",
-        "webrtcbin",
-    ] {
-        let out = std::process::Command::new("gst-inspect-1.0")
-            .arg(element)
-            .env("GST_PLUGIN_PATH", plugin_path())
-            .output();
-        assert!(
-            matches!(&out, Ok(o) if o.status.success()),
-            "gst-inspect-1.0 finds no {element} (GST_PLUGIN_PATH={}): {FIX}",
-            plugin_path()
-        );
-    }
+    require_gstreamer(&["videotestsrc", "x264enc", "rtph264pay", "whipsink", "webrtcbin"]);
 }
 
 /// A child process in its own process group, killed with its group when dropped.

@@ -99,15 +99,20 @@ export function programVideo({ showId, S, video, unmute, badge, watchKey, render
     stats.mode = 'hls';
     stats.reason = reason;
     clearInterval(noMedia);
-    if (keeper) {
-      const k = keeper;
-      keeper = null;
-      k.stop();
-    }
+    stopWebrtc();
     video.srcObject = null;
     S.playing = false;
     render();
     if (started) startHls();
+  }
+
+  /** Ends the WebRTC player, if it runs. */
+  function stopWebrtc() {
+    if (!keeper) return;
+    const k = keeper;
+    keeper = null;
+    k.stop();
+    video.srcObject = null;
   }
 
   function startHls() {
@@ -144,12 +149,7 @@ export function programVideo({ showId, S, video, unmute, badge, watchKey, render
       hls.stop();
       hls = null;
     }
-    if (keeper) {
-      const k = keeper;
-      keeper = null;
-      k.stop();
-      video.srcObject = null;
-    }
+    stopWebrtc();
     S.playing = false;
     S.videoWords = null;
   }

@@ -39,7 +39,7 @@ while (($# > 0)); do
     --no-memory) MEMORY=0 ;;
     --server-cpus) SERVER_CPUS=$2; shift ;;
     -h | --help)
-      sed -n '2,/^BENCH_NAME=/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+      usage
       exit 0
       ;;
     *) die "unknown argument '$1' (see --help)" ;;

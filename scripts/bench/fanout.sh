@@ -52,7 +52,7 @@ while (($# > 0)); do
     --duration) DURATION=$2; shift ;;
     --only) ONLY=$2; shift ;;
     -h | --help)
-      sed -n '2,/^BENCH_NAME=/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+      usage
       exit 0
       ;;
     *) die "unknown argument '$1' (see --help)" ;;

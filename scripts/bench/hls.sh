@@ -51,7 +51,7 @@ while (($# > 0)); do
     --webrtc-viewers) WEBRTC=$2; shift ;;
     --video-kbps) VIDEO_KBPS=$2; shift ;;
     -h | --help)
-      sed -n '2,/^BENCH_NAME=/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+      usage
       exit 0
       ;;
     *) die "unknown argument '$1' (see --help)" ;;

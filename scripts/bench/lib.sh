@@ -12,6 +12,8 @@ SERVER_BIN="$BENCH_ROOT/target/release/livesale"
 log() { printf '%s\n' "$*" >&2; }
 die() { log "$BENCH_NAME: error: $*"; exit 1; }
 now_ms() { date +%s%3N; }
+# The calling script's header comment (up to its BENCH_NAME= line) as its --help.
+usage() { sed -n '2,/^BENCH_NAME=/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 
 # ---- prerequisites ----------------------------------------------------------------------------
 

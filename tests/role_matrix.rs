@@ -236,6 +236,11 @@ const ROUTES: &[Route] = &[
     // LL-HLS: open to anyone; a fresh show has no camera, so nothing is packaged yet.
     r("GET", "/api/shows/{id}/hls/live.m3u8", &[A::Anyone], Fresh::ScheduledShow, empty).answers(404, "hls_not_started"),
     r("GET", "/api/shows/{id}/hls/{file}", &[A::Anyone], Fresh::ScheduledShow, empty).answers(404, "hls_not_started"),
+    // Replay chapters (issue 17): markers only while live; an unknown chapter is 404.
+    r("GET", "/api/shows/{id}/chapters", &[A::Anyone], Fresh::No, empty),
+    r("POST", "/api/shows/{id}/chapters", &[A::CreatorOwner], Fresh::LiveShow, |_, n| Body::Json(json!({ "title": format!("Marker {n}") }))),
+    r("PATCH", "/api/shows/{id}/chapters/{chapter_id}", &[A::CreatorOwner], Fresh::No, |_, _| Body::Json(json!({ "hidden": true })))
+        .answers(404, "chapter_not_found"),
 ];
 
 const fn r(
@@ -572,6 +577,7 @@ fn concrete_path(template: &str, show: &str, product: &str) -> String {
     path.replace("{product_id}", product)
         .replace("{card}", "pm_matrix")
         .replace("{file}", "init-1.mp4")
+        .replace("{chapter_id}", "0000000000000-00000000")
 }
 
 /// Checks one answer against the expectation; returns a description of any mismatch.

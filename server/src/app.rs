@@ -234,6 +234,7 @@ async fn connect_state(
         room_config(config),
         clock.clone(),
     );
+    hub.record_chapters_in(store.clone());
     Ok((store, hub))
 }
 
@@ -327,6 +328,7 @@ fn wire(
             clock.clone(),
             config.invite_token_ttl_s,
         ),
+        chapters: crate::services::chapters::ChaptersService::new(store.clone(), clock.clone()),
         accounts: Arc::new(accounts),
         config,
         store,

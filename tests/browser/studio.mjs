@@ -4,7 +4,7 @@
 // three products in its lineup (tests/browser_apps/main.rs, Fixture::new(false)).
 //
 //   node tests/browser/studio.mjs --base URL --show ID --creator-token T --moderator-token T \
-//     --product ID --product ID --product ID [--scenario show|orders] [--tally-bound-ms 5000] \
+//     --product ID --product ID --product ID [--scenario show|orders|chapters] [--tally-bound-ms 5000] \
 //     [--deadline-ms 200000]
 //
 // Scenario `orders`: the creator (phone size) sees "No orders yet"; viewers buy through the API
@@ -14,6 +14,10 @@
 // refunds nothing; the refund turns the row Refunded with no second Refund offered, the numbers
 // and the stock come back (checked through the API too); a Refund made stale by another tab
 // says why and the row catches up; screenshots at phone and desktop sizes.
+//
+// Scenario `chapters`: the creator (phone size) adds a marker with the Marker button while live
+// (confirmed, listed, on screen at phone width); after the end the button is off, a chapter is
+// renamed and the marker hidden from the chapter list, and the API agrees.
 //
 // Scenario `show` (the default): the creator (desktop size) goes live, starts this computer's camera (its tile plays), makes a
 // phone camera link (link and QR image); a phone (phone size) opens the link and starts; its
@@ -319,9 +323,97 @@ async function ordersScenario() {
   await finish({ ok: true, ...result, order: first.id, artifacts: [...artifacts, ...result.steps['Refund asks first; Esc keeps the order'].artifacts] });
 }
 
+// ---- scenario `chapters`: a marker live, rename and hide after the end ------------------------
+
+async function chaptersScenario() {
+  const browser = await step('launch chromium', () => launchBrowser('studio-chapters'));
+  // The creator runs the show from a phone: the Marker button must be usable at that width.
+  const studio = await step('open the studio at phone size, live, a product pinned', async () => {
+    const ctx = await person(browser, base, 'studio', PHONE);
+    const page = await ctx.newPage();
+    pages.studio = page;
+    const res = await page.goto(`${base}/studio/${show}#token=${creator}`, { waitUntil: 'load' });
+    check(res && res.status() === 200, `GET /studio answered ${res && res.status()}`);
+    await until(page, () => window.livesale && window.livesale.ready === true, null, 'window.livesale.ready');
+    await until(page, () => document.body.dataset.conn === 'open', null, 'the live room to open');
+    for (const [path, body] of [[`/api/shows/${show}/start`, {}], [`/api/shows/${show}/pins`, { product_id: products[0] }]]) {
+      const r = await api(base, 'POST', path, creator, body);
+      check(r.status === 200 || r.status === 201, `POST ${path} answered ${r.status}: ${JSON.stringify(r.body)}`);
+    }
+    await until(page, () => document.querySelector('#show-state').dataset.state === 'live', null, 'the studio to be live');
+    // The pin's chapter appears by itself (the studio reloads the list after pin.updated).
+    await until(page, () => !!document.querySelector('#chapter-list li[data-kind="pin"]'), null, 'the pin chapter in the list');
+    return page;
+  });
+
+  const marker = await step('add a marker live: confirmed, listed', async () => {
+    const button = studio.locator('#add-marker');
+    check(await button.isEnabled(), 'the Marker button is disabled while live');
+    const box = await button.boundingBox();
+    check(box && box.x >= 0 && box.x + box.width <= PHONE.width + 1, `the Marker button is off screen at phone width: ${JSON.stringify(box)}`);
+    await studio.fill('#marker-title', 'Big reveal');
+    await button.click();
+    const status = await until(studio, () => {
+      const t = document.querySelector('#marker-status').textContent;
+      return t.includes('Big reveal') ? t : null;
+    }, null, 'the marker confirmation');
+    const row = await until(studio, () => {
+      const li = document.querySelector('#chapter-list li[data-kind="marker"]');
+      return li ? { id: li.dataset.chapterId, title: li.querySelector('.chapter-title').value } : null;
+    }, null, 'the marker in the chapter list');
+    check(row.title === 'Big reveal', `the marker row says ${row.title}`);
+    const listed = await getJson(`/api/shows/${show}/chapters`);
+    const m = listed.chapters.find((c) => c.kind === 'marker');
+    check(m && m.title === 'Big reveal' && m.id === row.id, `the server lists ${JSON.stringify(listed)}`);
+    return { status, id: row.id };
+  });
+
+  await step('after the end: Marker is off', async () => {
+    const r = await api(base, 'POST', `/api/shows/${show}/end`, creator, {});
+    check(r.status === 200, `POST end answered ${r.status}`);
+    await until(studio, () => document.querySelector('#show-state').dataset.state === 'ended', null, 'the studio to show the end');
+    await until(studio, () => document.querySelector('#add-marker').disabled, null, 'the Marker button to be disabled');
+  });
+
+  const renamed = await step('rename a chapter after the end', async () => {
+    await studio.reload({ waitUntil: 'load' });
+    await until(studio, () => window.livesale && window.livesale.ready === true, null, 'window.livesale.ready');
+    const row = studio.locator('#chapter-list li[data-kind="pin"]');
+    await row.locator('.chapter-title').fill('First look at the mug');
+    await row.locator('.chapter-rename').click();
+    await until(studio, () => {
+      const li = document.querySelector('#chapter-list li[data-kind="pin"]');
+      return li && li.querySelector('.chapter-title').value === 'First look at the mug';
+    }, null, 'the renamed row');
+    const listed = await getJson(`/api/shows/${show}/chapters`);
+    const pin = listed.chapters.find((c) => c.kind === 'pin');
+    check(pin && pin.title === 'First look at the mug', `the server lists ${JSON.stringify(listed)}`);
+    return { title: pin.title };
+  });
+
+  const hidden = await step('hide the marker after the end', async () => {
+    const row = studio.locator(`#chapter-list li[data-chapter-id="${marker.id}"]`);
+    await row.locator('.chapter-hide').click();
+    await until(studio, (id) => {
+      const li = document.querySelector(`#chapter-list li[data-chapter-id="${id}"]`);
+      return li && li.dataset.hidden === 'true' && li.querySelector('.chapter-hide').textContent === 'Show';
+    }, marker.id, 'the hidden row');
+    const pub = await getJson(`/api/shows/${show}/chapters`);
+    check(!pub.chapters.some((c) => c.id === marker.id), `the public list still has the marker: ${JSON.stringify(pub)}`);
+    const all = await getJson(`/api/shows/${show}/chapters?all=true`, creator);
+    const m = all.chapters.find((c) => c.id === marker.id);
+    check(m && m.hidden === true, `the creator's list: ${JSON.stringify(all)}`);
+    return { public: pub.chapters.length, all: all.chapters.length };
+  });
+
+  const artifacts = await step('screenshots at phone and desktop sizes', () => artifactsAtBothSizes(studio, 'studio-chapters'));
+  await finish({ ok: true, ...result, marker: marker.id, renamed: renamed.title, hidden, artifacts });
+}
+
 // Each scenario ends the run itself (finish() prints the result and exits): `orders` never
 // reaches the show below.
 if (opts.scenario === 'orders') await ordersScenario();
+else if (opts.scenario === 'chapters') await chaptersScenario();
 else if (opts.scenario !== 'show') await fail('arguments', new Error(`unknown --scenario ${opts.scenario}`));
 
 // ---- scenario `show` (the default): a show from the studio ------------------------------------

@@ -170,3 +170,62 @@ async fn studio_lists_orders_and_refunds_one() {
     assert_eq!(again["code"], "order_not_refundable", "{again}");
     fx.srv.stop().await;
 }
+
+/// Chapters in the studio (scenario `chapters` of studio.mjs) at phone size: a marker added
+/// live with the Marker button, then after the end a chapter renamed and the marker hidden;
+/// the server's own listing is checked here too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn studio_adds_a_marker_and_edits_chapters_after_the_end() {
+    require_browser_harness();
+    let fx = Fixture::new(false).await;
+    let mut args = fx.args();
+    args.extend([
+        "--scenario".into(),
+        "chapters".into(),
+        "--deadline-ms".into(),
+        (RUN_TIMEOUT.as_millis() as u64 - 20_000).to_string(),
+    ]);
+    let run = run_node("studio.mjs", &args, RUN_TIMEOUT).await;
+    print_log("studio chapters", &run);
+    run.expect_ok("the studio's marker button and chapter list in Chromium");
+    let r = &run.result;
+    assert_eq!(r["renamed"], "First look at the mug", "{r}");
+    let marker = r["marker"].as_str().expect("the marker's id");
+
+    let (status, public) = fx
+        .srv
+        .get(&format!("/api/shows/{}/chapters", fx.show), None)
+        .await;
+    assert_eq!(status, 200, "{public}");
+    let public = public["chapters"].as_array().expect("chapters").clone();
+    assert!(public.iter().all(|c| c["id"] != marker), "{public:?}");
+    assert!(
+        public
+            .iter()
+            .any(|c| c["kind"] == "pin" && c["title"] == "First look at the mug"),
+        "{public:?}"
+    );
+    let (status, all) = fx
+        .srv
+        .get(
+            &format!("/api/shows/{}/chapters?all=true", fx.show),
+            Some(&fx.creator),
+        )
+        .await;
+    assert_eq!(status, 200, "{all}");
+    let hidden = all["chapters"]
+        .as_array()
+        .expect("chapters")
+        .iter()
+        .find(|c| c["id"] == marker)
+        .cloned()
+        .expect("the marker in the creator's list");
+    assert_eq!(hidden["hidden"], true, "{hidden}");
+    assert_eq!(hidden["kind"], "marker", "{hidden}");
+    assert_eq!(hidden["title"], "Big reveal", "{hidden}");
+    for a in r["artifacts"].as_array().expect("artifacts") {
+        let path = a.as_str().expect("a path");
+        assert!(std::path::Path::new(path).exists(), "{path} is missing");
+    }
+    fx.srv.stop().await;
+}

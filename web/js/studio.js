@@ -9,7 +9,7 @@
 import { api, tokenFromLink, store } from './api.js';
 import { $, $$, toast, showError } from './dom.js';
 import { LiveRoom } from './live.js';
-import { Frame, Command, Conn, Role } from './protocol.js';
+import { Frame, Command, Conn, Role, ShowStatus } from './protocol.js';
 import { ChatList } from './feature/chat.js';
 import { chatErrorText } from './feature/errors.js';
 import { connectionBanner } from './feature/banner.js';
@@ -21,6 +21,7 @@ import { laptopCamera } from './feature/laptop.js';
 import { phoneInvite } from './feature/invite.js';
 import { lineup } from './feature/lineup.js';
 import { inlineModeration } from './feature/inlinemod.js';
+import { chapters as chapterList } from './feature/chapters.js';
 
 const root = $('#studio');
 const showId = root.dataset.showId;
@@ -53,7 +54,14 @@ const room = new LiveRoom(showId, () => token);
 const stats = liveStats({ state, base, call, orders: orderList({ base, call, refreshed: () => stats.loadOrders() }) });
 const cameras = cameraGrid({ showId, token, base, call, state });
 const stopLaptop = laptopCamera({ showId, token, state, cameras });
-const setStatus = showControls({
+const chapters = chapterList({ base, call });
+// Commerce news and cuts make chapters: read the list again shortly after.
+let chaptersTimer = null;
+const chaptersSoon = () => {
+  clearTimeout(chaptersTimer);
+  chaptersTimer = setTimeout(() => chapters.load().catch(() => {}), 400);
+};
+const setShowStatus = showControls({
   root, state, base, call,
   onEnded() {
     stopLaptop();
@@ -63,6 +71,10 @@ const setStatus = showControls({
     $('#add-phone').disabled = true;
   },
 });
+const setStatus = (status) => {
+  setShowStatus(status);
+  chapters.setLive(status === ShowStatus.LIVE);
+};
 phoneInvite({ base, call });
 const products = lineup({ base, call, token, state });
 const chat = new ChatList($('#chat-list'), { actions: inlineModeration({ room, base, call }), empty: 'No messages yet.' });
@@ -99,15 +111,22 @@ room.on(Frame.WELCOME, (w) => {
 });
 room.on(Frame.SHOW_STATUS, (f) => setStatus(f.status));
 room.on(Frame.PRESENCE, (f) => stats.setViewers(f.viewers));
-room.on(Frame.PIN_UPDATED, (f) => products.applyPins(f.pins));
+room.on(Frame.PIN_UPDATED, (f) => {
+  products.applyPins(f.pins);
+  chaptersSoon();
+});
 room.on(Frame.PURCHASE, (f) => {
   toast(`${f.buyer} just bought ${f.quantity > 1 ? `${f.quantity} × ` : ''}${f.title}`, 'purchase');
   stats.ordersSoon();
+  chaptersSoon();
 });
 room.on(Frame.CHAT_MESSAGE, (m) => chat.add(m));
 room.on(Frame.CHAT_DELETED, (f) => chat.remove(f.id));
 room.on(Frame.CHAT_CLEARED, () => chat.reset([]));
-room.on(Frame.PROGRAM_CHANGED, (f) => cameras.programChanged(f.camera));
+room.on(Frame.PROGRAM_CHANGED, (f) => {
+  cameras.programChanged(f.camera);
+  chaptersSoon();
+});
 room.on(Frame.ERROR, (f) => toast(chatErrorText(f), 'error', 6000));
 
 // ---- start ----------------------------------------------------------------------------------
@@ -119,6 +138,7 @@ window.livesale = {
   state,
   refreshCameras: cameras.refresh,
   refreshOrders: stats.loadOrders,
+  refreshChapters: chapters.load,
 };
 
 if (!token) {
@@ -130,6 +150,8 @@ if (!token) {
   products.load().catch((e) => showError(e, errorBox));
   stats.loadOrders();
   cameras.refresh();
+  chapters.setLive(state.status === ShowStatus.LIVE);
+  chapters.load().catch((e) => showError(e, errorBox));
 }
 
 addEventListener('pagehide', () => {

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crate::clock::Clock;
+use crate::domain::chapter::Draft;
 use crate::domain::commerce::{Order, PinView};
 use crate::domain::protocol::Broadcast;
 use crate::domain::{Show, ShowId, Timestamp};
@@ -67,19 +68,21 @@ fn pins_lock(show: ShowId) -> Arc<PinsLock> {
 }
 
 /// Reads the show's pins and broadcasts them as `pin.updated`, serialized per show so that
-/// a later broadcast never carries an older read; returns what was broadcast.
+/// a later broadcast never carries an older read; returns what was broadcast. `chapter` (a pin
+/// or a deal starting) is recorded at the broadcast's `pts`.
 pub async fn publish_pins(
     commerce: &dyn CommerceStore,
     catalog: &dyn CatalogStore,
     hub: &Hub,
     show: &Show,
     now: Timestamp,
+    chapter: Draft,
 ) -> Result<Vec<PinView>, StoreError> {
     // Covers no announcement: `now` was taken before the lock, maybe before a deal ended.
     let lock = pins_lock(show.id);
     let _serial = lock.covered.lock().await;
     let pins = pin_views(commerce, catalog, show, now).await?;
-    hub.publish(show, &Broadcast::PinUpdated { pins: pins.clone() })
+    hub.publish_chapter(show, &Broadcast::PinUpdated { pins: pins.clone() }, chapter)
         .await?;
     Ok(pins)
 }
@@ -125,7 +128,9 @@ pub fn count_paid(show: &Show, order: &Order) {
     .increment(order.total.amount.max(0) as u64);
 }
 
-/// Tells the room about a paid order: one `purchase` per line, then the pins' new stock.
+/// Tells the room about a paid order: one `purchase` per line, then the pins' new stock. A
+/// line whose product has no stock left makes a sell-out chapter at its `purchase` (once per
+/// product and show, however many orders see it empty).
 pub async fn announce_purchase(
     commerce: &dyn CommerceStore,
     catalog: &dyn CatalogStore,
@@ -141,7 +146,21 @@ pub async fn announce_purchase(
             title: line.title.clone(),
             quantity: line.quantity,
         };
-        if let Err(e) = hub.publish(show, &event).await {
+        let sold_out = match catalog.product(line.product_id).await {
+            Ok(Some(product)) => product.stock <= 0,
+            Ok(None) => false,
+            Err(e) => {
+                tracing::warn!(show = %show.id, error = %e, "stock not read for a sell-out");
+                false
+            }
+        };
+        let published = if sold_out {
+            let chapter = Draft::sold_out(line.product_id, &line.title);
+            hub.publish_chapter(show, &event, chapter).await
+        } else {
+            hub.publish(show, &event).await
+        };
+        if let Err(e) = published {
             tracing::warn!(show = %show.id, error = %e, "purchase not broadcast");
         }
     }

@@ -169,6 +169,10 @@ codes! {
     HlsRequestTooFar = "hls_request_too_far",
     HlsGone = "hls_gone",
     HlsBusy = "hls_busy",
+    // Replay chapters (issue 17).
+    ShowNotLive = "show_not_live",
+    ChapterNotFound = "chapter_not_found",
+    TooManyChapters = "too_many_chapters",
 }
 
 impl std::fmt::Display for Code {

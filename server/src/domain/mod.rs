@@ -8,6 +8,7 @@
 pub mod access;
 pub mod account;
 pub mod catalog;
+pub mod chapter;
 pub mod chat;
 pub mod code;
 pub mod commerce;

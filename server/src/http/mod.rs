@@ -7,6 +7,7 @@
 
 mod account_pages;
 mod accounts;
+mod chapters;
 mod commerce;
 pub mod error;
 pub mod extract;
@@ -88,6 +89,8 @@ pub struct Shared {
     pub catalog: crate::services::catalog::CatalogService,
     /// A creator's moderators and blocked terms for all their shows.
     pub team: crate::services::team::TeamService,
+    /// The chapter log: markers, renaming and hiding, the listing.
+    pub chapters: crate::services::chapters::ChaptersService,
     /// Sign-in links, sign-out everywhere, passkeys, the operator's overview, the heartbeat.
     pub accounts: Arc<crate::services::accounts::AccountsService>,
 }
@@ -161,6 +164,7 @@ pub fn router(state: AppState) -> Router {
         .merge(qr::router())
         .merge(orders::router())
         .merge(team::router())
+        .merge(chapters::router())
         .merge(accounts::router())
         .split_for_parts();
     let mut openapi = openapi;

@@ -238,6 +238,13 @@ pub mod text {
         )
     }
 
+    pub fn chapter_title() -> Object {
+        short(
+            crate::domain::chapter::MAX_TITLE_CHARS,
+            "1-80 characters once trimmed, no control or bidi-override characters",
+        )
+    }
+
     pub fn show_title() -> Object {
         short(
             MAX_TITLE,

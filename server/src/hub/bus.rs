@@ -32,6 +32,20 @@ pub struct Frame {
     pub audience: Audience,
 }
 
+impl Frame {
+    /// The `pts` the frame carries (events seen in step with the picture), read back from its
+    /// text: the time every page shows it at.
+    pub fn pts(&self) -> Option<i64> {
+        #[derive(serde::Deserialize)]
+        struct Pts {
+            pts: Option<i64>,
+        }
+        serde_json::from_str::<Pts>(self.text.as_str())
+            .ok()
+            .and_then(|p| p.pts)
+    }
+}
+
 /// What a resuming client gets.
 #[derive(Debug)]
 pub enum Replay {

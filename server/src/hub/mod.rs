@@ -97,6 +97,8 @@ pub struct Hub {
     /// An async lock: a room is published in the map only once its bus subscription is
     /// live, so no joiner can take a snapshot before frames after it are delivered.
     rooms: tokio::sync::Mutex<HashMap<ShowId, Arc<Room>>>,
+    /// Where [`Hub::publish_chapter`] records chapters (set once at start).
+    chapters: std::sync::OnceLock<Arc<dyn crate::store::ChapterStore>>,
 }
 
 impl Hub {
@@ -112,6 +114,7 @@ impl Hub {
             config,
             clock,
             rooms: tokio::sync::Mutex::new(HashMap::new()),
+            chapters: std::sync::OnceLock::new(),
         })
     }
 
@@ -151,6 +154,47 @@ impl Hub {
     /// Publishes an event to the show through the bus (whether or not this node has a room).
     pub async fn publish(&self, show: &Show, event: &Broadcast) -> Result<Frame, StoreError> {
         self.bus.publish(show, event).await
+    }
+
+    /// Records the chapters of [`Self::publish_chapter`] in `store` (the server does at start;
+    /// a hub without one publishes without recording).
+    pub fn record_chapters_in(&self, store: Arc<dyn crate::store::ChapterStore>) {
+        let _ = self.chapters.set(store);
+    }
+
+    /// Publishes an event that makes a chapter (a pin, a deal, a sell-out, a cut) and records
+    /// the chapter at the sealed frame's `pts`. Only the node that publishes records, so each
+    /// event makes one chapter however many nodes deliver it. A failure to record is logged
+    /// (the event is out already); a full log is counted in `livesale_chapters_dropped_total`.
+    pub async fn publish_chapter(
+        &self,
+        show: &Show,
+        event: &Broadcast,
+        draft: crate::domain::chapter::Draft,
+    ) -> Result<Frame, StoreError> {
+        let frame = self.bus.publish(show, event).await?;
+        if let Some(store) = self.chapters.get() {
+            let pts = frame.pts().unwrap_or(frame.published_ms as i64);
+            let once = draft.once.clone();
+            let chapter = draft.at(pts, rand::random());
+            match store
+                .append_chapter(
+                    show,
+                    &chapter,
+                    once.as_deref(),
+                    crate::domain::chapter::MAX_CHAPTERS,
+                )
+                .await
+            {
+                Ok(crate::store::Appended::Full) => {
+                    metrics::counter!("livesale_chapters_dropped_total").increment(1);
+                    tracing::warn!(show = %show.id, "chapter log full; chapter dropped");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(show = %show.id, error = %e, "chapter not recorded"),
+            }
+        }
+        Ok(frame)
     }
 
     /// A message of the show's recent chat, by id (a moderator pins it).

@@ -6,6 +6,7 @@
 //! when the picture cuts to it (its keyframe arrived), so the `program.changed` frame's `pts`
 //! is the cut's time on the server's clock (docs/protocol.md).
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -212,6 +213,9 @@ enum Announcement {
     AtCut(String),
     /// The picture cut to this camera.
     Cut(String),
+    /// The label of a camera about to be announced (sent before its `Now` or `AtCut`): the
+    /// title of the cut's chapter.
+    Label(String, String),
 }
 
 /// Publishes program changes in the order they were decided (one task per show); a switch is
@@ -222,6 +226,7 @@ async fn announce_programs(
     mut changes: mpsc::UnboundedReceiver<Announcement>,
 ) {
     let mut waiting: Option<(String, tokio::time::Instant)> = None;
+    let mut labels: HashMap<String, String> = HashMap::new();
     loop {
         let deadline = waiting.as_ref().map(|(_, at)| *at);
         let next = match deadline {
@@ -229,7 +234,7 @@ async fn announce_programs(
                 next = changes.recv() => next,
                 _ = tokio::time::sleep_until(at) => {
                     let camera = waiting.take().map(|(camera, _)| camera);
-                    announce_program(&hub, &show, camera).await;
+                    announce_program(&hub, &show, camera, &labels).await;
                     continue;
                 }
             },
@@ -237,9 +242,15 @@ async fn announce_programs(
         };
         match next {
             None => break,
+            Some(Announcement::Label(camera, label)) => {
+                if labels.len() >= 256 {
+                    labels.clear();
+                }
+                labels.insert(camera, label);
+            }
             Some(Announcement::Now(camera)) => {
                 waiting = None;
-                announce_program(&hub, &show, camera).await;
+                announce_program(&hub, &show, camera, &labels).await;
             }
             Some(Announcement::AtCut(camera)) => {
                 waiting = Some((camera, tokio::time::Instant::now() + CUT_WAIT));
@@ -247,16 +258,30 @@ async fn announce_programs(
             Some(Announcement::Cut(camera)) => {
                 if waiting.as_ref().is_some_and(|(c, _)| *c == camera) {
                     waiting = None;
-                    announce_program(&hub, &show, Some(camera)).await;
+                    announce_program(&hub, &show, Some(camera), &labels).await;
                 }
             }
         }
     }
 }
 
-async fn announce_program(hub: &Hub, show: &Show, camera: Option<String>) {
+/// Publishes the program on air; a camera (not "off air") makes a cut chapter titled with its
+/// label, at the frame's `pts`.
+async fn announce_program(
+    hub: &Hub,
+    show: &Show,
+    camera: Option<String>,
+    labels: &HashMap<String, String>,
+) {
+    let chapter = camera.as_ref().map(|c| {
+        crate::domain::chapter::Draft::cut(labels.get(c).map_or(c.as_str(), String::as_str))
+    });
     let event = Broadcast::ProgramChanged { camera };
-    if let Err(e) = hub.publish(show, &event).await {
+    let published = match chapter {
+        Some(chapter) => hub.publish_chapter(show, &event, chapter).await,
+        None => hub.publish(show, &event).await,
+    };
+    if let Err(e) = published {
         tracing::warn!(show = %show.id, error = %e, "program.changed not published");
     }
 }
@@ -324,6 +349,13 @@ impl ShowMedia {
             match effect {
                 Effect::Announce(camera) => {
                     tracing::info!(show = %self.show.id, camera = ?camera, "program changed");
+                    if let Some(c) = &camera
+                        && let Some(cam) = state.camera(c.as_str())
+                    {
+                        let _ = self
+                            .announce
+                            .send(Announcement::Label(c.clone(), cam.label.clone()));
+                    }
                     let announcement = match camera {
                         Some(c) if state.program.on_air() != Some(c.as_str()) => {
                             Announcement::AtCut(c)

@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod catalog;
+pub mod chapters;
 pub mod chat;
 pub mod commerce;
 pub mod moderation;

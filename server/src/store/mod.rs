@@ -7,13 +7,14 @@
 //! in tests/store_contract.rs run unchanged against both implementations.
 //!
 //! One trait per area (`ShowStore`, `CatalogStore`, `CommerceStore`, `PaymentStore`,
-//! `ModerationStore`, `LimitsStore`, `LeaseStore`), each implemented by both stores in one file per area
+//! `ModerationStore`, `LimitsStore`, `LeaseStore`, `ChapterStore`), each implemented by both stores in one file per area
 //! (`memory/<area>.rs`, `redis/<area>.rs`); [`Store`] is all of them, and [`open`] chooses the
 //! implementation. A service holds only the areas it needs: an `Arc<dyn Store>` upcasts to
 //! `Arc<dyn CommerceStore>`.
 
 pub mod accounts;
 pub mod catalog;
+pub mod chapters;
 pub mod commerce;
 pub mod leases;
 pub mod limits;
@@ -28,6 +29,7 @@ pub use self::redis::RedisStore;
 pub(crate) use self::redis::connect_manager;
 pub use accounts::AccountStore;
 pub use catalog::{CatalogStore, LineupRemoval, ProductInsert};
+pub use chapters::{Appended, ChapterStore};
 pub use commerce::{
     CheckoutOutcome, CheckoutRequest, CommerceStore, Completion, OutboxEvent, PinState, Webhook,
 };
@@ -46,8 +48,8 @@ use crate::domain::{Product, Show, Timestamp};
 pub mod prelude {
     pub use super::AccountStore;
     pub use super::{
-        CatalogStore, CommerceStore, LeaseStore, LimitsStore, ModerationStore, PaymentStore,
-        ShowStore, Store,
+        CatalogStore, ChapterStore, CommerceStore, LeaseStore, LimitsStore, ModerationStore,
+        PaymentStore, ShowStore, Store,
     };
 }
 
@@ -128,6 +130,7 @@ pub trait Store:
     + LimitsStore
     + LeaseStore
     + AccountStore
+    + ChapterStore
 {
     /// `"memory"` or `"redis"`, for logs and metrics.
     fn kind(&self) -> &'static str;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::{CommerceError, CommerceService};
 use crate::commerce::{announce_pins, pin_views, publish_pins};
 use crate::domain::access::Action;
+use crate::domain::chapter::Draft;
 use crate::domain::commerce::{Deal, DealTerms, Pin, PinView};
 use crate::domain::{
     Code, Currency, DomainError, Principal, Product, ProductId, Show, ShowId, Timestamp,
@@ -90,6 +91,7 @@ impl CommerceService {
             Some(offer) => Some(offer.into_deal(&product, now)?),
         };
         let ends_at = deal.as_ref().map(|d| d.ends_at);
+        let chapter = Draft::pin(&product, deal.as_ref().map(|d| d.price));
         let pin = Pin {
             product_id: product.id,
             pinned_at: now,
@@ -102,6 +104,7 @@ impl CommerceService {
             &self.hub,
             show,
             now,
+            chapter,
         )
         .await?;
         if let Some(ends_at) = ends_at {

@@ -8,6 +8,7 @@
 
 mod accounts;
 mod catalog;
+mod chapters;
 mod commerce;
 mod leases;
 mod limits;
@@ -76,6 +77,8 @@ struct State {
     held: HashMap<ShowId, Vec<HeldMessage>>,
     pinned_messages: HashMap<ShowId, ChatMessage>,
     audit: HashMap<ShowId, Vec<AuditEntry>>,
+    // Chapters.
+    chapters: HashMap<ShowId, chapters::ShowChapters>,
     // Leases.
     leases: HashMap<String, (String, std::time::Instant)>,
     // A creator's settings across their shows (the dashboard): webhook deliveries, blocked

@@ -29,6 +29,7 @@
 
 mod accounts;
 mod catalog;
+mod chapters;
 mod checkout;
 mod commerce;
 mod commerce_scripts;

@@ -241,6 +241,11 @@ const ROUTES: &[Route] = &[
     r("POST", "/api/shows/{id}/chapters", &[A::CreatorOwner], Fresh::LiveShow, |_, n| Body::Json(json!({ "title": format!("Marker {n}") }))),
     r("PATCH", "/api/shows/{id}/chapters/{chapter_id}", &[A::CreatorOwner], Fresh::No, |_, _| Body::Json(json!({ "hidden": true })))
         .answers(404, "chapter_not_found"),
+    // Replay: the playlist and its files are open to anyone, the MP4 is the creator's; a
+    // scheduled show has no replay yet.
+    r("GET", "/api/shows/{id}/replay.m3u8", &[A::Anyone], Fresh::ScheduledShow, empty).answers(404, "replay_not_ready"),
+    r("GET", "/api/shows/{id}/replay/{file}", &[A::Anyone], Fresh::ScheduledShow, empty).answers(404, "replay_not_ready"),
+    r("GET", "/api/shows/{id}/recording.mp4", &[A::CreatorOwner], Fresh::ScheduledShow, empty).answers(404, "replay_not_ready"),
 ];
 
 const fn r(

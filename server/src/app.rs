@@ -547,6 +547,17 @@ pub fn media_config(config: &Config) -> MediaConfig {
             max_held: config.hls_max_held,
             window: Duration::from_secs(config.hls_window_s.max(4)),
         },
+        recording: config
+            .hls
+            .then(|| crate::media::recording::RecordingConfig {
+                dir: config.recordings_dir.clone(),
+                keep: Duration::from_secs(config.recordings_keep_days.saturating_mul(86_400)),
+                sweep_every: Duration::from_secs(if config.recordings_keep_days == 0 {
+                    1
+                } else {
+                    3600
+                }),
+            }),
     }
 }
 

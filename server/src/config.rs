@@ -427,6 +427,15 @@ pub struct Config {
     #[arg(long, env = "LIVESALE_HLS_WINDOW_S", default_value_t = 30, value_parser = clap::value_parser!(u64).range(4..=3600))]
     pub hls_window_s: u64,
 
+    /// Where every show's program is recorded (fMP4 segments, as LL-HLS packages them; one
+    /// folder per show), for the replay and `recording.mp4`. Recording needs `--hls`.
+    #[arg(long, env = "LIVESALE_RECORDINGS_DIR", default_value = "./recordings")]
+    pub recordings_dir: std::path::PathBuf,
+
+    /// Recordings last written more than this many days ago are deleted (files and index).
+    #[arg(long, env = "LIVESALE_RECORDINGS_KEEP_DAYS", default_value_t = 30)]
+    pub recordings_keep_days: u64,
+
     /// How often this node writes its heartbeat to the store, in seconds; the operator's page
     /// lists a node for three of these after its last one.
     #[arg(long, env = "LIVESALE_HEARTBEAT_S", default_value_t = 10)]

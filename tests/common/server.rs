@@ -43,6 +43,9 @@ pub fn test_config(backend: Backend) -> Config {
     config.join_rate = 0;
     config.deal_buyers_per_address = 0;
     config.ws_max_per_address = 0;
+    // Recordings of each test server in a folder of their own.
+    config.recordings_dir =
+        std::env::temp_dir().join(format!("livesale-rec-{}", uuid::Uuid::now_v7()));
     config
 }
 

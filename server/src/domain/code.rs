@@ -173,6 +173,7 @@ codes! {
     ShowNotLive = "show_not_live",
     ChapterNotFound = "chapter_not_found",
     TooManyChapters = "too_many_chapters",
+    ReplayNotReady = "replay_not_ready",
 }
 
 impl std::fmt::Display for Code {

@@ -51,7 +51,7 @@ fn count(kind: FileKind) {
 }
 
 /// A problem with the CORS header (players on any origin read the `code`), never cached.
-fn problem(e: ApiError) -> Response {
+pub(super) fn problem(e: ApiError) -> Response {
     problem_cached(e, "no-store")
 }
 
@@ -174,6 +174,11 @@ async fn file(
     } else {
         "video/iso.segment"
     };
+    ranged(body, content_type, &headers)
+}
+
+/// The file, or the one byte range the request asks for (206; 416 past the end).
+pub(super) fn ranged(body: Bytes, content_type: &'static str, headers: &HeaderMap) -> Response {
     let range = headers
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
@@ -204,7 +209,7 @@ async fn file(
     }
 }
 
-fn ok(
+pub(super) fn ok(
     status: StatusCode,
     body: Bytes,
     content_type: &'static str,

@@ -127,6 +127,13 @@ impl From<MediaError> for ApiError {
                 "this node holds as many blocking requests as it may; try again shortly",
             )
             .with_header(header::RETRY_AFTER, HeaderValue::from_static("1")),
+            MediaError::ReplayNotReady => ApiError::not_found(
+                Code::ReplayNotReady,
+                "this show has no replay (yet): it has not ended, or nothing was recorded",
+            ),
+            MediaError::ReplayFileNotFound => {
+                ApiError::not_found(Code::NotFound, "no such file in the recording")
+            }
         }
     }
 }

@@ -15,6 +15,7 @@ mod hls;
 mod identity;
 mod media;
 mod moderation;
+mod replay;
 pub use identity::invite_url;
 mod openapi;
 mod ops;
@@ -161,6 +162,7 @@ pub fn router(state: AppState) -> Router {
         .merge(moderation::router())
         .merge(media::router())
         .merge(hls::router())
+        .merge(replay::router())
         .merge(qr::router())
         .merge(orders::router())
         .merge(team::router())

@@ -57,6 +57,12 @@ pub enum MediaError {
     /// Too many blocking requests held on this node.
     #[error("too many blocking requests are held on this node")]
     HlsBusy,
+    /// The show is not over, or nothing of it was recorded.
+    #[error("the replay is not ready")]
+    ReplayNotReady,
+    /// Not a file of the show's recording.
+    #[error("no such file in the recording")]
+    ReplayFileNotFound,
 }
 
 impl From<super::hls::HlsError> for MediaError {

@@ -30,6 +30,8 @@ pub struct MediaConfig {
     pub pli_interval: Duration,
     /// LL-HLS packaging and serving.
     pub hls: super::hls::HlsConfig,
+    /// Recording of the packaged program (`None`: nothing is recorded).
+    pub recording: Option<super::recording::RecordingConfig>,
 }
 
 impl MediaConfig {
@@ -46,6 +48,7 @@ impl MediaConfig {
             connect_timeout: Duration::from_secs(20),
             pli_interval: Duration::from_millis(500),
             hls: super::hls::HlsConfig::defaults(),
+            recording: None,
         }
     }
 }

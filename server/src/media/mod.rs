@@ -34,6 +34,7 @@ pub mod ice;
 pub mod offer;
 mod peer;
 pub mod program;
+pub mod recording;
 pub mod registry;
 pub mod router;
 pub mod sdp;
@@ -50,6 +51,7 @@ use crate::domain::access::may_control_session;
 use crate::domain::media_ids::{CameraId, SessionId};
 use crate::domain::{Principal, SessionOwner, Show, ShowId, ShowStatus};
 use crate::hub::Hub;
+use crate::store::recordings as hls_recording;
 use crate::store::{SharedStore, StoreError};
 
 pub use error::MediaError;
@@ -88,6 +90,8 @@ pub struct Media {
     epoch: Instant,
     /// The shows packaged as LL-HLS on this node.
     hls: Arc<hls::Hls>,
+    /// Writes the packaged program to disk (`None`: recording is off).
+    recorder: Option<Arc<recording::Recorder>>,
     me: Weak<Media>,
 }
 
@@ -103,7 +107,14 @@ impl Media {
     ) -> Arc<Media> {
         let ports = peer::PortPool::new(config.udp_ports);
         let epoch = Instant::now();
-        let hls = hls::Hls::new(config.hls, epoch);
+        let recorder = config.recording.clone().map(|c| {
+            recording::Recorder::new(
+                c,
+                store.clone() as Arc<dyn crate::store::RecordingStore>,
+                clock.clone(),
+            )
+        });
+        let hls = hls::Hls::new(config.hls, epoch, recorder.clone());
         let media = Arc::new_cyclic(|me| Media {
             config,
             hub,
@@ -113,6 +124,7 @@ impl Media {
             clock,
             epoch,
             hls,
+            recorder,
             me: me.clone(),
         });
         tokio::spawn(renew_homes(Arc::downgrade(&media)));
@@ -299,6 +311,96 @@ impl Media {
             hls::FileName::Segment(_) => FileKind::Segment,
             hls::FileName::Part(..) => FileKind::Part,
         })
+    }
+
+    /// The Unix ms of the recording's first segment (`EXT-X-PROGRAM-DATE-TIME`): the replay's
+    /// time zero; `None` before anything was recorded (or with recording off).
+    pub async fn recording_origin_ms(&self, show: ShowId) -> Result<Option<i64>, StoreError> {
+        let Some(r) = &self.recorder else {
+            return Ok(None);
+        };
+        Ok(r.recording(show).await?.and_then(|rec| rec.origin_ms()))
+    }
+
+    /// The recording of an ended show (else `ReplayNotReady`).
+    async fn ended_recording(
+        &self,
+        show: &Show,
+    ) -> Result<(&Arc<recording::Recorder>, hls_recording::Recording), MediaError> {
+        let recorder = self.recorder.as_ref().ok_or(MediaError::ReplayNotReady)?;
+        if show.status != ShowStatus::Ended {
+            return Err(MediaError::ReplayNotReady);
+        }
+        let rec = recorder
+            .recording(show.id)
+            .await?
+            .filter(|r| r.segments.iter().any(|s| s.bytes > 0))
+            .ok_or(MediaError::ReplayNotReady)?;
+        // Just ended: the last segment closes when the cameras' packets stop (within a
+        // second or two). Until then the replay is not final; a segment a dead node left
+        // open counts as closed once the show has been over for a while.
+        let settled = show.ended_at.is_none_or(|at| {
+            self.clock.now() - at
+                > chrono::Duration::from_std(recording::SETTLE).unwrap_or_default()
+        });
+        if !settled && rec.segments.iter().any(|s| !s.complete) {
+            return Err(MediaError::ReplayNotReady);
+        }
+        Ok((recorder, rec))
+    }
+
+    /// The replay's VOD playlist (`dateranges`: the chapters, as `EXT-X-DATERANGE`).
+    pub async fn replay_playlist(
+        &self,
+        show: &Show,
+        dateranges: &[recording::vod::DateRange],
+    ) -> Result<String, MediaError> {
+        let (_, rec) = self.ended_recording(show).await?;
+        Ok(recording::vod::playlist(&rec, "replay/", dateranges))
+    }
+
+    /// A file the replay playlist names (`init-{V}.mp4`, `seg-{MSN}.m4s`), from this node's
+    /// recordings dir; any other name is `ReplayFileNotFound`.
+    pub async fn replay_file(&self, show: &Show, name: &str) -> Result<bytes::Bytes, MediaError> {
+        let file = recording::RecordedFile::parse(name).ok_or(MediaError::ReplayFileNotFound)?;
+        let (recorder, rec) = self.ended_recording(show).await?;
+        let listed = rec.segments.iter().any(|s| match file {
+            recording::RecordedFile::Init(v) => s.init == v,
+            recording::RecordedFile::Segment(m) => s.msn == m && s.bytes > 0,
+        });
+        if !listed {
+            return Err(MediaError::ReplayFileNotFound);
+        }
+        let path = recorder.show_dir(show.id).join(file.name());
+        let mut bytes = tokio::fs::read(&path)
+            .await
+            .map_err(|_| MediaError::ReplayFileNotFound)?;
+        if let recording::RecordedFile::Segment(m) = file
+            && let Some(seg) = rec.segments.iter().find(|s| s.msn == m)
+        {
+            bytes.truncate(seg.bytes as usize);
+        }
+        Ok(bytes::Bytes::from(bytes))
+    }
+
+    /// The whole recording as one MP4 (joined on first request, then kept beside it).
+    pub async fn recording_mp4(&self, show: &Show) -> Result<bytes::Bytes, MediaError> {
+        let (recorder, rec) = self.ended_recording(show).await?;
+        let dir = recorder.show_dir(show.id);
+        let out = dir.join(recording::MP4_NAME);
+        if !tokio::fs::try_exists(&dir).await.unwrap_or(false) {
+            // Recorded on another node (docs/replay.md "Limits").
+            return Err(MediaError::ReplayFileNotFound);
+        }
+        if !tokio::fs::try_exists(&out).await.unwrap_or(false) {
+            let (d, o) = (dir.clone(), out.clone());
+            tokio::task::spawn_blocking(move || recording::mp4::join(&d, &rec, &o))
+                .await
+                .map_err(MediaError::internal)?
+                .map_err(MediaError::internal)?;
+        }
+        let bytes = tokio::fs::read(&out).await.map_err(MediaError::internal)?;
+        Ok(bytes::Bytes::from(bytes))
     }
 
     /// The LL-HLS settings (for the HTTP side's cache lifetimes).

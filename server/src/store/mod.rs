@@ -21,6 +21,7 @@ pub mod limits;
 mod memory;
 pub mod moderation;
 pub mod payments;
+pub mod recordings;
 mod redis;
 pub mod shows;
 
@@ -37,6 +38,7 @@ pub use leases::LeaseStore;
 pub use limits::LimitsStore;
 pub use moderation::ModerationStore;
 pub use payments::{Attached, IntentOrder, PaymentAttachment, PaymentStore};
+pub use recordings::RecordingStore;
 pub use shows::{DemoRecord, ShowStore};
 
 use async_trait::async_trait;
@@ -49,7 +51,7 @@ pub mod prelude {
     pub use super::AccountStore;
     pub use super::{
         CatalogStore, ChapterStore, CommerceStore, LeaseStore, LimitsStore, ModerationStore,
-        PaymentStore, ShowStore, Store,
+        PaymentStore, RecordingStore, ShowStore, Store,
     };
 }
 
@@ -131,6 +133,7 @@ pub trait Store:
     + LeaseStore
     + AccountStore
     + ChapterStore
+    + RecordingStore
 {
     /// `"memory"` or `"redis"`, for logs and metrics.
     fn kind(&self) -> &'static str;

@@ -150,6 +150,8 @@ pub struct Hls {
     /// Unix ms at the node's monotonic epoch (`Item::at_ms` counts from it).
     epoch_unix_ms: i64,
     metrics: Metrics,
+    /// Writes every published part to the recordings dir (`media/recording`).
+    recorder: Option<Arc<crate::media::recording::Recorder>>,
     me: Weak<Hls>,
 }
 
@@ -164,7 +166,11 @@ impl Drop for Held<'_> {
 }
 
 impl Hls {
-    pub fn new(config: HlsConfig, epoch: Instant) -> Arc<Hls> {
+    pub fn new(
+        config: HlsConfig,
+        epoch: Instant,
+        recorder: Option<Arc<crate::media::recording::Recorder>>,
+    ) -> Arc<Hls> {
         let now_unix = chrono::Utc::now().timestamp_millis();
         let epoch_unix_ms = now_unix - epoch.elapsed().as_millis() as i64;
         Arc::new_cyclic(|me| Hls {
@@ -180,6 +186,7 @@ impl Hls {
                 lag: metrics::histogram!("livesale_hls_packager_lag_seconds"),
                 queue_drops: metrics::counter!("livesale_media_dropped_packets_total", "reason" => "hls_queue_full"),
             },
+            recorder,
             me: me.clone(),
         })
     }
@@ -358,6 +365,9 @@ async fn package(
                     flowing = true;
                     let Some(h) = hls.upgrade() else { break };
                     h.count(&step.events, item.at_ms, epoch_unix_ms);
+                    if let Some(r) = &h.recorder {
+                        r.record(show, &step.events);
+                    }
                     program.apply(vec![step]);
                 }
             }
@@ -368,6 +378,9 @@ async fn package(
                     let events = packager.gap();
                     if let Some(h) = hls.upgrade() {
                         h.count(&events, 0, epoch_unix_ms);
+                        if let Some(r) = &h.recorder {
+                            r.record(show, &events);
+                        }
                     }
                     program.apply(vec![packager::Step { events, want_keyframe: false }]);
                 }
@@ -380,6 +393,9 @@ async fn package(
     tracing::info!(%show, "HLS packaging ends");
     if let Some(h) = hls.upgrade() {
         h.forget(show, &program);
+        if let Some(r) = &h.recorder {
+            r.finish(show);
+        }
     }
 }
 

@@ -14,6 +14,7 @@ mod leases;
 mod limits;
 mod moderation;
 mod payments;
+mod recordings;
 mod shows;
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
@@ -81,6 +82,14 @@ struct State {
     chapters: HashMap<ShowId, chapters::ShowChapters>,
     // Leases.
     leases: HashMap<String, (String, std::time::Instant)>,
+    // Recordings: segments by msn, and the Unix ms of the last write.
+    recordings: HashMap<
+        ShowId,
+        (
+            std::collections::BTreeMap<u64, super::recordings::RecordedSegment>,
+            i64,
+        ),
+    >,
     // A creator's settings across their shows (the dashboard): webhook deliveries, blocked
     // terms, creator-wide moderators.
     deliveries: HashMap<CreatorId, Vec<crate::domain::commerce::Delivery>>,

@@ -40,6 +40,7 @@ mod moderation;
 mod named;
 mod outbox;
 mod payments;
+mod recordings;
 mod reservations;
 mod shows;
 

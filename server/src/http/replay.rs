@@ -1,0 +1,127 @@
+//! The replay over HTTP (docs/replay.md): the VOD playlist of an ended show and the files it
+//! names, open to anyone with CORS `*` like LL-HLS; and `recording.mp4` for the show's
+//! creator. Files are immutable; one byte `Range` gets 206 (416 past the end), through
+//! `http/hls.rs`'s helpers. The recording and its files are `crate::media`'s.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use bytes::Bytes;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::AppState;
+use super::error::{ApiError, Problem};
+use super::extract::{ApiPath, Caller};
+use super::hls::{ok, problem, ranged};
+use crate::domain::{Code, Show, ShowId};
+use crate::media::recording::RecordedFile;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(replay_playlist))
+        .routes(routes!(replay_file))
+        .routes(routes!(recording_mp4))
+}
+
+/// The chapters shown as `EXT-X-DATERANGE` (none until the chapters are merged in).
+fn dateranges(_state: &AppState, _show: &Show) -> Vec<crate::media::recording::vod::DateRange> {
+    Vec::new()
+}
+
+/// The replay of an ended show: an HLS VOD playlist (`EXT-X-PLAYLIST-TYPE:VOD`, `EXT-X-ENDLIST`)
+/// of the whole recorded program, with `EXT-X-MAP` per init version, `EXT-X-DISCONTINUITY`
+/// at off-air gaps and restarts, `EXT-X-PROGRAM-DATE-TIME` on every segment and chapters as
+/// `EXT-X-DATERANGE`. Its files are under `replay/`. A show that is live or has no recording:
+/// 404 `replay_not_ready`; unknown: 404 `show_not_found`.
+#[utoipa::path(get, path = "/api/shows/{id}/replay.m3u8", tag = "media",
+    params(("id" = ShowId, Path)),
+    responses((status = 200, description = "The VOD playlist", content_type = "application/vnd.apple.mpegurl", body = String),
+              (status = 404, body = Problem)))]
+async fn replay_playlist(State(state): State<AppState>, ApiPath(id): ApiPath<ShowId>) -> Response {
+    let show = match state.show(id).await {
+        Ok(show) => show,
+        Err(e) => return problem(e),
+    };
+    let ranges = dateranges(&state, &show);
+    match state.media.replay_playlist(&show, &ranges).await {
+        Ok(text) => ok(
+            StatusCode::OK,
+            Bytes::from(text),
+            "application/vnd.apple.mpegurl",
+            "public, max-age=60",
+            None,
+        ),
+        Err(e) => problem(e.into()),
+    }
+}
+
+/// A file of the replay: `init-{V}.mp4` or `seg-{MSN}.m4s` of the show's recording. Immutable;
+/// `Range` (one byte range) gets 206, or 416. Any other name: 404 `not_found`.
+#[utoipa::path(get, path = "/api/shows/{id}/replay/{file}", tag = "media",
+    params(("id" = ShowId, Path), ("file" = String, Path, description = "init-{V}.mp4 or seg-{MSN}.m4s")),
+    responses((status = 200, description = "The file", content_type = "video/iso.segment", body = Vec<u8>),
+              (status = 206, description = "The requested byte range", content_type = "video/iso.segment", body = Vec<u8>),
+              (status = 404, body = Problem), (status = 416, body = Problem)))]
+async fn replay_file(
+    State(state): State<AppState>,
+    ApiPath((id, name)): ApiPath<(ShowId, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(file) = RecordedFile::parse(&name) else {
+        return problem(ApiError::not_found(
+            Code::NotFound,
+            "not a file of a recording (init-{V}.mp4 or seg-{MSN}.m4s)",
+        ));
+    };
+    let show = match state.show(id).await {
+        Ok(show) => show,
+        Err(e) => return problem(e),
+    };
+    let content_type = match file {
+        RecordedFile::Init(_) => "video/mp4",
+        RecordedFile::Segment(_) => "video/iso.segment",
+    };
+    match state.media.replay_file(&show, &name).await {
+        Ok(body) => ranged(body, content_type, &headers),
+        Err(e) => problem(e.into()),
+    }
+}
+
+/// The whole program as one MP4 file (the show's creator only: 401 without a token, 403 for
+/// anyone else), joined when first asked for after the show ended. `Range` gets 206, or 416.
+/// A show that is live or has no recording: 404 `replay_not_ready`.
+#[utoipa::path(get, path = "/api/shows/{id}/recording.mp4", tag = "media",
+    params(("id" = ShowId, Path)),
+    responses((status = 200, description = "The MP4 file", content_type = "video/mp4", body = Vec<u8>),
+              (status = 206, description = "The requested byte range", content_type = "video/mp4", body = Vec<u8>),
+              (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 416, body = Problem)),
+    security(("bearer" = [])))]
+async fn recording_mp4(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<ShowId>,
+    headers: HeaderMap,
+) -> Response {
+    let show = match state.shows.managed(caller.principal(), id).await {
+        Ok(show) => show,
+        Err(e) => return problem(e.into()),
+    };
+    match state.media.recording_mp4(&show).await {
+        Ok(body) => {
+            let mut response = ranged(body, "video/mp4", &headers);
+            if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{id}.mp4\"")) {
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_DISPOSITION, v);
+            }
+            // Only for its creator: not for shared caches.
+            response.headers_mut().insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, max-age=3600"),
+            );
+            response
+        }
+        Err(e) => problem(e.into()),
+    }
+}

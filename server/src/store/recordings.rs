@@ -1,0 +1,76 @@
+//! The recordings area of the store: each show's recording index ([`RecordingStore`]), so any
+//! node can answer a replay, and a node restarted mid-show resumes into the same recording.
+//! The files themselves are on the recording node's disk (`media/recording`).
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::StoreError;
+use crate::domain::ShowId;
+
+/// One recorded segment: `seg-{msn}.m4s` in the show's folder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedSegment {
+    /// Media sequence number (the file's name); increases across restarts.
+    pub msn: u64,
+    /// Seconds recorded so far (the whole segment once `complete`).
+    pub duration_s: f64,
+    /// `EXT-X-PROGRAM-DATE-TIME`, Unix ms of its first frame.
+    pub pdt_ms: i64,
+    /// After a gap, a restart or a new init.
+    pub discontinuity: bool,
+    /// Its init segment, `init-{init}.mp4`.
+    pub init: u64,
+    /// Bytes written and flushed (whole parts only).
+    pub bytes: u64,
+    /// The packager closed it (else it is being written, or its node died writing it).
+    pub complete: bool,
+}
+
+impl RecordedSegment {
+    pub fn file(&self) -> String {
+        format!("seg-{}.m4s", self.msn)
+    }
+}
+
+/// A show's recording index: its segments in order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Recording {
+    pub segments: Vec<RecordedSegment>,
+}
+
+impl Recording {
+    /// The PDT of the first segment (the replay's time zero).
+    pub fn origin_ms(&self) -> Option<i64> {
+        self.segments.first().map(|s| s.pdt_ms)
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.bytes).sum()
+    }
+
+    pub fn duration_s(&self) -> f64 {
+        self.segments.iter().map(|s| s.duration_s).sum()
+    }
+}
+
+#[async_trait]
+pub trait RecordingStore: Send + Sync + 'static {
+    /// Adds the segment, or replaces the one with its `msn` (a part was appended);
+    /// `now_ms` marks the recording as written to then (for retention).
+    async fn put_segment(
+        &self,
+        show: ShowId,
+        segment: &RecordedSegment,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+
+    /// The show's index, segments ordered by `msn`; `None` if nothing was recorded.
+    async fn recording(&self, show: ShowId) -> Result<Option<Recording>, StoreError>;
+
+    /// Shows whose recording was last written before `before_ms`.
+    async fn recordings_before(&self, before_ms: i64) -> Result<Vec<ShowId>, StoreError>;
+
+    /// Forgets the show's index.
+    async fn remove_recording(&self, show: ShowId) -> Result<(), StoreError>;
+}

@@ -35,7 +35,13 @@ fn require_prerequisites() {
         matches!(&out, Ok(o) if o.status.success()),
         "nginx does not run ({out:?}): {FIX}"
     );
-    require_gstreamer(&["videotestsrc", "x264enc", "rtph264pay", "whipsink", "webrtcbin"]);
+    require_gstreamer(&[
+        "videotestsrc",
+        "x264enc",
+        "rtph264pay",
+        "whipsink",
+        "webrtcbin",
+    ]);
 }
 
 /// A child process in its own process group, killed with its group when dropped.

@@ -447,15 +447,37 @@ async fn vod_scenario() {
         "{body}"
     );
 
-    // Three cuts, then an off-air gap, then back on air.
+    // Three cuts (a product pinned after the first), then an off-air gap, then back on air.
+    let mug = srv.product(&creator, "RP-MUG", 2400, 5).await;
+    let (status, body) = srv
+        .post(
+            &format!("/api/shows/{show}/lineup"),
+            Some(&creator),
+            json!({ "product_id": mug }),
+        )
+        .await;
+    assert_eq!(status, 200, "lineup: {body}");
+    let mut pinned = (0, 0);
     let mut last = *segs.last().expect("a segment");
-    for cam in [&blue, &red, &blue] {
+    for (i, cam) in [&blue, &red, &blue].into_iter().enumerate() {
         api.program(&show, &creator, json!(cam)).await;
         last = *api
             .wait_live_segments(&show, last, 1)
             .await
             .last()
             .expect("segment");
+        if i == 0 {
+            let before = chrono::Utc::now().timestamp_millis();
+            let (status, body) = srv
+                .post(
+                    &format!("/api/shows/{show}/pins"),
+                    Some(&creator),
+                    json!({ "product_id": mug }),
+                )
+                .await;
+            assert_eq!(status, 200, "pin: {body}");
+            pinned = (before, chrono::Utc::now().timestamp_millis());
+        }
     }
     api.program(&show, &creator, Value::Null).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -494,6 +516,45 @@ async fn vod_scenario() {
     assert!(v.durations > 8.0 && v.durations <= v.span + 0.5, "{text}");
     let tmp = tempfile::tempdir().expect("tempdir");
     decode_all(&api, &show, &text, tmp.path()).await;
+
+    // Chapters on the replay's own timeline: the pin at the time it was made (its pts is the
+    // server's clock, this machine's), counted from the first segment's program date, and in
+    // the playlist as an EXT-X-DATERANGE; a chapter for each cut.
+    let (status, body) = api
+        .call(
+            "GET",
+            &format!("/api/shows/{show}/chapters"),
+            None,
+            Value::Null,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let chapters = body["chapters"].as_array().expect("chapters").clone();
+    let pin = chapters
+        .iter()
+        .find(|c| c["kind"] == "pin")
+        .unwrap_or_else(|| panic!("a pin chapter: {body}"));
+    let pts = pin["pts"].as_i64().expect("pts");
+    assert!(
+        (pinned.0..=pinned.1).contains(&pts),
+        "the pin's pts {pts} is when it was pinned {pinned:?}"
+    );
+    let origin = text
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:"))
+        .map(|t| {
+            chrono::DateTime::parse_from_rfc3339(t)
+                .expect("PDT")
+                .timestamp_millis()
+        })
+        .expect("a program date");
+    assert_eq!(pin["at_ms"].as_i64(), Some(pts - origin), "{pin}");
+    assert!(
+        text.contains(&format!("#EXT-X-DATERANGE:ID=\"{}\"", s(&pin["id"]))),
+        "the pin is a date range of the replay:\n{text}"
+    );
+    let cuts = chapters.iter().filter(|c| c["kind"] == "cut").count();
+    assert!(cuts >= 4, "the first program and three cuts: {body}");
 
     // recording.mp4: the creator's only.
     let mp4_path = format!("/api/shows/{show}/recording.mp4");

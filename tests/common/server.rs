@@ -320,6 +320,15 @@ impl Drop for TestServer {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        // The recordings folder `test_config` made for this server (not one a test chose).
+        let dir = &self.config.recordings_dir;
+        let ours = dir.parent() == Some(std::env::temp_dir().as_path())
+            && dir
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("livesale-rec-"));
+        if ours {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 

@@ -28,11 +28,18 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(edit_chapter))
 }
 
-/// Where the show's replay starts (Unix ms): the recording's first segment once there is
-/// one. Until the recording is merged this is the show's start; the lead points it at
-/// `Media::recording_origin_ms`.
-async fn replay_origin(_state: &AppState, show: &Show) -> Option<i64> {
-    show.started_at.map(|t| t.timestamp_millis())
+/// Where the show's replay starts (Unix ms): the program date of the recording's first
+/// segment; before anything was recorded (or if the index cannot be read), the show's start.
+async fn replay_origin(state: &AppState, show: &Show) -> Option<i64> {
+    let recorded = state
+        .media
+        .recording_origin_ms(show.id)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(show = %show.id, error = %e, "chapters timed from the show's start");
+            None
+        });
+    recorded.or_else(|| show.started_at.map(|t| t.timestamp_millis()))
 }
 
 /// One chapter of the show.

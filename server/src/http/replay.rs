@@ -23,9 +23,16 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(recording_mp4))
 }
 
-/// The chapters shown as `EXT-X-DATERANGE` (none until the chapters are merged in).
-fn dateranges(_state: &AppState, _show: &Show) -> Vec<crate::media::recording::vod::DateRange> {
-    Vec::new()
+/// The show's visible chapters, shown as `EXT-X-DATERANGE` (a store error leaves them out:
+/// the replay still plays).
+async fn dateranges(state: &AppState, show: &Show) -> Vec<crate::media::recording::vod::DateRange> {
+    match state.chapters.dateranges(show).await {
+        Ok(ranges) => ranges,
+        Err(e) => {
+            tracing::warn!(show = %show.id, error = %e, "replay playlist without its chapters");
+            Vec::new()
+        }
+    }
 }
 
 /// The replay of an ended show: an HLS VOD playlist (`EXT-X-PLAYLIST-TYPE:VOD`, `EXT-X-ENDLIST`)
@@ -42,7 +49,7 @@ async fn replay_playlist(State(state): State<AppState>, ApiPath(id): ApiPath<Sho
         Ok(show) => show,
         Err(e) => return problem(e),
     };
-    let ranges = dateranges(&state, &show);
+    let ranges = dateranges(&state, &show).await;
     match state.media.replay_playlist(&show, &ranges).await {
         Ok(text) => ok(
             StatusCode::OK,

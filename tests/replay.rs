@@ -483,6 +483,14 @@ async fn vod_scenario() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     api.program(&show, &creator, json!(red)).await;
     api.wait_live_segments(&show, last, 2).await;
+    // Live too: the cameras' audio went on while the video was off air, and still the open
+    // segment ended there and the return is a discontinuity (not a hole inside a segment).
+    let live = api.bytes(&format!("/api/shows/{show}/hls/live.m3u8")).await;
+    let live = String::from_utf8(live).expect("a playlist");
+    assert!(
+        live.contains("#EXT-X-DISCONTINUITY\n"),
+        "the live playlist marks the return after the gap:\n{live}"
+    );
     let (status, body) = api
         .call(
             "POST",

@@ -119,7 +119,7 @@ impl std::str::FromStr for Secret {
     }
 }
 
-/// The Stripe settings, complete and checked ([`Config::stripe`]).
+/// The Stripe settings, complete and checked ([`super::Config::stripe`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StripeConfig {
     pub secret_key: Secret,

@@ -19,12 +19,14 @@
 //! - [`registry`]: this node's shows and sessions, the viewer capacity, the keep-alive guard.
 //! - [`offer`]: the checks of an offer, once for WHIP and WHEP ([`sdp`] reads it).
 //! - [`show`]: one show's cameras, viewers and [`program`], and the routing decision per
-//!   packet; [`router`]: the fan-out of a packet into the viewers' bounded queues.
+//!   packet; [`router`]: the fan-out of a packet into the viewers' bounded queues;
+//!   [`announce`]: `program.changed` (and the cut's chapter) published when the picture cuts.
 //! - [`session`], [`whip`], [`whep`]: the peer connections and their tasks ([`peer`] builds
 //!   them; [`forwarder`] rewrites each viewer's RTP; [`codec`] finds keyframes).
 //! - [`hls`]: the program packaged as LL-HLS (fed like one more program viewer), and the
 //!   files and playlists [`Media::hls_playlist`] and [`Media::hls_file`] serve.
 
+mod announce;
 pub mod codec;
 pub mod error;
 pub mod forwarder;

@@ -346,6 +346,9 @@ async fn package(
     let mut tick = tokio::time::interval(config.part);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_item = Instant::now();
+    // Video drives segments: with the program's video off air (its audio may go on), the open
+    // segment must end, or it would hold a hole in its video that its duration does not count.
+    let mut last_video = Instant::now();
     let mut flowing = false;
     let mut video: Option<Arc<Source>> = None;
     tracing::info!(%show, "HLS packaging starts");
@@ -355,6 +358,7 @@ async fn package(
                 let Some(item) = item else { break };
                 last_item = Instant::now();
                 if item.source.codec.is_video() {
+                    last_video = last_item;
                     video = Some(item.source.clone());
                 }
                 let step = packager.push(&item);
@@ -373,7 +377,7 @@ async fn package(
             }
             _ = tick.tick() => {
                 let idle = last_item.elapsed();
-                if flowing && idle > config.part * 2 {
+                if flowing && last_video.elapsed() > config.part * 2 {
                     flowing = false;
                     let events = packager.gap();
                     if let Some(h) = hls.upgrade() {

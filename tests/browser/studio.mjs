@@ -380,7 +380,11 @@ async function chaptersScenario() {
     await until(studio, () => window.livesale && window.livesale.ready === true, null, 'window.livesale.ready');
     const row = studio.locator('#chapter-list li[data-kind="pin"]');
     await row.locator('.chapter-title').fill('First look at the mug');
+    // The field holds the new title as soon as it is typed: wait for the server's answer.
+    const patched = studio.waitForResponse((r) => r.request().method() === 'PATCH' && r.url().includes(`/api/shows/${show}/chapters/`));
     await row.locator('.chapter-rename').click();
+    const answer = await patched;
+    check(answer.status() === 200, `PATCH answered ${answer.status()}: ${await answer.text()}`);
     await until(studio, () => {
       const li = document.querySelector('#chapter-list li[data-kind="pin"]');
       return li && li.querySelector('.chapter-title').value === 'First look at the mug';

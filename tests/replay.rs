@@ -314,6 +314,25 @@ fn vod(text: &str) -> Vod {
     v
 }
 
+/// ffmpeg decodes a file to nothing, in its own timing (without `-fps_mode passthrough` the
+/// null output resamples to a guessed frame rate and reports its own duplicate times).
+fn ffmpeg_decode(path: &Path) -> std::process::Output {
+    std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args([
+            "-fps_mode",
+            "passthrough",
+            "-enc_time_base",
+            "-1",
+            "-f",
+            "null",
+            "-",
+        ])
+        .output()
+        .expect("ffmpeg runs")
+}
+
 /// Every segment with its init, decoded by ffmpeg without an error.
 async fn decode_all(api: &Api, show: &str, text: &str, dir: &Path) {
     let mut init = Vec::new();
@@ -326,20 +345,7 @@ async fn decode_all(api: &Api, show: &str, text: &str, dir: &Path) {
             all.extend(api.bytes(&format!("/api/shows/{show}/replay/{name}")).await);
             let path = dir.join(name.replace(".m4s", ".mp4"));
             std::fs::write(&path, &all).expect("write");
-            let out = std::process::Command::new("ffmpeg")
-                .args(["-v", "error", "-i"])
-                .arg(&path)
-                .args([
-                    "-fps_mode",
-                    "passthrough",
-                    "-enc_time_base",
-                    "-1",
-                    "-f",
-                    "null",
-                    "-",
-                ])
-                .output()
-                .expect("ffmpeg runs");
+            let out = ffmpeg_decode(&path);
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert!(
                 out.status.success() && stderr.trim().is_empty(),
@@ -617,20 +623,7 @@ async fn vod_scenario() {
         kinds.contains(&"video".to_string()) && kinds.contains(&"audio".to_string()),
         "{probe}"
     );
-    let out = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(&file)
-        .args([
-            "-fps_mode",
-            "passthrough",
-            "-enc_time_base",
-            "-1",
-            "-f",
-            "null",
-            "-",
-        ])
-        .output()
-        .expect("ffmpeg runs");
+    let out = ffmpeg_decode(&file);
     assert!(
         out.status.success(),
         "{}",

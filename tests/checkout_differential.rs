@@ -1,7 +1,8 @@
 //! One checkout rule, two implementations: `plan_checkout` under MemoryStore's lock and the
 //! Lua checkout script of RedisStore. On thousands of random cases (stocks, pins with and
 //! without deals, deal quantities and per-buyer limits, cart lines at the deal price or not,
-//! products missing or not in the lineup, ended shows, idempotency keys reused with the same
+//! products missing or not in the lineup, ended shows (selling from the replay, each order's
+//! channel) and cancelled ones, idempotency keys reused with the same
 //! and another body, address allowances) both stores are set up with the same facts, run the
 //! same checkouts, and must answer the same: the same refusal (code, kind and message) or the
 //! same order, and afterwards the same stock, deal remaining, buyer counts, carts and orders.
@@ -61,7 +62,8 @@ struct Round {
 #[derive(Debug, Clone)]
 struct Case {
     products: Vec<ProductSpec>,
-    ended: bool,
+    /// The show's stored status: scheduled, or now and then ended or cancelled.
+    status: ShowStatus,
     rounds: Vec<Round>,
 }
 
@@ -110,12 +112,16 @@ fn case() -> impl Strategy<Value = Case> {
         let n = products.len();
         (
             Just(products),
-            prop::bool::weighted(0.08),
+            prop_oneof![
+                84 => Just(ShowStatus::Scheduled),
+                8 => Just(ShowStatus::Ended),
+                8 => Just(ShowStatus::Cancelled),
+            ],
             prop::collection::vec(round(n), 1..4),
         )
-            .prop_map(|(products, ended, rounds)| Case {
+            .prop_map(|(products, status, rounds)| Case {
                 products,
-                ended,
+                status,
                 rounds,
             })
     })
@@ -186,9 +192,9 @@ async fn set_up(stores: &[SharedStore; 2], case: &Case) -> (Show, Vec<ProductId>
             pins.push(pin);
         }
     }
-    if case.ended {
+    if case.status != show.status {
         let scheduled = show.clone();
-        show.status = ShowStatus::Ended;
+        show.status = case.status;
         for store in stores {
             assert!(store.update_show(&show, scheduled.status).await.unwrap());
         }

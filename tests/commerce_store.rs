@@ -15,7 +15,7 @@ use std::time::Duration;
 use chrono::DateTime;
 use livesale::domain::commerce::{
     CartLine, CartLines, Deal, DealState, DealTerms, LineFacts, Order, OrderLine, OrderStatus, Pin,
-    plan_checkout,
+    SalesChannel, plan_checkout,
 };
 use livesale::domain::error::ErrorKind;
 use livesale::domain::{
@@ -45,7 +45,7 @@ store_contracts!(
     large_amounts_stay_exact,
     checkout_is_idempotent,
     refusals_change_nothing,
-    an_ended_show_refuses_checkout,
+    an_ended_show_sells_from_its_replay_and_a_cancelled_one_refuses,
     complete_order_pays_or_releases_once,
     a_placed_order_settles_from_the_stored_one,
     release_returns_deal_units_only_to_their_deal,
@@ -991,24 +991,46 @@ async fn refusals_change_nothing(store: SharedStore) {
     assert_eq!(w.outbox_kinds().await, ["order.created", "order.created"]);
 }
 
-/// The checkout refuses a show that has ended by the stored record, even when the caller
-/// passes an older copy of the show (a node's recent-show cache), and changes nothing.
-async fn an_ended_show_refuses_checkout(store: SharedStore) {
-    let w = World::new(store).await;
+/// The checkout decides by the stored record, even when the caller passes an older copy of
+/// the show (a node's recent-show cache): a live show sells `live`, an ended one sells from
+/// its replay (`replay`), a cancelled one refuses and changes nothing.
+async fn an_ended_show_sells_from_its_replay_and_a_cancelled_one_refuses(store: SharedStore) {
+    let w = World::new(store.clone()).await;
     let mug = w.product("Mug", 2000, "USD", 5).await;
-    let buyer = viewer();
-    w.add(buyer, &mug, 1, None).await;
-    let before = w.snapshot(&[&mug], buyer).await;
+    let (kim, lee) = (viewer(), viewer());
+    w.add(kim, &mug, 1, None).await;
+    let live = w.created(kim, "k", t(1)).await;
+    assert_eq!(live.channel, SalesChannel::Live);
     let mut ended = w.show.clone();
     ended.status = ShowStatus::Ended;
     assert!(w.store.update_show(&ended, w.show.status).await.unwrap());
-    let outcome = w.checkout(buyer, "k", t(1)).await;
-    assert_eq!(refused_code(&outcome), "show_ended");
+    w.add(lee, &mug, 2, None).await;
+    let replay = w.created(lee, "k", t(2)).await;
+    assert_eq!(replay.channel, SalesChannel::Replay);
+    assert_eq!(w.stock(&mug).await, 2);
+    let stored = w.store.orders(&w.show).await.unwrap();
+    let channels: Vec<_> = stored.iter().map(|o| o.channel).collect();
+    assert_eq!(channels, [SalesChannel::Live, SalesChannel::Replay]);
+
+    let w = World::new(store).await;
+    let mug = w.product("Mug", 2000, "USD", 5).await;
+    w.add(kim, &mug, 1, None).await;
+    let before = w.snapshot(&[&mug], kim).await;
+    let mut cancelled = w.show.clone();
+    cancelled.status = ShowStatus::Cancelled;
+    assert!(
+        w.store
+            .update_show(&cancelled, w.show.status)
+            .await
+            .unwrap()
+    );
+    let outcome = w.checkout(kim, "k", t(1)).await;
+    assert_eq!(refused_code(&outcome), "show_cancelled");
     match outcome {
         CheckoutOutcome::Refused(e) => assert_eq!(e.kind, ErrorKind::Conflict),
         other => panic!("expected a refusal, got {other:?}"),
     }
-    assert_eq!(w.snapshot(&[&mug], buyer).await, before);
+    assert_eq!(w.snapshot(&[&mug], kim).await, before);
 }
 
 async fn complete_order_pays_or_releases_once(store: SharedStore) {

@@ -318,6 +318,7 @@ async fn the_csv_export_parses_back(backend: Backend) {
             "unit_price",
             "order_total",
             "currency",
+            "channel",
         ]
     );
     let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();

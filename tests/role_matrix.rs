@@ -246,6 +246,11 @@ const ROUTES: &[Route] = &[
     r("GET", "/api/shows/{id}/replay.m3u8", &[A::Anyone], Fresh::ScheduledShow, empty).answers(404, "replay_not_ready"),
     r("GET", "/api/shows/{id}/replay/{file}", &[A::Anyone], Fresh::ScheduledShow, empty).answers(404, "replay_not_ready"),
     r("GET", "/api/shows/{id}/recording.mp4", &[A::CreatorOwner], Fresh::ScheduledShow, empty).answers(404, "replay_not_ready"),
+    // Replay metrics: beacons from anyone (a scheduled show has no replay yet), the stats are
+    // the creator's.
+    r("POST", "/api/shows/{id}/replay/views", &[A::Anyone], Fresh::ScheduledShow, |_, _| Body::Json(json!({ "view_id": "0190d6a4-5d6e-7c4f-9a7b-1c2d3e4f5a6b", "watched_ms": 1000 })))
+        .answers(404, "replay_not_ready"),
+    r("GET", "/api/shows/{id}/replay/stats", &[A::CreatorOwner], Fresh::No, empty),
 ];
 
 const fn r(

@@ -330,6 +330,11 @@ fn wire(
         ),
         chapters: crate::services::chapters::ChaptersService::new(store.clone(), clock.clone()),
         accounts: Arc::new(accounts),
+        replay_stats: Arc::new(crate::services::replay_stats::ReplayStatsService::new(
+            store.clone(),
+            media.clone(),
+            clock.clone(),
+        )),
         config,
         store,
         signer,

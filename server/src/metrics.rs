@@ -80,6 +80,7 @@ fn describe() {
     describe_counter!("livesale_cart_updates_total", "Cart lines set");
     describe_counter!("livesale_checkouts_total", "Checkouts, by outcome");
     describe_counter!("livesale_orders_total", "Paid orders");
+    describe_replay_sales();
     describe_counter!(
         "livesale_revenue_minor_units_total",
         "Paid revenue in minor units, by show and currency"
@@ -101,4 +102,21 @@ fn describe() {
     );
     describe_counter!("livesale_moderation_timeouts_total", "Viewers timed out");
     describe_counter!("livesale_moderation_bans_total", "Viewers banned");
+}
+
+/// Selling from the replay and its audience (docs/replay.md).
+fn describe_replay_sales() {
+    use metrics::describe_counter;
+    describe_counter!(
+        "livesale_orders_paid_total",
+        "Paid orders, by sales channel (live, or replay after the show's end)"
+    );
+    describe_counter!(
+        "livesale_replay_views_total",
+        "Distinct replay views counted (one per view id and show)"
+    );
+    describe_counter!(
+        "livesale_replay_watch_seconds_total",
+        "Seconds of replay watched (each view's furthest report, clamped to the recording)"
+    );
 }

@@ -126,6 +126,7 @@ const features = {
   signout: has('/api/me/signout', 'post'),
   passkeys: has('/api/me/passkeys', 'post') && has('/api/signin/passkey', 'post'),
   signin_page: !opts['signin-url'].includes('/dashboard#'),
+  replay_stats: has('/api/shows/{id}/replay/stats', 'get'),
 };
 for (const [k, v] of Object.entries(features)) if (!v) result.missing.push(k);
 log(`features: ${JSON.stringify(features)}`);
@@ -589,10 +590,23 @@ await step('edit and cancel a second show', async () => {
   check(edit, 'a cancelled show can still be edited on the page');
   await page.click('#sd-back');
   await settled(page);
+  // An ended show (started and ended through the API), listed with its replay's stats.
+  const ended = features.replay_stats ? (await must('POST', '/api/shows', { title: 'Winter seconds' })).id : null;
+  if (ended) {
+    await must('POST', `/api/shows/${ended}/start`, {});
+    await must('POST', `/api/shows/${ended}/end`, {});
+  }
   await page.click('.segmented [data-when="past"]');
   await until(page, (id) => !!document.querySelector(`#shows-list [data-show-id="${id}"][data-status="cancelled"]`), second, 'the cancelled show under Past');
+  let replayLine = null;
+  if (ended) {
+    const line = `#shows-list [data-show-id="${ended}"] .dash-show-replay`;
+    await until(page, (sel) => /^Replay:/.test((document.querySelector(sel) || {}).textContent || ''), line, 'the ended show\'s replay line');
+    replayLine = await page.textContent(line);
+    check(replayLine === 'Replay: 0 views · 0:00 watched · 0 sold (live 0)', `the replay line says ${replayLine}`);
+  }
   await look(page, 'shows-past');
-  return { show: second, status: s.status };
+  return { show: second, status: s.status, replay_line: replayLine };
 });
 
 await step('open the studio and go live', async () => {

@@ -345,6 +345,15 @@ test('a show is upcoming, live or past by its status', () => {
   assert.equal(dashshows.statusWords('constructor'), 'constructor');
 });
 
+test('an ended show tells its replay stats in words', () => {
+  assert.equal(dashshows.hoursMinutes(0), '0:00');
+  assert.equal(dashshows.hoursMinutes(3599), '0:59');
+  assert.equal(dashshows.hoursMinutes(3 * 3600 + 5 * 60 + 59), '3:05');
+  const stats = { views: 1, watch_time_s: 4000, live: { units: 7 }, replay: { units: 2 } };
+  assert.equal(dashshows.replayWords(stats), 'Replay: 1 view · 1:06 watched · 2 sold (live 7)');
+  assert.equal(dashshows.replayWords({ ...stats, views: 12 }), 'Replay: 12 views · 1:06 watched · 2 sold (live 7)');
+});
+
 test('commerce in step with the picture: held until the playhead reaches pts, released in order', async () => {
   const { InTime, ServerClock, MAX_HOLD_MS } = await web('feature/intime.js');
   let playhead = 1000;

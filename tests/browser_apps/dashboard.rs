@@ -1,6 +1,6 @@
 //! The creator's dashboard (`/dashboard`) in Chromium at phone size (tests/browser/dashboard.mjs):
 //! a new creator opens the sign-in link the operator got, schedules a show in their own time
-//! zone, imports the sample Shopify CSV through the page (preview, then commit), puts two
+//! zone (and finds an ended one under Past with its replay's stats line), imports the sample Shopify CSV through the page (preview, then commit), puts two
 //! products in the lineup, invites a moderator, opens the studio and goes live, then finds the
 //! order in the orders list, exports it as CSV and refunds it, and uses the settings (name,
 //! webhook with a test event, moderators and blocked terms for all shows, signing out
@@ -147,6 +147,11 @@ async fn a_new_creator_runs_a_show_from_the_dashboard_on_a_phone() {
     // The token was signed out everywhere: only a fresh one could read the catalog now.
     let (status, _) = srv.get("/api/products", Some(&creator)).await;
     assert_eq!(status, 401, "the signed-out token still works");
+    assert_eq!(
+        r["steps"]["edit and cancel a second show"]["replay_line"],
+        "Replay: 0 views · 0:00 watched · 0 sold (live 0)",
+        "the ended show's line under Past: {r}"
+    );
     assert_eq!(
         r["steps"]["refund the order"]["status"], "refunded",
         "the refund, as the server answered it before signing out: {r}"

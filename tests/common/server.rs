@@ -61,6 +61,8 @@ pub struct TestServer {
     task: Option<tokio::task::JoinHandle<()>>,
     /// The server's clock: the wall clock until a test advances it past a deadline.
     pub clock: std::sync::Arc<livesale::clock::TestClock>,
+    /// The server's store, for tests that set up what no route makes (a recording's index).
+    pub store: livesale::store::SharedStore,
 }
 
 impl TestServer {
@@ -86,6 +88,7 @@ impl TestServer {
             .await
             .expect("the test server builds");
         let links = app.links().cloned();
+        let store = app.state().store.clone();
         let fingerprint = app.tls().map(|t| t.fingerprint.clone());
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -128,6 +131,7 @@ impl TestServer {
             shutdown: Some(tx),
             task: Some(task),
             clock,
+            store,
         }
     }
 

@@ -14,7 +14,7 @@ use std::sync::{Arc, OnceLock};
 
 use crate::clock::Clock;
 use crate::domain::chapter::Draft;
-use crate::domain::commerce::{Order, PinView};
+use crate::domain::commerce::{Order, PinView, SalesChannel};
 use crate::domain::protocol::Broadcast;
 use crate::domain::{Show, ShowId, Timestamp};
 use crate::hub::Hub;
@@ -116,10 +116,13 @@ pub async fn announce_pins(
 }
 
 /// Counts a paid order, however it was paid (at checkout, or by the processor's webhook):
-/// `livesale_checkouts_total{outcome="paid"}`, `livesale_orders_total` and the revenue.
+/// `livesale_checkouts_total{outcome="paid"}`, `livesale_orders_total`,
+/// `livesale_orders_paid_total{channel}` (live or replay) and the revenue.
 pub fn count_paid(show: &Show, order: &Order) {
     metrics::counter!("livesale_checkouts_total", "outcome" => "paid").increment(1);
     metrics::counter!("livesale_orders_total").increment(1);
+    metrics::counter!("livesale_orders_paid_total", "channel" => order.channel.as_str())
+        .increment(1);
     metrics::counter!(
         "livesale_revenue_minor_units_total",
         "show" => show.id.to_string(),
@@ -130,7 +133,9 @@ pub fn count_paid(show: &Show, order: &Order) {
 
 /// Tells the room about a paid order: one `purchase` per line, then the pins' new stock. A
 /// line whose product has no stock left makes a sell-out chapter at its `purchase` (once per
-/// product and show, however many orders see it empty).
+/// product and show, however many orders see it empty). An order from the replay tells no
+/// room: the show is over, and its purchase (or sell-out chapter) would land past the end of
+/// the recording's timeline.
 pub async fn announce_purchase(
     commerce: &dyn CommerceStore,
     catalog: &dyn CatalogStore,
@@ -139,6 +144,9 @@ pub async fn announce_purchase(
     show: &Show,
     order: &Order,
 ) {
+    if order.channel == SalesChannel::Replay {
+        return;
+    }
     for line in &order.items {
         let event = Broadcast::Purchase {
             buyer: order.buyer_name.clone(),

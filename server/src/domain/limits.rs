@@ -43,6 +43,8 @@ pub enum BudgetKey {
     },
     /// Joins (`POST …/viewers`) from one client address, in any show.
     Join { address: IpAddr },
+    /// Replay view beacons (`POST …/replay/views`) from one client address, in any show.
+    ReplayBeat { address: IpAddr },
 }
 
 impl BudgetKey {
@@ -52,7 +54,7 @@ impl BudgetKey {
             BudgetKey::Chat { creator, show, .. } | BudgetKey::Reaction { creator, show, .. } => {
                 Some((*creator, *show))
             }
-            BudgetKey::Join { .. } => None,
+            BudgetKey::Join { .. } | BudgetKey::ReplayBeat { .. } => None,
         }
     }
 
@@ -62,6 +64,7 @@ impl BudgetKey {
             BudgetKey::Chat { member, .. } => format!("chat:{member}"),
             BudgetKey::Reaction { member, .. } => format!("reaction:{member}"),
             BudgetKey::Join { address } => format!("join:{address}"),
+            BudgetKey::ReplayBeat { address } => format!("replay-beat:{address}"),
         }
     }
 }

@@ -24,6 +24,7 @@ pub mod money;
 pub mod names;
 pub mod net;
 pub mod protocol;
+pub mod replay_stats;
 pub mod show;
 pub mod whole;
 

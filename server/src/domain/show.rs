@@ -29,7 +29,8 @@ impl ShowStatus {
         }
     }
 
-    /// Whether the show is over for good (ended or cancelled): nothing is sold or joined.
+    /// Whether the show is over for good (ended or cancelled). An ended show still sells
+    /// from its replay (`domain::commerce::SalesChannel::of`); a cancelled one does not.
     pub fn is_closed(self) -> bool {
         matches!(self, ShowStatus::Ended | ShowStatus::Cancelled)
     }

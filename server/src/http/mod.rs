@@ -16,6 +16,7 @@ mod identity;
 mod media;
 mod moderation;
 mod replay;
+mod replay_stats;
 pub use identity::invite_url;
 mod openapi;
 mod ops;
@@ -94,6 +95,9 @@ pub struct Shared {
     pub chapters: crate::services::chapters::ChaptersService,
     /// Sign-in links, sign-out everywhere, passkeys, the operator's overview, the heartbeat.
     pub accounts: Arc<crate::services::accounts::AccountsService>,
+    /// Replay view beacons, and the creator's replay stats (views, watch time, sales by
+    /// channel).
+    pub replay_stats: Arc<crate::services::replay_stats::ReplayStatsService>,
 }
 
 impl Deref for AppState {
@@ -168,6 +172,7 @@ pub fn router(state: AppState) -> Router {
         .merge(team::router())
         .merge(chapters::router())
         .merge(accounts::router())
+        .merge(replay_stats::router())
         .split_for_parts();
     let mut openapi = openapi;
     openapi::settle_problems(&mut openapi);

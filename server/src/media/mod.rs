@@ -351,6 +351,25 @@ impl Media {
         Ok((recorder, rec))
     }
 
+    /// The replay's length in ms once it is ready (else `ReplayNotReady`, as for its
+    /// playlist): from its origin to the end of its last segment, gaps included (the timeline
+    /// of `at_ms`, and at least the sum of its segments' durations).
+    pub async fn replay_duration_ms(&self, show: &Show) -> Result<u64, MediaError> {
+        let (_, rec) = self.ended_recording(show).await?;
+        let origin = rec.origin_ms().unwrap_or(0);
+        let end = rec
+            .segments
+            .iter()
+            .map(|s| {
+                s.pdt_ms
+                    .saturating_add((s.duration_s * 1000.0).ceil() as i64)
+            })
+            .max()
+            .unwrap_or(origin);
+        let span = end.saturating_sub(origin).max(0) as u64;
+        Ok(span.max((rec.duration_s() * 1000.0).ceil() as u64))
+    }
+
     /// The replay's VOD playlist (`dateranges`: the chapters, as `EXT-X-DATERANGE`).
     pub async fn replay_playlist(
         &self,

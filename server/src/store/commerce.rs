@@ -165,8 +165,10 @@ pub trait CommerceStore: Send + Sync + 'static {
         viewer: ViewerId,
     ) -> Result<i64, StoreError>;
 
-    /// The checkout, as one atomic step: when the stored show has ended, the refusal
-    /// `show_ended`. With a known idempotency key, the earlier order (same
+    /// The checkout, as one atomic step, judged by the stored show
+    /// (`domain::commerce::SalesChannel::of`): a cancelled show is the refusal
+    /// `show_cancelled`; the order's channel is `replay` when the show has ended, else `live`.
+    /// With a known idempotency key, the earlier order (same
     /// cart — or the cart this checkout emptied — and same body) or `KeyReused`. Otherwise read
     /// the cart and, for each line, the product's stock, its pin, the deal's remaining units
     /// and the buyer's deal count; apply `domain::commerce::plan_checkout`; and on success

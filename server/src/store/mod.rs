@@ -7,7 +7,8 @@
 //! in tests/store_contract.rs run unchanged against both implementations.
 //!
 //! One trait per area (`ShowStore`, `CatalogStore`, `CommerceStore`, `PaymentStore`,
-//! `ModerationStore`, `LimitsStore`, `LeaseStore`, `ChapterStore`), each implemented by both stores in one file per area
+//! `ModerationStore`, `LimitsStore`, `LeaseStore`, `ChapterStore`, `RecordingStore`,
+//! `ReplayStatsStore`), each implemented by both stores in one file per area
 //! (`memory/<area>.rs`, `redis/<area>.rs`); [`Store`] is all of them, and [`open`] chooses the
 //! implementation. A service holds only the areas it needs: an `Arc<dyn Store>` upcasts to
 //! `Arc<dyn CommerceStore>`.
@@ -23,6 +24,7 @@ pub mod moderation;
 pub mod payments;
 pub mod recordings;
 mod redis;
+pub mod replay_stats;
 pub mod shows;
 
 pub use self::memory::MemoryStore;
@@ -39,6 +41,7 @@ pub use limits::LimitsStore;
 pub use moderation::ModerationStore;
 pub use payments::{Attached, IntentOrder, PaymentAttachment, PaymentStore};
 pub use recordings::RecordingStore;
+pub use replay_stats::ReplayStatsStore;
 pub use shows::{DemoRecord, ShowStore};
 
 use async_trait::async_trait;
@@ -49,6 +52,7 @@ use crate::domain::{Product, Show, Timestamp};
 /// `RedisStore` (on `dyn Store` they are callable without importing anything).
 pub mod prelude {
     pub use super::AccountStore;
+    pub use super::ReplayStatsStore;
     pub use super::{
         CatalogStore, ChapterStore, CommerceStore, LeaseStore, LimitsStore, ModerationStore,
         PaymentStore, RecordingStore, ShowStore, Store,
@@ -134,6 +138,7 @@ pub trait Store:
     + AccountStore
     + ChapterStore
     + RecordingStore
+    + ReplayStatsStore
 {
     /// `"memory"` or `"redis"`, for logs and metrics.
     fn kind(&self) -> &'static str;

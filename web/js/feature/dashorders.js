@@ -1,7 +1,8 @@
 // The dashboard's Orders section: the creator's orders across all shows or one, filtered by
 // status, newest first, a page at a time; each with its show, buyer, email and shipping address,
-// items and total, and a Refund button on a paid one (confirmed first; a refusal stays in the
-// dialog in words). "Export CSV" downloads the same selection as a spreadsheet.
+// items and total, a "Replay" badge on one bought from the replay after the show, and a Refund
+// button on a paid one (confirmed first; a refusal stays in the dialog in words). "Export CSV"
+// downloads the same selection as a spreadsheet.
 
 import { formatMoney } from '../api.js';
 import { $, h, fill, busy, toast, userText } from '../dom.js';
@@ -24,6 +25,7 @@ export function ordersSection(ctx) {
         h('span', { class: 'order-id', title: order.id }, id),
         userText(order.buyer_name, 'order-buyer'),
         h('span', { class: 'order-status badge', dataset: { status: order.status } }, statusWords(order.status)),
+        order.channel === 'replay' ? h('span', { class: 'order-channel badge', title: 'Bought from the replay, after the show' }, 'Replay') : null,
         h('time', { class: 'order-time muted', datetime: order.created_at }, whenText(order.created_at))),
       h('p', { class: 'order-show small-text muted' }, 'Show: ', userText(order.show_title || titles.get(order.show_id) || 'a show')),
       h('ul', { class: 'order-items' }, (order.items || []).map((it) => h('li', {},

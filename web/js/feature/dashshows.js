@@ -1,4 +1,5 @@
-// The dashboard's Shows section: the creator's upcoming, live and past shows a page at a time;
+// The dashboard's Shows section: the creator's upcoming, live and past shows a page at a time
+// (an ended show with its replay's views, watch time and sales, live sales beside them);
 // scheduling a new one (the start typed in the browser's time zone, sent with its offset); and
 // one show's panel (#shows/<id>): open its studio, its viewer link with a copy button and a QR
 // code, edit or cancel it while it is scheduled, invite a moderator or a camera, and the
@@ -89,6 +90,24 @@ function badge(show) {
   return h('span', { class: `badge show-badge badge-${show.status}`, dataset: { state: show.status } }, statusWords(show.status));
 }
 
+/** Watch time as H:MM. */
+export const hoursMinutes = (s) => `${Math.floor(s / 3600)}:${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}`;
+
+/** GET …/replay/stats in words: "Replay: N views · H:MM watched · X sold (live Y)" (units). */
+export function replayWords(s) {
+  const views = `${s.views} ${s.views === 1 ? 'view' : 'views'}`;
+  return `Replay: ${views} · ${hoursMinutes(s.watch_time_s)} watched · ${s.replay.units} sold (live ${s.live.units})`;
+}
+
+/** An ended show's replay line, filled from its stats; gone if they cannot be read. */
+function replayLine(ctx, show) {
+  const line = h('span', { class: 'dash-show-replay muted small-text' });
+  ctx.call('GET', `/api/shows/${show.id}/replay/stats`)
+    .then((s) => fill(line, replayWords(s)))
+    .catch(() => line.remove());
+  return line;
+}
+
 export function showsSection(ctx) {
   const overview = $('#shows-overview');
   const detail = $('#show-detail');
@@ -113,7 +132,8 @@ export function showsSection(ctx) {
             h('time', { datetime: momentOf(show) }, whenText(momentOf(show)))),
           show.lineup_count !== undefined
             ? h('span', { class: 'muted small-text' }, `${show.lineup_count} products · ${show.orders_count ?? 0} orders`)
-            : null)),
+            : null,
+          show.status === 'ended' ? replayLine(ctx, show) : null)),
       show.status === 'live' || show.status === 'scheduled'
         ? h('a', { class: 'button small dash-show-studio', href: `/studio/${show.id}`, 'aria-label': `Studio of ${show.title}` }, 'Studio')
         : null),

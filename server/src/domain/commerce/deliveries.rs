@@ -98,6 +98,7 @@ pub fn test_order(id: OrderId, currency: Currency, now: Timestamp) -> Order {
         })),
         payment: None,
         refunded_at: None,
+        channel: Default::default(),
     }
 }
 

@@ -63,7 +63,7 @@ pub fn page_before(
 }
 
 /// The export's columns, in order.
-pub const CSV_COLUMNS: [&str; 19] = [
+pub const CSV_COLUMNS: [&str; 20] = [
     "order_id",
     "created_at",
     "status",
@@ -83,6 +83,7 @@ pub const CSV_COLUMNS: [&str; 19] = [
     "unit_price",
     "order_total",
     "currency",
+    "channel",
 ];
 
 /// The export: a header, then one row per order line in the orders' order. `skus` maps a
@@ -139,6 +140,7 @@ fn row(
             .format_decimal(line.unit_price.amount),
         currency.format_decimal(order.total.amount),
         currency.as_str().to_string(),
+        order.channel.as_str().to_string(),
     ]
 }
 
@@ -181,6 +183,7 @@ mod tests {
                 })),
                 payment: None,
                 refunded_at: None,
+                channel: Default::default(),
             },
             show_title: "Show".into(),
         }
@@ -234,7 +237,7 @@ mod tests {
         let row = lines.next().unwrap();
         assert!(row.contains(",'=cmd,"), "{row}");
         assert!(
-            row.contains(",'+SKU-1,\"Mug, \"\"blue\"\"\",2,12.50,25.00,USD"),
+            row.contains(",'+SKU-1,\"Mug, \"\"blue\"\"\",2,12.50,25.00,USD,live"),
             "{row}"
         );
         assert!(

@@ -29,7 +29,7 @@ pub use deliveries::{
 pub use ledger::{
     CSV_COLUMNS, CreatorOrder, OrderFilter, newest_first, order_key, orders_csv, page_before,
 };
-pub use orders::{Order, OrderLine, OrderStatus};
+pub use orders::{Order, OrderLine, OrderStatus, SalesChannel};
 pub use pins::{Deal, DealState, DealTerms, DealView, Pin, PinView, add_pin, price_in_effect};
 
 /// Most products pinned to a show at once.

@@ -1,9 +1,12 @@
-//! Orders: their lines, their status, and the record a checkout stores. The buyer's email,
-//! shipping address and payment reference are optional and absent from the JSON when unset,
-//! so orders stored before they existed still decode (and are written back byte for byte).
+//! Orders: their lines, their status, their sales channel, and the record a checkout stores.
+//! The buyer's email, shipping address and payment reference are optional and absent from the
+//! JSON when unset, so orders stored before they existed still decode (and are written back
+//! without them); the channel, newer, reads as `live` when absent and is always written.
 
 use super::buyer::{PaymentRef, Shipping};
-use crate::domain::{Money, OrderId, ProductId, ShowId, Timestamp, ViewerId};
+use crate::domain::{
+    Code, DomainError, Money, OrderId, ProductId, ShowId, ShowStatus, Timestamp, ViewerId,
+};
 
 /// One line of an order.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -44,6 +47,51 @@ impl OrderStatus {
     }
 }
 
+/// Where an order was sold: in the live show (or before it), or from its replay after the end.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum SalesChannel {
+    #[default]
+    Live,
+    Replay,
+}
+
+impl SalesChannel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SalesChannel::Live => "live",
+            SalesChannel::Replay => "replay",
+        }
+    }
+
+    /// The channel a cart change or a checkout in a show of `status` sells through: `live`
+    /// while the show is scheduled or live, `replay` once it has ended; a cancelled show sells
+    /// nothing (409 `show_cancelled`). The one rule of who sells: the services and the memory
+    /// store call it, the Redis checkout script (`lua/checkout.lua`) mirrors it, and
+    /// tests/checkout_differential.rs holds the two stores to the same answers.
+    pub fn of(status: ShowStatus) -> Result<SalesChannel, DomainError> {
+        match status {
+            ShowStatus::Scheduled | ShowStatus::Live => Ok(SalesChannel::Live),
+            ShowStatus::Ended => Ok(SalesChannel::Replay),
+            ShowStatus::Cancelled => Err(DomainError::conflict(
+                Code::ShowCancelled,
+                "this show was cancelled",
+            )),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Order {
     #[schema(value_type = String, format = Uuid)]
@@ -80,4 +128,8 @@ pub struct Order {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub refunded_at: Option<Timestamp>,
+    /// Where it was sold: `live`, or `replay` when its show had ended (orders stored before
+    /// channels existed read as `live`).
+    #[serde(default)]
+    pub channel: SalesChannel,
 }

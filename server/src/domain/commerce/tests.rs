@@ -71,6 +71,7 @@ fn a_failed_order_gives_back_the_lines_it_was_placed_from() {
         shipping: None,
         payment: None,
         refunded_at: None,
+        channel: Default::default(),
     };
     let deal_end = pin.deal.as_ref().map(|d| d.ends_at);
     let lines = cart_lines_of(&order, std::slice::from_ref(&pin));
@@ -342,5 +343,34 @@ fn checkout_refuses_what_the_buyer_did_not_see() {
     assert_eq!(
         plan_checkout(&[(plain, out)], t(2)).unwrap_err().code,
         "sold_out"
+    );
+}
+
+#[test]
+fn live_and_scheduled_shows_sell_live_ended_ones_from_the_replay_cancelled_ones_not() {
+    use crate::domain::{Code, ShowStatus};
+    assert_eq!(
+        SalesChannel::of(ShowStatus::Scheduled).unwrap(),
+        SalesChannel::Live
+    );
+    assert_eq!(
+        SalesChannel::of(ShowStatus::Live).unwrap(),
+        SalesChannel::Live
+    );
+    assert_eq!(
+        SalesChannel::of(ShowStatus::Ended).unwrap(),
+        SalesChannel::Replay
+    );
+    let refused = SalesChannel::of(ShowStatus::Cancelled).unwrap_err();
+    assert_eq!(refused.code, Code::ShowCancelled);
+    // Orders stored before channels existed read as live.
+    let json = r#""live""#;
+    assert_eq!(
+        serde_json::from_str::<SalesChannel>(json).unwrap(),
+        SalesChannel::Live
+    );
+    assert_eq!(
+        serde_json::to_string(&SalesChannel::Replay).unwrap(),
+        r#""replay""#
     );
 }

@@ -1,9 +1,9 @@
 //! The viewer's cart: its view with the prices in effect now, and setting or removing a line
 //! under the cart rules (`domain::commerce::check_cart_line`, the cart's size and currency).
 
-use super::{CommerceError, CommerceService, Shopper, show_closed};
+use super::{CommerceError, CommerceService, Shopper};
 use crate::domain::commerce::{
-    CartLine, CartLines, LineFacts, MAX_CART_ITEMS, check_cart_line, price_in_effect,
+    CartLine, CartLines, LineFacts, MAX_CART_ITEMS, SalesChannel, check_cart_line, price_in_effect,
 };
 use crate::domain::{
     Code, Currency, DomainError, Money, Principal, Product, ProductId, Show, ShowId, ViewerId,
@@ -40,9 +40,9 @@ impl CommerceService {
         self.cart_view(&show, &lines).await
     }
 
-    /// Sets how many units of a product of the lineup are in the shopper's cart: refused
-    /// beyond the stock left or the deal's per-buyer limit, in a full cart, or in another
-    /// currency than the cart's.
+    /// Sets how many units of a product of the lineup are in the shopper's cart: refused in a
+    /// cancelled show (an ended one sells from its replay), beyond the stock left or the
+    /// deal's per-buyer limit, in a full cart, or in another currency than the cart's.
     pub async fn set_cart_item(
         &self,
         shopper: &Shopper,
@@ -50,9 +50,8 @@ impl CommerceService {
         quantity: i64,
     ) -> Result<CartView, CommerceError> {
         let Shopper { show, viewer, .. } = shopper;
-        if show.status.is_closed() {
-            return Err(show_closed(show.status).into());
-        }
+        // Live, or from the replay after the end; never in a cancelled show.
+        SalesChannel::of(show.status)?;
         let product = self.sold_in(show, product_id).await?;
         let mut lines = self.commerce.cart(show, *viewer).await?;
         self.check_room_for(&lines, &product).await?;

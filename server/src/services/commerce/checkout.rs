@@ -8,10 +8,10 @@ use std::net::IpAddr;
 
 use uuid::Uuid;
 
-use super::{CommerceService, Shopper, show_closed};
+use super::{CommerceService, Shopper};
 use crate::commerce::announce_purchase;
 use crate::commerce::payment::{Begun, Buyer, ClientPayment, PaymentError};
-use crate::domain::commerce::{Order, OrderStatus, Shipping, address_key, email};
+use crate::domain::commerce::{Order, OrderStatus, SalesChannel, Shipping, address_key, email};
 use crate::domain::{Code, DomainError, OrderId, Show};
 use crate::store::commerce::AddressAllowance;
 use crate::store::{self, Attached, CheckoutRequest, Completion, PaymentAttachment, StoreError};
@@ -53,7 +53,7 @@ pub enum CheckoutOutcome {
     /// The payment did not go through: nothing was charged, the stock is back and the lines
     /// are back in the cart.
     Unpaid(Unpaid),
-    /// A rule refused it (ended show, empty cart, sold out, over a limit, deal ended, a reused
+    /// A rule refused it (cancelled show, empty cart, sold out, over a limit, deal ended, a reused
     /// key, a reservation that expired before the payment finished); nothing was charged.
     Refused(DomainError),
 }
@@ -90,11 +90,10 @@ impl CommerceService {
         attempt: CheckoutAttempt,
     ) -> Result<Checkout, StoreError> {
         let Shopper { show, viewer, name } = shopper;
-        // Only answers early: the store's checkout refuses an ended show from the stored record.
-        if show.status.is_closed() {
-            return Ok(Checkout::first(CheckoutOutcome::Refused(show_closed(
-                show.status,
-            ))));
+        // Only answers early: the store's checkout decides (refuses a cancelled show, sets the
+        // order's channel) from the stored record.
+        if let Err(e) = SalesChannel::of(show.status) {
+            return Ok(Checkout::first(CheckoutOutcome::Refused(e)));
         }
         // Judged before anything is reserved.
         let buyer = match self.buyer(&attempt) {

@@ -32,7 +32,7 @@ use crate::clock::SharedClock;
 use crate::commerce::payment::PaymentProvider;
 use crate::config::Config;
 use crate::domain::access::{Action, authorize};
-use crate::domain::{Code, DomainError, Principal, Show, ShowId, ShowStatus, ViewerId};
+use crate::domain::{Code, DomainError, Principal, Show, ShowId, ViewerId};
 use crate::hub::Hub;
 use crate::store::{CatalogStore, CommerceStore, PaymentStore, SharedStore, ShowStore, StoreError};
 
@@ -187,14 +187,5 @@ pub(super) fn shopper_in(who: Option<&Principal>, show: Show) -> Result<Shopper,
             Code::ForbiddenRole,
             "only viewers shop",
         )),
-    }
-}
-
-/// The refusal of a cart change or checkout in a show that has ended or was cancelled.
-fn show_closed(status: ShowStatus) -> DomainError {
-    if status == ShowStatus::Cancelled {
-        DomainError::conflict(Code::ShowCancelled, "this show was cancelled")
-    } else {
-        DomainError::conflict(Code::ShowEnded, "this show has ended")
     }
 }

@@ -8,11 +8,10 @@ use async_trait::async_trait;
 use super::{MemoryStore, State};
 use crate::domain::commerce::{
     CartLine, CartLines, DealState, Delivery, LineFacts, Order, OrderLine, OrderStatus, Pin,
-    add_pin, check_address_allowance, plan_checkout, record_delivery,
+    SalesChannel, add_pin, check_address_allowance, plan_checkout, record_delivery,
 };
 use crate::domain::{
-    Code, CreatorId, DomainError, Money, OrderId, ProductId, Show, ShowId, ShowStatus, Timestamp,
-    ViewerId,
+    Code, CreatorId, DomainError, Money, OrderId, ProductId, Show, ShowId, Timestamp, ViewerId,
 };
 use crate::store::StoreError;
 use crate::store::commerce::{
@@ -90,21 +89,13 @@ impl State {
 
     /// [`CommerceStore::checkout`], under the lock.
     fn checkout(&mut self, show: &Show, req: &CheckoutRequest) -> CheckoutOutcome {
-        match self.shows.get(&show.id).map(|stored| stored.status) {
-            Some(ShowStatus::Ended) => {
-                return CheckoutOutcome::Refused(DomainError::conflict(
-                    Code::ShowEnded,
-                    "this show has ended",
-                ));
-            }
-            Some(ShowStatus::Cancelled) => {
-                return CheckoutOutcome::Refused(DomainError::conflict(
-                    Code::ShowCancelled,
-                    "this show was cancelled",
-                ));
-            }
-            _ => {}
-        }
+        // From the stored record, not the caller's copy: a show that ended a moment ago sells
+        // from its replay.
+        let status = self.shows.get(&show.id).map(|stored| stored.status);
+        let channel = match status.map(SalesChannel::of).transpose() {
+            Ok(channel) => channel.unwrap_or_default(),
+            Err(e) => return CheckoutOutcome::Refused(e),
+        };
         let cart = self
             .carts
             .get(&(show.id, req.viewer))
@@ -143,6 +134,7 @@ impl State {
             shipping: req.shipping.clone(),
             payment: None,
             refunded_at: None,
+            channel,
         };
         if let Some(address) = req.address.as_ref().filter(|a| a.buyers > 0) {
             self.order_addresses.insert(order.id, address.key.clone());

@@ -15,6 +15,7 @@ mod limits;
 mod moderation;
 mod payments;
 mod recordings;
+mod replay_stats;
 mod shows;
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
@@ -90,6 +91,8 @@ struct State {
             i64,
         ),
     >,
+    // Replay views and watch time.
+    replay_views: HashMap<ShowId, replay_stats::ShowViews>,
     // A creator's settings across their shows (the dashboard): webhook deliveries, blocked
     // terms, creator-wide moderators.
     deliveries: HashMap<CreatorId, Vec<crate::domain::commerce::Delivery>>,

@@ -295,13 +295,9 @@ pub(super) fn refusal(text: &str, message: String) -> Result<DomainError, StoreE
             DomainError::invalid(code, message)
         }
         Some(code @ Code::ProductNotFound) => DomainError::not_found(code, message),
-        Some(
-            code @ (Code::DealEnded
-            | Code::SoldOut
-            | Code::OverLimit
-            | Code::ShowEnded
-            | Code::ShowCancelled),
-        ) => DomainError::conflict(code, message),
+        Some(code @ (Code::DealEnded | Code::SoldOut | Code::OverLimit | Code::ShowCancelled)) => {
+            DomainError::conflict(code, message)
+        }
         _ => {
             return Err(StoreError::Corrupt(format!(
                 "the checkout script refused with unknown code {text:?}"

@@ -41,6 +41,7 @@ mod named;
 mod outbox;
 mod payments;
 mod recordings;
+mod replay_stats;
 mod reservations;
 mod shows;
 

@@ -1,11 +1,12 @@
 local viewer = a.viewer
 local show_raw = redis.call('GET', k.show)
 local show_status = show_raw and decode(show_raw, 'a show').status
-if show_status == 'ended' then
-  return {'refused', 'show_ended', 'this show has ended'}
-elseif show_status == 'cancelled' then
+-- SalesChannel::of: a cancelled show sells nothing; an ended one sells from its replay.
+if show_status == 'cancelled' then
   return {'refused', 'show_cancelled', 'this show was cancelled'}
 end
+local channel = 'live'
+if show_status == 'ended' then channel = 'replay' end
 local raw = redis.call('HGETALL', k.cart)
 local ids, lines = {}, {}
 for i = 1, #raw, 2 do
@@ -146,7 +147,8 @@ local json = order_json({id = a.order_id, show_id = a.show_id, viewer_id = viewe
   total = {amount = total, currency = currency}, created_at = a.now,
   reserved_until = a.reserved_until, buyer_address = address,
   email = a.email ~= '' and a.email or nil,
-  shipping = a.shipping ~= '' and decode(a.shipping, 'the shipping address') or nil})
+  shipping = a.shipping ~= '' and decode(a.shipping, 'the shipping address') or nil,
+  channel = channel})
 redis.call('HSET', k.orders, a.order_id, json)
 redis.call('ZADD', k.order_ids, int(redis.call('ZCARD', k.order_ids) + 1), a.order_id)
 redis.call('RPUSH', k.viewer_orders, a.order_id)

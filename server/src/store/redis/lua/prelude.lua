@@ -79,6 +79,12 @@ local function payment_json(p)
   return ',"payment":{"provider":' .. str(p.provider) .. ',"intent_id":' .. str(p.intent_id) .. '}'
 end
 
+-- An order's sales channel; an order stored before channels existed is 'live' (serde's default).
+local function channel_of(o)
+  if present(o.channel) then return o.channel end
+  return 'live'
+end
+
 -- An order, field for field as serde_json writes domain::commerce::Order.
 local function order_json(o)
   local items = {}
@@ -94,7 +100,7 @@ local function order_json(o)
     .. ',"reserved_until":' .. str(o.reserved_until) .. ',"paid_at":' .. opt(o.paid_at)
     .. ',"failure":' .. opt(o.failure) .. opt_field('email', o.email)
     .. shipping_json(o.shipping) .. payment_json(o.payment) .. opt_field('refunded_at', o.refunded_at)
-    .. address_json(o.buyer_address) .. '}'
+    .. ',"channel":' .. str(channel_of(o)) .. address_json(o.buyer_address) .. '}'
 end
 
 local function read_pins(key)

@@ -23,6 +23,7 @@ use common::gst::{Pipeline, launch_args, require_gstreamer};
 use common::server::{Backend, ServerProcess, TestServer, s, test_config};
 use livesale::clock::TestClock;
 use livesale::domain::ShowId;
+use livesale::domain::replay::{Recorded, TranscriptEntry};
 use livesale::media::recording::{Recorder, RecordingConfig};
 use livesale::store::RecordingStore;
 use livesale::store::recordings::{RecordedSegment, Recording};
@@ -877,8 +878,8 @@ async fn full_disk_scenario() {
     drop(srv);
 }
 
-/// The sweeper deletes a recording last written more than keep-days ago, files and index,
-/// on both stores, and keeps a fresh one.
+/// The sweeper deletes a recording last written more than keep-days ago, files, index and
+/// room transcript, on both stores, and keeps a fresh one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn old_recordings_are_swept() {
     for store in [
@@ -896,6 +897,12 @@ async fn old_recordings_are_swept() {
             store.clone() as Arc<dyn RecordingStore>,
             clock.clone(),
         );
+        recorder.sweep_transcripts_in(store.clone());
+        let said = TranscriptEntry {
+            pts: 1,
+            seq: 1,
+            event: Recorded::ChatCleared {},
+        };
         let put = |show: ShowId| {
             let store = store.clone();
             let clock = clock.clone();
@@ -923,6 +930,10 @@ async fn old_recordings_are_swept() {
         clock.advance(Duration::from_secs(2 * 86_400));
         let fresh = ShowId(uuid::Uuid::now_v7());
         put(fresh).await;
+        for show in [old, fresh] {
+            let kept = store.append_transcript(show, std::slice::from_ref(&said));
+            assert_eq!(kept.await.expect("transcript"), 1);
+        }
         assert!(recorder.sweep_once().await >= 1);
         assert!(!dir.path().join(old.to_string()).exists());
         assert_eq!(store.recording(old).await.expect("store"), None);
@@ -933,6 +944,8 @@ async fn old_recordings_are_swept() {
                 .exists()
         );
         assert!(store.recording(fresh).await.expect("store").is_some());
+        assert!(store.transcript(old).await.expect("store").is_empty());
+        assert_eq!(store.transcript(fresh).await.expect("store"), vec![said]);
     }
 }
 

@@ -251,6 +251,9 @@ const ROUTES: &[Route] = &[
     r("POST", "/api/shows/{id}/replay/views", &[A::Anyone], Fresh::ScheduledShow, |_, _| Body::Json(json!({ "view_id": "0190d6a4-5d6e-7c4f-9a7b-1c2d3e4f5a6b", "watched_ms": 1000 })))
         .answers(404, "replay_not_ready"),
     r("GET", "/api/shows/{id}/replay/stats", &[A::CreatorOwner], Fresh::No, empty),
+    // Replay events and highlights (issue 17, items 4-5): anyone, once there is a replay.
+    r("GET", "/api/shows/{id}/replay/events", &[A::Anyone], Fresh::ScheduledShow, empty).answers(404, "replay_not_ready"),
+    r("GET", "/api/shows/{id}/highlights", &[A::Anyone], Fresh::ScheduledShow, empty).answers(404, "replay_not_ready"),
 ];
 
 const fn r(

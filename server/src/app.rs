@@ -32,6 +32,7 @@ use crate::services::catalog::CatalogService;
 use crate::services::commerce::{CommerceService, CommerceSettings};
 use crate::services::moderation::ModerationService;
 use crate::services::payments::{PaymentsService, StripeWebhook};
+use crate::services::replay::ReplayService;
 use crate::services::shows::{ShowsService, ShowsSettings};
 use crate::store::{self, Backend, SharedStore, StoreError};
 use crate::tls::TlsSetup;
@@ -235,6 +236,7 @@ async fn connect_state(
         clock.clone(),
     );
     hub.record_chapters_in(store.clone());
+    hub.record_transcript_in(store.clone());
     Ok((store, hub))
 }
 
@@ -329,6 +331,7 @@ fn wire(
             config.invite_token_ttl_s,
         ),
         chapters: crate::services::chapters::ChaptersService::new(store.clone(), clock.clone()),
+        replay: ReplayService::new(&store, &media, &clock, &public_url),
         accounts: Arc::new(accounts),
         replay_stats: Arc::new(crate::services::replay_stats::ReplayStatsService::new(
             store.clone(),

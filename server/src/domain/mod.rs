@@ -25,6 +25,7 @@ pub mod names;
 pub mod net;
 pub mod protocol;
 pub mod replay_stats;
+pub mod replay;
 pub mod show;
 pub mod whole;
 

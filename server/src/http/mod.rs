@@ -98,6 +98,8 @@ pub struct Shared {
     /// Replay view beacons, and the creator's replay stats (views, watch time, sales by
     /// channel).
     pub replay_stats: Arc<crate::services::replay_stats::ReplayStatsService>,
+    /// The replay's events (the room transcript) and highlights.
+    pub replay: crate::services::replay::ReplayService,
 }
 
 impl Deref for AppState {

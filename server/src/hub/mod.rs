@@ -11,6 +11,7 @@
 pub mod bus;
 pub mod outlet;
 mod redis_bus;
+pub mod transcript;
 mod writer;
 
 use std::collections::{BTreeMap, HashMap};
@@ -26,8 +27,8 @@ pub use redis_bus::RedisBus;
 
 use crate::clock::SharedClock;
 use crate::domain::chat::ChatMessage;
-use crate::domain::protocol::Broadcast;
-use crate::domain::{Show, ShowId};
+use crate::domain::protocol::{Audience, Broadcast};
+use crate::domain::{Show, ShowId, ShowStatus};
 use crate::store::StoreError;
 
 /// Tuning of the rooms, from the config.
@@ -99,6 +100,8 @@ pub struct Hub {
     rooms: tokio::sync::Mutex<HashMap<ShowId, Arc<Room>>>,
     /// Where [`Hub::publish_chapter`] records chapters (set once at start).
     chapters: std::sync::OnceLock<Arc<dyn crate::store::ChapterStore>>,
+    /// Where published frames a replay needs are transcribed (set once at start).
+    transcript: std::sync::OnceLock<transcript::Transcriber>,
 }
 
 impl Hub {
@@ -115,6 +118,7 @@ impl Hub {
             clock,
             rooms: tokio::sync::Mutex::new(HashMap::new()),
             chapters: std::sync::OnceLock::new(),
+            transcript: std::sync::OnceLock::new(),
         })
     }
 
@@ -153,7 +157,34 @@ impl Hub {
 
     /// Publishes an event to the show through the bus (whether or not this node has a room).
     pub async fn publish(&self, show: &Show, event: &Broadcast) -> Result<Frame, StoreError> {
-        self.bus.publish(show, event).await
+        let now_ms = self.clock.now_ms() as i64;
+        let frame = self.bus.publish(show, event).await?;
+        self.transcribe(show, event, &frame, now_ms);
+        Ok(frame)
+    }
+
+    /// Transcribes the frames of [`Self::publish`] and [`Self::publish_chapter`] into `store`
+    /// (the server does at start; a hub without one keeps no transcript). Must be called inside
+    /// a tokio runtime: it starts the writer.
+    pub fn record_transcript_in(&self, store: Arc<dyn crate::store::TranscriptStore>) {
+        let _ = self
+            .transcript
+            .set(transcript::Transcriber::start(store, transcript::QUEUE));
+    }
+
+    /// Offers a published frame to the transcript when a replay needs it: everyone's frames of
+    /// the transcribed kinds, while the show is on (not a replay's purchases after the end).
+    /// Only the publishing node transcribes, so each event is recorded once. `now_ms` is the
+    /// clock as the event went to the bus (read before: its subscribers may act on the frame
+    /// before `publish` returns), the time of an event without `pts`.
+    fn transcribe(&self, show: &Show, event: &Broadcast, frame: &Frame, now_ms: i64) {
+        if let Some(transcriber) = self.transcript.get()
+            && frame.audience == Audience::Everyone
+            && matches!(show.status, ShowStatus::Scheduled | ShowStatus::Live)
+            && crate::domain::replay::transcribed(event)
+        {
+            transcriber.offer(show.id, frame.seq, now_ms, &frame.text);
+        }
     }
 
     /// Records the chapters of [`Self::publish_chapter`] in `store` (the server does at start;
@@ -172,7 +203,9 @@ impl Hub {
         event: &Broadcast,
         draft: crate::domain::chapter::Draft,
     ) -> Result<Frame, StoreError> {
+        let now_ms = self.clock.now_ms() as i64;
         let frame = self.bus.publish(show, event).await?;
+        self.transcribe(show, event, &frame, now_ms);
         if let Some(store) = self.chapters.get() {
             let pts = frame.pts().unwrap_or(frame.published_ms as i64);
             let once = draft.once.clone();

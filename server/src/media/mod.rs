@@ -110,11 +110,13 @@ impl Media {
         let ports = peer::PortPool::new(config.udp_ports);
         let epoch = Instant::now();
         let recorder = config.recording.clone().map(|c| {
-            recording::Recorder::new(
+            let recorder = recording::Recorder::new(
                 c,
                 store.clone() as Arc<dyn crate::store::RecordingStore>,
                 clock.clone(),
-            )
+            );
+            recorder.sweep_transcripts_in(store.clone());
+            recorder
         });
         let hls = hls::Hls::new(config.hls, epoch, recorder.clone());
         let media = Arc::new_cyclic(|me| Media {
@@ -355,19 +357,16 @@ impl Media {
     /// playlist): from its origin to the end of its last segment, gaps included (the timeline
     /// of `at_ms`, and at least the sum of its segments' durations).
     pub async fn replay_duration_ms(&self, show: &Show) -> Result<u64, MediaError> {
-        let (_, rec) = self.ended_recording(show).await?;
-        let origin = rec.origin_ms().unwrap_or(0);
-        let end = rec
-            .segments
-            .iter()
-            .map(|s| {
-                s.pdt_ms
-                    .saturating_add((s.duration_s * 1000.0).ceil() as i64)
-            })
-            .max()
-            .unwrap_or(origin);
-        let span = end.saturating_sub(origin).max(0) as u64;
-        Ok(span.max((rec.duration_s() * 1000.0).ceil() as u64))
+        Ok(self.ended_recording(show).await?.1.timeline_ms())
+    }
+
+    /// The recording of an ended show once it has settled, as the replay serves it (else
+    /// `ReplayNotReady`): the replay's events and highlights are timed on it.
+    pub async fn replay_recording(
+        &self,
+        show: &Show,
+    ) -> Result<hls_recording::Recording, MediaError> {
+        Ok(self.ended_recording(show).await?.1)
     }
 
     /// The replay's VOD playlist (`dateranges`: the chapters, as `EXT-X-DATERANGE`).

@@ -14,6 +14,7 @@ pub mod commerce;
 pub mod moderation;
 pub mod payments;
 pub mod replay_stats;
+pub mod replay;
 pub mod shows;
 pub mod team;
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //! One trait per area (`ShowStore`, `CatalogStore`, `CommerceStore`, `PaymentStore`,
 //! `ModerationStore`, `LimitsStore`, `LeaseStore`, `ChapterStore`, `RecordingStore`,
 //! `ReplayStatsStore`), each implemented by both stores in one file per area
+//! `TranscriptStore`), each implemented by both stores in one file per area
 //! (`memory/<area>.rs`, `redis/<area>.rs`); [`Store`] is all of them, and [`open`] chooses the
 //! implementation. A service holds only the areas it needs: an `Arc<dyn Store>` upcasts to
 //! `Arc<dyn CommerceStore>`.
@@ -26,6 +27,7 @@ pub mod recordings;
 mod redis;
 pub mod replay_stats;
 pub mod shows;
+pub mod transcript;
 
 pub use self::memory::MemoryStore;
 pub use self::redis::RedisStore;
@@ -43,6 +45,7 @@ pub use payments::{Attached, IntentOrder, PaymentAttachment, PaymentStore};
 pub use recordings::RecordingStore;
 pub use replay_stats::ReplayStatsStore;
 pub use shows::{DemoRecord, ShowStore};
+pub use transcript::TranscriptStore;
 
 use async_trait::async_trait;
 
@@ -55,7 +58,7 @@ pub mod prelude {
     pub use super::ReplayStatsStore;
     pub use super::{
         CatalogStore, ChapterStore, CommerceStore, LeaseStore, LimitsStore, ModerationStore,
-        PaymentStore, RecordingStore, ShowStore, Store,
+        PaymentStore, RecordingStore, ShowStore, Store, TranscriptStore,
     };
 }
 
@@ -139,6 +142,7 @@ pub trait Store:
     + ChapterStore
     + RecordingStore
     + ReplayStatsStore
+    + TranscriptStore
 {
     /// `"memory"` or `"redis"`, for logs and metrics.
     fn kind(&self) -> &'static str;

@@ -52,6 +52,21 @@ impl Recording {
     pub fn duration_s(&self) -> f64 {
         self.segments.iter().map(|s| s.duration_s).sum()
     }
+
+    /// The replay's length on its timeline (the `at_ms` of chapters and the room's events):
+    /// from the origin to the end of the last segment, off-air gaps included, and never less
+    /// than the segments' summed durations.
+    pub fn timeline_ms(&self) -> u64 {
+        let origin = self.origin_ms().unwrap_or(0);
+        let end = self
+            .segments
+            .iter()
+            .map(|s| s.pdt_ms.saturating_add((s.duration_s * 1000.0).ceil() as i64))
+            .max()
+            .unwrap_or(origin);
+        let span = end.saturating_sub(origin).max(0) as u64;
+        span.max((self.duration_s() * 1000.0).ceil() as u64)
+    }
 }
 
 #[async_trait]

@@ -98,6 +98,8 @@ pub struct Recorder {
     shows: Mutex<HashMap<ShowId, mpsc::UnboundedSender<Event>>>,
     bytes: AtomicU64,
     metrics: Metrics,
+    /// Where the shows' room transcripts are, deleted with their recordings (set at start).
+    transcripts: std::sync::OnceLock<Arc<dyn crate::store::TranscriptStore>>,
 }
 
 fn error_metric(reason: &'static str) {
@@ -120,10 +122,16 @@ impl Recorder {
             metrics: Metrics {
                 bytes: metrics::gauge!("livesale_recordings_bytes"),
             },
+            transcripts: std::sync::OnceLock::new(),
         });
         error_metric_init();
         tokio::spawn(sweep(Arc::downgrade(&recorder)));
         recorder
+    }
+
+    /// Deletes each show's room transcript with its recording (the replay's other half).
+    pub fn sweep_transcripts_in(&self, store: Arc<dyn crate::store::TranscriptStore>) {
+        let _ = self.transcripts.set(store);
     }
 
     fn shows(&self) -> std::sync::MutexGuard<'_, HashMap<ShowId, mpsc::UnboundedSender<Event>>> {
@@ -199,6 +207,12 @@ impl Recorder {
                     error_metric("io");
                     continue;
                 }
+            }
+            if let Some(transcripts) = self.transcripts.get()
+                && let Err(e) = transcripts.remove_transcript(show).await
+            {
+                tracing::warn!(%show, error = %e, "recording sweep: transcript not deleted");
+                continue;
             }
             if self.store.remove_recording(show).await.is_ok() {
                 tracing::info!(%show, "recording deleted (older than the retention)");

@@ -17,6 +17,7 @@ mod payments;
 mod recordings;
 mod replay_stats;
 mod shows;
+mod transcript;
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
@@ -93,6 +94,8 @@ struct State {
     >,
     // Replay views and watch time.
     replay_views: HashMap<ShowId, replay_stats::ShowViews>,
+    // Room transcripts, in the order appended.
+    transcripts: HashMap<ShowId, Vec<crate::domain::replay::TranscriptEntry>>,
     // A creator's settings across their shows (the dashboard): webhook deliveries, blocked
     // terms, creator-wide moderators.
     deliveries: HashMap<CreatorId, Vec<crate::domain::commerce::Delivery>>,

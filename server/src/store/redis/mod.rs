@@ -44,6 +44,7 @@ mod recordings;
 mod replay_stats;
 mod reservations;
 mod shows;
+mod transcript;
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -12,7 +12,8 @@
 // its order list and with the refund dialog open; the home page with live, upcoming and ended
 // shows; the phone camera page before it starts and on air; the viewer page live with a pinned
 // deal and chat (Hebrew and Arabic names and text included), its cart drawer open; the
-// moderator desk with a held message and audit entries; the viewer page once ended.
+// moderator desk with a held message and audit entries; the viewer page once ended, and opened
+// anew (the replay's page).
 //
 // Keyboard only, on the viewer page: Tab reaches the chat input, the reaction buttons, the deal's
 // add-to-cart button and the cart button; Enter/Space send the chat (after the name form),
@@ -452,6 +453,12 @@ await step('audit: viewer once the show ended', async () => {
   await must('POST', `/api/shows/${show}/end`, creator, {});
   await until(viewer, () => document.querySelector('#show-state').dataset.state === 'ended', null, 'the viewer page to say ended');
   await audit(viewer, 'viewer-ended');
+});
+
+await step('audit: the viewer page of the ended show, opened anew (its replay, or "no replay")', async () => {
+  await viewer.reload();
+  await until(viewer, () => ['none', 'ready'].includes(document.querySelector('#viewer').dataset.replay), null, 'the replay page to settle', 30000);
+  await audit(viewer, 'viewer-replay');
 });
 
 await step('no serious or critical violations', () => {

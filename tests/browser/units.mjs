@@ -4,7 +4,7 @@
 // (feature/orders.js), the connection banner of feature/banner.js on a fake room and
 // element, the dashboard's local times, ndjson reading and show lists (feature/dash*.js), and
 // the viewer's playback choice and commerce held in step with the picture (feature/hls.js,
-// feature/intime.js).
+// feature/intime.js), and the replay's timeline and state at a moment (feature/replaytime.js).
 // Run by tests/browser_apps/units.rs.
 
 import { test } from 'node:test';
@@ -460,4 +460,96 @@ test('deal countdowns count to the time they are given (the picture’s, on the 
   const at = Date.parse(ends);
   assert.equal(secondsLeft(ends, at - 3000), 3);
   assert.equal(secondsLeft(ends, at + 1), 0);
+});
+
+test('the replay\'s timeline: video time and the show\'s time, across an off-air hole', async () => {
+  const t = await web('feature/replaytime.js');
+  // Two segments of 2 s from 10:00:00.000, then a 5 s hole, then one of 1.5 s.
+  const text = [
+    '#EXTM3U', '#EXT-X-PLAYLIST-TYPE:VOD',
+    '#EXT-X-PROGRAM-DATE-TIME:2026-12-07T10:00:00.000Z', '#EXTINF:2.000,', 'replay/seg-1.m4s',
+    '#EXT-X-PROGRAM-DATE-TIME:2026-12-07T10:00:02.000Z', '#EXTINF:2.000,', 'replay/seg-2.m4s',
+    '#EXT-X-DISCONTINUITY',
+    '#EXT-X-PROGRAM-DATE-TIME:2026-12-07T10:00:09.000Z', '#EXTINF:1.500,', 'replay/seg-3.m4s',
+    '#EXT-X-ENDLIST', '',
+  ].join('\n');
+  const frags = t.parsePlaylist(text);
+  assert.equal(frags.length, 3);
+  const origin = t.originOf(frags);
+  assert.equal(origin, Date.parse('2026-12-07T10:00:00.000Z'));
+  assert.equal(t.durationOf(frags), 5.5);
+  assert.equal(t.atOfTime(frags, origin, 0), 0);
+  assert.equal(t.atOfTime(frags, origin, 3.25), 3250);
+  // After the hole: video 4.5 s is 9.5 s into the show.
+  assert.equal(t.atOfTime(frags, origin, 4.5), 9500);
+  assert.equal(t.timeOfAt(frags, origin, 9500), 4.5);
+  assert.equal(t.timeOfAt(frags, origin, 1200), 1.2);
+  // In the hole: the next segment's start; before the start and past the end: the edges.
+  assert.equal(t.timeOfAt(frags, origin, 6000), 4);
+  assert.equal(t.timeOfAt(frags, origin, -500), 0);
+  assert.equal(t.timeOfAt(frags, origin, 60000), 5.5);
+  // hls.js's fragments map the same way.
+  const same = t.fragsOf(frags.map((f) => ({ start: f.start, duration: f.duration, programDateTime: f.pdt })));
+  assert.deepEqual(same, frags);
+});
+
+test('the replay at a moment: pins, camera, chat since the last clear, chapter', async () => {
+  const t = await web('feature/replaytime.js');
+  const mug = { product_id: 'p1', title: 'Mug', price: { amount: 900, currency: 'USD' }, stock_left: 3, deal: { price: { amount: 900, currency: 'USD' }, open: true } };
+  const events = [
+    { at_ms: 0, type: 'program.changed', camera: 'red' },
+    { at_ms: 500, type: 'chat.message', id: 'm1', text: 'hi' },
+    { at_ms: 1000, type: 'pin.updated', pins: [mug] },
+    { at_ms: 1500, type: 'chat.cleared' },
+    { at_ms: 2000, type: 'chat.message', id: 'm2', text: 'again' },
+    { at_ms: 2500, type: 'program.changed', camera: null },
+    { at_ms: 3000, type: 'pin.updated', pins: [] },
+  ];
+  assert.deepEqual(t.pinsAt(events, 999), []);
+  assert.deepEqual(t.pinsAt(events, 1000), [mug]);
+  assert.deepEqual(t.pinsAt(events, 3000), []);
+  assert.equal(t.programAt(events, 100), 'red');
+  assert.equal(t.programAt(events, 2600), null);
+  assert.equal(t.programAt([], 100), undefined);
+  assert.deepEqual(t.chatAt(events, 1400).map((m) => m.id), ['m1']);
+  assert.deepEqual(t.chatAt(events, 1600).map((m) => m.id), []);
+  assert.deepEqual(t.chatAt(events, 9000).map((m) => m.id), ['m2']);
+  const chapters = [{ at_ms: 0 }, { at_ms: 1000 }, { at_ms: 2000 }];
+  assert.equal(t.chapterAt(chapters, 1999), 1);
+  assert.equal(t.chapterAt(chapters, -1), -1);
+  // As pinned then, with what holds now: the deal is over, the stock and price are today's.
+  const [now] = t.replayPins([mug], { p1: { price: { amount: 1800, currency: 'USD' }, stock_left: 1, deal: null, deal_ended: true } });
+  assert.equal(now.dealEnded, true);
+  assert.equal(now.pin.stock_left, 1);
+  assert.deepEqual(now.nowPrice, { amount: 1800, currency: 'USD' });
+  assert.equal(now.pin.deal.price.amount, 900, 'the deal price then is kept');
+  assert.equal(t.replayPins([mug], {})[0].nowPrice, null);
+  assert.ok(t.priceDiffers({ amount: 1, currency: 'USD' }, { amount: 2, currency: 'USD' }));
+  assert.ok(!t.priceDiffers(null, { amount: 2, currency: 'USD' }));
+  // Without a transcript: the product of the last pin chapter, from the lineup.
+  const lineup = [{ id: 'p1', title: 'Mug', price: { amount: 1800, currency: 'USD' }, stock: 4 }];
+  const pinChapters = [{ at_ms: 1000, kind: 'pin', product_id: 'p1' }];
+  assert.deepEqual(t.pinsFromChapters(pinChapters, lineup, 500), []);
+  assert.equal(t.pinsFromChapters(pinChapters, lineup, 1500)[0].stock_left, 4);
+});
+
+test('a shared clip from the query, and the time watched', async () => {
+  const t = await web('feature/replaytime.js');
+  assert.deepEqual(t.clipOf('?t=12.5&end=40'), { startMs: 12500, endMs: 40000 });
+  assert.deepEqual(t.clipOf('?t=12.5'), { startMs: 12500, endMs: null });
+  assert.deepEqual(t.clipOf('?t=12&end=3'), { startMs: 12000, endMs: null });
+  assert.equal(t.clipOf('?end=3'), null);
+  assert.equal(t.clipOf('?t=-1'), null);
+  assert.equal(t.clipOf('?t=abc'), null);
+  const m = new t.WatchMeter();
+  m.tick(0, true);
+  m.tick(0.25, true);
+  m.tick(0.5, true);
+  assert.equal(m.tick(0.75, false), 500, 'a step seen paused is not counted');
+  m.tick(10, true); // resumed elsewhere: no step yet
+  m.jump();
+  m.tick(30, true);
+  assert.equal(m.tick(31, true), 1500);
+  assert.equal(m.tick(35, true, 4), 5500, 'at 4× a 4 s step is playing, not a jump');
+  assert.equal(m.tick(60, true), 5500, 'a jump is not watched');
 });

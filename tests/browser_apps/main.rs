@@ -18,6 +18,7 @@ mod dashboard;
 mod flow;
 mod hls;
 mod moderate;
+mod replay;
 mod stripe;
 mod studio;
 mod tls_camera;

@@ -24,8 +24,8 @@ pub mod money;
 pub mod names;
 pub mod net;
 pub mod protocol;
-pub mod replay_stats;
 pub mod replay;
+pub mod replay_stats;
 pub mod show;
 pub mod whole;
 

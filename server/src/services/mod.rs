@@ -13,8 +13,8 @@ pub mod chat;
 pub mod commerce;
 pub mod moderation;
 pub mod payments;
-pub mod replay_stats;
 pub mod replay;
+pub mod replay_stats;
 pub mod shows;
 pub mod team;
 #[cfg(test)]

@@ -61,7 +61,10 @@ impl Recording {
         let end = self
             .segments
             .iter()
-            .map(|s| s.pdt_ms.saturating_add((s.duration_s * 1000.0).ceil() as i64))
+            .map(|s| {
+                s.pdt_ms
+                    .saturating_add((s.duration_s * 1000.0).ceil() as i64)
+            })
             .max()
             .unwrap_or(origin);
         let span = end.saturating_sub(origin).max(0) as u64;

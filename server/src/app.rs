@@ -33,6 +33,7 @@ use crate::services::commerce::{CommerceService, CommerceSettings};
 use crate::services::moderation::ModerationService;
 use crate::services::payments::{PaymentsService, StripeWebhook};
 use crate::services::replay::ReplayService;
+use crate::services::replay_stats::ReplayStatsService;
 use crate::services::shows::{ShowsService, ShowsSettings};
 use crate::store::{self, Backend, SharedStore, StoreError};
 use crate::tls::TlsSetup;
@@ -333,11 +334,7 @@ fn wire(
         chapters: crate::services::chapters::ChaptersService::new(store.clone(), clock.clone()),
         replay: ReplayService::new(&store, &media, &clock, &public_url),
         accounts: Arc::new(accounts),
-        replay_stats: Arc::new(crate::services::replay_stats::ReplayStatsService::new(
-            store.clone(),
-            media.clone(),
-            clock.clone(),
-        )),
+        replay_stats: Arc::new(ReplayStatsService::new(&store, &media, &clock)),
         config,
         store,
         signer,

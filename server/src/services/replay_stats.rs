@@ -47,14 +47,14 @@ pub struct ReplayStatsService {
 
 impl ReplayStatsService {
     /// Keeps, of `store`, only the areas this service uses.
-    pub fn new(store: SharedStore, media: Arc<Media>, clock: SharedClock) -> Self {
+    pub fn new(store: &SharedStore, media: &Arc<Media>, clock: &SharedClock) -> Self {
         ReplayStatsService {
             shows: store.clone(),
             commerce: store.clone(),
             limits: store.clone(),
-            stats: store,
-            media,
-            clock,
+            stats: store.clone(),
+            media: media.clone(),
+            clock: clock.clone(),
         }
     }
 

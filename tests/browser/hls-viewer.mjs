@@ -30,6 +30,7 @@
 
 import {
   api, launchBrowser, log, person, scenario, sleep, until, framesAdvancing, artifactsAtBothSizes, stats,
+  installFrameReader,
 } from './lib.mjs';
 
 const {
@@ -104,53 +105,18 @@ async function viewer(label, query = '') {
  * (the program on air, the pinned cards, sold out), each with the local time it happened.
  */
 async function installProbe(page) {
+  await installFrameReader(page);
   await page.evaluate(() => {
     const v = document.querySelector('#program');
-    const c = document.createElement('canvas');
-    c.width = 192;
-    c.height = 108;
-    const g = c.getContext('2d', { willReadFrequently: true });
     const frames = [];
     const events = [];
-    const WRAP = 2 ** 24;
-    const lum = (d, x, y) => {
-      let sum = 0;
-      for (let dy = -1; dy <= 1; dy += 1) {
-        for (let dx = -1; dx <= 1; dx += 1) {
-          const i = ((y + dy) * c.width + (x + dx)) * 4;
-          sum += (d[i] + d[i + 1] + d[i + 2]) / 3;
-        }
-      }
-      return sum / 9;
-    };
-    const colourOf = (d) => {
-      let r = 0; let gr = 0; let b = 0; let n = 0;
-      for (let y = 40; y < 80; y += 4) {
-        for (let x = 48; x < 144; x += 4) {
-          const i = (y * c.width + x) * 4;
-          r += d[i]; gr += d[i + 1]; b += d[i + 2]; n += 1;
-        }
-      }
-      r /= n; gr /= n; b /= n;
-      if (r > 96 && r > 2 * gr && r > 2 * b) return 'red';
-      if (b > 96 && b > 2 * r && b > 2 * gr) return 'blue';
-      return Math.max(r, gr, b) < 48 ? 'black' : 'other';
-    };
     const tick = (_, meta) => {
       const t = Date.now();
       if (v.videoWidth) {
-        g.drawImage(v, 0, 0, c.width, c.height);
-        const d = g.getImageData(0, 0, c.width, c.height).data;
-        let code = 0;
-        for (let i = 0; i < 24; i += 1) {
-          const x = Math.floor(((i % 12) + 0.5) * (c.width / 12));
-          const y = Math.floor((Math.floor(i / 12) + 0.5) * (c.height / 12));
-          code = code * 2 + (lum(d, x, y) > 128 ? 1 : 0);
-        }
-        let pic = t - ((((t - code) % WRAP) + WRAP) % WRAP);
-        if (t - pic > 60000) pic = null;
+        const { colour, pic: drawn } = window.__frameReader.read(v, t);
+        const pic = t - drawn > 60000 ? null : drawn;
         const pdt = window.livesale.video.mode === 'hls' ? window.livesale.playhead() : null;
-        frames.push({ t, pic, colour: colourOf(d), pdt, mt: meta.mediaTime });
+        frames.push({ t, pic, colour, pdt, mt: meta.mediaTime });
         if (frames.length > 20000) frames.shift();
       }
       v.requestVideoFrameCallback(tick);

@@ -293,6 +293,57 @@ export async function artifactsAtBothSizes(page, name) {
 
 /** Waits until `fn` (run in the page) returns something truthy; a clear error otherwise. */
 /**
+ * Installs `window.__frameReader.read(video, t)` in the page: draws the frame `video` presents
+ * and returns `{ colour, pic }`, its centre's colour ('red', 'blue', 'black' or 'other') and the
+ * capture time (Unix ms) the test cameras draw at its top as 24 bits of ms, resolved against
+ * the local time `t`. Both the LL-HLS and the replay probes read frames with it.
+ */
+export async function installFrameReader(page) {
+  await page.evaluate(() => {
+    const c = document.createElement('canvas');
+    c.width = 192;
+    c.height = 108;
+    const g = c.getContext('2d', { willReadFrequently: true });
+    const WRAP = 2 ** 24;
+    const lum = (d, x, y) => {
+      let sum = 0;
+      for (let dy = -1; dy <= 1; dy += 1) {
+        for (let dx = -1; dx <= 1; dx += 1) {
+          const i = ((y + dy) * c.width + (x + dx)) * 4;
+          sum += (d[i] + d[i + 1] + d[i + 2]) / 3;
+        }
+      }
+      return sum / 9;
+    };
+    const colourOf = (d) => {
+      let r = 0; let gr = 0; let b = 0; let n = 0;
+      for (let y = 40; y < 80; y += 4) {
+        for (let x = 48; x < 144; x += 4) {
+          const i = (y * c.width + x) * 4;
+          r += d[i]; gr += d[i + 1]; b += d[i + 2]; n += 1;
+        }
+      }
+      r /= n; gr /= n; b /= n;
+      if (r > 96 && r > 2 * gr && r > 2 * b) return 'red';
+      if (b > 96 && b > 2 * r && b > 2 * gr) return 'blue';
+      return Math.max(r, gr, b) < 48 ? 'black' : 'other';
+    };
+    const read = (v, t) => {
+      g.drawImage(v, 0, 0, c.width, c.height);
+      const d = g.getImageData(0, 0, c.width, c.height).data;
+      let code = 0;
+      for (let i = 0; i < 24; i += 1) {
+        const x = Math.floor(((i % 12) + 0.5) * (c.width / 12));
+        const y = Math.floor((Math.floor(i / 12) + 0.5) * (c.height / 12));
+        code = code * 2 + (lum(d, x, y) > 128 ? 1 : 0);
+      }
+      return { colour: colourOf(d), pic: t - ((((t - code) % WRAP) + WRAP) % WRAP) };
+    };
+    window.__frameReader = { read };
+  });
+}
+
+/**
  * Frames the page's <video> presents, counted until `need` have come or `within` ms have passed
  * (a stuck video stays under `need`; a busy machine only takes longer), and whether its clock
  * moved meanwhile.

@@ -8,8 +8,7 @@
 //!
 //! One trait per area (`ShowStore`, `CatalogStore`, `CommerceStore`, `PaymentStore`,
 //! `ModerationStore`, `LimitsStore`, `LeaseStore`, `ChapterStore`, `RecordingStore`,
-//! `ReplayStatsStore`), each implemented by both stores in one file per area
-//! `TranscriptStore`), each implemented by both stores in one file per area
+//! `ReplayStatsStore`, `TranscriptStore`), each implemented by both stores in one file per area
 //! (`memory/<area>.rs`, `redis/<area>.rs`); [`Store`] is all of them, and [`open`] chooses the
 //! implementation. A service holds only the areas it needs: an `Arc<dyn Store>` upcasts to
 //! `Arc<dyn CommerceStore>`.

@@ -103,6 +103,15 @@ const host = await step('the host joins the room', async () => {
 });
 const say = (text) => host.evaluate((t) => window.hostWs.send(JSON.stringify({ type: 'chat.send', text: t })), text);
 
+// A viewer watching live when the show ends: their page offers the replay once it is ready.
+const live = await step('a viewer watches the show live', async () => {
+  const page = await backstage.newPage();
+  pages.live = page;
+  await page.goto(`${base}/s/${encodeURIComponent(show)}`);
+  await until(page, () => window.livesale && window.livesale.ready === true && window.livesale.room, null, 'the live page');
+  return page;
+});
+
 const marks = { cuts: [], pins: [], chat: [] };
 const timed = async (fn) => {
   const before = Date.now();
@@ -159,6 +168,17 @@ const playlist = await step('the replay is ready', async () => {
   throw new Error('replay.m3u8 never answered 200');
 });
 result.playlist = playlist;
+
+result.offer = await step('the live page offers the replay, and its link opens it', async () => {
+  await until(live, () => {
+    const a = document.querySelector('#replay-link');
+    return Boolean(a && !a.hidden && a.getBoundingClientRect().height > 0);
+  }, null, '"Watch the replay" on the live page', 45000);
+  await live.click('#replay-link');
+  await until(live, () => window.livesale && window.livesale.mode === 'replay', null, 'the replay after the link', 20000);
+  await live.close();
+  return { offered: true };
+});
 
 const chapters = await step('the chapters: the pins and cuts at their moments (±1 part)', async () => {
   const list = (await call('GET', `${showPath}/chapters`)).chapters;

@@ -26,6 +26,7 @@ import { reactions } from './feature/reactions.js';
 import { pinStrip } from './feature/pins.js';
 import { shopCart, purchaseToast } from './feature/cart.js';
 import { InTime, ServerClock } from './feature/intime.js';
+import { replayOffer } from './feature/replaylink.js';
 
 const root = $('#viewer');
 
@@ -86,6 +87,9 @@ function live() {
   /** Applies `frame` with `fn` once the picture on screen reaches its `pts`. */
   const inStep = (fn) => (frame) => intime.offer(frame, fn);
   const stage = viewerStage({ root, S, el, program });
+  // The show ending under a live viewer: its replay is offered once it is ready.
+  const offerReplay = replayOffer({ showId, link: $('#replay-link') });
+  const offerReplayIfEnded = () => { if (S.status === ShowStatus.ENDED) offerReplay(); };
   const chatbox = chatBox({ el, room, identity });
   const burst = reactions({ room, bursts: el.bursts });
   const cart = shopCart({ showId, S, el, root, room, identity });
@@ -121,6 +125,7 @@ function live() {
       store.set(keys.name, S.name);
     }
     stage.setStatus(w.show.status, w.show);
+    offerReplayIfEnded();
     S.programKnown = true;
     S.program = w.program ?? null;
     setViewers(w.viewers);
@@ -140,7 +145,7 @@ function live() {
   room.on(Frame.PURCHASE, inStep((m) => purchaseToast(m)));
   room.on(Frame.ORDER_UPDATED, (m) => cart.orderUpdated(m.order));
   room.on(Frame.REACTIONS, (m) => burst(m.counts || {}));
-  room.on(Frame.SHOW_STATUS, (m) => { stage.setStatus(m.status); stage.render(); });
+  room.on(Frame.SHOW_STATUS, (m) => { stage.setStatus(m.status); stage.render(); offerReplayIfEnded(); });
   room.on(Frame.PROGRAM_CHANGED, inStep((m) => { S.programKnown = true; S.program = m.camera ?? null; root.dataset.program = S.program ?? ''; stage.render(); }));
   room.on(Frame.ERROR, (f) => {
     if (f.code === Code.JOIN_REQUIRED) {

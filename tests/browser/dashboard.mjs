@@ -604,6 +604,15 @@ await step('edit and cancel a second show', async () => {
     await until(page, (sel) => /^Replay:/.test((document.querySelector(sel) || {}).textContent || ''), line, 'the ended show\'s replay line');
     replayLine = await page.textContent(line);
     check(replayLine === 'Replay: 0 views · 0:00 watched · 0 sold (live 0)', `the replay line says ${replayLine}`);
+    // Its panel offers the recording; this show recorded nothing (no camera), which is said.
+    await page.goto(`${base}/dashboard#shows/${ended}`, { waitUntil: 'load' });
+    await until(page, (id) => document.querySelector('#show-detail').dataset.showId === id, ended, 'the ended show\'s panel');
+    check(await page.isVisible('#sd-recording'), 'the ended show offers its recording');
+    check((await page.textContent('#sd-viewer')).trim() === 'Replay page', 'the ended show links its replay page');
+    await page.click('#sd-recording');
+    await until(page, () => /no recording of this show/.test(document.querySelector('#sd-error').textContent || ''), null, 'the missing recording said');
+    await page.goto(`${base}/dashboard#shows`, { waitUntil: 'load' });
+    await page.click('.segmented [data-when="past"]');
   }
   await look(page, 'shows-past');
   return { show: second, status: s.status, replay_line: replayLine };

@@ -469,6 +469,23 @@ result.highlights = await step('the highlights list the product sold', async () 
   return h;
 });
 
+result.download = await step('the creator downloads the recording from the dashboard', async () => {
+  const page = await backstage.newPage();
+  pages.dashboard = page;
+  await page.goto(`${base}/signin#token=${encodeURIComponent(creator)}`);
+  await page.waitForURL(/\/dashboard/);
+  await page.goto(`${base}/dashboard#shows/${encodeURIComponent(show)}`);
+  await until(page, (id) => document.querySelector('#show-detail')?.dataset.showId === id, show, 'the show\'s panel');
+  const [file] = await Promise.all([page.waitForEvent('download'), page.click('#sd-recording')]);
+  const path = await file.path();
+  const { statSync } = await import('node:fs');
+  const bytes = statSync(path).size;
+  const served = await fetch(`${base}${showPath}/recording.mp4`, { method: 'HEAD', headers: { Authorization: `Bearer ${creator}` } });
+  const length = Number(served.headers.get('content-length'));
+  check(file.suggestedFilename().endsWith('.mp4') && bytes > 0 && bytes === length, 'the downloaded recording', { name: file.suggestedFilename(), bytes, length });
+  return { name: file.suggestedFilename(), bytes };
+});
+
 log(`replay: ${JSON.stringify({ cuts: result.cuts, timeline: result.timeline_minus_drawn_ms, seek: result.seek })}`);
 const { finish } = await import('./lib.mjs');
 await finish(result);

@@ -8,8 +8,8 @@
 import { formatMoney, listAll } from '../api.js';
 import { $, $$, h, fill, busy, toast, userText } from '../dom.js';
 import {
-  copyText, fieldProblem, localInputValue, missingRoute, pagedList, rfc3339Local, showQr, timeZoneName,
-  webAddress, whenText,
+  copyText, download, fieldProblem, localInputValue, missingRoute, pagedList, rfc3339Local, showQr,
+  timeZoneName, webAddress, whenText,
 } from './dashutil.js';
 
 /** A show's status as the creator reads it. */
@@ -251,6 +251,8 @@ export function showsSection(ctx) {
     const viewerUrl = `${location.origin}/s/${show.id}`;
     $('#sd-viewer').href = viewerUrl;
     $('#sd-viewer').dataset.url = viewerUrl;
+    fill($('#sd-viewer'), show.status === 'ended' ? 'Replay page' : 'Viewer page');
+    $('#sd-recording').hidden = show.status !== 'ended';
     $('#sd-orders').href = `#orders/${show.id}`;
     $('#sd-edit-box').hidden = show.status !== 'scheduled';
     if (show.status === 'scheduled') {
@@ -295,6 +297,24 @@ export function showsSection(ctx) {
       $('#sd-lineup-product').focus();
     }, $('#sd-error'));
   }
+
+  // The whole program as one MP4 for the creator's own channels (the route wants the token,
+  // so it is fetched and handed to the browser as a download).
+  $('#sd-recording').addEventListener('click', (e) => busy(e.currentTarget, async () => {
+    const show = current;
+    const res = await fetch(`/api/shows/${show.id}/recording.mp4`, {
+      headers: { Authorization: `Bearer ${ctx.token}`, Accept: 'video/mp4, application/problem+json' },
+    });
+    if (!res.ok) {
+      let problem = {};
+      try { problem = await res.json(); } catch { /* not JSON */ }
+      throw new Error(problem.code === 'replay_not_ready'
+        ? 'There is no recording of this show (nothing was recorded, it was deleted, or it is still being finished).'
+        : problem.detail || `The download failed (${res.status}).`);
+    }
+    const safe = show.title.replace(/[^\p{L}\p{N} _-]+/gu, '').trim() || 'recording';
+    download(await res.blob(), `${safe}.mp4`);
+  }, $('#sd-error')));
 
   $('#sd-lineup-add').addEventListener('submit', (e) => {
     e.preventDefault();

@@ -174,6 +174,15 @@ codes! {
     ChapterNotFound = "chapter_not_found",
     TooManyChapters = "too_many_chapters",
     ReplayNotReady = "replay_not_ready",
+    // Live auctions (issue 18).
+    InvalidAuction = "invalid_auction",
+    InvalidBid = "invalid_bid",
+    WrongCurrency = "wrong_currency",
+    BidTooLow = "bid_too_low",
+    MaxBelowCurrent = "max_below_current",
+    AuctionNotOpen = "auction_not_open",
+    AuctionClosed = "auction_closed",
+    AuctionRunning = "auction_running",
 }
 
 impl std::fmt::Display for Code {

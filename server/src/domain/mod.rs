@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod account;
+pub mod auction;
 pub mod catalog;
 pub mod chapter;
 pub mod chat;

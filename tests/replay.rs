@@ -918,6 +918,7 @@ async fn old_recordings_are_swept() {
                     init: 1,
                     bytes: 4,
                     complete: true,
+                    node: None,
                 };
                 store
                     .put_segment(show, &seg, livesale::clock::Clock::now_ms(&*clock) as i64)
@@ -958,6 +959,7 @@ fn segment(msn: u64, bytes: u64, complete: bool) -> RecordedSegment {
         init: 10,
         bytes,
         complete,
+        node: None,
     }
 }
 

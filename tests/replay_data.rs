@@ -201,6 +201,7 @@ async fn events_and_highlights_of_an_ended_show(backend: Backend) {
             init: 1,
             bytes: 1_000,
             complete: true,
+            node: None,
         };
         srv.store
             .put_segment(show_id, &segment, origin)

@@ -284,6 +284,7 @@ async fn record(srv: &TestServer, show: &str, origin_ms: i64) {
             init: 1,
             bytes: 1000,
             complete: true,
+            node: None,
         };
         srv.store.put_segment(show, &seg, origin_ms).await.unwrap();
     }

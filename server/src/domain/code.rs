@@ -183,6 +183,8 @@ codes! {
     AuctionNotOpen = "auction_not_open",
     AuctionClosed = "auction_closed",
     AuctionRunning = "auction_running",
+    // Replays served by every node (issue 17).
+    RecordingNodeUnreachable = "recording_node_unreachable",
 }
 
 impl std::fmt::Display for Code {

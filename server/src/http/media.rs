@@ -127,14 +127,27 @@ impl From<MediaError> for ApiError {
                 "this node holds as many blocking requests as it may; try again shortly",
             )
             .with_header(header::RETRY_AFTER, HeaderValue::from_static("1")),
-            MediaError::ReplayNotReady => ApiError::not_found(
-                Code::ReplayNotReady,
-                "this show has no replay (yet): it has not ended, or nothing was recorded",
-            ),
-            MediaError::ReplayFileNotFound => {
-                ApiError::not_found(Code::NotFound, "no such file in the recording")
-            }
+            MediaError::ReplayNotReady
+            | MediaError::ReplayFileNotFound
+            | MediaError::RecordingNodeUnreachable => replay_error(&e),
         }
+    }
+}
+
+/// The replay's refusals (docs/replay.md "Codes").
+fn replay_error(e: &MediaError) -> ApiError {
+    match e {
+        MediaError::ReplayNotReady => ApiError::not_found(
+            Code::ReplayNotReady,
+            "this show has no replay (yet): it has not ended, or nothing was recorded",
+        ),
+        MediaError::RecordingNodeUnreachable => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Code::RecordingNodeUnreachable,
+            "the node that recorded this file did not answer; try again shortly",
+        )
+        .with_header(header::RETRY_AFTER, HeaderValue::from_static("5")),
+        _ => ApiError::not_found(Code::NotFound, "no such file in the recording"),
     }
 }
 

@@ -17,6 +17,7 @@ use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiPath, Caller};
 use super::hls::{ok, problem, ranged};
+use super::media::via;
 use crate::domain::replay::{ReplayEvent, ReplayProduct};
 use crate::domain::{Code, Show, ShowId};
 use crate::media::recording::RecordedFile;
@@ -175,12 +176,15 @@ async fn replay_playlist(State(state): State<AppState>, ApiPath(id): ApiPath<Sho
 }
 
 /// A file of the replay: `init-{V}.mp4` or `seg-{MSN}.m4s` of the show's recording. Immutable;
-/// `Range` (one byte range) gets 206, or 416. Any other name: 404 `not_found`.
+/// `Range` (one byte range) gets 206, or 416. Any other name: 404 `not_found`. Asked of a
+/// node that did not record it, it is fetched from the one that did (503
+/// `recording_node_unreachable` if that node does not answer).
 #[utoipa::path(get, path = "/api/shows/{id}/replay/{file}", tag = "media",
     params(("id" = ShowId, Path), ("file" = String, Path, description = "init-{V}.mp4 or seg-{MSN}.m4s")),
     responses((status = 200, description = "The file", content_type = "video/iso.segment", body = Vec<u8>),
               (status = 206, description = "The requested byte range", content_type = "video/iso.segment", body = Vec<u8>),
-              (status = 404, body = Problem), (status = 416, body = Problem)))]
+              (status = 404, body = Problem), (status = 416, body = Problem),
+              (status = 503, body = Problem)))]
 async fn replay_file(
     State(state): State<AppState>,
     ApiPath((id, name)): ApiPath<(ShowId, String)>,
@@ -200,7 +204,7 @@ async fn replay_file(
         RecordedFile::Init(_) => "video/mp4",
         RecordedFile::Segment(_) => "video/iso.segment",
     };
-    match state.media.replay_file(&show, &name).await {
+    match state.media.replay_file(&show, &name, via(&headers)).await {
         Ok(body) => ranged(body, content_type, &headers),
         Err(e) => problem(e.into()),
     }
@@ -208,13 +212,16 @@ async fn replay_file(
 
 /// The whole program as one MP4 file (the show's creator only: 401 without a token, 403 for
 /// anyone else), joined when first asked for after the show ended. `Range` gets 206, or 416.
-/// A show that is live or has no recording: 404 `replay_not_ready`.
+/// A show that is live or has no recording: 404 `replay_not_ready`. Recorded on another node:
+/// fetched from it with the caller's token (503 `recording_node_unreachable` if it does not
+/// answer).
 #[utoipa::path(get, path = "/api/shows/{id}/recording.mp4", tag = "media",
     params(("id" = ShowId, Path)),
     responses((status = 200, description = "The MP4 file", content_type = "video/mp4", body = Vec<u8>),
               (status = 206, description = "The requested byte range", content_type = "video/mp4", body = Vec<u8>),
               (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 404, body = Problem), (status = 416, body = Problem)),
+              (status = 404, body = Problem), (status = 416, body = Problem),
+              (status = 503, body = Problem)),
     security(("bearer" = [])))]
 async fn recording_mp4(
     State(state): State<AppState>,
@@ -226,7 +233,14 @@ async fn recording_mp4(
         Ok(show) => show,
         Err(e) => return problem(e.into()),
     };
-    match state.media.recording_mp4(&show).await {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match state
+        .media
+        .recording_mp4(&show, via(&headers), authorization)
+        .await
+    {
         Ok(body) => {
             let mut response = ranged(body, "video/mp4", &headers);
             if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{id}.mp4\"")) {

@@ -63,6 +63,9 @@ pub enum MediaError {
     /// Not a file of the show's recording.
     #[error("no such file in the recording")]
     ReplayFileNotFound,
+    /// The node that recorded the file did not answer (or answered an error).
+    #[error("the node that recorded this file did not answer")]
+    RecordingNodeUnreachable,
 }
 
 impl From<super::hls::HlsError> for MediaError {

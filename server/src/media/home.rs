@@ -1,7 +1,8 @@
 //! Media homes: with several nodes, a show's media lives on one node, its home, named by a
 //! lease `media:{show}` in the store whose holder is the node's public URL. This file owns
 //! the lease (taking, reading, renewing it) and the answers about another node's show: the
-//! program asked of its home, cached for a second. It never decides what a request does with
+//! program asked of its home, cached for a second, and a recorded file asked of the node that
+//! wrote it (`media/replay.rs`). It never decides what a request does with
 //! the answer (that is [`super::Media`]'s).
 
 use std::collections::HashMap;
@@ -162,6 +163,38 @@ impl Homes {
                 .ok()
                 .and_then(|v| v["camera"].as_str().map(CameraId::new)),
             _ => None,
+        }
+    }
+
+    /// `node`, if it names another node than this one.
+    pub fn other<'a>(&self, node: Option<&'a str>) -> Option<&'a str> {
+        node.filter(|n| !n.is_empty() && *n != self.public_url)
+    }
+
+    /// A recorded file (or `recording.mp4`) asked of the node that wrote it, at `path`, as a
+    /// forwarded request with the caller's `Authorization` if any: its bytes, `Ok(None)` if it
+    /// answered 404, or why it gave no file.
+    pub async fn ask_recorded(
+        &self,
+        node: &str,
+        path: &str,
+        authorization: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Option<bytes::Bytes>, String> {
+        let url = format!("{}{path}", node.trim_end_matches('/'));
+        let mut req = self
+            .http
+            .get(&url)
+            .header(FORWARDED_HEADER, "1")
+            .timeout(timeout);
+        if let Some(auth) = authorization {
+            req = req.header(reqwest::header::AUTHORIZATION, auth);
+        }
+        let resp = req.send().await.map_err(|e| e.to_string())?;
+        match resp.status() {
+            s if s.is_success() => resp.bytes().await.map(Some).map_err(|e| e.to_string()),
+            reqwest::StatusCode::NOT_FOUND => Ok(None),
+            s => Err(format!("answered {s}")),
         }
     }
 }

@@ -38,6 +38,7 @@ mod peer;
 pub mod program;
 pub mod recording;
 pub mod registry;
+mod replay;
 pub mod router;
 pub mod sdp;
 mod session;
@@ -116,6 +117,7 @@ impl Media {
                 clock.clone(),
             );
             recorder.sweep_transcripts_in(store.clone());
+            recorder.record_as(public_url.clone());
             recorder
         });
         let hls = hls::Hls::new(config.hls, epoch, recorder.clone());
@@ -377,50 +379,6 @@ impl Media {
     ) -> Result<String, MediaError> {
         let (_, rec) = self.ended_recording(show).await?;
         Ok(recording::vod::playlist(&rec, "replay/", dateranges))
-    }
-
-    /// A file the replay playlist names (`init-{V}.mp4`, `seg-{MSN}.m4s`), from this node's
-    /// recordings dir; any other name is `ReplayFileNotFound`.
-    pub async fn replay_file(&self, show: &Show, name: &str) -> Result<bytes::Bytes, MediaError> {
-        let file = recording::RecordedFile::parse(name).ok_or(MediaError::ReplayFileNotFound)?;
-        let (recorder, rec) = self.ended_recording(show).await?;
-        let listed = rec.segments.iter().any(|s| match file {
-            recording::RecordedFile::Init(v) => s.init == v,
-            recording::RecordedFile::Segment(m) => s.msn == m && s.bytes > 0,
-        });
-        if !listed {
-            return Err(MediaError::ReplayFileNotFound);
-        }
-        let path = recorder.show_dir(show.id).join(file.name());
-        let mut bytes = tokio::fs::read(&path)
-            .await
-            .map_err(|_| MediaError::ReplayFileNotFound)?;
-        if let recording::RecordedFile::Segment(m) = file
-            && let Some(seg) = rec.segments.iter().find(|s| s.msn == m)
-        {
-            bytes.truncate(seg.bytes as usize);
-        }
-        Ok(bytes::Bytes::from(bytes))
-    }
-
-    /// The whole recording as one MP4 (joined on first request, then kept beside it).
-    pub async fn recording_mp4(&self, show: &Show) -> Result<bytes::Bytes, MediaError> {
-        let (recorder, rec) = self.ended_recording(show).await?;
-        let dir = recorder.show_dir(show.id);
-        let out = dir.join(recording::MP4_NAME);
-        if !tokio::fs::try_exists(&dir).await.unwrap_or(false) {
-            // Recorded on another node (docs/replay.md "Limits").
-            return Err(MediaError::ReplayFileNotFound);
-        }
-        if !tokio::fs::try_exists(&out).await.unwrap_or(false) {
-            let (d, o) = (dir.clone(), out.clone());
-            tokio::task::spawn_blocking(move || recording::mp4::join(&d, &rec, &o))
-                .await
-                .map_err(MediaError::internal)?
-                .map_err(MediaError::internal)?;
-        }
-        let bytes = tokio::fs::read(&out).await.map_err(MediaError::internal)?;
-        Ok(bytes::Bytes::from(bytes))
     }
 
     /// The LL-HLS settings (for the HTTP side's cache lifetimes).

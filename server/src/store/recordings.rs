@@ -1,6 +1,7 @@
 //! The recordings area of the store: each show's recording index ([`RecordingStore`]), so any
 //! node can answer a replay, and a node restarted mid-show resumes into the same recording.
-//! The files themselves are on the recording node's disk (`media/recording`).
+//! The files themselves are on the recording node's disk (`media/recording`); each segment
+//! names that node, so the others ask it for them.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -25,6 +26,10 @@ pub struct RecordedSegment {
     pub bytes: u64,
     /// The packager closed it (else it is being written, or its node died writing it).
     pub complete: bool,
+    /// The public base URL of the node that wrote it (its name as a media home), which serves
+    /// its file to the other nodes; `None` in an index written before nodes were named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 impl RecordedSegment {
@@ -91,4 +96,25 @@ pub trait RecordingStore: Send + Sync + 'static {
 
     /// Forgets the show's index.
     async fn remove_recording(&self, show: ShowId) -> Result<(), StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An index written before segments named their node (Redis keeps the JSON) still reads:
+    /// its node is unknown.
+    #[test]
+    fn a_segment_of_an_older_index_names_no_node() {
+        let old = r#"{"msn":7,"duration_s":2.0,"pdt_ms":1,"discontinuity":false,"init":1,"bytes":5,"complete":true}"#;
+        let seg: RecordedSegment = serde_json::from_str(old).expect("an older segment reads");
+        assert_eq!(seg.node, None);
+        let mut named = seg.clone();
+        named.node = Some("http://10.0.0.2:8080".into());
+        let json = serde_json::to_string(&named).expect("json");
+        assert_eq!(
+            serde_json::from_str::<RecordedSegment>(&json).ok(),
+            Some(named)
+        );
+    }
 }

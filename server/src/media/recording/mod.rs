@@ -100,6 +100,8 @@ pub struct Recorder {
     metrics: Metrics,
     /// Where the shows' room transcripts are, deleted with their recordings (set at start).
     transcripts: std::sync::OnceLock<Arc<dyn crate::store::TranscriptStore>>,
+    /// This node's public base URL, written into each segment it records (set at start).
+    node: std::sync::OnceLock<String>,
 }
 
 fn error_metric(reason: &'static str) {
@@ -123,6 +125,7 @@ impl Recorder {
                 bytes: metrics::gauge!("livesale_recordings_bytes"),
             },
             transcripts: std::sync::OnceLock::new(),
+            node: std::sync::OnceLock::new(),
         });
         error_metric_init();
         tokio::spawn(sweep(Arc::downgrade(&recorder)));
@@ -132,6 +135,12 @@ impl Recorder {
     /// Deletes each show's room transcript with its recording (the replay's other half).
     pub fn sweep_transcripts_in(&self, store: Arc<dyn crate::store::TranscriptStore>) {
         let _ = self.transcripts.set(store);
+    }
+
+    /// Names this node (its public base URL) in the segments it records, so the other nodes
+    /// know whom to ask for their files.
+    pub fn record_as(&self, node: String) {
+        let _ = self.node.set(node);
     }
 
     fn shows(&self) -> std::sync::MutexGuard<'_, HashMap<ShowId, mpsc::UnboundedSender<Event>>> {
@@ -385,6 +394,7 @@ impl Writer {
                     init,
                     bytes: 0,
                     complete: false,
+                    node: self.recorder.node.get().cloned(),
                 };
                 self.open = Some((file, seg));
             }

@@ -250,6 +250,7 @@ mod tests {
             init: 1,
             bytes: bytes as u64,
             complete: true,
+            node: None,
         };
         let rec = Recording {
             segments: vec![seg(1, 2.0, a.len(), false), seg(9, 1.0, b.len(), true)],
@@ -295,6 +296,7 @@ mod tests {
             init,
             bytes: 1,
             complete: true,
+            node: None,
         };
         let (a, b) = (seg(1, 1), seg(5, 5));
         assert_eq!(description(dir.path(), &[&a, &b]).unwrap(), both.to_vec());

@@ -88,6 +88,7 @@ mod tests {
             init,
             bytes: 10,
             complete: true,
+            node: None,
         }
     }
 

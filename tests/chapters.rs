@@ -9,9 +9,9 @@
 mod common;
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::gst::{Pipeline, launch_args, require_gstreamer};
+use common::gst::{Pipeline, connected_camera, launch_args, require_gstreamer};
 use common::server::{Backend, TestServer, assert_problem, s, test_config};
 use common::ws::WsClient;
 use serde_json::{Value, json};
@@ -85,28 +85,8 @@ async fn camera(srv: &TestServer, show: &str, creator: &str, label: &str) -> (St
     assert_eq!(status, 201, "camera invite: {body}");
     let whip = srv.url(&format!("/api/shows/{show}/whip"));
     let mut p = Pipeline::start(label, &publisher(&whip, &s(&body["token"])), None);
-    let until = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (_, list) = srv
-            .get(&format!("/api/shows/{show}/cameras"), Some(creator))
-            .await;
-        if let Some(c) = list["cameras"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|c| c["label"] == label && c["connected"] == true)
-        {
-            return (s(&c["id"]), p);
-        }
-        let report = p.report();
-        p.assert_running(&report);
-        assert!(
-            Instant::now() < until,
-            "{label} was not connected within 20 s: {list}\n{}",
-            p.report()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let id = connected_camera(srv, show, creator, label, &mut p, |p| p.report()).await;
+    (id, p)
 }
 
 /// Puts `camera` on air and waits for the room to hear of the cut.

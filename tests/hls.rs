@@ -23,7 +23,7 @@ mod common;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::gst::{Colour, Frame, Log, Pipeline, launch_args, require_gstreamer};
+use common::gst::{Colour, Frame, Log, Pipeline, connected_camera, launch_args, require_gstreamer};
 use common::server::{Backend, TestServer, s, test_config};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -306,27 +306,8 @@ async fn camera(
     let whip = srv.url(&format!("/api/shows/{show}/whip"));
     let mut p = Pipeline::start(name, &args(&whip, &s(&body["token"])), None);
     logs.track(&p);
-    let until = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (_, list) = srv
-            .get(&format!("/api/shows/{show}/cameras"), Some(creator))
-            .await;
-        if let Some(c) = list["cameras"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|c| c["label"] == name && c["connected"] == true)
-        {
-            return (s(&c["id"]), p);
-        }
-        p.assert_running(&logs.all());
-        assert!(
-            Instant::now() < until,
-            "{name} was not connected within 20 s: {list}\n{}",
-            logs.all()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let id = connected_camera(srv, show, creator, name, &mut p, |_| logs.all()).await;
+    (id, p)
 }
 
 /// Waits for a decoded frame of `want`'s colour.

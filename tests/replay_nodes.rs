@@ -12,7 +12,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::gst::{Pipeline, launch_args, require_gstreamer};
+use common::gst::{Pipeline, connected_camera, launch_args, require_gstreamer};
 use common::server::{Backend, TestServer, s, test_config};
 use livesale::domain::ShowId;
 use livesale::store::recordings::RecordedSegment;
@@ -71,23 +71,8 @@ async fn camera(srv: &TestServer, creator: &str, show: &str, label: &str) -> (St
         &publisher(label, freq, &whip, &s(&body["token"])),
         None,
     );
-    let until = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (_, list) = srv
-            .get(&format!("/api/shows/{show}/cameras"), Some(creator))
-            .await;
-        if let Some(c) = list["cameras"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|c| c["label"] == label && c["connected"] == true)
-        {
-            return (s(&c["id"]), p);
-        }
-        p.assert_running(&p.report());
-        assert!(Instant::now() < until, "{label} not connected: {list}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let id = connected_camera(srv, show, creator, label, &mut p, |p| p.report()).await;
+    (id, p)
 }
 
 async fn program(srv: &TestServer, show: &str, creator: &str, camera: &str) {

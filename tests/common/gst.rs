@@ -276,3 +276,37 @@ pub fn signal_group(pid: u32, sig: &str) {
 pub fn launch_args(description: &str) -> Vec<String> {
     description.split_whitespace().map(String::from).collect()
 }
+
+/// Waits (20 s at most) until `show` lists the camera `label` as connected and returns its id;
+/// `p`, the pipeline publishing it, must keep running meanwhile (`logs`: what a failure prints
+/// besides its own log).
+pub async fn connected_camera(
+    srv: &super::server::TestServer,
+    show: &str,
+    creator: &str,
+    label: &str,
+    p: &mut Pipeline,
+    logs: impl Fn(&Pipeline) -> String,
+) -> String {
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, list) = srv
+            .get(&format!("/api/shows/{show}/cameras"), Some(creator))
+            .await;
+        if let Some(c) = list["cameras"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["label"] == label && c["connected"] == true)
+        {
+            return c["id"].as_str().unwrap_or_default().to_string();
+        }
+        let all = logs(p);
+        p.assert_running(&all);
+        assert!(
+            Instant::now() < until,
+            "{label} was not connected within 20 s: {list}\n{all}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

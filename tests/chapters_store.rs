@@ -7,9 +7,8 @@ mod common;
 
 use std::sync::Arc;
 
-use chrono::DateTime;
 use livesale::domain::chapter::{Chapter, ChapterKind};
-use livesale::domain::{Creator, CreatorId, NewShow, ProductId, Show, ShowId, Timestamp};
+use livesale::domain::{ProductId, Show};
 use livesale::store::{Appended, SharedStore};
 use uuid::Uuid;
 
@@ -22,28 +21,8 @@ store_contracts!(
     a_race_keeps_exactly_the_bound,
 );
 
-fn at(ms: i64) -> Timestamp {
-    DateTime::from_timestamp_millis(ms).expect("a valid timestamp")
-}
-
 async fn show(store: &SharedStore) -> Show {
-    let creator = Creator::new(CreatorId(Uuid::now_v7()), "Chapters", at(1_700_000_000_000))
-        .expect("valid creator");
-    store.insert_creator(&creator).await.unwrap();
-    let show = Show::schedule(
-        ShowId(Uuid::now_v7()),
-        creator.id,
-        NewShow {
-            title: "Chaptered".into(),
-            description: None,
-            scheduled_at: Some(at(1_800_000_000_000)),
-            cover_url: None,
-        },
-        at(1_700_000_000_000),
-    )
-    .expect("valid show");
-    store.insert_show(&show).await.unwrap();
-    show
+    common::stores::scheduled_show(store, "Chapters", "Chaptered").await
 }
 
 fn chapter(id: &str, pts: i64, kind: ChapterKind, title: &str) -> Chapter {

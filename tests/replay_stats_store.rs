@@ -8,8 +8,7 @@ mod common;
 
 use std::sync::Arc;
 
-use chrono::DateTime;
-use livesale::domain::{Creator, CreatorId, NewShow, Show, ShowId, Timestamp};
+use livesale::domain::Show;
 use livesale::store::SharedStore;
 use livesale::store::replay_stats::{ReplayTally, ViewRecorded};
 use uuid::Uuid;
@@ -21,28 +20,8 @@ store_contracts!(
     concurrent_beats_add_up,
 );
 
-fn at(ms: i64) -> Timestamp {
-    DateTime::from_timestamp_millis(ms).expect("a valid timestamp")
-}
-
 async fn show(store: &SharedStore) -> Show {
-    let creator = Creator::new(CreatorId(Uuid::now_v7()), "Replays", at(1_700_000_000_000))
-        .expect("valid creator");
-    store.insert_creator(&creator).await.unwrap();
-    let show = Show::schedule(
-        ShowId(Uuid::now_v7()),
-        creator.id,
-        NewShow {
-            title: "Replayed".into(),
-            description: None,
-            scheduled_at: Some(at(1_800_000_000_000)),
-            cover_url: None,
-        },
-        at(1_700_000_000_000),
-    )
-    .expect("valid show");
-    store.insert_show(&show).await.unwrap();
-    show
+    common::stores::scheduled_show(store, "Replays", "Replayed").await
 }
 
 fn counted(new_view: bool, added_ms: u64) -> ViewRecorded {

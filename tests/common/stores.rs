@@ -68,3 +68,35 @@ macro_rules! store_contracts {
         }
     };
 }
+
+/// A creator named `creator` and their scheduled show `title`, inserted in `store` (for store
+/// contracts that need a show to keep records under).
+pub async fn scheduled_show(
+    store: &SharedStore,
+    creator: &str,
+    title: &str,
+) -> livesale::domain::Show {
+    use livesale::domain::{Creator, CreatorId, NewShow, Show, ShowId};
+    let at = |ms| chrono::DateTime::from_timestamp_millis(ms).expect("a valid timestamp");
+    let owner = Creator::new(
+        CreatorId(uuid::Uuid::now_v7()),
+        creator,
+        at(1_700_000_000_000),
+    )
+    .expect("valid creator");
+    store.insert_creator(&owner).await.unwrap();
+    let show = Show::schedule(
+        ShowId(uuid::Uuid::now_v7()),
+        owner.id,
+        NewShow {
+            title: title.into(),
+            description: None,
+            scheduled_at: Some(at(1_800_000_000_000)),
+            cover_url: None,
+        },
+        at(1_700_000_000_000),
+    )
+    .expect("valid show");
+    store.insert_show(&show).await.unwrap();
+    show
+}

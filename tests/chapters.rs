@@ -207,25 +207,9 @@ async fn scenario(backend: Backend) {
     cut(&srv, &mut room, &show, &creator, &wide).await;
 
     // The mug's last unit sells.
-    let resp = srv
-        .http
-        .put(srv.url(&format!("/api/shows/{show}/cart/items/{mug}")))
-        .bearer_auth(&viewer)
-        .json(&json!({ "quantity": 1 }))
-        .send()
-        .await
-        .expect("PUT cart");
-    let (status, body) = TestServer::finish(resp).await;
+    let (status, body) = srv.set_cart(&show, &viewer, &mug, 1).await;
     assert_eq!(status, 200, "cart: {body}");
-    let resp = srv
-        .http
-        .post(srv.url(&format!("/api/shows/{show}/checkout")))
-        .bearer_auth(&viewer)
-        .header("Idempotency-Key", "chapters-1")
-        .send()
-        .await
-        .expect("checkout");
-    let (status, body) = TestServer::finish(resp).await;
+    let (status, body) = srv.checkout(&show, &viewer, "chapters-1").await;
     assert!((200..300).contains(&status), "checkout: {status} {body}");
     let frame = room.until(|v| v["type"] == "purchase").await;
     assert_eq!(frame["product_id"], json!(mug), "{frame}");

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::gst::{Pipeline, launch_args, require_gstreamer};
+use common::gst::{Pipeline, h264_opus_camera, require_gstreamer};
 use common::server::{Backend, ServerProcess, TestServer, s, test_config};
 use livesale::clock::TestClock;
 use livesale::domain::ShowId;
@@ -32,17 +32,7 @@ use serde_json::{Value, json};
 const ADMIN: &str = "replay-admin-token";
 
 fn publisher(pattern: &str, freq: u32, endpoint: &str, token: &str) -> Vec<String> {
-    launch_args(&format!(
-        "videotestsrc is-live=true pattern={pattern} \
-         ! video/x-raw,width=320,height=240,framerate=30/1 \
-         ! videoconvert ! queue \
-         ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=60 bitrate=400 \
-         ! video/x-h264,profile=constrained-baseline \
-         ! rtph264pay pt=102 config-interval=-1 aggregate-mode=zero-latency \
-         ! whipsink name=whip whip-endpoint={endpoint} auth-token={token} \
-         audiotestsrc is-live=true wave=sine freq={freq} ! audioconvert ! audioresample \
-         ! opusenc ! rtpopuspay pt=111 ! queue ! whip."
-    ))
+    h264_opus_camera(pattern, freq, 60, 400, endpoint, token)
 }
 
 fn require_tools() {

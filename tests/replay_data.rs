@@ -135,25 +135,9 @@ async fn events_and_highlights_of_an_ended_show(backend: Backend) {
     )
     .await;
     srv.clock.advance(Duration::from_secs(5));
-    let resp = srv
-        .http
-        .put(srv.url(&format!("/api/shows/{show}/cart/items/{mug}")))
-        .bearer_auth(&viewer)
-        .json(&json!({ "quantity": 1 }))
-        .send()
-        .await
-        .expect("PUT cart");
-    let (status, body) = TestServer::finish(resp).await;
+    let (status, body) = srv.set_cart(&show, &viewer, &mug, 1).await;
     assert_eq!(status, 200, "cart: {body}");
-    let resp = srv
-        .http
-        .post(srv.url(&format!("/api/shows/{show}/checkout")))
-        .bearer_auth(&viewer)
-        .header("Idempotency-Key", "replay-data-1")
-        .send()
-        .await
-        .expect("checkout");
-    let (status, body) = TestServer::finish(resp).await;
+    let (status, body) = srv.checkout(&show, &viewer, "replay-data-1").await;
     assert!((200..300).contains(&status), "checkout: {status} {body}");
     assert_eq!(body["order"]["status"], "paid", "{body}");
     ws.next_of_type("purchase", WAIT).await;

@@ -12,24 +12,14 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::gst::{Pipeline, connected_camera, launch_args, require_gstreamer};
+use common::gst::{Pipeline, connected_camera, h264_opus_camera, require_gstreamer};
 use common::server::{Backend, TestServer, s, test_config};
 use livesale::domain::ShowId;
 use livesale::store::recordings::RecordedSegment;
 use serde_json::{Value, json};
 
 fn publisher(pattern: &str, freq: u32, endpoint: &str, token: &str) -> Vec<String> {
-    launch_args(&format!(
-        "videotestsrc is-live=true pattern={pattern} \
-         ! video/x-raw,width=320,height=240,framerate=30/1 \
-         ! videoconvert ! queue \
-         ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 bitrate=300 \
-         ! video/x-h264,profile=constrained-baseline \
-         ! rtph264pay pt=102 config-interval=-1 aggregate-mode=zero-latency \
-         ! whipsink name=whip whip-endpoint={endpoint} auth-token={token} \
-         audiotestsrc is-live=true wave=sine freq={freq} ! audioconvert ! audioresample \
-         ! opusenc ! rtpopuspay pt=111 ! queue ! whip."
-    ))
+    h264_opus_camera(pattern, freq, 30, 300, endpoint, token)
 }
 
 async fn get(

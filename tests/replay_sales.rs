@@ -50,36 +50,12 @@ async fn stocked(
     id
 }
 
-async fn set_cart(
-    srv: &TestServer,
-    show: &str,
-    token: &str,
-    product: &str,
-    quantity: i64,
-) -> (u16, Value) {
-    let req = srv
-        .http
-        .put(srv.url(&format!("/api/shows/{show}/cart/items/{product}")))
-        .bearer_auth(token)
-        .json(&json!({ "quantity": quantity }));
-    TestServer::finish(req.send().await.expect("request sent")).await
-}
-
-async fn checkout(srv: &TestServer, show: &str, token: &str, key: &str) -> (u16, Value) {
-    let req = srv
-        .http
-        .post(srv.url(&format!("/api/shows/{show}/checkout")))
-        .bearer_auth(token)
-        .header("Idempotency-Key", key);
-    TestServer::finish(req.send().await.expect("request sent")).await
-}
-
 /// Buys `quantity` of `product` as a new viewer `name`; the paid order.
 async fn buy(srv: &TestServer, show: &str, name: &str, product: &str, quantity: i64) -> Value {
     let (_, token) = srv.viewer(show, name).await;
-    let (status, cart) = set_cart(srv, show, &token, product, quantity).await;
+    let (status, cart) = srv.set_cart(show, &token, product, quantity).await;
     assert_eq!(status, 200, "cart of {name}: {cart}");
-    let (status, body) = checkout(srv, show, &token, &format!("{name}-1")).await;
+    let (status, body) = srv.checkout(show, &token, &format!("{name}-1")).await;
     assert_eq!(status, 201, "checkout of {name}: {body}");
     assert_eq!(body["order"]["status"], "paid", "{body}");
     body["order"].clone()
@@ -243,7 +219,7 @@ async fn a_cancelled_show_still_refuses_to_sell(backend: Backend) {
     let show = srv.show(&creator, "Never aired").await;
     let mug = stocked(&srv, &creator, &show, "MUG", 2000, 4).await;
     let (_, token) = srv.viewer(&show, "Early").await;
-    assert_eq!(set_cart(&srv, &show, &token, &mug, 1).await.0, 200);
+    assert_eq!(srv.set_cart(&show, &token, &mug, 1).await.0, 200);
     let (status, body) = srv
         .post(
             &format!("/api/shows/{show}/cancel"),
@@ -253,12 +229,12 @@ async fn a_cancelled_show_still_refuses_to_sell(backend: Backend) {
         .await;
     assert_eq!(status, 200, "cancel: {body}");
     assert_problem(
-        &set_cart(&srv, &show, &token, &mug, 2).await,
+        &srv.set_cart(&show, &token, &mug, 2).await,
         409,
         "show_cancelled",
     );
     assert_problem(
-        &checkout(&srv, &show, &token, "late-1").await,
+        &srv.checkout(&show, &token, "late-1").await,
         409,
         "show_cancelled",
     );

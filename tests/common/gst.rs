@@ -310,3 +310,26 @@ pub async fn connected_camera(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// A WHIP camera of H.264 (a `pattern` test picture, 320×240 at 30 fps, a keyframe every
+/// `key_int` frames, `kbps`) and Opus (a sine at `freq` Hz), as the replay tests publish.
+pub fn h264_opus_camera(
+    pattern: &str,
+    freq: u32,
+    key_int: u32,
+    kbps: u32,
+    endpoint: &str,
+    token: &str,
+) -> Vec<String> {
+    launch_args(&format!(
+        "videotestsrc is-live=true pattern={pattern} \
+         ! video/x-raw,width=320,height=240,framerate=30/1 \
+         ! videoconvert ! queue \
+         ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={key_int} bitrate={kbps} \
+         ! video/x-h264,profile=constrained-baseline \
+         ! rtph264pay pt=102 config-interval=-1 aggregate-mode=zero-latency \
+         ! whipsink name=whip whip-endpoint={endpoint} auth-token={token} \
+         audiotestsrc is-live=true wave=sine freq={freq} ! audioconvert ! audioresample \
+         ! opusenc ! rtpopuspay pt=111 ! queue ! whip."
+    ))
+}

@@ -266,6 +266,32 @@ impl TestServer {
         assert_eq!(status, 201, "join: {body}");
         (s(&body["viewer_id"]), s(&body["token"]))
     }
+
+    /// Sets `quantity` of `product` in the viewer's cart (`PUT …/cart/items/{product}`).
+    pub async fn set_cart(
+        &self,
+        show: &str,
+        token: &str,
+        product: &str,
+        quantity: i64,
+    ) -> (u16, Value) {
+        let req = self
+            .http
+            .put(self.url(&format!("/api/shows/{show}/cart/items/{product}")))
+            .bearer_auth(token)
+            .json(&json!({ "quantity": quantity }));
+        TestServer::finish(req.send().await.expect("PUT cart")).await
+    }
+
+    /// Checks the viewer's cart out under the `Idempotency-Key` `key` (`POST …/checkout`).
+    pub async fn checkout(&self, show: &str, token: &str, key: &str) -> (u16, Value) {
+        let req = self
+            .http
+            .post(self.url(&format!("/api/shows/{show}/checkout")))
+            .bearer_auth(token)
+            .header("Idempotency-Key", key);
+        TestServer::finish(req.send().await.expect("checkout")).await
+    }
 }
 
 /// The certificate a [`TestServer`] with TLS presents.

@@ -185,6 +185,9 @@ codes! {
     AuctionRunning = "auction_running",
     // Replays served by every node (issue 17).
     RecordingNodeUnreachable = "recording_node_unreachable",
+    // Live auctions: lots in the store (issue 18).
+    AuctionNotFound = "auction_not_found",
+    TooManyAuctions = "too_many_auctions",
 }
 
 impl std::fmt::Display for Code {

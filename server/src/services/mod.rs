@@ -7,6 +7,7 @@
 //! their own.
 
 pub mod accounts;
+pub mod auction_sales;
 pub mod catalog;
 pub mod chapters;
 pub mod chat;

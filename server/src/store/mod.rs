@@ -8,12 +8,13 @@
 //!
 //! One trait per area (`ShowStore`, `CatalogStore`, `CommerceStore`, `PaymentStore`,
 //! `ModerationStore`, `LimitsStore`, `LeaseStore`, `ChapterStore`, `RecordingStore`,
-//! `ReplayStatsStore`, `TranscriptStore`), each implemented by both stores in one file per area
+//! `ReplayStatsStore`, `TranscriptStore`, `AuctionStore`), each implemented by both stores in one file per area
 //! (`memory/<area>.rs`, `redis/<area>.rs`); [`Store`] is all of them, and [`open`] chooses the
 //! implementation. A service holds only the areas it needs: an `Arc<dyn Store>` upcasts to
 //! `Arc<dyn CommerceStore>`.
 
 pub mod accounts;
+pub mod auctions;
 pub mod catalog;
 pub mod chapters;
 pub mod commerce;
@@ -32,6 +33,7 @@ pub use self::memory::MemoryStore;
 pub use self::redis::RedisStore;
 pub(crate) use self::redis::connect_manager;
 pub use accounts::AccountStore;
+pub use auctions::AuctionStore;
 pub use catalog::{CatalogStore, LineupRemoval, ProductInsert};
 pub use chapters::{Appended, ChapterStore};
 pub use commerce::{
@@ -54,6 +56,7 @@ use crate::domain::{Product, Show, Timestamp};
 /// `RedisStore` (on `dyn Store` they are callable without importing anything).
 pub mod prelude {
     pub use super::AccountStore;
+    pub use super::AuctionStore;
     pub use super::ReplayStatsStore;
     pub use super::{
         CatalogStore, ChapterStore, CommerceStore, LeaseStore, LimitsStore, ModerationStore,
@@ -142,6 +145,7 @@ pub trait Store:
     + RecordingStore
     + ReplayStatsStore
     + TranscriptStore
+    + AuctionStore
 {
     /// `"memory"` or `"redis"`, for logs and metrics.
     fn kind(&self) -> &'static str;

@@ -26,8 +26,10 @@ pub struct BidRequest {
     pub received_ms: i64,
 }
 
-/// What became of a bid.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What became of a bid. Serde, so a store can keep it as a bid's answer for its
+/// `Idempotency-Key`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum BidOutcome {
     /// The price rose (`auction.bid` to the room).
     Accepted {

@@ -7,6 +7,7 @@
 //! have a lock of their own (`limits.rs`), as a budget is taken for every chat message.
 
 mod accounts;
+mod auctions;
 mod catalog;
 mod chapters;
 mod commerce;
@@ -106,6 +107,8 @@ struct State {
     passkeys: HashMap<String, crate::domain::account::Passkey>,
     ceremonies: HashMap<String, crate::domain::account::Ceremony>,
     heartbeats: HashMap<String, crate::domain::account::Heartbeat>,
+    // Auctions: each show's lots with their logs.
+    auctions: HashMap<ShowId, auctions::ShowLots>,
 }
 
 #[derive(Default)]

@@ -28,6 +28,7 @@
 //! round.
 
 mod accounts;
+mod auctions;
 mod catalog;
 mod chapters;
 mod checkout;

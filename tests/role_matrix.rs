@@ -96,6 +96,10 @@ enum Fresh {
     LineupShow,
     /// A creator caller calls as a new creator of its own (the route signs it out or renames it).
     NewCreator,
+    /// `{auction_id}` is a scheduled lot of a new show whose lineup holds the product.
+    ScheduledLot,
+    /// `{auction_id}` is an open lot of a new show whose lineup holds the product.
+    OpenLot,
 }
 
 enum Body {
@@ -106,6 +110,8 @@ enum Body {
     Checkout(String),
     /// An SDP offer (`application/sdp`), for WHIP and WHEP.
     Sdp(&'static str),
+    /// A bid: this JSON body with this `Idempotency-Key`.
+    Bid(String, Value),
 }
 
 struct Route {
@@ -123,6 +129,9 @@ struct Route {
     /// What another creator gets where the route hides a show's orders from other creators
     /// (404 rather than 403), if anything else than the policy's 403.
     other_creator: Option<Expect>,
+    /// What a caller of a role the route is not open to gets, if anything else than 403
+    /// `forbidden_role` (a bid from anyone but a viewer is `bidder_not_allowed`).
+    wrong_role: Option<Expect>,
 }
 
 impl Route {
@@ -133,6 +142,11 @@ impl Route {
 
     const fn hidden(mut self, status: u16, code: &'static str) -> Route {
         self.other_creator = Some(Expect::Problem(status, code));
+        self
+    }
+
+    const fn wrong_role(mut self, status: u16, code: &'static str) -> Route {
+        self.wrong_role = Some(Expect::Problem(status, code));
         self
     }
 }
@@ -254,7 +268,29 @@ const ROUTES: &[Route] = &[
     // Replay events and highlights (issue 17, items 4-5): anyone, once there is a replay.
     r("GET", "/api/shows/{id}/replay/events", &[A::Anyone], Fresh::ScheduledShow, empty).answers(404, "replay_not_ready"),
     r("GET", "/api/shows/{id}/highlights", &[A::Anyone], Fresh::ScheduledShow, empty).answers(404, "replay_not_ready"),
+    // Live auctions (issue 18): `{auction_id}` is a scheduled lot of the main show, or a new
+    // show's lot where the call changes it. A bid from anyone but a viewer is
+    // `bidder_not_allowed`.
+    r("POST", "/api/shows/{id}/auctions", &[A::CreatorOwner, A::Moderator], Fresh::No, |w, _| Body::Json(scheduled_lot(&w.product))),
+    r("GET", "/api/shows/{id}/auctions", &[A::Anyone], Fresh::No, empty),
+    r("GET", "/api/shows/{id}/auctions/{auction_id}", &[A::Anyone], Fresh::No, empty),
+    r("POST", "/api/shows/{id}/auctions/{auction_id}/open", &[A::CreatorOwner, A::Moderator], Fresh::ScheduledLot, empty),
+    r("POST", "/api/shows/{id}/auctions/{auction_id}/close", &[A::CreatorOwner, A::Moderator], Fresh::OpenLot, empty),
+    r("POST", "/api/shows/{id}/auctions/{auction_id}/bids", &[A::Viewer], Fresh::OpenLot, |_, n| Body::Bid(format!("matrix-bid-{n}"), json!({ "max_amount": 5000 })))
+        .wrong_role(403, "bidder_not_allowed"),
+    r("GET", "/api/shows/{id}/auctions/{auction_id}/log", &[A::CreatorOwner, A::Moderator], Fresh::No, empty),
 ];
+
+/// A scheduled lot of `product` (USD 10.00, one minute).
+fn scheduled_lot(product: &str) -> Value {
+    json!({
+        "product_id": product,
+        "start_price": { "amount": 1000, "currency": "USD" },
+        "duration_s": 60,
+        "mode": "soft_close",
+        "open": false,
+    })
+}
 
 const fn r(
     method: &'static str,
@@ -271,6 +307,7 @@ const fn r(
         body,
         answer: Expect::Success,
         other_creator: None,
+        wrong_role: None,
     }
 }
 
@@ -284,6 +321,8 @@ struct World {
     show: String,
     /// A product of the owner.
     product: String,
+    /// A scheduled auction lot of the show.
+    auction: String,
     moderator: String,
     camera: String,
     viewer: String,
@@ -316,6 +355,7 @@ impl World {
             )
             .await;
         assert_eq!(lineup.0, 200, "lineup: {}", lineup.1);
+        let auction = lot(&server, &owner, &show, &product, false).await;
         let moderator = server.invite(&owner, &show, "moderator").await;
         let camera = server.invite(&owner, &show, "camera").await;
         let (_, viewer) = server.viewer(&show, "Vera").await;
@@ -351,6 +391,7 @@ impl World {
             other_creator,
             show,
             product,
+            auction,
             moderator,
             camera,
             viewer,
@@ -505,6 +546,17 @@ impl World {
     }
 }
 
+/// A new lot of `product` in `show` (scheduled, or opened at once); returns its id.
+async fn lot(server: &TestServer, owner: &str, show: &str, product: &str, open: bool) -> String {
+    let mut body = scheduled_lot(product);
+    body["open"] = json!(open);
+    let (status, lot) = server
+        .post(&format!("/api/shows/{show}/auctions"), Some(owner), body)
+        .await;
+    assert_eq!(status, 201, "an auction lot for the matrix: {lot}");
+    lot["id"].as_str().expect("a lot id").to_string()
+}
+
 /// The invite id inside an invitation token (a JWT: the claims are the middle part).
 fn invite_id_of(token: &str) -> String {
     use base64::Engine;
@@ -539,6 +591,10 @@ fn expected(route: &Route, caller: Caller) -> Expect {
     match (policy(route, caller), route.other_creator) {
         (_, Some(hidden)) if caller == Caller::OtherCreator => hidden,
         (Expect::Success, _) => route.answer,
+        // The admin token is refused before any route's own rule.
+        (problem @ Expect::Problem(403, "forbidden_role"), _) if caller != Caller::Admin => {
+            route.wrong_role.unwrap_or(problem)
+        }
         (problem, _) => problem,
     }
 }
@@ -630,6 +686,7 @@ async fn send(
         Body::Csv(text) => req.header("content-type", "text/csv").body(text),
         Body::Checkout(key) => req.header("idempotency-key", key),
         Body::Sdp(offer) => req.header("content-type", "application/sdp").body(offer),
+        Body::Bid(key, v) => req.header("idempotency-key", key).json(&v),
     };
     let resp = req.send().await.expect("request sent");
     let content_type = resp
@@ -655,6 +712,7 @@ async fn run_matrix(backend: Backend) {
             let mut show = world.show.clone();
             let mut authorization = world.authorization(caller);
             let mut order = uuid::Uuid::now_v7().to_string();
+            let mut auction = world.auction.clone();
             if allowed {
                 match route.fresh {
                     Fresh::No => {}
@@ -667,14 +725,23 @@ async fn run_matrix(backend: Backend) {
                         world.prepare(route.fresh, authorization.as_deref()).await;
                     }
                     Fresh::Order => order = world.paid_order(n).await,
+                    Fresh::ScheduledLot | Fresh::OpenLot => {
+                        let (fresh, token) = world.fresh_show(Fresh::LineupShow, caller).await;
+                        let open = route.fresh == Fresh::OpenLot;
+                        let s = &world.server;
+                        auction = lot(s, &world.owner, &fresh, &world.product, open).await;
+                        show = fresh;
+                        authorization = token.or(authorization);
+                    }
                     Fresh::NewCreator => {
                         let (_, token) = world.server.creator(&format!("Fresh {n}")).await;
                         authorization = Some(format!("Bearer {token}"));
                     }
                 }
             }
-            let mut path =
+            let path =
                 concrete_path(route.path, &show, &world.product).replace("{order_id}", &order);
+            let mut path = path.replace("{auction_id}", &auction);
             if route.path.starts_with("/api/creators/{id}") {
                 path = route.path.replace("{id}", &world.owner_id);
             }
@@ -844,6 +911,15 @@ fn the_expectations_follow_the_policy() {
     assert_eq!(
         expected(shows, Caller::Expired),
         Expect::Problem(401, "token_expired")
+    );
+    let bids = row("/api/shows/{id}/auctions/{auction_id}/bids", "POST");
+    assert_eq!(
+        expected(bids, Caller::Owner),
+        Expect::Problem(403, "bidder_not_allowed")
+    );
+    assert_eq!(
+        expected(bids, Caller::ForeignViewer),
+        Expect::Problem(403, "wrong_show")
     );
     let me = row("/api/me", "GET");
     assert_eq!(expected(me, Caller::ForeignViewer), Expect::Success);

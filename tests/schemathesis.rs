@@ -61,6 +61,16 @@ async fn the_api_document_holds_for_every_caller(backend: Backend) {
         .await;
     assert_eq!(status, 200, "lineup: {body}");
     let (_, viewer) = srv.viewer(&show, "Fuzz Viewer").await;
+    // A scheduled auction lot, so the auction routes reach their logic (pre-bids, open, stop).
+    let lot = json!({
+        "product_id": product, "start_price": { "amount": 1000, "currency": "USD" },
+        "duration_s": 60, "mode": "soft_close", "open": false,
+    });
+    let (status, body) = srv
+        .post(&format!("/api/shows/{show}/auctions"), Some(&creator), lot)
+        .await;
+    assert_eq!(status, 201, "an auction lot: {body}");
+    let auction = body["id"].as_str().expect("a lot id").to_string();
 
     let dir = tempfile::tempdir().expect("a temp dir");
     let config = dir.path().join("schemathesis.toml");
@@ -70,7 +80,8 @@ async fn the_api_document_holds_for_every_caller(backend: Backend) {
         &config,
         format!(
             "{settings}\n[dictionaries.shows]\nvalues = [\"{show}\"]\n\n\
-             [dictionaries.products]\nvalues = [\"{product}\"]\n"
+             [dictionaries.products]\nvalues = [\"{product}\"]\n\n\
+             [dictionaries.auctions]\nvalues = [\"{auction}\"]\n"
         ),
     )
     .expect("write the run's settings");

@@ -28,6 +28,8 @@ use crate::hub::{Bus, Hub, LogLimits, MemoryBus, RedisBus, RoomConfig};
 use crate::limits::ConnCaps;
 use crate::media::MediaConfig;
 use crate::services::accounts::{AccountsService, AccountsSettings};
+use crate::services::auction_sales::{AuctionSales, SaleSettings};
+use crate::services::auctions::{AuctionSettings, AuctionsService};
 use crate::services::catalog::CatalogService;
 use crate::services::commerce::{CommerceService, CommerceSettings};
 use crate::services::moderation::ModerationService;
@@ -160,6 +162,7 @@ impl App {
         self.state
             .commerce
             .spawn_sweeper(std::time::Duration::from_secs(1), token.clone());
+        self.state.auctions.spawn_ticker(token.clone());
         let signal_token = token.clone();
         tokio::spawn(async move {
             shutdown.await;
@@ -296,6 +299,7 @@ fn wire(
         clock.clone(),
     );
     Shared {
+        auctions: auctions_service(&config, &store, &hub, &payments, &clock),
         conn_caps: ConnCaps::new(config.ws_max_per_member, config.ws_max_per_address),
         payments: PaymentsService::new(store.clone(), hub.clone(), clock.clone(), webhook),
         commerce: CommerceService::new(
@@ -346,6 +350,34 @@ fn wire(
         media,
         clock,
     }
+}
+
+/// The auctions service, with the sales of its closed lots.
+fn auctions_service(
+    config: &Config,
+    store: &SharedStore,
+    hub: &Arc<Hub>,
+    payments: &Arc<dyn PaymentProvider>,
+    clock: &SharedClock,
+) -> AuctionsService {
+    let settings = SaleSettings {
+        payment_window: chrono::Duration::seconds(config.auction_payment_window_s as i64),
+    };
+    let sales = AuctionSales::new(
+        store.clone(),
+        hub.clone(),
+        payments.clone(),
+        clock.clone(),
+        settings,
+    );
+    AuctionsService::new(
+        store.clone(),
+        hub.clone(),
+        payments.clone(),
+        sales,
+        clock.clone(),
+        AuctionSettings::from(config),
+    )
 }
 
 /// The demo's links, when there is a demo (seeded now or before).

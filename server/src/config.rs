@@ -297,6 +297,20 @@ pub struct Config {
     #[arg(long, env = "LIVESALE_RESERVATION_TTL", default_value_t = 120)]
     pub reservation_ttl_s: u64,
 
+    /// Auction bids one viewer may place in a show per second, across all their connections
+    /// and nodes (bursts up to `--bid-burst`); faster bids are refused `rate_limited`.
+    #[arg(long, env = "LIVESALE_BID_RATE", default_value_t = 10)]
+    pub bid_rate: u32,
+
+    /// The burst of `--bid-rate`: bids one viewer may place at once.
+    #[arg(long, env = "LIVESALE_BID_BURST", default_value_t = 20)]
+    pub bid_burst: u32,
+
+    /// How long an auction's winner (then its runner-up) has to pay, in seconds, before the
+    /// lot goes to the next bidder.
+    #[arg(long, env = "LIVESALE_AUCTION_PAYMENT_WINDOW_S", default_value_t = 120)]
+    pub auction_payment_window_s: u64,
+
     /// Time a client has to send a whole request head (request line and headers), in ms,
     /// counted from its first byte; then the connection is closed.
     #[arg(

@@ -134,6 +134,44 @@ fn help_documents_the_stripe_settings_without_their_values() {
     assert!(help.contains("https://api.stripe.com"));
 }
 
+#[test]
+fn auction_settings_have_their_defaults_flags_and_variables() {
+    let config = load(&[]).unwrap();
+    assert_eq!(
+        (
+            config.bid_rate,
+            config.bid_burst,
+            config.auction_payment_window_s
+        ),
+        (10, 20, 120)
+    );
+    let config = load(&[
+        "--bid-rate=3",
+        "--bid-burst",
+        "7",
+        "--auction-payment-window-s=300",
+    ])
+    .unwrap();
+    assert_eq!(
+        (
+            config.bid_rate,
+            config.bid_burst,
+            config.auction_payment_window_s
+        ),
+        (3, 7, 300)
+    );
+    assert!(load(&["--bid-rate=-1"]).is_err());
+    use clap::CommandFactory;
+    let help = Config::command().render_long_help().to_string();
+    for env in [
+        "LIVESALE_BID_RATE",
+        "LIVESALE_BID_BURST",
+        "LIVESALE_AUCTION_PAYMENT_WINDOW_S",
+    ] {
+        assert!(help.contains(&format!("[env: {env}")), "--help lacks {env}");
+    }
+}
+
 fn filter(log: &str) -> String {
     Config {
         log: log.into(),

@@ -236,6 +236,7 @@ async fn refuse(mut tcp: TcpStream, cap: Cap) {
         status: 503,
         detail: detail.into(),
         code: "too_many_connections".into(),
+        next_minimum: None,
     })
     .unwrap_or_default();
     let head = format!(

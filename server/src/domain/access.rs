@@ -172,6 +172,8 @@ pub enum Action {
     Preview,
     /// Choose what is on air (owner).
     Direct,
+    /// Create, open and stop auction lots, read their bid logs (owner, moderators).
+    RunAuctions,
 }
 
 impl Action {
@@ -180,7 +182,9 @@ impl Action {
         use Role::*;
         match self {
             Action::ManageCatalog | Action::ManageShow | Action::Direct => &[Creator],
-            Action::Pin | Action::Moderate | Action::Preview => &[Creator, Moderator],
+            Action::Pin | Action::Moderate | Action::Preview | Action::RunAuctions => {
+                &[Creator, Moderator]
+            }
             Action::Chat | Action::Watch => &[Creator, Moderator, Viewer],
             Action::Shop => &[Viewer],
             Action::Publish => &[Creator, Camera],

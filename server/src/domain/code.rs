@@ -188,6 +188,9 @@ codes! {
     // Live auctions: lots in the store (issue 18).
     AuctionNotFound = "auction_not_found",
     TooManyAuctions = "too_many_auctions",
+    // Live auctions: who may bid (issue 18).
+    BidderNotAllowed = "bidder_not_allowed",
+    CardRequired = "card_required",
 }
 
 impl std::fmt::Display for Code {

@@ -43,6 +43,12 @@ pub enum BudgetKey {
     },
     /// Joins (`POST …/viewers`) from one client address, in any show.
     Join { address: IpAddr },
+    /// A viewer's auction bids in a show.
+    Bid {
+        creator: CreatorId,
+        show: ShowId,
+        member: String,
+    },
     /// Replay view beacons (`POST …/replay/views`) from one client address, in any show.
     ReplayBeat { address: IpAddr },
 }
@@ -51,9 +57,9 @@ impl BudgetKey {
     /// The show a key belongs to, with its creator (its Redis key lives in that slot).
     pub fn show(&self) -> Option<(CreatorId, ShowId)> {
         match self {
-            BudgetKey::Chat { creator, show, .. } | BudgetKey::Reaction { creator, show, .. } => {
-                Some((*creator, *show))
-            }
+            BudgetKey::Chat { creator, show, .. }
+            | BudgetKey::Reaction { creator, show, .. }
+            | BudgetKey::Bid { creator, show, .. } => Some((*creator, *show)),
             BudgetKey::Join { .. } | BudgetKey::ReplayBeat { .. } => None,
         }
     }
@@ -64,6 +70,7 @@ impl BudgetKey {
             BudgetKey::Chat { member, .. } => format!("chat:{member}"),
             BudgetKey::Reaction { member, .. } => format!("reaction:{member}"),
             BudgetKey::Join { address } => format!("join:{address}"),
+            BudgetKey::Bid { member, .. } => format!("bid:{member}"),
             BudgetKey::ReplayBeat { address } => format!("replay-beat:{address}"),
         }
     }

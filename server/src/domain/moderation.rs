@@ -211,6 +211,25 @@ pub struct Standing {
     pub last_message_at: Option<Timestamp>,
 }
 
+impl Standing {
+    /// Why the member may not take part at `now` (banned, or timed out), if they may not: the
+    /// refusal of their chat messages, and of their auction bids.
+    pub fn silenced(&self, now: Timestamp) -> Option<DomainError> {
+        if self.banned {
+            return Some(DomainError::forbidden(
+                Code::Banned,
+                "you are banned from this chat",
+            ));
+        }
+        let until = self.timed_out_until.filter(|until| *until > now)?;
+        let left = (until - now).num_seconds().max(1);
+        Some(DomainError::forbidden(
+            Code::TimedOut,
+            format!("you are timed out for {left} more seconds"),
+        ))
+    }
+}
+
 /// Judges one chat message. Moderators and the creator are exempt from slow mode, pause,
 /// blocked terms and link holds.
 pub fn judge(
@@ -221,20 +240,8 @@ pub fn judge(
     text: &str,
     now: Timestamp,
 ) -> Verdict {
-    if standing.banned {
-        return Verdict::Refuse(DomainError::forbidden(
-            Code::Banned,
-            "you are banned from this chat",
-        ));
-    }
-    if let Some(until) = standing.timed_out_until
-        && until > now
-    {
-        let left = (until - now).num_seconds().max(1);
-        return Verdict::Refuse(DomainError::forbidden(
-            Code::TimedOut,
-            format!("you are timed out for {left} more seconds"),
-        ));
+    if let Some(refusal) = standing.silenced(now) {
+        return Verdict::Refuse(refusal);
     }
     if is_moderator(role) {
         return Verdict::Publish;

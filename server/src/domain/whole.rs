@@ -25,6 +25,13 @@ pub fn i64<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     }
 }
 
+/// An optional whole JSON number as an `i64` (with `#[serde(default)]`).
+pub fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    #[derive(Deserialize)]
+    struct Whole(#[serde(deserialize_with = "i64")] i64);
+    Ok(Option::<Whole>::deserialize(d)?.map(|w| w.0))
+}
+
 /// A whole JSON number as a `u64`.
 pub fn u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     let n = serde_json::Number::deserialize(d)?;

@@ -277,10 +277,8 @@ pub struct Placed {
     payment: Option<ClientPayment>,
 }
 
-const MAX_IDEMPOTENCY_KEY: usize = 200;
-
 /// The `Idempotency-Key` header, if any (only it: the `HeaderMap` extractor copies them all).
-struct IdempotencyKey(Option<HeaderValue>);
+pub(super) struct IdempotencyKey(pub(super) Option<HeaderValue>);
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for IdempotencyKey {
     type Rejection = std::convert::Infallible;
@@ -333,21 +331,28 @@ async fn checkout(
     ))
 }
 
-/// The idempotency key: 1-200 visible characters, trimmed.
-fn idempotency_key(key: Option<HeaderValue>) -> ApiResult<String> {
-    match key.as_ref().map(|v| v.to_str()) {
-        None => Err(ApiError::bad_request(
+/// The idempotency key: 1-200 visible characters, trimmed (`domain::commerce::idempotency_key`);
+/// 400 when it is missing or malformed.
+pub(super) fn idempotency_key(key: Option<HeaderValue>) -> ApiResult<String> {
+    let Some(key) = key else {
+        return Err(ApiError::bad_request(
             Code::MissingIdempotencyKey,
-            "checkout needs an Idempotency-Key header (a fresh random value per purchase)",
-        )),
-        Some(Ok(k)) if !k.trim().is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY => {
-            Ok(k.trim().to_string())
-        }
-        Some(_) => Err(ApiError::bad_request(
+            "this needs an Idempotency-Key header (a fresh random value per attempt)",
+        ));
+    };
+    let shaped = key
+        .to_str()
+        .map_err(|_| ())
+        .and_then(|k| crate::domain::commerce::idempotency_key(k).map_err(|_| ()));
+    shaped.map_err(|()| {
+        ApiError::bad_request(
             Code::InvalidIdempotencyKey,
-            format!("the Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} visible characters"),
-        )),
-    }
+            format!(
+                "the Idempotency-Key must be 1-{} visible characters",
+                crate::domain::commerce::MAX_IDEMPOTENCY_KEY
+            ),
+        )
+    })
 }
 
 /// The checkout's body: none (or only whitespace), or a [`CheckoutInput`] object.

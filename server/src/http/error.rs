@@ -23,6 +23,9 @@ pub struct Problem {
     pub detail: String,
     /// Stable machine-readable code, e.g. `sold_out`, `invalid_token`.
     pub code: String,
+    /// With `bid_too_low`: the smallest acceptable bid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_minimum: Option<crate::domain::Money>,
 }
 
 #[derive(Debug)]
@@ -32,6 +35,8 @@ pub struct ApiError {
     pub detail: String,
     /// Extra headers (e.g. `Retry-After`).
     pub headers: Vec<(header::HeaderName, HeaderValue)>,
+    /// With `bid_too_low`: the smallest acceptable bid, in the body.
+    pub next_minimum: Option<crate::domain::Money>,
 }
 
 impl ApiError {
@@ -41,6 +46,7 @@ impl ApiError {
             code,
             detail: detail.into(),
             headers: Vec::new(),
+            next_minimum: None,
         }
     }
 
@@ -110,6 +116,7 @@ impl IntoResponse for ApiError {
             status: self.status.as_u16(),
             detail: self.detail,
             code: self.code.to_string(),
+            next_minimum: self.next_minimum,
         };
         let json = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
         let mut response = (self.status, json).into_response();

@@ -7,6 +7,7 @@
 
 mod account_pages;
 mod accounts;
+mod auctions;
 mod chapters;
 mod commerce;
 pub mod error;
@@ -100,6 +101,8 @@ pub struct Shared {
     pub replay_stats: Arc<crate::services::replay_stats::ReplayStatsService>,
     /// The replay's events (the room transcript) and highlights.
     pub replay: crate::services::replay::ReplayService,
+    /// Auction lots, bids (HTTP and WebSocket) and the ticker that closes lots.
+    pub auctions: crate::services::auctions::AuctionsService,
 }
 
 impl Deref for AppState {
@@ -175,6 +178,7 @@ pub fn router(state: AppState) -> Router {
         .merge(chapters::router())
         .merge(accounts::router())
         .merge(replay_stats::router())
+        .merge(auctions::router())
         .split_for_parts();
     let mut openapi = openapi;
     openapi::settle_problems(&mut openapi);

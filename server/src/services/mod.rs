@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod auction_sales;
+pub mod auctions;
 pub mod catalog;
 pub mod chapters;
 pub mod chat;

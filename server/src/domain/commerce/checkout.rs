@@ -5,6 +5,22 @@
 use super::{CartLine, LineFacts, OrderLine, Pin, price_in_effect};
 use crate::domain::{Code, Currency, DomainError, Money, ProductId, Timestamp};
 
+/// Longest idempotency key, in bytes.
+pub const MAX_IDEMPOTENCY_KEY: usize = 200;
+
+/// A client's idempotency key (a checkout's or a bid's `Idempotency-Key` header, a WebSocket
+/// bid's `key`): 1-200 bytes of visible text, trimmed.
+pub fn idempotency_key(raw: &str) -> Result<String, DomainError> {
+    let key = raw.trim();
+    if key.is_empty() || raw.len() > MAX_IDEMPOTENCY_KEY || key.chars().any(char::is_control) {
+        return Err(DomainError::invalid(
+            Code::InvalidIdempotencyKey,
+            format!("an idempotency key must be 1-{MAX_IDEMPOTENCY_KEY} visible characters"),
+        ));
+    }
+    Ok(key.to_string())
+}
+
 /// The key a client address counts deal purchases under: an IPv4 address (an IPv4-mapped IPv6
 /// one included) as it is, an IPv6 address by its /64, the block one subscriber gets and can
 /// change within for free.

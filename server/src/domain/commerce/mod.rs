@@ -22,7 +22,9 @@ pub use buyer::{
     country, email,
 };
 pub use cart::{CartLine, CartLines, LineFacts, cart_lines_of, check_cart_line, give_back};
-pub use checkout::{address_key, check_address_allowance, plan_checkout};
+pub use checkout::{
+    MAX_IDEMPOTENCY_KEY, address_key, check_address_allowance, idempotency_key, plan_checkout,
+};
 pub use deliveries::{
     DELIVERIES_KEPT, Delivery, DeliveryOutcome, TEST_EVENT, record_delivery, test_order,
 };

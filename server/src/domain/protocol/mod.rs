@@ -12,6 +12,7 @@ mod welcome;
 
 pub use welcome::{HeldView, ShowSummary, StandingView, Welcome, You, role_name};
 
+use super::auction::{AuctionId, AuctionView, Bidder, LogEntry};
 use super::chat::{ChatMessage, MessageId};
 use super::commerce::PinView;
 use super::moderation::HoldReason;
@@ -35,6 +36,18 @@ pub enum ClientMsg {
     Resume { last_seq: u64 },
     #[serde(rename = "ping")]
     Ping {},
+    /// A bid on an auction lot: `amount` or `max_amount` (a proxy bid), minor units; `key`
+    /// makes a retry safe (as the HTTP `Idempotency-Key`).
+    #[serde(rename = "auction.bid")]
+    AuctionBid {
+        auction_id: String,
+        #[serde(default, deserialize_with = "crate::domain::whole::opt_i64")]
+        amount: Option<i64>,
+        #[serde(default, deserialize_with = "crate::domain::whole::opt_i64")]
+        max_amount: Option<i64>,
+        #[serde(default)]
+        key: Option<String>,
+    },
     /// A moderation command (`mod.*`), also accepted over HTTP.
     #[serde(skip)]
     Mod(ModCommand),
@@ -214,12 +227,19 @@ impl ClientMsg {
             ClientMsg::ReactionSend { .. } => "reaction.send",
             ClientMsg::Resume { .. } => "resume",
             ClientMsg::Ping {} => "ping",
+            ClientMsg::AuctionBid { .. } => "auction.bid",
             ClientMsg::Mod(m) => m.type_name(),
         }
     }
 }
 
-const KNOWN_TYPES: &[&str] = &["chat.send", "reaction.send", "resume", "ping"];
+const KNOWN_TYPES: &[&str] = &[
+    "chat.send",
+    "reaction.send",
+    "resume",
+    "ping",
+    "auction.bid",
+];
 
 /// Events that go through the show's sequencer: each gets the next `seq`, is kept in the
 /// resume log, and reaches every viewer on every node in the same order.
@@ -302,6 +322,48 @@ pub enum Broadcast {
         to: String,
         order: Box<super::commerce::Order>,
     },
+    /// A scheduled auction lot was created (it takes pre-bids until it opens).
+    #[serde(rename = "auction.scheduled")]
+    AuctionScheduled { auction: Box<AuctionView> },
+    /// An auction lot opened.
+    #[serde(rename = "auction.started")]
+    AuctionStarted { auction: Box<AuctionView> },
+    /// A bid was accepted: the new `current`, `leader` and `ends_at`.
+    #[serde(rename = "auction.bid")]
+    AuctionBid { auction: Box<AuctionView> },
+    /// A lot closed: `sold` (with the winner and their order, if one was made),
+    /// `reserve_not_met` or `unsold`.
+    #[serde(rename = "auction.ended")]
+    AuctionEnded {
+        auction: Box<AuctionView>,
+        result: AuctionEnd,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        winner: Option<Bidder>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        order_id: Option<super::OrderId>,
+    },
+    /// One viewer only: they lost the lead (or a rival's proxy answered their bid at once).
+    #[serde(rename = "auction.outbid")]
+    AuctionOutbid {
+        #[serde(skip)]
+        to: String,
+        auction: Box<AuctionView>,
+    },
+    /// Moderators only: a handled bid, as the lot's log keeps it (the studio's bid log).
+    #[serde(rename = "auction.log")]
+    AuctionLog {
+        auction_id: AuctionId,
+        entry: Box<LogEntry>,
+    },
+}
+
+/// How a lot ended, as `auction.ended` says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuctionEnd {
+    Sold,
+    ReserveNotMet,
+    Unsold,
 }
 
 /// Who a broadcast is for.
@@ -382,10 +444,11 @@ impl Broadcast {
             | Broadcast::ChatResolved { .. }
             | Broadcast::ModTerms { .. }
             | Broadcast::ModMessage(_)
-            | Broadcast::ModAudit { .. } => Audience::Moderators,
-            Broadcast::ModNotice { to, .. } | Broadcast::OrderUpdated { to, .. } => {
-                Audience::Member(to.clone())
-            }
+            | Broadcast::ModAudit { .. }
+            | Broadcast::AuctionLog { .. } => Audience::Moderators,
+            Broadcast::ModNotice { to, .. }
+            | Broadcast::OrderUpdated { to, .. }
+            | Broadcast::AuctionOutbid { to, .. } => Audience::Member(to.clone()),
             _ => Audience::Everyone,
         }
     }
@@ -420,6 +483,15 @@ pub enum ServerMsg {
     /// The sender's message waits for a moderator (not which rule held it).
     #[serde(rename = "chat.pending")]
     ChatPending { id: MessageId },
+    /// The sender's `auction.bid` was handled: `accepted`, `max_raised` or `pre_bid`.
+    #[serde(rename = "auction.ack")]
+    AuctionAck {
+        auction_id: AuctionId,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
+        outcome: &'static str,
+        auction: Box<AuctionView>,
+    },
 }
 
 impl ServerMsg {
@@ -437,6 +509,12 @@ pub struct ErrorFrame {
     /// When the next message of this kind is accepted (`rate_limited`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after_ms: Option<u64>,
+    /// The `key` of the `auction.bid` this answers, when it had one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// With `bid_too_low`: the smallest acceptable bid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_minimum: Option<super::Money>,
 }
 
 impl ErrorFrame {
@@ -445,6 +523,8 @@ impl ErrorFrame {
             code: e.code,
             message: e.message.clone(),
             retry_after_ms: None,
+            key: None,
+            next_minimum: None,
         }
     }
 
@@ -485,172 +565,4 @@ impl NoticeAction {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn client_messages_parse_and_unknowns_are_named() {
-        assert_eq!(
-            ClientMsg::parse(r#"{"type":"chat.send","text":"hi"}"#).unwrap(),
-            ClientMsg::ChatSend { text: "hi".into() }
-        );
-        assert_eq!(
-            ClientMsg::parse(r#"{"type":"ping"}"#).unwrap(),
-            ClientMsg::Ping {}
-        );
-        assert_eq!(
-            ClientMsg::parse(r#"{"type":"resume","last_seq":7}"#).unwrap(),
-            ClientMsg::Resume { last_seq: 7 }
-        );
-        assert_eq!(
-            ClientMsg::parse(r#"{"type":"dance"}"#).unwrap_err().code,
-            "unknown_type"
-        );
-        assert_eq!(
-            ClientMsg::parse(r#"{"type":"mod.ban","viewer_id":"v"}"#).unwrap(),
-            ClientMsg::Mod(ModCommand::Ban {
-                viewer_id: "v".into(),
-                reason: None,
-                scope: BanScope::Show
-            })
-        );
-        assert_eq!(
-            ClientMsg::parse(r#"{"type":"mod.ban"}"#).unwrap_err().code,
-            "bad_message"
-        );
-        assert_eq!(
-            ClientMsg::parse(r#"{"type":"mod.nope"}"#).unwrap_err().code,
-            "unknown_type"
-        );
-        for bad in [
-            "not json",
-            "{}",
-            r#"{"type":"chat.send"}"#,
-            r#"{"type":"chat.send","text":5}"#,
-            r#"{"type":"chat.send","text":"x","extra":1}"#,
-            r#"{"type":"resume","last_seq":-1}"#,
-        ] {
-            assert_eq!(
-                ClientMsg::parse(bad).unwrap_err().code,
-                "bad_message",
-                "{bad}"
-            );
-        }
-    }
-
-    #[test]
-    fn frames_get_their_seq_appended() {
-        let b = Broadcast::Presence { viewers: 3 };
-        let frame = seal(&b.json_prefix(1_700_000_000_000), 42);
-        let v: serde_json::Value = serde_json::from_str(&frame).unwrap();
-        assert_eq!(
-            v,
-            serde_json::json!({"type":"presence","viewers":3,"seq":42})
-        );
-    }
-
-    #[test]
-    fn events_in_step_with_the_picture_carry_pts_and_chat_does_not() {
-        let at = 1_700_000_000_123;
-        let frame = |b: &Broadcast| {
-            serde_json::from_str::<serde_json::Value>(&seal(&b.json_prefix(at), 7)).unwrap()
-        };
-        let timed = [
-            Broadcast::PinUpdated { pins: vec![] },
-            Broadcast::Purchase {
-                buyer: "Dana".into(),
-                product_id: crate::domain::ProductId::from_uuid(uuid::Uuid::nil()),
-                title: "Mug".into(),
-                quantity: 1,
-            },
-            Broadcast::ProgramChanged {
-                camera: Some("c1".into()),
-            },
-            Broadcast::ProgramChanged { camera: None },
-        ];
-        for b in &timed {
-            let v = frame(b);
-            assert_eq!(v["pts"], at, "{v}");
-            assert_eq!(v["seq"], 7, "{v}");
-        }
-        assert_eq!(
-            frame(&Broadcast::PinUpdated { pins: vec![] }),
-            serde_json::json!({"type":"pin.updated","pins":[],"pts":at,"seq":7})
-        );
-        for b in [
-            Broadcast::Presence { viewers: 1 },
-            Broadcast::ChatCleared {},
-            Broadcast::ShowStatus {
-                status: ShowStatus::Live,
-            },
-        ] {
-            assert!(frame(&b).get("pts").is_none(), "{b:?}");
-        }
-    }
-
-    #[test]
-    fn audiences_round_trip_and_admit() {
-        for a in [
-            Audience::Everyone,
-            Audience::Moderators,
-            Audience::Member("v1".into()),
-        ] {
-            assert_eq!(Audience::from_tag(&a.tag()), a);
-        }
-        assert!(Audience::Moderators.admits(Some(Role::Creator), None));
-        assert!(!Audience::Moderators.admits(Some(Role::Viewer), Some("v1")));
-        assert!(Audience::Member("v1".into()).admits(Some(Role::Viewer), Some("v1")));
-        assert!(!Audience::Member("v1".into()).admits(Some(Role::Moderator), Some("m")));
-        let held = Broadcast::ModNotice {
-            to: "v1".into(),
-            action: "ban".into(),
-            until: None,
-            reason: None,
-        };
-        assert_eq!(held.audience(), Audience::Member("v1".into()));
-    }
-
-    #[test]
-    fn connection_frames_keep_their_wire_shape() {
-        let json = |m: ServerMsg| serde_json::from_str::<serde_json::Value>(&m.to_json()).unwrap();
-        assert_eq!(json(ServerMsg::Pong), serde_json::json!({"type":"pong"}));
-        assert_eq!(
-            json(ServerMsg::ChatPending { id: "m1".into() }),
-            serde_json::json!({"type":"chat.pending","id":"m1"})
-        );
-        let e = DomainError::invalid(Code::RateLimited, "slow down");
-        assert_eq!(
-            json(ServerMsg::Error(ErrorFrame::of(&e))),
-            serde_json::json!({"type":"error","code":"rate_limited","message":"slow down"})
-        );
-        assert_eq!(
-            json(ServerMsg::Error(
-                ErrorFrame::of(&e).retry_after(std::time::Duration::from_millis(1500))
-            )),
-            serde_json::json!({"type":"error","code":"rate_limited","message":"slow down",
-                               "retry_after_ms":1500})
-        );
-    }
-
-    #[test]
-    fn notices_are_read_back_by_their_action() {
-        let notice = Broadcast::ModNotice {
-            to: "v1".into(),
-            action: NoticeAction::Ban.as_str().into(),
-            until: None,
-            reason: Some("spam".into()),
-        };
-        let frame = seal(&notice.json_prefix(0), 9);
-        assert_eq!(NoticeAction::of_frame(&frame), Some(NoticeAction::Ban));
-        let other = seal(&Broadcast::Presence { viewers: 1 }.json_prefix(0), 10);
-        assert_eq!(NoticeAction::of_frame(&other), None);
-        for action in [
-            NoticeAction::Timeout,
-            NoticeAction::Ban,
-            NoticeAction::Revoked,
-        ] {
-            let quoted = serde_json::to_string(&action).unwrap();
-            assert_eq!(quoted, format!("\"{}\"", action.as_str()));
-        }
-    }
-}
+mod tests;

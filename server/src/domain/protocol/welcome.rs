@@ -2,6 +2,7 @@
 //! that could not be replayed), built by the WebSocket from the chat service's snapshot.
 
 use super::Broadcast;
+use crate::domain::auction::AuctionView;
 use crate::domain::chat::{ChatMessage, PinnedMessage};
 use crate::domain::commerce::PinView;
 use crate::domain::moderation::{HoldReason, Standing};
@@ -41,6 +42,9 @@ pub struct Welcome {
     /// Members only: their own standing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub standing: Option<StandingView>,
+    /// The show's auction lot: the open one, else the newest scheduled one, else the one that
+    /// closed last, else `null`.
+    pub auction: Option<AuctionView>,
     /// The server's wall clock (Unix ms) as the welcome was sent: the clock of events' `pts`,
     /// so a WebRTC viewer maps `pts` to its own clock.
     pub now_ms: u64,

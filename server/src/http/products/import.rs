@@ -146,6 +146,7 @@ fn problem(e: ApiError) -> Problem {
         status: e.status.as_u16(),
         detail: e.detail,
         code: e.code.to_string(),
+        next_minimum: None,
     }
 }
 

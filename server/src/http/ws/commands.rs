@@ -5,9 +5,11 @@
 
 use super::End;
 use super::connection::Conn;
+use crate::domain::auction::AuctionId;
 use crate::domain::moderation::{Actor, is_moderator};
 use crate::domain::protocol::{ClientMsg, ErrorFrame, ModCommand, ServerMsg};
 use crate::domain::{Code, DomainError, Role};
+use crate::services::auctions::{AuctionError, BidAsk};
 use crate::services::chat::{ChatError, Posted, Reacted};
 use crate::services::moderation::ModError;
 
@@ -24,6 +26,89 @@ impl Conn {
             ClientMsg::ReactionSend { kind } => self.react(&kind).await,
             ClientMsg::ChatSend { text } => self.chat(&text).await,
             ClientMsg::Mod(command) => self.moderate(command).await,
+            ClientMsg::AuctionBid {
+                auction_id,
+                amount,
+                max_amount,
+                key,
+            } => {
+                let ask = BidAsk {
+                    amount,
+                    max_amount,
+                    currency: None,
+                    key,
+                };
+                self.auction_bid(&auction_id, ask).await
+            }
+        }
+    }
+
+    /// A bid: the same service call as `POST …/bids`; `auction.ack` to the sender, or an
+    /// `error` frame that echoes the bid's `key`.
+    async fn auction_bid(&mut self, auction_id: &str, ask: BidAsk) -> Result<(), End> {
+        let echo = ask.key.clone();
+        let placed = async {
+            let auction: AuctionId = auction_id.parse().map_err(|_| {
+                DomainError::not_found(Code::AuctionNotFound, "no such auction in this show")
+            })?;
+            let auctions = &self.state.auctions;
+            let bidding = auctions
+                .bidder(self.who.principal.as_ref(), self.show.id)
+                .await?;
+            auctions.bid(&bidding, auction, ask).await
+        }
+        .await;
+        match placed {
+            Ok(placed) => {
+                let ack = ServerMsg::AuctionAck {
+                    auction_id: placed.auction.id,
+                    key: echo,
+                    outcome: placed.outcome,
+                    auction: Box::new(placed.auction),
+                };
+                self.send(&ack).await
+            }
+            Err(e) => {
+                let mut frame = self.bid_refusal(e);
+                frame.key = echo;
+                self.error(frame).await
+            }
+        }
+    }
+
+    /// The `error` frame for a bid the auctions service did not take.
+    fn bid_refusal(&self, e: AuctionError) -> ErrorFrame {
+        match e {
+            AuctionError::Refused(e) => ErrorFrame::of(&e),
+            AuctionError::Bid {
+                refusal,
+                next_minimum,
+            } => {
+                let mut frame = ErrorFrame::of(&refusal);
+                if refusal.code == Code::BidTooLow {
+                    frame.next_minimum = Some(next_minimum);
+                }
+                frame
+            }
+            AuctionError::RateLimited { refusal, wait } => {
+                ErrorFrame::of(&refusal).retry_after(wait)
+            }
+            AuctionError::PaymentUnavailable(why) => {
+                tracing::warn!(show = %self.show.id, %why, "saved cards not read");
+                let e = DomainError::conflict(
+                    Code::Unavailable,
+                    "the bid could not be placed; try again",
+                );
+                ErrorFrame::of(&e)
+            }
+            AuctionError::Store(e) => {
+                tracing::warn!(show = %self.show.id, error = %e, "bid not placed");
+                let e = DomainError::conflict(
+                    Code::Unavailable,
+                    "the bid could not be placed; try again",
+                );
+                ErrorFrame::of(&e)
+            }
         }
     }
 

@@ -28,10 +28,20 @@ impl Conn {
                     .await);
             }
         };
+        let auction = match self.state.auctions.welcome_lot(&snapshot.show).await {
+            Ok(lot) => lot,
+            Err(e) => {
+                tracing::warn!(show = %self.show.id, error = %e, "no auction lot for welcome");
+                return Err(self
+                    .close(close::INTERNAL, STORE_UNAVAILABLE, End::Error)
+                    .await);
+            }
+        };
         let program = self.state.media.program_anywhere(self.show.id).await;
         self.show = snapshot.show.clone();
         let seq = snapshot.seq;
-        let welcome = self.welcome_of(snapshot, program, resync);
+        let mut welcome = self.welcome_of(snapshot, program, resync);
+        welcome.auction = auction;
         self.welcome_seq = seq;
         let sent = self.send(&ServerMsg::Welcome(Box::new(welcome))).await;
         // The room's frames after the snapshot follow it.
@@ -80,6 +90,7 @@ impl Conn {
             held,
             pinned_message: room.pinned_message,
             standing: room.standing.map(|s| StandingView::of(&s, room.at)),
+            auction: None,
             now_ms: self.state.clock.now_ms(),
             resync,
         }

@@ -28,6 +28,7 @@
 //! round.
 
 mod accounts;
+mod auction_fields;
 mod auctions;
 mod catalog;
 mod chapters;

@@ -174,3 +174,31 @@ pub async fn announce_purchase(
     }
     announce_pins(commerce, catalog, hub, clock, show).await;
 }
+
+/// A paid order, however it was paid (a card payment settled by the processor's webhook, an
+/// auction's off-session charge): counted ([`count_paid`]), the room's `purchase` and pins
+/// ([`announce_purchase`]), and the buyer's `order.updated` ([`tell_buyer`]).
+pub async fn announce_paid(
+    commerce: &dyn CommerceStore,
+    catalog: &dyn CatalogStore,
+    hub: &Hub,
+    clock: &dyn Clock,
+    show: &Show,
+    order: &Order,
+) {
+    count_paid(show, order);
+    announce_purchase(commerce, catalog, hub, clock, show, order).await;
+    tell_buyer(hub, show, order).await;
+}
+
+/// The buyer's `order.updated`: their order changed after they were answered. A failure is
+/// logged (their page reads the order again when it reconnects).
+pub async fn tell_buyer(hub: &Hub, show: &Show, order: &Order) {
+    let updated = Broadcast::OrderUpdated {
+        to: order.viewer_id.to_string(),
+        order: Box::new(order.clone()),
+    };
+    if let Err(e) = hub.publish(show, &updated).await {
+        tracing::warn!(show = %show.id, order = %order.id, error = %e, "order.updated not sent");
+    }
+}

@@ -156,6 +156,20 @@ pub trait PaymentProvider: Send + Sync + 'static {
         let _ = order;
         Ok(())
     }
+
+    /// Charges a pending order to its buyer's saved card off-session: the buyer is not at the
+    /// page (an auction's winner, charged at the close). `customer` is the buyer's customer at
+    /// the processor (`None`: they saved no card there); `key` makes a retry find the same
+    /// charge. A refusal of the card is [`PaymentError::Declined`].
+    async fn charge_saved(
+        &self,
+        order: &Order,
+        customer: Option<&StripeCustomerId>,
+        key: &str,
+    ) -> Result<SavedCharge, PaymentError> {
+        let _ = (order, customer, key);
+        Err(no_cards())
+    }
 }
 
 fn no_cards() -> PaymentError {
@@ -207,6 +221,34 @@ pub enum Confirmed {
     Replaced(ClientPayment),
 }
 
+/// What an off-session charge of a saved card did ([`PaymentProvider::charge_saved`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SavedCharge {
+    /// The money was taken at once (the built-in test provider): the caller settles the order.
+    Charged(Receipt),
+    /// The processor has the payment: keep `payment` with the order at once (its webhook
+    /// finds the order by it and settles it, as for a checkout's card payment).
+    Submitted {
+        payment: PaymentRef,
+        status: SubmittedCharge,
+    },
+}
+
+/// Where a charge the processor has stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubmittedCharge {
+    /// Taken; the webhook settles the order paid.
+    Succeeded,
+    /// Being processed; the webhook settles it.
+    Processing,
+    /// The bank asks the buyer to authenticate (3-D Secure): their page finishes it with this
+    /// client secret (Stripe.js `confirmCardPayment`, given the publishable key).
+    RequiresAction {
+        client_secret: String,
+        publishable_key: String,
+    },
+}
+
 /// A payment for the buyer's browser to finish (Stripe.js confirms a PaymentIntent).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct ClientPayment {
@@ -241,6 +283,19 @@ impl PaymentProvider for TestPayments {
                 reason: "the test provider is configured to decline".into(),
             }),
             TestPaymentMode::Hang => std::future::pending().await,
+        }
+    }
+
+    /// Every buyer counts as having a saved card here: approved or declined as configured.
+    async fn charge_saved(
+        &self,
+        order: &Order,
+        _: Option<&StripeCustomerId>,
+        key: &str,
+    ) -> Result<SavedCharge, PaymentError> {
+        match self.begin(order, &Buyer::default(), key).await? {
+            Begun::Charged(receipt) => Ok(SavedCharge::Charged(receipt)),
+            Begun::Awaiting(_) => Err(no_cards()),
         }
     }
 }

@@ -191,6 +191,8 @@ codes! {
     // Live auctions: who may bid (issue 18).
     BidderNotAllowed = "bidder_not_allowed",
     CardRequired = "card_required",
+    // Live auctions: the sale of a closed lot (issue 18).
+    OfferNotFound = "offer_not_found",
 }
 
 impl std::fmt::Display for Code {

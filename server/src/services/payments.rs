@@ -16,7 +16,6 @@ use crate::commerce::stripe::{
     signature,
 };
 use crate::domain::commerce::{Order, OrderStatus, StripeEventId};
-use crate::domain::protocol::Broadcast;
 use crate::domain::{OrderId, Show};
 use crate::hub::Hub;
 use crate::store::{
@@ -217,23 +216,8 @@ impl PaymentsService {
 
     /// The room hears of the purchase, the buyer of their paid order.
     async fn announce_paid(&self, show: &Show, order: &Order) {
-        crate::commerce::count_paid(show, order);
         let (commerce, catalog) = (self.commerce.as_ref(), self.catalog.as_ref());
-        crate::commerce::announce_purchase(
-            commerce,
-            catalog,
-            &self.hub,
-            self.clock.as_ref(),
-            show,
-            order,
-        )
-        .await;
-        let updated = Broadcast::OrderUpdated {
-            to: order.viewer_id.to_string(),
-            order: Box::new(order.clone()),
-        };
-        if let Err(e) = self.hub.publish(show, &updated).await {
-            tracing::warn!(show = %show.id, order = %order.id, error = %e, "order.updated not sent");
-        }
+        let clock = self.clock.as_ref();
+        crate::commerce::announce_paid(commerce, catalog, &self.hub, clock, show, order).await;
     }
 }

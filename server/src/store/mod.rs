@@ -8,12 +8,13 @@
 //!
 //! One trait per area (`ShowStore`, `CatalogStore`, `CommerceStore`, `PaymentStore`,
 //! `ModerationStore`, `LimitsStore`, `LeaseStore`, `ChapterStore`, `RecordingStore`,
-//! `ReplayStatsStore`, `TranscriptStore`, `AuctionStore`), each implemented by both stores in one file per area
+//! `ReplayStatsStore`, `TranscriptStore`, `AuctionStore`, `AuctionSaleStore`), each implemented by both stores in one file per area
 //! (`memory/<area>.rs`, `redis/<area>.rs`); [`Store`] is all of them, and [`open`] chooses the
 //! implementation. A service holds only the areas it needs: an `Arc<dyn Store>` upcasts to
 //! `Arc<dyn CommerceStore>`.
 
 pub mod accounts;
+pub mod auction_sales;
 pub mod auctions;
 pub mod catalog;
 pub mod chapters;
@@ -33,6 +34,7 @@ pub use self::memory::MemoryStore;
 pub use self::redis::RedisStore;
 pub(crate) use self::redis::connect_manager;
 pub use accounts::AccountStore;
+pub use auction_sales::AuctionSaleStore;
 pub use auctions::AuctionStore;
 pub use catalog::{CatalogStore, LineupRemoval, ProductInsert};
 pub use chapters::{Appended, ChapterStore};
@@ -56,6 +58,7 @@ use crate::domain::{Product, Show, Timestamp};
 /// `RedisStore` (on `dyn Store` they are callable without importing anything).
 pub mod prelude {
     pub use super::AccountStore;
+    pub use super::AuctionSaleStore;
     pub use super::AuctionStore;
     pub use super::ReplayStatsStore;
     pub use super::{
@@ -146,6 +149,7 @@ pub trait Store:
     + ReplayStatsStore
     + TranscriptStore
     + AuctionStore
+    + AuctionSaleStore
 {
     /// `"memory"` or `"redis"`, for logs and metrics.
     fn kind(&self) -> &'static str;

@@ -40,6 +40,9 @@ pub enum StripeError {
         code: Option<String>,
         decline_code: Option<String>,
         message: String,
+        /// The PaymentIntent the declined attempt belongs to, when Stripe names it (an
+        /// off-session charge that needs the buyer: `authentication_required`).
+        payment_intent: Option<String>,
     },
     /// Stripe refused the request as invalid (400, 404, 409 …): a bug or a stale id here.
     #[error("Stripe refused the request ({status}): {message}")]
@@ -92,6 +95,12 @@ impl StripeError {
             decline_code: Option<String>,
             message: Option<String>,
             param: Option<String>,
+            payment_intent: Option<IntentRef>,
+        }
+        #[derive(Deserialize, Default)]
+        #[serde(default)]
+        struct IntentRef {
+            id: Option<String>,
         }
         let error = serde_json::from_slice::<Envelope>(body)
             .ok()
@@ -107,11 +116,13 @@ impl StripeError {
                 code: error.code,
                 decline_code: error.decline_code,
                 message,
+                payment_intent: error.payment_intent.and_then(|p| p.id),
             },
             400..=499 if card_error => StripeError::Declined {
                 code: error.code,
                 decline_code: error.decline_code,
                 message,
+                payment_intent: error.payment_intent.and_then(|p| p.id),
             },
             401 | 403 => StripeError::Authentication {
                 status: status.as_u16(),
@@ -448,8 +459,19 @@ mod tests {
                 code: Some("card_declined".into()),
                 decline_code: Some("insufficient_funds".into()),
                 message: "Your card has insufficient funds.".into(),
+                payment_intent: None,
             }
         );
+        let needs_buyer = answer(
+            402,
+            serde_json::json!({"error": {"type": "card_error", "code": "authentication_required",
+                "message": "This payment requires authentication.",
+                "payment_intent": {"id": "pi_123", "status": "requires_payment_method"}}}),
+        );
+        assert!(matches!(
+            needs_buyer,
+            StripeError::Declined { payment_intent: Some(ref id), .. } if id == "pi_123"
+        ));
         // localstripe types its declines invalid_request_error; the 402 decides.
         assert!(matches!(
             answer(

@@ -11,7 +11,8 @@ use async_trait::async_trait;
 use super::PaymentIntentStatus;
 use super::{NewPaymentIntent, StripeClient, StripeError};
 use crate::commerce::payment::{
-    Begun, Buyer, ClientPayment, Confirmed, PaymentError, PaymentProvider, SavedCard,
+    Begun, Buyer, ClientPayment, Confirmed, PaymentError, PaymentProvider, SavedCard, SavedCharge,
+    SubmittedCharge,
 };
 use crate::domain::ViewerId;
 use crate::domain::commerce::{
@@ -238,14 +239,72 @@ impl PaymentProvider for StripePayments {
                 client_secret: intent.client_secret.unwrap_or_default(),
             }),
             PaymentIntentStatus::RequiresPaymentMethod => Err(PaymentError::Declined {
-                reason: intent
-                    .last_payment_error
-                    .and_then(|e| e.message)
-                    .filter(|m| !m.is_empty())
-                    .unwrap_or_else(|| "the card was declined".into()),
+                reason: declined_reason(intent.last_payment_error),
             }),
             _ => Ok(Confirmed::Processing),
         }
+    }
+
+    /// One PaymentIntent for the order, created and confirmed at once with the customer's first
+    /// saved card and `off_session` (Stripe's "charge a saved card later"). A bank that wants
+    /// the buyer (3-D Secure) answers `requires_action`, or declines with
+    /// `authentication_required` naming the intent: both leave it to the buyer's page.
+    async fn charge_saved(
+        &self,
+        order: &Order,
+        customer: Option<&StripeCustomerId>,
+        key: &str,
+    ) -> Result<SavedCharge, PaymentError> {
+        let no_card = || PaymentError::Declined {
+            reason: "no saved card to charge".into(),
+        };
+        let customer = customer.ok_or_else(no_card)?;
+        let card = self.saved_cards(customer).await?.into_iter().next();
+        let card = card.ok_or_else(no_card)?;
+        let new = NewPaymentIntent {
+            amount: order.total,
+            order_id: order.id,
+            show_id: order.show_id,
+            customer: Some(customer.as_str()),
+            payment_method: Some(&card.id),
+            confirm: true,
+            off_session: true,
+        };
+        let idempotency = format!("livesale-off-session-{}-{}", order.id, key);
+        // The intent, and whether the bank asked for the buyer (3-D Secure).
+        let (intent, needs_buyer) =
+            match self.client.create_payment_intent(&new, &idempotency).await {
+                Ok(intent) => {
+                    let needs = intent.status == PaymentIntentStatus::RequiresAction;
+                    (intent, needs)
+                }
+                Err(StripeError::Declined {
+                    code: Some(code),
+                    payment_intent: Some(id),
+                    ..
+                }) if code == "authentication_required" => {
+                    let intent = self.client.retrieve_payment_intent(&id).await;
+                    (intent.map_err(|e| payment_error(&e))?, true)
+                }
+                Err(e) => return Err(payment_error(&e)),
+            };
+        let status = match intent.status {
+            _ if needs_buyer => SubmittedCharge::RequiresAction {
+                client_secret: intent.client_secret.clone().ok_or_else(|| {
+                    unavailable(&"Stripe sent no client secret for the PaymentIntent")
+                })?,
+                publishable_key: self.publishable_key.clone(),
+            },
+            PaymentIntentStatus::Succeeded => SubmittedCharge::Succeeded,
+            PaymentIntentStatus::RequiresPaymentMethod => {
+                return Err(PaymentError::Declined {
+                    reason: declined_reason(intent.last_payment_error),
+                });
+            }
+            _ => SubmittedCharge::Processing,
+        };
+        let payment = self.client_payment(intent)?.reference;
+        Ok(SavedCharge::Submitted { payment, status })
     }
 
     async fn refund(&self, order: &Order) -> Result<(), PaymentError> {
@@ -275,6 +334,14 @@ impl PaymentProvider for StripePayments {
             Err(e) => Err(payment_error(&e)),
         }
     }
+}
+
+/// The words of a decline Stripe recorded on an intent.
+fn declined_reason(error: Option<super::objects::PaymentError>) -> String {
+    error
+        .and_then(|e| e.message)
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| "the card was declined".into())
 }
 
 /// What tells two saved payment methods of one card apart from different cards: Stripe's

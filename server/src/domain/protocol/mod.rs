@@ -355,6 +355,36 @@ pub enum Broadcast {
         auction_id: AuctionId,
         entry: Box<LogEntry>,
     },
+    /// One buyer only: the off-session charge of their auction order needs 3-D Secure; the
+    /// page finishes it with Stripe.js (`confirmCardPayment(client_secret)`).
+    #[serde(rename = "auction.payment")]
+    AuctionPayment {
+        #[serde(skip)]
+        to: String,
+        auction_id: super::auction::AuctionId,
+        order_id: super::OrderId,
+        status: String,
+        client_secret: String,
+        publishable_key: String,
+    },
+    /// One runner-up only: the lot is theirs at `price` if they pay before `expires_at`
+    /// (`POST …/auctions/{aid}/offer`).
+    #[serde(rename = "auction.offer")]
+    AuctionOffer {
+        #[serde(skip)]
+        to: String,
+        auction_id: super::auction::AuctionId,
+        order_id: super::OrderId,
+        price: super::Money,
+        expires_at: Timestamp,
+    },
+    /// Moderators only: a sold lot's payment failed or lapsed, went to the runner-up, or
+    /// nobody paid.
+    #[serde(rename = "auction.alert")]
+    AuctionAlert {
+        auction_id: super::auction::AuctionId,
+        text: String,
+    },
 }
 
 /// How a lot ended, as `auction.ended` says it.
@@ -445,10 +475,13 @@ impl Broadcast {
             | Broadcast::ModTerms { .. }
             | Broadcast::ModMessage(_)
             | Broadcast::ModAudit { .. }
-            | Broadcast::AuctionLog { .. } => Audience::Moderators,
+            | Broadcast::AuctionLog { .. }
+            | Broadcast::AuctionAlert { .. } => Audience::Moderators,
             Broadcast::ModNotice { to, .. }
             | Broadcast::OrderUpdated { to, .. }
-            | Broadcast::AuctionOutbid { to, .. } => Audience::Member(to.clone()),
+            | Broadcast::AuctionOutbid { to, .. }
+            | Broadcast::AuctionPayment { to, .. }
+            | Broadcast::AuctionOffer { to, .. } => Audience::Member(to.clone()),
             _ => Audience::Everyone,
         }
     }

@@ -7,6 +7,7 @@
 //! have a lock of their own (`limits.rs`), as a budget is taken for every chat message.
 
 mod accounts;
+mod auction_sales;
 mod auctions;
 mod catalog;
 mod chapters;
@@ -109,6 +110,8 @@ struct State {
     heartbeats: HashMap<String, crate::domain::account::Heartbeat>,
     // Auctions: each show's lots with their logs.
     auctions: HashMap<ShowId, auctions::ShowLots>,
+    // The sales of closed lots: offers and their orders.
+    sales: HashMap<auction_sales::SaleKey, super::auction_sales::Sale>,
 }
 
 #[derive(Default)]

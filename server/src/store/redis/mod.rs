@@ -29,6 +29,7 @@
 
 mod accounts;
 mod auction_fields;
+mod auction_sales;
 mod auctions;
 mod catalog;
 mod chapters;

@@ -88,8 +88,14 @@ pub(super) fn outbox_event(
     let kind = field("kind")?.clone();
     let at: Timestamp = serde_json::from_value(serde_json::Value::String(field("at")?.clone()))
         .map_err(|e| StoreError::Corrupt(format!("outbox entry time: {e}")))?;
-    let order: Order = decode(field("order")?, "outbox order")?;
-    let body = event_body(&id, &kind, at, &order);
+    // An event that is no order's step carries its whole body (`auction_sales.rs`).
+    let body = match fields.get("body") {
+        Some(body) => body.clone(),
+        None => {
+            let order: Order = decode(field("order")?, "outbox order")?;
+            event_body(&id, &kind, at, &order)
+        }
+    };
     Ok(OutboxEvent {
         id,
         creator,

@@ -12,8 +12,9 @@
 // its order list and with the refund dialog open; the home page with live, upcoming and ended
 // shows; the phone camera page before it starts and on air; the viewer page live with a pinned
 // deal and chat (Hebrew and Arabic names and text included), its cart drawer open; the
-// moderator desk with a held message and audit entries; the viewer page once ended, and opened
-// anew (the replay's page).
+// moderator desk with a held message and audit entries; an auction (the viewer's card, its
+// max-bid sheet, the studio's panel); the viewer page once ended, and opened anew (the replay's
+// page).
 //
 // Keyboard only, on the viewer page: Tab reaches the chat input, the reaction buttons, the deal's
 // add-to-cart button and the cart button; Enter/Space send the chat (after the name form),
@@ -445,6 +446,32 @@ await step('audit: moderator desk, the timeout dialog open', async () => {
   await audit(desk, 'moderate-dialog');
   await desk.keyboard.press('Escape');
   await until(desk, () => !document.querySelector('#action-dialog').open, null, 'the dialog to close');
+});
+
+// ---- an auction -------------------------------------------------------------------------------
+
+await step('audit: an auction on the viewer page (the card, the max-bid sheet) and the studio', async () => {
+  const lot = await must('POST', `/api/shows/${show}/auctions`, creator, {
+    product_id: products[1], start_price: { amount: 1000, currency: 'USD' }, duration_s: 600, mode: 'soft_close',
+  });
+  const shown = (id) => {
+    const c = document.querySelector('#auction');
+    return !c.hidden && c.dataset.auctionId === id && c.dataset.status === 'open' && !document.querySelector('#bid-button').hidden;
+  };
+  await until(viewer, shown, lot.id, 'the auction card');
+  await audit(viewer, 'viewer-auction');
+  // A named viewer's sheet (a guest would be asked for a name first).
+  await until(kb, shown, lot.id, 'the auction card (keyboard viewer)');
+  await kb.click('#max-button');
+  await until(kb, () => document.querySelector('#max-sheet').open, null, 'the max-bid sheet');
+  await audit(kb, 'viewer-max-sheet');
+  await kb.keyboard.press('Escape');
+  await until(kb, () => !document.querySelector('#max-sheet').open && document.activeElement.id === 'max-button',
+    null, 'Esc to close the sheet and the focus back on its button');
+  await until(studio, (id) => document.querySelector('#auction-now').dataset.auctionId === id, lot.id, 'the studio\'s lot');
+  await audit(studio, 'studio-auction');
+  await must('POST', `/api/shows/${show}/auctions/${lot.id}/close`, creator, {});
+  await until(viewer, () => document.querySelector('#auction').dataset.status === 'closed', null, 'the card to say it ended');
 });
 
 // ---- ended --------------------------------------------------------------------------------------

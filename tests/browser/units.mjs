@@ -4,7 +4,8 @@
 // (feature/orders.js), the connection banner of feature/banner.js on a fake room and
 // element, the dashboard's local times, ndjson reading and show lists (feature/dash*.js), and
 // the viewer's playback choice and commerce held in step with the picture (feature/hls.js,
-// feature/intime.js), and the replay's timeline and state at a moment (feature/replaytime.js).
+// feature/intime.js), the replay's timeline and state at a moment (feature/replaytime.js), and
+// an auction's words and the order of its views (feature/auction.js).
 // Run by tests/browser_apps/units.rs.
 
 import { test } from 'node:test';
@@ -552,4 +553,56 @@ test('a shared clip from the query, and the time watched', async () => {
   assert.equal(m.tick(31, true), 1500);
   assert.equal(m.tick(35, true, 4), 5500, 'at 4× a 4 s step is playing, not a jump');
   assert.equal(m.tick(60, true), 5500, 'a jump is not watched');
+});
+
+// ---- auctions (feature/auction.js, errors.js's auction words) ----------------------------------
+
+test('an auction view never loses to an older one that arrives late', async () => {
+  const { newerAuction } = await web('feature/auction.js');
+  const lot = (status, bids, id = 'a') => ({ id, status, bids });
+  assert.equal(newerAuction(lot('open', 3), null), true, 'the first one');
+  assert.equal(newerAuction(lot('open', 3), lot('open', 2)), true, 'more bids');
+  assert.equal(newerAuction(lot('open', 3), lot('open', 3)), true, 'as many (a max raised, a resync)');
+  assert.equal(newerAuction(lot('open', 2), lot('open', 3)), false, 'fewer bids: older');
+  assert.equal(newerAuction(lot('open', 9), lot('closed', 3)), false, 'a closed lot stays closed');
+  assert.equal(newerAuction(lot('open', 0), lot('scheduled', 2)), true, 'opening');
+  assert.equal(newerAuction(lot('scheduled', 0, 'b'), lot('closed', 5)), true, 'another lot');
+  assert.equal(newerAuction(null, lot('open', 1)), false);
+});
+
+test('how a lot ended, and its countdown on the server\'s clock, in words', async () => {
+  globalThis.document = globalThis.document || { documentElement: { lang: 'en' } };
+  globalThis.document.documentElement = globalThis.document.documentElement || { lang: 'en' };
+  const { resultOf, resultText, countdownText } = await web('feature/auction.js');
+  const usd = (amount) => ({ amount, currency: 'USD' });
+  const ben = { viewer_id: 'v2', name: 'Ben' };
+  const sold = { id: 'a', status: 'closed', bids: 4, current: usd(1500), winner: ben, next_minimum: usd(1700) };
+  assert.equal(resultText(sold), 'Sold to Ben for $15.00');
+  assert.equal(resultOf({ ...sold, winner: null }), 'reserve_not_met', 'bids but no winner');
+  assert.equal(resultText({ ...sold, winner: null }), 'Not sold (reserve not met)');
+  assert.equal(resultText({ ...sold, winner: null, bids: 0, current: null }), 'No bids: not sold');
+  assert.equal(resultText({ ...sold, winner: null }, 'unsold'), 'No bids: not sold', 'the message\'s result wins');
+  assert.equal(resultOf({ ...sold, status: 'open' }), null);
+  const now = Date.parse('2026-12-07T21:00:00Z');
+  const open = { id: 'a', status: 'open', bids: 0, ends_at: '2026-12-07T21:01:02.300Z', next_minimum: usd(1000) };
+  assert.equal(countdownText(open, now), 'Ends in 1:03', 'rounded up: never "0:00" while open');
+  assert.equal(countdownText(open, now + 62200), 'Ends in 0:01');
+  assert.equal(countdownText(open, now + 62300), 'Closing…', 'the server closes it at its end');
+  assert.equal(countdownText({ ...open, status: 'scheduled', ends_at: null }, now), 'Opens soon');
+  assert.equal(countdownText(sold, now), 'Ended');
+});
+
+test('bid refusals in words', () => {
+  const money = (m) => `$${(m.amount / 100).toFixed(2)}`;
+  assert.equal(errors.auctionWords('bid_too_low', { next_minimum: { amount: 1300, currency: 'USD' } }, money),
+    'Someone bid first: next is $13.00.');
+  assert.match(errors.auctionWords('card_required'), /saved card/);
+  assert.match(errors.auctionWords('auction_closed'), /ended/);
+  assert.match(errors.auctionWords('rate_limited', { retry_after_ms: 1200 }), /in 2 s/);
+  assert.match(errors.auctionWords('rate_limited', { retry_after_s: 3 }), /in 3 s/);
+  assert.equal(errors.auctionWords('constructor'), undefined);
+  assert.equal(errors.isAuctionCode('bid_too_low'), true);
+  assert.equal(errors.isAuctionCode('rate_limited'), false, 'a chat code too: only with the bid\'s key');
+  assert.equal(errors.isAuctionCode('slow_mode'), false);
+  assert.match(errors.auctionDeskWords('auction_running'), /Another auction is running/);
 });

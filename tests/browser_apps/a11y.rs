@@ -2,7 +2,8 @@
 //! rules on the home page, the viewer (scheduled, live with a deal and right-to-left chat, cart
 //! drawer open, ended), the studio (live with a camera and the camera link; a paid order in its
 //! order list and the refund dialog), the phone camera (before start and on air) and the
-//! moderator desk (a held message, audit entries, the action dialog), at phone and desktop
+//! moderator desk (a held message, audit entries, the action dialog), an auction (the viewer's
+//! card and max-bid sheet, the studio's auction panel), at phone and desktop
 //! sizes; no violation of impact serious or critical may remain.
 //! And the viewer page by keyboard alone: Tab reaches the chat, the reactions, add-to-cart and
 //! the cart; Enter and Space work them; Esc closes the drawer and the focus returns.
@@ -50,6 +51,9 @@ async fn every_page_passes_the_accessibility_audit_and_the_keyboard() {
         "viewer-cart-open",
         "moderate",
         "moderate-dialog",
+        "viewer-auction",
+        "viewer-max-sheet",
+        "studio-auction",
         "viewer-ended",
     ] {
         for size in ["phone", "desktop"] {

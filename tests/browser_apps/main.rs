@@ -13,6 +13,7 @@ mod common;
 
 mod a11y;
 mod accounts;
+mod auction;
 mod camera;
 mod dashboard;
 mod flow;

@@ -19,6 +19,8 @@ import { deskChat } from './feature/deskchat.js';
 import { heldQueue } from './feature/held.js';
 import { chatSettings } from './feature/chatsettings.js';
 import { auditLog } from './feature/audit.js';
+import { auctionDesk } from './feature/auctiondesk.js';
+import { everyTick } from './feature/deals.js';
 
 const desk = $('#desk');
 const showId = desk.dataset.showId;
@@ -62,6 +64,7 @@ const dialogs = actionDialog({ command, state });
 const { chat, modChat, showPinned } = deskChat({ room, state, command, dialogs });
 const held = heldQueue({ state, command, remember: audit.remember });
 const settings = chatSettings({ desk, state, command });
+const auction = auctionDesk({ showId, token });
 
 const who = (text) => h('bdi', { class: 'who', dir: 'auto' }, text);
 const viewers = (n) => { $('#mod-viewers').textContent = `${n} watching`; };
@@ -111,6 +114,7 @@ room.on(Frame.WELCOME, (w) => {
   if (typeof w.viewers === 'number') viewers(w.viewers);
   if (w.show) showStatus(w.show.status);
   if (w.resync) audit.load();
+  auction.welcome(w);
 });
 
 room.on(Frame.CHAT_MESSAGE, (m) => { audit.remember(m); chat.add(m); });
@@ -125,6 +129,12 @@ room.on(Frame.MOD_MESSAGE, (m) => { audit.remember(m); modChat.add(m); });
 room.on(Frame.MOD_AUDIT, (f) => audit.add([f.entry]));
 room.on(Frame.PRESENCE, (f) => viewers(f.viewers));
 room.on(Frame.SHOW_STATUS, (f) => showStatus(f.status));
+room.on(Frame.AUCTION_SCHEDULED, auction.lot);
+room.on(Frame.AUCTION_STARTED, auction.lot);
+room.on(Frame.AUCTION_BID, auction.lot);
+room.on(Frame.AUCTION_ENDED, auction.ended);
+room.on(Frame.AUCTION_LOG, auction.log);
+room.on(Frame.AUCTION_ALERT, auction.alert);
 room.on(Frame.MOD_NOTICE, (f) => {
   if (state.you && f.to === state.you.id && f.action === Notice.REVOKED) {
     gate('Your invite was revoked by the host. Ask them for a new moderator link if this is a mistake.');
@@ -151,6 +161,7 @@ window.livesale = {
   room,
   command,
   state,
+  auction: auction.state,
 };
 
 if (!token) {
@@ -159,4 +170,6 @@ if (!token) {
   document.body.dataset.conn = Conn.CONNECTING;
   room.connect();
   audit.load();
+  auction.load().catch((e) => showError(e, $('#auction-panel-error')));
+  everyTick(auction.tick);
 }

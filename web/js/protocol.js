@@ -27,6 +27,16 @@ export const Frame = Object.freeze({
   MOD_TERMS: 'mod.terms',
   MOD_MESSAGE: 'mod.message',
   MOD_AUDIT: 'mod.audit',
+  AUCTION_SCHEDULED: 'auction.scheduled',
+  AUCTION_STARTED: 'auction.started',
+  AUCTION_BID: 'auction.bid',
+  AUCTION_ENDED: 'auction.ended',
+  AUCTION_OUTBID: 'auction.outbid',
+  AUCTION_PAYMENT: 'auction.payment',
+  AUCTION_OFFER: 'auction.offer',
+  AUCTION_ALERT: 'auction.alert',
+  AUCTION_LOG: 'auction.log',
+  AUCTION_ACK: 'auction.ack',
 });
 
 /**
@@ -52,6 +62,7 @@ export const Command = Object.freeze({
   MOD_PIN: 'mod.pin',
   MOD_UNPIN: 'mod.unpin',
   MOD_CHAT: 'mod.chat',
+  AUCTION_BID: 'auction.bid',
 });
 
 /** Error codes (of `error` frames and problem+json answers) that pages act on, not just show. */
@@ -60,6 +71,21 @@ export const Code = Object.freeze({
   NOT_HELD: 'not_held',
   CODEC_MISMATCH: 'codec_mismatch',
   SHOW_ENDED: 'show_ended',
+  BID_TOO_LOW: 'bid_too_low',
+  CARD_REQUIRED: 'card_required',
+});
+
+/** An auction lot's state (`auction.status`) and how a closed one ended (`auction.ended.result`). */
+export const AuctionStatus = Object.freeze({
+  SCHEDULED: 'scheduled',
+  OPEN: 'open',
+  CLOSED: 'closed',
+});
+
+export const AuctionResult = Object.freeze({
+  SOLD: 'sold',
+  UNSOLD: 'unsold',
+  RESERVE_NOT_MET: 'reserve_not_met',
 });
 
 /** Audit actions that are not commands of the room. */

@@ -22,6 +22,8 @@ import { phoneInvite } from './feature/invite.js';
 import { lineup } from './feature/lineup.js';
 import { inlineModeration } from './feature/inlinemod.js';
 import { chapters as chapterList } from './feature/chapters.js';
+import { auctionDesk } from './feature/auctiondesk.js';
+import { everyTick } from './feature/deals.js';
 
 const root = $('#studio');
 const showId = root.dataset.showId;
@@ -78,6 +80,7 @@ const setStatus = (status) => {
 phoneInvite({ base, call });
 const products = lineup({ base, call, token, state });
 const chat = new ChatList($('#chat-list'), { actions: inlineModeration({ room, base, call }), empty: 'No messages yet.' });
+const auction = auctionDesk({ showId, token });
 
 $('#chat-form').addEventListener('submit', (e) => {
   e.preventDefault();
@@ -108,6 +111,7 @@ room.on(Frame.WELCOME, (w) => {
   if (!state.pending) state.program = w.program ?? null;
   state.roomProgram = true;
   cameras.markProgram();
+  auction.welcome(w);
 });
 room.on(Frame.SHOW_STATUS, (f) => setStatus(f.status));
 room.on(Frame.PRESENCE, (f) => stats.setViewers(f.viewers));
@@ -128,6 +132,12 @@ room.on(Frame.PROGRAM_CHANGED, (f) => {
   chaptersSoon();
 });
 room.on(Frame.ERROR, (f) => toast(chatErrorText(f), 'error', 6000));
+room.on(Frame.AUCTION_SCHEDULED, auction.lot);
+room.on(Frame.AUCTION_STARTED, auction.lot);
+room.on(Frame.AUCTION_BID, auction.lot);
+room.on(Frame.AUCTION_ENDED, (f) => { auction.ended(f); stats.ordersSoon(); });
+room.on(Frame.AUCTION_LOG, auction.log);
+room.on(Frame.AUCTION_ALERT, auction.alert);
 
 // ---- start ----------------------------------------------------------------------------------
 
@@ -139,6 +149,7 @@ window.livesale = {
   refreshCameras: cameras.refresh,
   refreshOrders: stats.loadOrders,
   refreshChapters: chapters.load,
+  auction: auction.state,
 };
 
 if (!token) {
@@ -152,6 +163,8 @@ if (!token) {
   cameras.refresh();
   chapters.setLive(state.status === ShowStatus.LIVE);
   chapters.load().catch((e) => showError(e, errorBox));
+  auction.load().catch((e) => showError(e, $('#auction-panel-error')));
+  everyTick(auction.tick);
 }
 
 addEventListener('pagehide', () => {

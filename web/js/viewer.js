@@ -27,6 +27,7 @@ import { pinStrip } from './feature/pins.js';
 import { shopCart, purchaseToast } from './feature/cart.js';
 import { InTime, ServerClock } from './feature/intime.js';
 import { replayOffer } from './feature/replaylink.js';
+import { auctionCard } from './feature/auctioncard.js';
 
 const root = $('#viewer');
 
@@ -54,6 +55,7 @@ function live() {
     pins: [],
     cart: null,
     role: Role.GUEST,
+    me: null, // this viewer's id (welcome.you.viewer_id): whose bid leads
     checkoutKey: null,
     buying: false,
     playing: false,
@@ -94,6 +96,8 @@ function live() {
   const burst = reactions({ room, bursts: el.bursts });
   const cart = shopCart({ showId, S, el, root, room, identity });
   const setPins = pinStrip({ root, S, container: el.pins, onAdd: cart.add, now: () => program.playhead() });
+  // The auction's countdown runs on the server's clock now (a bid counts when the server gets it).
+  const auction = auctionCard({ showId, S, root, room, clock, identity });
 
   const setViewers = (n) => { if (typeof n === 'number') fill(el.viewers, String(n)); };
 
@@ -131,6 +135,7 @@ function live() {
     setViewers(w.viewers);
     chat.reset(w.chat || []);
     setPins(w.pins || []);
+    auction.welcome(w);
     chatbox.setMode(w.chat_mode);
     identity.render();
     stage.render();
@@ -143,11 +148,22 @@ function live() {
   room.on(Frame.PRESENCE, (m) => setViewers(m.viewers));
   room.on(Frame.PIN_UPDATED, inStep((m) => setPins(m.pins || [])));
   room.on(Frame.PURCHASE, inStep((m) => purchaseToast(m)));
-  room.on(Frame.ORDER_UPDATED, (m) => cart.orderUpdated(m.order));
+  room.on(Frame.ORDER_UPDATED, (m) => { cart.orderUpdated(m.order); auction.orderUpdated(m.order); });
+  // Auctions are never held for the picture: bids count on the server's clock now.
+  room.on(Frame.AUCTION_SCHEDULED, auction.lot);
+  room.on(Frame.AUCTION_STARTED, auction.lot);
+  room.on(Frame.AUCTION_BID, auction.bid);
+  room.on(Frame.AUCTION_ENDED, auction.ended);
+  room.on(Frame.AUCTION_OUTBID, auction.outbid);
+  room.on(Frame.AUCTION_PAYMENT, auction.payment);
+  room.on(Frame.AUCTION_OFFER, auction.offer);
+  room.on(Frame.AUCTION_ACK, auction.ack);
   room.on(Frame.REACTIONS, (m) => burst(m.counts || {}));
   room.on(Frame.SHOW_STATUS, (m) => { stage.setStatus(m.status); stage.render(); offerReplayIfEnded(); });
   room.on(Frame.PROGRAM_CHANGED, inStep((m) => { S.programKnown = true; S.program = m.camera ?? null; root.dataset.program = S.program ?? ''; stage.render(); }));
   room.on(Frame.ERROR, (f) => {
+    // A refused bid is the auction card's to say, not the chat's.
+    if (auction.error(f)) return;
     if (f.code === Code.JOIN_REQUIRED) {
       identity.ask('Pick a name to chat');
       return;
@@ -161,7 +177,7 @@ function live() {
 
   // ---- start ------------------------------------------------------------------------------------
 
-  everyTick(() => { stage.tick(); tickCountdowns(el.pins, program.playhead()); });
+  everyTick(() => { stage.tick(); tickCountdowns(el.pins, program.playhead()); auction.tick(); });
   // Often enough that a cut or a pin shows within a frame or two of its picture.
   setInterval(() => intime.release(), 50);
   document.body.dataset.conn = Conn.CONNECTING;
@@ -182,6 +198,7 @@ function live() {
     state: S,
     intime,
     clock,
+    auction: auction.state,
     playhead: () => program.playhead(),
     get keeper() { return program.keeper; },
   };

@@ -112,6 +112,60 @@ export function orderWords(code, problem = {}) {
   return words ? words(problem) : undefined;
 }
 
+/**
+ * A refused auction bid (an `error` frame or a problem+json answer); `p` is the problem or frame
+ * (`next_minimum` Money with `bid_too_low`, `retry_after_s` / `retry_after_ms` when limited), and
+ * `money` formats Money.
+ */
+const AUCTION = {
+  bid_too_low: (p, money) => (p.next_minimum ? `Someone bid first: next is ${money(p.next_minimum)}.` : 'Someone bid first. Try the new amount.'),
+  card_required: () => 'Bidding needs a saved card, so the winner can be charged at once.',
+  auction_closed: () => 'This auction has ended.',
+  auction_not_open: () => 'This lot has not opened yet: you can set a maximum bid now.',
+  auction_not_found: () => 'This auction is no longer in the show.',
+  max_below_current: () => 'Your maximum must be above your current one.',
+  bidder_not_allowed: () => 'You cannot bid in this show.',
+  rate_limited: (p) => {
+    const s = p.retry_after_s || (p.retry_after_ms ? Math.ceil(p.retry_after_ms / 1000) : null);
+    return s ? `Too many bids at once: try again in ${s} s.` : 'Too many bids at once: wait a moment.';
+  },
+  invalid_bid: () => 'That amount is not a valid bid.',
+  wrong_currency: () => 'That bid is in another currency than the lot.',
+  idempotency_key_reused: () => 'That bid was already sent. Try again.',
+  offer_not_found: () => 'The offer is no longer open.',
+  join_required: () => 'Pick a name to bid.',
+  banned: () => 'You cannot bid in this show.',
+  timed_out: () => 'A moderator timed you out for a while, so you cannot bid.',
+};
+
+/** Words for a refused bid or offer, or undefined for the server's own text. */
+export function auctionWords(code, problem = {}, money = (m) => String(m && m.amount)) {
+  const words = lookup(AUCTION, code);
+  return words ? words(problem, money) : undefined;
+}
+
+/** Whether an `error` frame's code is one a bid can be refused with (not a chat one). */
+export function isAuctionCode(code) {
+  return Object.hasOwn(AUCTION, code) && !Object.hasOwn(CHAT, code);
+}
+
+/** The studio and the desk: a refused auction action (start, open, stop). */
+const AUCTION_DESK = {
+  auction_running: () => 'Another auction is running: stop it or wait for it to end first.',
+  product_not_in_lineup: () => 'That product is not in this show\'s lineup.',
+  invalid_auction: (p) => (p.detail ? `Check the auction: ${p.detail}.` : 'Check the auction\'s settings.'),
+  wrong_currency: () => 'The reserve must be in the starting price\'s currency.',
+  auction_closed: () => 'This auction has already ended.',
+  auction_not_found: () => 'This auction is no longer in the show.',
+  too_many_auctions: () => 'This show has as many auctions as it can hold.',
+};
+
+/** Words for a refused studio auction action, or undefined for the server's own text. */
+export function auctionDeskWords(code, problem = {}) {
+  const words = lookup(AUCTION_DESK, code);
+  return words ? words(problem) : undefined;
+}
+
 /** A moderation command; `d` is the problem's detail. */
 const MODERATION = {
   invalid_term: (d) => `That term cannot be blocked: ${d}.`,

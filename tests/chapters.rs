@@ -355,6 +355,14 @@ async fn scenario(backend: Backend) {
         422,
         "invalid_title",
     );
+    // A null is not "no change": the schema has no null for either field.
+    for body in [
+        json!({ "title": null }),
+        json!({ "hidden": null, "title": null }),
+    ] {
+        let got = patch(&srv, &pin_path, Some(&creator), body.clone()).await;
+        assert_eq!(got.0, 422, "{body}: {got:?}");
+    }
     assert_problem(
         &patch(
             &srv,

@@ -165,10 +165,22 @@ async fn add_marker(
 #[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChapterPatch {
+    #[serde(default, deserialize_with = "not_null")]
     #[schema(schema_with = super::openapi::text::chapter_title)]
     title: Option<String>,
     /// Hide it from the listing and the replay (or show it again).
+    #[serde(default, deserialize_with = "not_null")]
     hidden: Option<bool>,
+}
+
+/// A field left out is `None`; one sent as `null` is refused (422 `invalid_body`), as the
+/// schema says: a chapter always has a title and is hidden or not.
+fn not_null<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
 }
 
 /// Rename or hide a chapter (the show's creator, at any time).

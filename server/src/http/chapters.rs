@@ -170,6 +170,7 @@ pub struct ChapterPatch {
     title: Option<String>,
     /// Hide it from the listing and the replay (or show it again).
     #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     hidden: Option<bool>,
 }
 

@@ -279,6 +279,9 @@ const ROUTES: &[Route] = &[
     r("POST", "/api/shows/{id}/auctions/{auction_id}/bids", &[A::Viewer], Fresh::OpenLot, |_, n| Body::Bid(format!("matrix-bid-{n}"), json!({ "max_amount": 5000 })))
         .wrong_role(403, "bidder_not_allowed"),
     r("GET", "/api/shows/{id}/auctions/{auction_id}/log", &[A::CreatorOwner, A::Moderator], Fresh::No, empty),
+    // The runner-up takes a lot offered to them: a viewer without an offer learns so.
+    r("POST", "/api/shows/{id}/auctions/{auction_id}/offer", &[A::Viewer], Fresh::No, |_, _| Body::Json(json!({})))
+        .answers(409, "offer_not_found"),
 ];
 
 /// A scheduled lot of `product` (USD 10.00, one minute).

@@ -7,6 +7,7 @@
 
 mod account_pages;
 mod accounts;
+mod auction_sales;
 mod auctions;
 mod chapters;
 mod commerce;
@@ -179,6 +180,7 @@ pub fn router(state: AppState) -> Router {
         .merge(accounts::router())
         .merge(replay_stats::router())
         .merge(auctions::router())
+        .merge(auction_sales::router())
         .split_for_parts();
     let mut openapi = openapi;
     openapi::settle_problems(&mut openapi);

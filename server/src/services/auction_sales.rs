@@ -297,12 +297,23 @@ impl AuctionSales {
             shipping: order.shipping.clone(),
             payment,
         };
-        let order = match self
+        let attached = self
             .store
             .attach_payment(show, order.id, &attachment)
-            .await?
-        {
-            Attached::Attached(o) | Attached::NotPending(o) => o,
+            .await?;
+        let order = match attached {
+            Attached::Attached(o) => o,
+            Attached::NotPending(o) if o.status == OrderStatus::Paid => o,
+            Attached::NotPending(o) => {
+                // The window ended during the charge: the stock is gone, so the charge must
+                // not stand (the webhook cannot find this order by an intent it never kept).
+                let charged = Order {
+                    payment: Some(attachment.payment),
+                    ..o
+                };
+                self.undo(show, &charged, &status).await;
+                return Err(no_offer().into());
+            }
             Attached::NotFound => return Err(no_offer().into()),
         };
         let (status, client_secret) = match status {
@@ -330,6 +341,23 @@ impl AuctionSales {
             status,
             client_secret,
         })
+    }
+
+    /// Gives back a charge made for an order that failed meanwhile: refunded when it was
+    /// taken, canceled when it was not (yet).
+    async fn undo(&self, show: &Show, charged: &Order, status: &SubmittedCharge) {
+        let undone = match status {
+            SubmittedCharge::Succeeded => self.payments.refund(charged).await,
+            _ => self.payments.cancel(charged).await,
+        };
+        match undone {
+            Ok(()) => {
+                tracing::warn!(show = %show.id, order = %charged.id, "an auction charge made after its window was given back")
+            }
+            Err(e) => {
+                tracing::error!(show = %show.id, order = %charged.id, error = %e, "an auction charge made after its window was not given back")
+            }
+        }
     }
 
     /// An offer whose payment was declined or lapsed: its order fails (the stock goes back),

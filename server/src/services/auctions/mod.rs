@@ -128,6 +128,11 @@ impl AuctionsService {
         }
     }
 
+    /// The sales of this server's closed lots (the runner-up's `POST …/offer`).
+    pub fn sales(&self) -> &AuctionSales {
+        &self.sales
+    }
+
     /// The show, or `show_not_found`.
     async fn show(&self, id: ShowId) -> Result<Show, AuctionError> {
         self.shows.show(id).await?.ok_or_else(|| no_show(id))

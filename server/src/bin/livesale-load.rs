@@ -7,6 +7,8 @@
 //!                        --reaction-rate 2000 --duration-s 30 --server-pid PID
 //! livesale-load fanout   --protocol socketio --url http://127.0.0.1:3000 …
 //! livesale-load checkout --show ID --product ID --buyers 10000 --fire-window-ms 1000
+//! livesale-load auction  --admin-token T --bidders 1000 --bids 5000 --window-ms 2000
+//! livesale-load auction-ceiling --redis-url redis://127.0.0.1:6379/ --connections 50
 //! livesale-load media    --admin-token T --viewers 300 --video-kbps 1500 \
 //!                        --stall-fraction 0.25 --server-pid PID
 //! livesale-load hls      --url http://127.0.0.1:8090 --origin-url http://127.0.0.1:8080 \
@@ -67,6 +69,12 @@ enum Command {
     /// hints), usually through a cache; report parts got, requests reaching the origin per
     /// part, blocking-reload latency and CPU.
     Hls(load::hls::HlsArgs),
+    /// The auction storm: bidders send their bids over the last seconds of a soft-close lot;
+    /// report acknowledgement latency, and check the bid log (no accepted bid lost or
+    /// reordered).
+    Auction(load::auction::AuctionArgs),
+    /// The bid Lua script's ceiling on a Redis, through the store from many connections.
+    AuctionCeiling(load::auction::CeilingArgs),
     /// Merge the JSON summaries of several fanout (or hls) processes into one report.
     Merge {
         /// Files holding one summary each (the JSON line a process printed).
@@ -160,6 +168,21 @@ fn main() -> std::process::ExitCode {
                 let summary = load::hls::run(args).await?;
                 print!("{}", summary.table());
                 emit(&summary, json_out.as_deref())
+            }
+            Command::Auction(args) => {
+                let need = args.bidders as u64 + 64;
+                if soft < need {
+                    return Err(format!(
+                        "{} bidders need about {need} open files but the limit is {soft} (hard {hard})",
+                        args.bidders
+                    ));
+                }
+                let summary = load::auction::run(args).await?;
+                emit(&summary, None)
+            }
+            Command::AuctionCeiling(args) => {
+                let summary = load::auction::ceiling(args).await?;
+                emit(&summary, None)
             }
             Command::Merge { files, label } => {
                 let mut lines = Vec::new();

@@ -1,5 +1,6 @@
 //! The pieces of `livesale-load` (see server/src/bin/livesale-load.rs).
 
+pub mod auction;
 pub mod checkout;
 pub mod counts;
 pub mod fanout;

@@ -127,6 +127,7 @@ async fn a_lot_runs_from_first_bid_to_its_end(backend: Backend) {
     let logged = studio.next_of_type("auction.log", WAIT).await;
     assert_eq!(logged["entry"]["outcome"], "accepted");
     assert_eq!(logged["entry"]["amount"], 1000);
+    assert_eq!(logged["name"], "Ada", "the studio's log names the bidder");
 
     // Bob's proxy bid over the WebSocket: it bids only one increment above Ada.
     bob_ws

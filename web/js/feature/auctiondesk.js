@@ -251,7 +251,7 @@ export function auctionDesk({ showId, token }) {
     log(m) {
       if (!D.auction || m.auction_id !== D.auction.id || !m.entry) return;
       if (D.log.some((e) => e.seq === m.entry.seq)) return;
-      D.log.unshift(m.entry);
+      D.log.unshift(m.name ? { ...m.entry, name: m.name } : m.entry);
       D.log.sort((x, y) => y.seq - x.seq);
       D.log.length = Math.min(D.log.length, LOG_LINES);
       renderLog();

@@ -354,6 +354,8 @@ pub enum Broadcast {
     AuctionLog {
         auction_id: AuctionId,
         entry: Box<LogEntry>,
+        /// The bidder's display name when they bid.
+        name: String,
     },
     /// One buyer only: the off-session charge of their auction order needs 3-D Secure; the
     /// page finishes it with Stripe.js (`confirmCardPayment(client_secret)`).

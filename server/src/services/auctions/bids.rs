@@ -133,7 +133,8 @@ impl AuctionsService {
             count("replayed");
         } else {
             count(outcome_label(&answer.outcome));
-            self.announce(show, auction, &answer).await;
+            self.announce(show, auction, &answer, &bid.request.bidder.name)
+                .await;
         }
         if let (BidOutcome::Refused { next_minimum, .. }, Some(refusal)) =
             (&answer.outcome, answer.outcome.error())
@@ -190,8 +191,9 @@ impl AuctionsService {
     }
 
     /// What the room hears of a handled bid: an accepted one goes to everyone (and "outbid"
-    /// to the bidder who lost the lead); every one goes to the moderators' log.
-    async fn announce(&self, show: &Show, auction: AuctionId, answer: &BidAnswer) {
+    /// to the bidder who lost the lead); every one goes to the moderators' log, with the
+    /// bidder's display name (the log itself keeps only their id).
+    async fn announce(&self, show: &Show, auction: AuctionId, answer: &BidAnswer, name: &str) {
         if let BidOutcome::Accepted { outbid, .. } = &answer.outcome {
             let view = Box::new(answer.view.clone());
             let bid = Broadcast::AuctionBid {
@@ -209,6 +211,7 @@ impl AuctionsService {
         let log = Broadcast::AuctionLog {
             auction_id: auction,
             entry: Box::new(answer.entry.clone()),
+            name: name.to_string(),
         };
         self.tell(show, &log).await;
     }

@@ -60,7 +60,9 @@ export function ordersSection(ctx) {
       run: () => ctx.call('POST', `/api/shows/${order.show_id}/orders/${encodeURIComponent(order.id)}/refund`),
     }).then((done) => {
       if (!done) return;
-      const li = opener.closest('li.order');
+      // The row as the list shows it now: a filter's reload may have replaced the opener's.
+      const li = $('#dash-orders').querySelector(`li.order[data-order-id="${CSS.escape(order.id)}"]`)
+        || opener.closest('li.order');
       const fresh = row({ ...order, ...done, show_title: order.show_title });
       if (li) li.replaceWith(fresh);
       toast(`Refunded ${formatMoney(done.total)} to ${done.buyer_name}.`, 'success');

@@ -1,10 +1,15 @@
-//! What the services' unit tests share: a hub over the memory bus on a given clock.
+//! What the services' unit tests share: a hub over the memory bus on a given clock, and a
+//! creator's live show in a store.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use uuid::Uuid;
+
 use crate::clock::SharedClock;
+use crate::domain::{Creator, CreatorId, NewShow, Show, ShowId, Timestamp};
 use crate::hub::{Hub, LogLimits, MemoryBus, RoomConfig};
+use crate::store::SharedStore;
 
 /// The memory bus's limits in unit tests: roomy enough that no test meets them.
 pub fn log_limits() -> LogLimits {
@@ -27,4 +32,23 @@ pub fn memory_hub(clock: SharedClock) -> (Arc<Hub>, Arc<MemoryBus>) {
         linger: Duration::from_secs(10),
     };
     (Hub::new(bus.clone(), "node-test".into(), rooms, clock), bus)
+}
+
+/// A new creator ("Maker") and their show `title`, live since `now`, both in `store`.
+pub async fn live_show(store: &SharedStore, title: &str, now: Timestamp) -> Show {
+    let creator = Creator::new(CreatorId(Uuid::now_v7()), "Maker", now).unwrap();
+    store.insert_creator(&creator).await.unwrap();
+    let mut show = Show::schedule(
+        ShowId(Uuid::now_v7()),
+        creator.id,
+        NewShow {
+            title: title.into(),
+            ..Default::default()
+        },
+        now,
+    )
+    .unwrap();
+    show.start(now).unwrap();
+    store.insert_show(&show).await.unwrap();
+    show
 }

@@ -11,7 +11,7 @@ use crate::clock::{Clock, TestClock};
 use crate::commerce::payment::{TestPaymentMode, TestPayments};
 use crate::domain::auction::{AuctionMode, AuctionSpec, BidKind, BidRequest};
 use crate::domain::commerce::OrderStatus;
-use crate::domain::{Creator, CreatorId, NewProduct, NewShow, Product, ProductId, ViewerId};
+use crate::domain::{NewProduct, Product, ProductId, ViewerId};
 use crate::hub::Replay;
 use crate::store::MemoryStore;
 use crate::store::auctions::KeyedBid;
@@ -30,20 +30,7 @@ async fn world() -> World {
     let clock = TestClock::new();
     let (hub, _bus) = crate::services::testing::memory_hub(clock.clone());
     let now = clock.now();
-    let creator = Creator::new(CreatorId(Uuid::now_v7()), "Maker", now).unwrap();
-    store.insert_creator(&creator).await.unwrap();
-    let mut show = Show::schedule(
-        ShowId(Uuid::now_v7()),
-        creator.id,
-        NewShow {
-            title: "Lots".into(),
-            ..Default::default()
-        },
-        now,
-    )
-    .unwrap();
-    show.start(now).unwrap();
-    store.insert_show(&show).await.unwrap();
+    let show = crate::services::testing::live_show(&store, "Lots", now).await;
     let fields = NewProduct {
         sku: "VASE".into(),
         title: "Vase".into(),
@@ -52,7 +39,7 @@ async fn world() -> World {
         price: Money::price(2000, "USD").unwrap(),
         stock: 3,
     };
-    let product = Product::create(ProductId(Uuid::now_v7()), creator.id, fields, now).unwrap();
+    let product = Product::create(ProductId(Uuid::now_v7()), show.creator_id, fields, now).unwrap();
     store.insert_product(&product).await.unwrap();
     store.add_to_lineup(&show, product.id).await.unwrap();
     World {

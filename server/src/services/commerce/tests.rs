@@ -9,7 +9,7 @@ use super::*;
 use crate::clock::{Clock, TestClock};
 use crate::commerce::payment::{TestPaymentMode, TestPayments};
 use crate::domain::commerce::OrderStatus;
-use crate::domain::{Creator, CreatorId, Money, NewProduct, NewShow, Product, ProductId};
+use crate::domain::{CreatorId, Money, NewProduct, Product, ProductId};
 use crate::hub::Replay;
 use crate::store::MemoryStore;
 
@@ -37,21 +37,8 @@ async fn world(mode: TestPaymentMode, settings: CommerceSettings) -> World {
     let clock = TestClock::new();
     let (hub, _bus) = crate::services::testing::memory_hub(clock.clone());
     let now = clock.now();
-    let creator = Creator::new(CreatorId(Uuid::now_v7()), "Maker", now).unwrap();
-    store.insert_creator(&creator).await.unwrap();
-    let mut show = Show::schedule(
-        ShowId(Uuid::now_v7()),
-        creator.id,
-        NewShow {
-            title: "Drop".into(),
-            ..Default::default()
-        },
-        now,
-    )
-    .unwrap();
-    show.start(now).unwrap();
-    store.insert_show(&show).await.unwrap();
-    let mug = product(&store, creator.id, "MUG", 2000, "USD").await;
+    let show = crate::services::testing::live_show(&store, "Drop", now).await;
+    let mug = product(&store, show.creator_id, "MUG", 2000, "USD").await;
     store.add_to_lineup(&show, mug).await.unwrap();
     let payments = Arc::new(TestPayments { mode });
     let service = CommerceService::new(

@@ -34,14 +34,7 @@ struct Room {
 async fn room(srv: TestServer) -> Room {
     let (creator, show) = srv.live_show("Auctioneer", "Auction night").await;
     let product = srv.product(&creator, "LOT-1", 2500, 5).await;
-    let (status, body) = srv
-        .post(
-            &format!("/api/shows/{show}/lineup"),
-            Some(&creator),
-            json!({ "product_id": product }),
-        )
-        .await;
-    assert_eq!(status, 200, "lineup: {body}");
+    srv.add_to_lineup(&creator, &show, &product).await;
     Room { srv, creator, show }
 }
 
@@ -66,20 +59,9 @@ impl Room {
 
     /// A bid of `amount`; its status and answer.
     async fn bid(&self, lot: &str, token: &str, key: &str, amount: i64) -> (u16, Value) {
-        let resp = self
-            .srv
-            .http
-            .post(
-                self.srv
-                    .url(&format!("/api/shows/{}/auctions/{lot}/bids", self.show)),
-            )
-            .bearer_auth(token)
-            .header("idempotency-key", key)
-            .json(&json!({ "amount": amount }))
-            .send()
-            .await
-            .expect("POST bids");
-        TestServer::finish(resp).await
+        let body = json!({ "amount": amount });
+        let (status, answer, _) = self.srv.bid(&self.show, lot, token, Some(key), body).await;
+        (status, answer)
     }
 
     /// The creator stops the lot: it closes at once.

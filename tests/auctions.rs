@@ -19,14 +19,7 @@ use serde_json::{Value, json};
 async fn auction_show(srv: &TestServer) -> (String, String, String) {
     let (creator, show) = srv.live_show("Auctioneer", "Auction night").await;
     let product = srv.product(&creator, "LOT-1", 2500, 5).await;
-    let (status, body) = srv
-        .post(
-            &format!("/api/shows/{show}/lineup"),
-            Some(&creator),
-            json!({ "product_id": product }),
-        )
-        .await;
-    assert_eq!(status, 200, "lineup: {body}");
+    srv.add_to_lineup(&creator, &show, &product).await;
     (creator, show, product)
 }
 
@@ -40,29 +33,6 @@ fn lot(product: &str, open: bool) -> Value {
         "extend_s": 5,
         "open": open,
     })
-}
-
-/// `POST …/bids` with `Idempotency-Key: key` (none when `None`).
-async fn bid(
-    srv: &TestServer,
-    show: &str,
-    auction: &str,
-    token: &str,
-    key: Option<&str>,
-    body: Value,
-) -> (u16, Value, bool) {
-    let mut req = srv
-        .http
-        .post(srv.url(&format!("/api/shows/{show}/auctions/{auction}/bids")))
-        .bearer_auth(token)
-        .json(&body);
-    if let Some(key) = key {
-        req = req.header("idempotency-key", key);
-    }
-    let resp = req.send().await.expect("POST bids");
-    let replayed = resp.headers().get("idempotent-replayed").is_some();
-    let (status, body) = TestServer::finish(resp).await;
-    (status, body, replayed)
 }
 
 fn id(v: &Value) -> String {
@@ -108,15 +78,9 @@ async fn a_lot_runs_from_first_bid_to_its_end(backend: Backend) {
     assert_eq!(started["auction"]["id"], aid.as_str());
 
     // Ada's first bid, over HTTP.
-    let (status, placed, _) = bid(
-        &srv,
-        &show,
-        &aid,
-        &ada,
-        Some("ada-1"),
-        json!({ "amount": 1000 }),
-    )
-    .await;
+    let (status, placed, _) = srv
+        .bid(&show, &aid, &ada, Some("ada-1"), json!({ "amount": 1000 }))
+        .await;
     assert_eq!(status, 201, "first bid: {placed}");
     assert_eq!(placed["accepted"], true);
     assert_eq!(placed["outcome"], "accepted");
@@ -148,15 +112,9 @@ async fn a_lot_runs_from_first_bid_to_its_end(backend: Backend) {
     );
 
     // Ada bids 20.00: Bob's proxy answers at once (22.00), and Ada hears she is outbid.
-    let (status, placed, _) = bid(
-        &srv,
-        &show,
-        &aid,
-        &ada,
-        Some("ada-2"),
-        json!({ "amount": 2000 }),
-    )
-    .await;
+    let (status, placed, _) = srv
+        .bid(&show, &aid, &ada, Some("ada-2"), json!({ "amount": 2000 }))
+        .await;
     assert_eq!(status, 201, "answered bid: {placed}");
     assert_eq!(placed["auction"]["current"]["amount"], 2200);
     assert_eq!(placed["auction"]["leader"]["viewer_id"], bob_id.as_str());
@@ -167,15 +125,9 @@ async fn a_lot_runs_from_first_bid_to_its_end(backend: Backend) {
     assert!(!public.to_string().contains("5000"), "{public}");
 
     // A retry of Ada's first bid answers the first answer; nothing changes.
-    let (status, again, replayed) = bid(
-        &srv,
-        &show,
-        &aid,
-        &ada,
-        Some("ada-1"),
-        json!({ "amount": 1000 }),
-    )
-    .await;
+    let (status, again, replayed) = srv
+        .bid(&show, &aid, &ada, Some("ada-1"), json!({ "amount": 1000 }))
+        .await;
     assert_eq!((status, replayed), (201, true), "{again}");
     assert_eq!(again["auction"]["current"]["amount"], 1000);
     assert_eq!(get_lot(&srv, &show, &aid).await, public);
@@ -183,15 +135,9 @@ async fn a_lot_runs_from_first_bid_to_its_end(backend: Backend) {
     // Soft close: 8 s in, Ada's 60.00 beats Bob's maximum and pushes the end.
     let ends_before = public["ends_at"].as_str().expect("an end").to_string();
     srv.clock.advance(Duration::from_secs(8));
-    let (status, placed, _) = bid(
-        &srv,
-        &show,
-        &aid,
-        &ada,
-        Some("ada-3"),
-        json!({ "amount": 6000 }),
-    )
-    .await;
+    let (status, placed, _) = srv
+        .bid(&show, &aid, &ada, Some("ada-3"), json!({ "amount": 6000 }))
+        .await;
     assert_eq!(status, 201, "late bid: {placed}");
     assert_eq!(placed["auction"]["leader"]["viewer_id"], ada_id.as_str());
     let ends_after = placed["auction"]["ends_at"]
@@ -219,15 +165,9 @@ async fn a_lot_runs_from_first_bid_to_its_end(backend: Backend) {
     assert_eq!(closed["winner"]["name"], "Ada");
     assert_eq!(closed["current"]["amount"], 6000);
     // A bid after the close is refused, and changes nothing.
-    let (status, late, _) = bid(
-        &srv,
-        &show,
-        &aid,
-        &bob,
-        Some("bob-2"),
-        json!({ "amount": 9000 }),
-    )
-    .await;
+    let (status, late, _) = srv
+        .bid(&show, &aid, &bob, Some("bob-2"), json!({ "amount": 9000 }))
+        .await;
     assert_eq!(
         (status, late["code"].as_str()),
         (409, Some("auction_closed")),
@@ -335,43 +275,25 @@ async fn a_scheduled_lot_takes_pre_bids_and_opens_on_them(backend: Backend) {
     let (_, welcome) = WsClient::join(&srv, &show, None).await;
     assert_eq!(welcome["auction"]["id"], aid.as_str(), "{welcome}");
 
-    let (status, pre, _) = bid(
-        &srv,
-        &show,
-        &aid,
-        &bob,
-        Some("b"),
-        json!({ "max_amount": 3000 }),
-    )
-    .await;
+    let (status, pre, _) = srv
+        .bid(&show, &aid, &bob, Some("b"), json!({ "max_amount": 3000 }))
+        .await;
     assert_eq!(
         (status, pre["outcome"].as_str()),
         (201, Some("pre_bid")),
         "{pre}"
     );
-    let (status, pre, _) = bid(
-        &srv,
-        &show,
-        &aid,
-        &ada,
-        Some("a"),
-        json!({ "max_amount": 2000 }),
-    )
-    .await;
+    let (status, pre, _) = srv
+        .bid(&show, &aid, &ada, Some("a"), json!({ "max_amount": 2000 }))
+        .await;
     assert_eq!(
         (status, pre["outcome"].as_str()),
         (201, Some("pre_bid")),
         "{pre}"
     );
-    let (status, plain, _) = bid(
-        &srv,
-        &show,
-        &aid,
-        &ada,
-        Some("a2"),
-        json!({ "amount": 2500 }),
-    )
-    .await;
+    let (status, plain, _) = srv
+        .bid(&show, &aid, &ada, Some("a2"), json!({ "amount": 2500 }))
+        .await;
     assert_eq!(
         (status, plain["code"].as_str()),
         (409, Some("auction_not_open")),
@@ -469,15 +391,9 @@ async fn bad_bids_are_refused_and_change_nothing(backend: Backend) {
         .await;
     assert_eq!(status, 201, "{created}");
     let aid = id(&created);
-    let got = bid(
-        &srv,
-        &show,
-        &aid,
-        &ada,
-        Some("ada-1"),
-        json!({ "amount": 1500 }),
-    )
-    .await;
+    let got = srv
+        .bid(&show, &aid, &ada, Some("ada-1"), json!({ "amount": 1500 }))
+        .await;
     assert_eq!(got.0, 201, "{}", got.1);
     // Another creator's show and lot.
     let (other_creator, other_show, other_product) = {
@@ -712,7 +628,7 @@ async fn bad_bids_are_refused_and_change_nothing(backend: Backend) {
         ),
     ];
     for (what, lot_id, token, key, body, status, code) in cases {
-        let got = bid(&srv, &show, &lot_id, token, key.as_deref(), body).await;
+        let got = srv.bid(&show, &lot_id, token, key.as_deref(), body).await;
         assert_eq!(
             (got.0, got.1["code"].as_str()),
             (status, Some(code)),
@@ -732,7 +648,9 @@ async fn bad_bids_are_refused_and_change_nothing(backend: Backend) {
         );
     }
     // A too-low bid says what would be enough.
-    let low = bid(&srv, &show, &aid, &bob, Some("k17"), json!({ "amount": 1 })).await;
+    let low = srv
+        .bid(&show, &aid, &bob, Some("k17"), json!({ "amount": 1 }))
+        .await;
     refused(&low, 409, "bid_too_low");
     assert_eq!(
         low.1["next_minimum"],
@@ -740,15 +658,15 @@ async fn bad_bids_are_refused_and_change_nothing(backend: Backend) {
     );
     // A viewer of another show bidding here: their token is for that show.
     let (_, stranger) = srv.viewer(&other_show, "Stranger").await;
-    let got = bid(
-        &srv,
-        &show,
-        &aid,
-        &stranger,
-        Some("k18"),
-        json!({ "amount": 1600 }),
-    )
-    .await;
+    let got = srv
+        .bid(
+            &show,
+            &aid,
+            &stranger,
+            Some("k18"),
+            json!({ "amount": 1600 }),
+        )
+        .await;
     refused(&got, 403, "wrong_show");
     // Over the WebSocket: the refusal names the code and echoes the key.
     let (mut ws, _) = WsClient::join(&srv, &show, Some(&bob)).await;
@@ -983,15 +901,15 @@ async fn a_bidder_over_their_pace_is_refused(backend: Backend) {
     for n in 0..7 {
         let before = get_lot(&srv, &show, &aid).await;
         let amount = 1000 + n * 1000;
-        let got = bid(
-            &srv,
-            &show,
-            &aid,
-            &ada,
-            Some(&format!("r{n}")),
-            json!({ "amount": amount }),
-        )
-        .await;
+        let got = srv
+            .bid(
+                &show,
+                &aid,
+                &ada,
+                Some(&format!("r{n}")),
+                json!({ "amount": amount }),
+            )
+            .await;
         if got.0 == 429 {
             assert_eq!(got.1["code"], "rate_limited", "{}", got.1);
             assert_eq!(get_lot(&srv, &show, &aid).await, before);
@@ -1034,15 +952,9 @@ async fn with_stripe_a_bidder_needs_a_saved_card(backend: Backend) {
     assert_eq!(status, 201, "{created}");
     let aid = id(&created);
     let before = get_lot(&srv, &show, &aid).await;
-    let got = bid(
-        &srv,
-        &show,
-        &aid,
-        &ada,
-        Some("c1"),
-        json!({ "amount": 1000 }),
-    )
-    .await;
+    let got = srv
+        .bid(&show, &aid, &ada, Some("c1"), json!({ "amount": 1000 }))
+        .await;
     refused(&got, 409, "card_required");
     assert_eq!(get_lot(&srv, &show, &aid).await, before);
 
@@ -1084,15 +996,9 @@ async fn with_stripe_a_bidder_needs_a_saved_card(backend: Backend) {
     );
     // The "no card" answer was kept briefly; past it, the bid is taken.
     srv.clock.advance(Duration::from_secs(3));
-    let got = bid(
-        &srv,
-        &show,
-        &aid,
-        &ada,
-        Some("c2"),
-        json!({ "amount": 1000 }),
-    )
-    .await;
+    let got = srv
+        .bid(&show, &aid, &ada, Some("c2"), json!({ "amount": 1000 }))
+        .await;
     assert_eq!(got.0, 201, "{}", got.1);
     assert_eq!(got.1["auction"]["current"]["amount"], 1000);
     srv.stop().await;
@@ -1120,7 +1026,9 @@ async fn two_nodes_close_a_lot_once() {
     assert_eq!(status, 201, "{created}");
     let aid = id(&created);
     // The bid goes through the other node.
-    let got = bid(&b, &show, &aid, &ada, Some("k"), json!({ "amount": 1000 })).await;
+    let got = b
+        .bid(&show, &aid, &ada, Some("k"), json!({ "amount": 1000 }))
+        .await;
     assert_eq!(got.0, 201, "{}", got.1);
     for node in [&a, &b] {
         node.clock.advance(Duration::from_secs(11));

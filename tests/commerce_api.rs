@@ -140,17 +140,6 @@ async fn live_show(srv: &TestServer, name: &str) -> (String, String) {
     srv.live_show(name, "Flash sale").await
 }
 
-async fn add_to_lineup(srv: &TestServer, creator: &str, show: &str, product: &str) {
-    let (status, body) = srv
-        .post(
-            &format!("/api/shows/{show}/lineup"),
-            Some(creator),
-            json!({ "product_id": product }),
-        )
-        .await;
-    assert_eq!(status, 200, "lineup: {body}");
-}
-
 /// A USD product in the show's lineup.
 async fn stocked(
     srv: &TestServer,
@@ -161,7 +150,7 @@ async fn stocked(
     stock: i64,
 ) -> String {
     let id = srv.product(creator, sku, cents, stock).await;
-    add_to_lineup(srv, creator, show, &id).await;
+    srv.add_to_lineup(creator, show, &id).await;
     id
 }
 
@@ -1081,7 +1070,7 @@ async fn bad_input_never_corrupts_stock(backend: Backend) {
         .await;
     assert_eq!(status, 201, "{eur}");
     let eur = s(&eur["id"]);
-    add_to_lineup(&srv, &creator, &show, &eur).await;
+    srv.add_to_lineup(&creator, &show, &eur).await;
     let spare = stocked(&srv, &creator, &show, "SPARE", 900, 2).await;
     let offstage = srv.product(&creator, "OFF", 700, 9).await; // not in this show's lineup
     let foreign = srv.product(&other_creator, "FOREIGN", 500, 9).await;

@@ -83,18 +83,16 @@ tail -n 1 "$BENCH_TMP/ceiling.txt" >"$BENCH_TMP/ceiling.json"
 stop_all
 REDIS_PID=""
 
-j() { jq -r "$2" "$BENCH_TMP/$1.json"; }
-ms() { awk -v u="$1" 'BEGIN { printf "%.1f ms", u / 1000 }'; }
 report() {
   local thr ceil ratio
   thr=$(j storm .throughput_per_s)
   ceil=$(j ceiling .scripts_per_s)
-  ratio=$(awk -v a="$thr" -v b="$ceil" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.3f", a / b }')
+  ratio=$(quotient "$thr" "$ceil")
   echo "## $STARTED_AT: auction storm, bid acknowledgement on Redis vs the raw bid script"
   echo
   echo "- Command: \`scripts/bench/auction.sh${ARGS_TEXT:+ $ARGS_TEXT}\`"
   echo "- Machine: $MACHINE$( ((QUIET_BEFORE)) || echo ' (busy: another job was using the CPU)')"
-  echo "- livesale: release build of $(cd "$BENCH_ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$BENCH_ROOT" && git diff --quiet HEAD -- server Cargo.toml 2>/dev/null || echo ' with uncommitted changes'), \`--no-demo\`, test payments (approve); $(redis-server --version | cut -d' ' -f1-3) on CPU $REDIS_CPU; livesale on CPU $SERVER_CPUS, the load tool on CPU $APP_CPU"
+  echo "- livesale: $(build_text), \`--no-demo\`, test payments (approve); $(redis-server --version | cut -d' ' -f1-3) on CPU $REDIS_CPU; livesale on CPU $SERVER_CPUS, the load tool on CPU $APP_CPU"
   ((${#BUSY[@]} == 0)) || echo "- Marked (busy): started while another job was using the CPU: ${BUSY[*]}"
   echo "- Workload: one soft-close lot (10 s, extend 5 s, 1-cent increment); $BIDDERS bidders with a token and a keep-alive connection each; $BIDS bids over HTTP (every fifth a \`max_amount\`) spread evenly over the last $WINDOW_MS ms before its first end; latency from each bid's scheduled send to its answer"
   echo

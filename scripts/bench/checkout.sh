@@ -128,8 +128,6 @@ fi
 
 # ---- the report -------------------------------------------------------------------------------
 
-j() { jq -r "$2" "$BENCH_TMP/$1.json"; }
-ms() { awk -v u="$1" 'BEGIN { printf "%.1f ms", u / 1000 }'; }
 row() {
   local n=$1 mark=""
   [[ " ${BUSY[*]-} " == *" $n "* ]] && mark=" (busy)"
@@ -139,13 +137,13 @@ row() {
 report() {
   local thr ratio ratio_pipe
   thr=$(j ls-redis-at-once .throughput_per_s)
-  ratio=$(awk -v a="$thr" -v b="$CEIL_50" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.3f", a / b }')
-  ratio_pipe=$(awk -v a="$thr" -v b="$CEIL_PIPE" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.3f", a / b }')
+  ratio=$(quotient "$thr" "$CEIL_50")
+  ratio_pipe=$(quotient "$thr" "$CEIL_PIPE")
   echo "## $STARTED_AT: flash-drop checkout, livesale on Redis vs the raw stock script"
   echo
   echo "- Command: \`scripts/bench/checkout.sh${ARGS_TEXT:+ $ARGS_TEXT}\`"
   echo "- Machine: $MACHINE$( ((QUIET_BEFORE)) || echo ' (busy: another job was using the CPU)')"
-  echo "- livesale: release build of $(cd "$BENCH_ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$BENCH_ROOT" && git diff --quiet HEAD -- server Cargo.toml 2>/dev/null || echo ' with uncommitted changes'), \`--no-demo\`, test payments (approve); $(redis-server --version | cut -d' ' -f1-3) on CPU $REDIS_CPU; livesale on CPU ${SERVER_CPUS:-$APP_CPU}, the load tool on CPU $APP_CPU"
+  echo "- livesale: $(build_text), \`--no-demo\`, test payments (approve); $(redis-server --version | cut -d' ' -f1-3) on CPU $REDIS_CPU; livesale on CPU ${SERVER_CPUS:-$APP_CPU}, the load tool on CPU $APP_CPU"
   ((${#BUSY[@]} == 0)) || echo "- Marked (busy): started while another job was using the CPU (waited up to 180 s for it): ${BUSY[*]}"
   echo "- Workload: $STOCK units, one pinned product; $BUYERS buyers each with a token, the product in the cart and a keep-alive connection, prepared beforehand; checkouts spread evenly over $WINDOW_MS ms; latency from each checkout's scheduled send to its full answer"
   echo

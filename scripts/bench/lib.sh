@@ -233,6 +233,21 @@ start_livesale() {
   wait_http "$LS_URL/healthz" "$LS_PID" "livesale ($name)" "$BENCH_TMP/$name.server.log"
 }
 
+# ---- the report -------------------------------------------------------------------------------
+
+# A field of a run's result: j RUN JQ-FILTER (from $BENCH_TMP/RUN.json).
+j() { jq -r "$2" "$BENCH_TMP/$1.json"; }
+# Microseconds as "1.2 ms".
+ms() { awk -v u="$1" 'BEGIN { printf "%.1f ms", u / 1000 }'; }
+# A / B to three decimals, "n/a" when B is zero: quotient A B.
+quotient() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.3f", a / b }'; }
+# What was measured: "release build of <commit>[ with uncommitted changes]".
+build_text() {
+  printf 'release build of %s%s' \
+    "$(cd "$BENCH_ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')" \
+    "$(cd "$BENCH_ROOT" && git diff --quiet HEAD -- server Cargo.toml 2>/dev/null || echo ' with uncommitted changes')"
+}
+
 # ---- the machine ------------------------------------------------------------------------------
 
 machine_info() {

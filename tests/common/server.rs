@@ -254,6 +254,42 @@ impl TestServer {
         (creator, show)
     }
 
+    /// Puts `product` in the show's lineup (its creator).
+    pub async fn add_to_lineup(&self, creator_token: &str, show: &str, product: &str) {
+        let (status, body) = self
+            .post(
+                &format!("/api/shows/{show}/lineup"),
+                Some(creator_token),
+                json!({ "product_id": product }),
+            )
+            .await;
+        assert_eq!(status, 200, "lineup: {body}");
+    }
+
+    /// A bid on an auction lot (`POST …/auctions/{auction}/bids`) under the `Idempotency-Key`
+    /// `key` (none when `None`); returns the status, the answer and whether it was a replay.
+    pub async fn bid(
+        &self,
+        show: &str,
+        auction: &str,
+        token: &str,
+        key: Option<&str>,
+        body: Value,
+    ) -> (u16, Value, bool) {
+        let mut req = self
+            .http
+            .post(self.url(&format!("/api/shows/{show}/auctions/{auction}/bids")))
+            .bearer_auth(token)
+            .json(&body);
+        if let Some(key) = key {
+            req = req.header("idempotency-key", key);
+        }
+        let resp = req.send().await.expect("POST bids");
+        let replayed = resp.headers().get("idempotent-replayed").is_some();
+        let (status, body) = TestServer::finish(resp).await;
+        (status, body, replayed)
+    }
+
     /// Joins a show as a guest; returns (viewer_id, token).
     pub async fn viewer(&self, show: &str, name: &str) -> (String, String) {
         let (status, body) = self
